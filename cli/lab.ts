@@ -1,0 +1,131 @@
+// npm run lab -- up|verify|status|plan|down [--file lab.yaml] [--testbed auto|netns|vm] [--name NAME]
+import { parseArgs } from 'node:util';
+import { loadLab } from '../model/load.js';
+import { LabModelError, type Lab } from '../model/topology.js';
+import { StepFailed } from '../provision/apply.js';
+import { formatPlan, planLab } from '../provision/plan.js';
+import { netnsNames } from '../testbed/netns.js';
+import { PreflightError } from '../testbed/preflight.js';
+import { connectLab, labDown, labUp, type TestbedChoice } from '../testbed/lab.js';
+import { listStates } from '../testbed/state.js';
+import { isOurVm } from '../testbed/vm/qemu.js';
+import { formatChecks, verifyDr } from '../verify/report.js';
+
+const USAGE = `usage: npm run lab -- <command> [options]
+
+commands:
+  up       build the lab, provision it with the plan, and verify it (re-running re-applies; changes nothing if in place)
+  verify   run the DR checks against a running lab
+  status   list the labs that are up
+  plan     print the exact commands each host runs (--guards adds the idempotency checks)
+  down     remove everything the lab created
+
+options:
+  --file F        lab description (YAML or JSON); default: the reference LVS-DR lab
+  --name N        lab name (default: the file's name field, or "lvs")
+  --testbed T     auto (default) | netns | vm
+  --no-verify     with up: skip the checks
+  --guards        with plan: show each step's "already in place" check`;
+
+const started = Date.now();
+const log = (msg: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      file: { type: 'string' },
+      name: { type: 'string' },
+      testbed: { type: 'string', default: 'auto' },
+      'no-verify': { type: 'boolean', default: false },
+      guards: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const command = positionals[0];
+  if (values.help || !command) {
+    console.log(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  const testbed = values.testbed as TestbedChoice;
+  if (!['auto', 'netns', 'vm'].includes(testbed)) {
+    console.error(`--testbed: "${values.testbed}" is not one of auto, netns, vm`);
+    return 2;
+  }
+  const loadModel = async (): Promise<Lab> => {
+    const lab = await loadLab(values.file);
+    return values.name ? { ...lab, name: values.name } : lab;
+  };
+
+  switch (command) {
+    case 'plan': {
+      const lab = await loadModel();
+      console.log(formatPlan(planLab(lab, { httpd: { kind: 'instance', root: netnsNames(lab).runDir } }), { guards: values.guards }));
+      return 0;
+    }
+    case 'up': {
+      const lab = await loadModel();
+      log(`lab ${lab.name}: ${lab.forwarding.toUpperCase()}, ${lab.service.scheduler}, VIP ${lab.vip}:${lab.service.port}, ${lab.realservers.length} realservers`);
+      const { session, report } = await labUp(lab, {
+        testbed,
+        log,
+        onStep: (o) => {
+          if (o.result === 'shown') console.log(o.output.replace(/^/gm, `        ${o.host}| `).trimEnd());
+        },
+      });
+      try {
+        if (values['no-verify']) return 0;
+        log('verifying');
+        const checks = await verifyDr(session);
+        console.log(formatChecks(checks));
+        log(`${checks.filter((c) => c.ok).length}/${checks.length} checks passed; \`npm run lab -- down${values.file ? ` --file ${values.file}` : ''}\` removes the lab`);
+        return checks.every((c) => c.ok) ? 0 : 1;
+      } finally {
+        void report;
+        await session.close();
+      }
+    }
+    case 'verify': {
+      const name = values.name ?? (await loadModel()).name;
+      const session = await connectLab(name);
+      try {
+        const checks = await verifyDr(session);
+        console.log(formatChecks(checks));
+        log(`${checks.filter((c) => c.ok).length}/${checks.length} checks passed`);
+        return checks.every((c) => c.ok) ? 0 : 1;
+      } finally {
+        await session.close();
+      }
+    }
+    case 'status': {
+      const states = await listStates();
+      if (states.length === 0) console.log('no labs are up');
+      for (const s of states) {
+        const where = s.vm ? `vm qemu pid ${s.vm.pid} (${isOurVm(s.vm.pid, s.vm.name) ? 'running' : 'NOT running'}), ssh 127.0.0.1:${s.vm.sshPort}` : 'netns on this host';
+        console.log(`${s.lab.name}: ${s.lab.forwarding} ${s.lab.service.scheduler} VIP ${s.lab.vip}:${s.lab.service.port}, ${s.lab.realservers.length} realservers; ${where}; up since ${s.createdAt}`);
+      }
+      return 0;
+    }
+    case 'down': {
+      const lab = await loadModel();
+      const removed = await labDown(values.name ?? lab.name, { log, fallback: lab });
+      if (!removed) log(`no lab named "${values.name ?? lab.name}" is up; nothing to remove`);
+      return 0;
+    }
+    default:
+      console.error(`unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    if (err instanceof LabModelError || err instanceof PreflightError) {
+      console.error(`error: ${err.message}`);
+      process.exit(2);
+    }
+    console.error(err instanceof StepFailed ? `error: ${err.message}` : err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,133 @@
+// model -> plan: the exact, ordered shell commands per host. Pure: no I/O, so the text can be pinned by tests
+// and printed before anything runs.
+import { FORWARDING, hostsOf, type Lab, type LabHost } from '../model/topology.js';
+import { httpdFiles, instanceConfig, runningCheck, startCommand, type HttpdLayout } from './httpd.js';
+import { shq } from './shell.js';
+
+export interface Step {
+  command: string;
+  /** A check run first; when it exits 0 the step is already in place and is skipped (re-apply changes nothing). */
+  unless?: string;
+  /** Why a step beyond the seed's commands is there; printed as a comment above it. */
+  why?: string;
+  /** Its output is the point (ipvsadm -ln): apply prints it. */
+  show?: boolean;
+}
+
+export interface HostPlan {
+  host: LabHost;
+  steps: Step[];
+}
+
+export interface Plan {
+  lab: Lab;
+  hosts: HostPlan[];
+}
+
+export interface PlanOptions {
+  httpd: HttpdLayout;
+  /**
+   * Set the realservers' arp_ignore/arp_announce (default true). Only the negative-control lab turns this off,
+   * to show what breaks without them.
+   */
+  arpSysctls?: boolean;
+}
+
+const proc = (path: string, value: number): Step => ({
+  command: `echo ${value} > /proc/sys/net/ipv4/${path}`,
+  unless: `[ "$(cat /proc/sys/net/ipv4/${path})" = ${value} ]`,
+});
+
+/** An `ifconfig <label> ...` alias is in place when that label carries the address with that prefix. */
+const aliasPresent = (dev: string, label: string, address: string, prefix: number) =>
+  `ip -4 -o addr show dev ${dev} label ${label} | grep -q ' inet ${address}/${prefix} '`;
+
+export const virtualService = (lab: Lab): string => `-t ${lab.vip}:${lab.service.port}`;
+
+function directorSteps(lab: Lab): Step[] {
+  const svc = virtualService(lab);
+  const { scheduler, persistence } = lab.service;
+  const listService = `ipvsadm -Ln ${svc}`;
+  return [
+    { command: `ifconfig eth0:0 ${lab.vip}/${lab.prefixLength}`, unless: aliasPresent('eth0', 'eth0:0', lab.vip, lab.prefixLength) },
+    proc('ip_forward', 1),
+    {
+      command: `ipvsadm -A ${svc} -s ${scheduler}${persistence ? ` -p ${persistence}` : ''}`,
+      unless: `${listService} >/dev/null 2>&1`,
+    },
+    ...lab.realservers.map((rs) => ({
+      // DR cannot remap ports (the packet is only re-addressed at layer 2), so the RIP carries no port.
+      command: `ipvsadm -a ${svc} -r ${rs.ip} ${FORWARDING[lab.forwarding]}${rs.weight === 1 ? '' : ` -w ${rs.weight}`}`,
+      unless: `${listService} 2>/dev/null | grep -q -- ${shq(`-> ${rs.ip}:${lab.service.port} `)}`,
+    })),
+    { command: 'ipvsadm -ln', show: true },
+  ];
+}
+
+function realserverSteps(lab: Lab, rs: Lab['realservers'][number], options: PlanOptions): Step[] {
+  const files = httpdFiles(options.httpd, rs.name);
+  const arp =
+    options.arpSysctls === false
+      ? []
+      : [proc('conf/eth0/arp_ignore', 1), proc('conf/eth0/arp_announce', 2), proc('conf/all/arp_ignore', 1), proc('conf/all/arp_announce', 2)];
+  const rpFilterWhy =
+    'rp_filter=0 as the kernel IPVS selftest sets it on realservers: strict reverse-path filtering drops ' +
+    'forwarded requests whose reply route differs (always so with TUN); the kernel uses max(all, eth0)';
+  return [
+    ...arp,
+    { ...proc('conf/all/rp_filter', 0), why: rpFilterWhy },
+    { ...proc('conf/eth0/rp_filter', 0), why: rpFilterWhy },
+    { command: `ifconfig lo:0 ${lab.vip} netmask 255.255.255.255`, unless: aliasPresent('lo', 'lo:0', lab.vip, 32) },
+    ...(files.config
+      ? [
+          {
+            command: `mkdir -p ${shq(files.docroot)} && cat > ${shq(files.config)} <<'EOF'\n${instanceConfig(files, rs.ip, lab.service.port)}\nEOF`,
+            unless: `printf '%s\\n' ${shq(instanceConfig(files, rs.ip, lab.service.port))} | cmp -s - ${shq(files.config)}`,
+            why: 'realservers share one filesystem here, so each apache2 gets its own config, pid and logs',
+          },
+        ]
+      : []),
+    {
+      command: `echo ${shq(`from ${rs.ip}`)} > ${shq(`${files.docroot}/index.html`)}`,
+      unless: `[ "$(cat ${shq(`${files.docroot}/index.html`)} 2>/dev/null)" = ${shq(`from ${rs.ip}`)} ]`,
+    },
+    { command: startCommand(options.httpd, files), unless: runningCheck(files) },
+  ];
+}
+
+export function planLab(lab: Lab, options: PlanOptions): Plan {
+  return {
+    lab,
+    hosts: hostsOf(lab).map((host) => ({
+      host,
+      steps:
+        host.role === 'director'
+          ? directorSteps(lab)
+          : host.role === 'realserver'
+            ? realserverSteps(lab, lab.realservers.find((r) => r.name === host.name)!, options)
+            : [], // DR needs nothing on the client: it only talks to the VIP on its own L2 segment
+    })),
+  };
+}
+
+/** The plan as a reader sees it: a shell-script-like listing, steps beyond the seed marked. */
+export function formatPlan(plan: Plan, { guards = false } = {}): string {
+  const { lab } = plan;
+  const out = [
+    `# lvs-lab plan for lab "${lab.name}": ${lab.forwarding.toUpperCase()} forwarding, scheduler ${lab.service.scheduler}, ` +
+      `VIP ${lab.vip}:${lab.service.port} on ${lab.subnet}`,
+  ];
+  for (const { host, steps } of plan.hosts) {
+    out.push('', `## ${host.name} (${host.role}, ${host.ip})`);
+    if (steps.length === 0) out.push('# nothing to run');
+    let lastWhy: string | undefined;
+    for (const step of steps) {
+      // One comment covers a run of steps that share a reason (rp_filter on all and eth0).
+      if (step.why && step.why !== lastWhy) out.push(`# beyond the seed: ${step.why}`);
+      lastWhy = step.why;
+      if (guards && step.unless) out.push(`# skipped when: ${step.unless}`);
+      out.push(step.command);
+    }
+  }
+  return out.join('\n');
+}

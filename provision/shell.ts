@@ -1,0 +1,40 @@
+// A Shell runs one command line on one machine (this one, or a VM over SSH) and never throws on a non-zero exit:
+// callers decide what a failure means. Transports build on it.
+import { $ } from 'zx';
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface ExecOptions {
+  /** Written to the command's standard input. */
+  stdin?: string;
+  timeoutMs?: number;
+}
+
+export interface Shell {
+  /** What this shell reaches, for messages: "localhost", "vm lvs (127.0.0.1:40022)". */
+  readonly where: string;
+  exec(command: string, options?: ExecOptions): Promise<ExecResult>;
+  close(): Promise<void>;
+}
+
+/** POSIX single quoting: the word reaches the shell on the other side unchanged. */
+export function shq(word: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Runs commands on this machine with zx. */
+export class LocalShell implements Shell {
+  readonly where = 'localhost';
+
+  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    const p = $({ quiet: true, nothrow: true, input: options.stdin, timeout: options.timeoutMs })`sh -c ${command}`;
+    const out = await p;
+    return { stdout: out.stdout, stderr: out.stderr, code: out.exitCode ?? 1 };
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,56 @@
+// SSH transport for machines we do not share a kernel with: the lab VM, Vagrant boxes, bare metal.
+import { NodeSSH } from 'node-ssh';
+import type { ExecOptions, ExecResult, Shell } from './shell.js';
+
+export interface SshTarget {
+  host: string;
+  port: number;
+  username: string;
+  privateKey: string;
+  /** The server's public key blob (base64, as in a .pub file): pinned, so a process squatting the port is refused. */
+  hostKey?: string;
+}
+
+export class SshShell implements Shell {
+  readonly where: string;
+
+  private constructor(
+    private readonly ssh: NodeSSH,
+    target: SshTarget,
+  ) {
+    this.where = `${target.username}@${target.host}:${target.port}`;
+  }
+
+  static async connect(target: SshTarget, timeoutMs = 10_000): Promise<SshShell> {
+    const ssh = new NodeSSH();
+    await ssh.connect({
+      host: target.host,
+      port: target.port,
+      username: target.username,
+      privateKey: target.privateKey,
+      readyTimeout: timeoutMs,
+      hostVerifier: target.hostKey ? (key: Buffer) => key.toString('base64') === target.hostKey : undefined,
+    });
+    return new SshShell(ssh, target);
+  }
+
+  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    const run = this.ssh.execCommand(command, { stdin: options.stdin });
+    const result = options.timeoutMs ? await withTimeout(run, options.timeoutMs, command) : await run;
+    return { stdout: result.stdout, stderr: result.stderr, code: result.code ?? 1 };
+  }
+
+  async close(): Promise<void> {
+    this.ssh.dispose();
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    }),
+  ]);
+}

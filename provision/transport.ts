@@ -1,0 +1,37 @@
+// A Transport runs a command on one lab host, by the host's name in the model. Each kind is a thin wrapper
+// that says how to reach a host from a Shell: enter its network namespace, exec into its container, or SSH to it.
+import { shq, type ExecOptions, type ExecResult, type Shell } from './shell.js';
+
+export interface Transport {
+  readonly kind: 'netns' | 'docker' | 'ssh';
+  run(host: string, command: string, options?: ExecOptions): Promise<ExecResult>;
+}
+
+/** Hosts are network namespaces on the shell's machine (the netns testbed, on this host or inside the VM). */
+export function netnsTransport(shell: Shell, namespaceOf: (host: string) => string): Transport {
+  return {
+    kind: 'netns',
+    run: (host, command, options) => shell.exec(`ip netns exec ${shq(namespaceOf(host))} sh -c ${shq(command)}`, options),
+  };
+}
+
+/** Hosts are containers of the Docker engine the shell's `docker` talks to. */
+export function dockerTransport(shell: Shell, containerOf: (host: string) => string): Transport {
+  return {
+    kind: 'docker',
+    run: (host, command, options) =>
+      shell.exec(`docker exec ${options?.stdin !== undefined ? '-i ' : ''}${shq(containerOf(host))} sh -c ${shq(command)}`, options),
+  };
+}
+
+/** Hosts are machines of their own, one SSH connection each (Vagrant boxes, bare metal). */
+export function sshTransport(shells: ReadonlyMap<string, Shell>): Transport {
+  return {
+    kind: 'ssh',
+    run: (host, command, options) => {
+      const shell = shells.get(host);
+      if (!shell) throw new Error(`ssh transport: no connection for host "${host}"`);
+      return shell.exec(command, options);
+    },
+  };
+}

@@ -1,0 +1,198 @@
+// A lab's lifecycle: choose the testbed, create the machine (this host, or a VM), build the netns network on it,
+// apply the plan, and find or remove it again later from its state.
+import { existsSync } from 'node:fs';
+import { rm, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { $ } from 'zx';
+import type { Lab } from '../model/topology.js';
+import { applyPlan, type ApplyReport, type StepOutcome } from '../provision/apply.js';
+import { planLab, type PlanOptions } from '../provision/plan.js';
+import { LocalShell, type Shell } from '../provision/shell.js';
+import { SshShell } from '../provision/ssh.js';
+import type { Transport } from '../provision/transport.js';
+import type { HttpdLayout } from '../provision/httpd.js';
+import { NetnsLab } from './netns.js';
+import { labStateDir } from './paths.js';
+import { kernelHasIpvs, preflightMachine, PreflightError } from './preflight.js';
+import { keyFile, readState, writeState, type LabState, type TestbedKind } from './state.js';
+import { ensureImage, imageDir } from './vm/image.js';
+import { bootVm, freeLoopbackPort, isOurVm, stopVm, vmFiles } from './vm/qemu.js';
+
+export type TestbedChoice = 'auto' | TestbedKind;
+export type Log = (message: string) => void;
+
+/** Everything needed to provision and verify a running lab. */
+export interface LabSession {
+  lab: Lab;
+  testbed: TestbedKind;
+  /** The machine the lab's namespaces live on: this host, or the VM. */
+  machine: Shell;
+  netns: NetnsLab;
+  transport: Transport;
+  httpd: HttpdLayout;
+  close(): Promise<void>;
+}
+
+const vmName = (lab: string) => `lvs-lab-${lab}`;
+
+export async function chooseTestbed(choice: TestbedChoice): Promise<{ kind: TestbedKind; reason: string }> {
+  if (choice !== 'auto') return { kind: choice, reason: 'chosen with --testbed' };
+  return (await kernelHasIpvs(new LocalShell()))
+    ? { kind: 'netns', reason: "this host's kernel has IPVS" }
+    : { kind: 'vm', reason: "this host's kernel has no IPVS, so the lab runs inside a VM with Debian's kernel" };
+}
+
+function session(lab: Lab, testbed: TestbedKind, machine: Shell): LabSession {
+  const netns = new NetnsLab(machine, lab);
+  return { lab, testbed, machine, netns, transport: netns.transport, httpd: netns.httpd, close: () => machine.close() };
+}
+
+async function hostToolsForVm(needBuild: boolean): Promise<void> {
+  const tools = ['qemu-system-x86_64', 'qemu-img', ...(needBuild ? ['debootstrap', 'mkfs.ext4'] : [])];
+  const missing: string[] = [];
+  for (const t of tools) if ((await $({ nothrow: true, quiet: true })`command -v ${t}`).exitCode !== 0) missing.push(t);
+  const problems = missing.map((t) => `tool: ${t} is not installed (testbed/install-deps.sh vm installs it)`);
+  if (needBuild && process.getuid?.() !== 0) problems.push('root: building the VM image with debootstrap needs root');
+  if (problems.length > 0) throw new PreflightError('localhost', problems);
+}
+
+async function waitForSsh(state: LabState, privateKey: string, log: Log): Promise<SshShell> {
+  const vm = state.vm!;
+  const deadline = Date.now() + 300_000;
+  let lastError = '';
+  while (Date.now() < deadline) {
+    if (!isOurVm(vm.pid, vm.name)) {
+      const consoleLog = await readFile(vmFiles(labStateDir(state.lab.name)).console, 'utf8').catch(() => '');
+      throw new Error(`the VM exited while booting; last console lines:\n${consoleLog.split('\n').slice(-15).join('\n')}`);
+    }
+    try {
+      return await SshShell.connect({ host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey }, 5_000);
+    } catch (err) {
+      lastError = (err as Error).message;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+  throw new Error(`no SSH from the VM within 300 s (last error: ${lastError})`);
+}
+
+/** Boots the lab's VM and returns a shell on it; state is written as soon as there is something to clean up. */
+async function startVm(lab: Lab, log: Log): Promise<{ state: LabState; machine: Shell }> {
+  const image = await ensureImage(log);
+  const dir = labStateDir(lab.name);
+  const keys = ssh2.utils.generateKeyPairSync('ed25519');
+  const state: LabState = { version: 1, lab, testbed: 'vm', createdAt: new Date().toISOString() };
+  await writeState(state);
+  await writeFile(keyFile(lab.name), keys.private, { mode: 0o600 });
+  const sshPort = await freeLoopbackPort();
+  const t0 = Date.now();
+  const { pid, accel } = await bootVm({ name: vmName(lab.name), image, dir, sshPort, publicKey: keys.public.split(' ')[1] });
+  state.vm = { name: vmName(lab.name), pid, sshPort, hostKey: image.hostKey, accel: accel.name };
+  await writeState(state);
+  log(`VM booting (qemu pid ${pid}, ${accel.name}, kernel ${image.kernelVersion}, ssh on 127.0.0.1:${sshPort})`);
+  const machine = await waitForSsh(state, keys.private, log);
+  log(`VM up: SSH answered after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return { state, machine };
+}
+
+async function openMachine(state: LabState): Promise<Shell> {
+  if (state.testbed === 'netns') return new LocalShell();
+  const vm = state.vm;
+  if (!vm || !isOurVm(vm.pid, vm.name)) throw new Error(`lab ${state.lab.name}: its VM is not running; \`npm run lab -- down --name ${state.lab.name}\` clears it`);
+  const privateKey = await readFile(keyFile(state.lab.name), 'utf8');
+  return SshShell.connect({ host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey });
+}
+
+export interface UpOptions {
+  testbed?: TestbedChoice;
+  log?: Log;
+  onStep?: (outcome: StepOutcome) => void;
+  plan?: Omit<PlanOptions, 'httpd'>;
+}
+
+/**
+ * Builds and provisions a lab, or re-applies the plan to a lab that is already up (changing nothing when it is
+ * as planned). On any failure after something was created, everything created is removed again.
+ */
+export async function labUp(lab: Lab, options: UpOptions = {}): Promise<{ session: LabSession; report: ApplyReport }> {
+  const log = options.log ?? (() => {});
+  const existing = await readState(lab.name);
+  let s: LabSession;
+  if (existing) {
+    if (options.testbed && options.testbed !== 'auto' && options.testbed !== existing.testbed)
+      throw new Error(`lab ${lab.name} is already up on the ${existing.testbed} testbed; \`down\` it first to move it`);
+    log(`lab ${lab.name} is already up (${existing.testbed}); re-applying the plan`);
+    s = session(lab, existing.testbed, await openMachine(existing));
+    await preflightMachine(s.machine, lab, { rebuilding: true });
+    await writeState({ ...existing, lab });
+  } else {
+    const { kind, reason } = await chooseTestbed(options.testbed ?? 'auto');
+    log(`testbed: ${kind} (${reason})`);
+    if (kind === 'netns') {
+      const machine = new LocalShell();
+      await preflightMachine(machine, lab);
+      await writeState({ version: 1, lab, testbed: 'netns', createdAt: new Date().toISOString() });
+      s = session(lab, 'netns', machine);
+    } else {
+      await hostToolsForVm(!existsSync(join(await imageDir(), 'manifest.json')));
+      try {
+        const { machine } = await startVm(lab, log);
+        s = session(lab, 'vm', machine);
+        await preflightMachine(machine, lab);
+      } catch (err) {
+        await labDown(lab.name, { log });
+        throw err;
+      }
+    }
+  }
+  try {
+    const t0 = Date.now();
+    await s.netns.build();
+    log(`network: bridge ${s.netns.names.bridge}, ${lab.realservers.length + 2} namespaces on ${s.machine.where} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    const t1 = Date.now();
+    const report = await applyPlan(planLab(lab, { ...options.plan, httpd: s.httpd }), s.transport, { onStep: options.onStep });
+    log(`provisioned: ${report.changed} steps changed, ${report.inPlace} already in place (${((Date.now() - t1) / 1000).toFixed(1)} s)`);
+    return { session: s, report };
+  } catch (err) {
+    if (!existing) {
+      log(`failed; removing what was created`);
+      await s.close();
+      await labDown(lab.name, { log });
+    }
+    throw err;
+  }
+}
+
+/** Opens a session on a lab that is up (built by this or another process). */
+export async function connectLab(name: string): Promise<LabSession> {
+  const state = await readState(name);
+  if (!state) throw new Error(`no lab named "${name}" is up (\`npm run lab -- up\` builds one)`);
+  return session(state.lab, state.testbed, await openMachine(state));
+}
+
+/**
+ * Removes everything the lab created and only that: its namespaces, links and httpd processes, or its VM and
+ * overlay, then its state. A lab with no state but a model (`fallback`) is still torn down on this host by name.
+ */
+export async function labDown(name: string, { log = () => {}, fallback }: { log?: Log; fallback?: Lab } = {}): Promise<boolean> {
+  const state = await readState(name);
+  if (!state) {
+    if (!fallback) return false;
+    const left = await new NetnsLab(new LocalShell(), fallback).leftovers();
+    if (left.length === 0) return false;
+    await new NetnsLab(new LocalShell(), fallback).teardown();
+    log(`removed leftovers of lab ${name} on this host: ${left.join(', ')}`);
+    return true;
+  }
+  if (state.testbed === 'netns') {
+    await new NetnsLab(new LocalShell(), state.lab).teardown();
+    log(`removed lab ${name}: namespaces, links and httpd processes`);
+  } else if (state.vm) {
+    // Everything of the lab lives inside the VM; stopping it and dropping its overlay removes all of it.
+    await stopVm(state.vm.pid, state.vm.name);
+    if (isOurVm(state.vm.pid, state.vm.name)) throw new Error(`lab ${name}: qemu pid ${state.vm.pid} did not stop`);
+    log(`removed lab ${name}: VM (qemu pid ${state.vm.pid}) and its overlay`);
+  }
+  await rm(labStateDir(name), { recursive: true, force: true });
+  return true;
+}

@@ -1,0 +1,66 @@
+// Checks run before anything is created, so a missing tool or kernel feature is a clear message, not a half-built lab.
+import type { Lab } from '../model/topology.js';
+import type { Shell } from '../provision/shell.js';
+import { netnsNames } from './netns.js';
+import { hostsOf } from '../model/topology.js';
+
+export class PreflightError extends Error {
+  constructor(
+    readonly where: string,
+    readonly problems: string[],
+  ) {
+    super(`cannot build the lab on ${where}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'PreflightError';
+  }
+}
+
+/** Tools the lab's hosts run: the seed's (ifconfig, ipvsadm, apache2) and the verifier's (curl, tcpdump, arping). */
+export const LAB_TOOLS = ['ip', 'ifconfig', 'ipvsadm', 'apache2', 'curl', 'tcpdump', 'arping'];
+
+// TEST-NET-1 (RFC 5737), inside a throwaway namespace: the probe never touches a real network.
+const PROBE_SERVICE = '192.0.2.1:80';
+
+/**
+ * One script: prints one line per problem. IPVS is probed for real in a throwaway namespace: the module loads,
+ * ipvsadm talks to the kernel, and a service with the lab's scheduler can be created.
+ */
+export function preflightScript(lab: Lab): string {
+  const n = netnsNames(lab);
+  const sched = lab.service.scheduler;
+  return [
+    `[ "$(id -u)" = 0 ] || echo "root: network namespaces and IPVS need root (run as root or with sudo)"`,
+    `for t in ${LAB_TOOLS.join(' ')}; do command -v $t >/dev/null 2>&1 || echo "tool: $t is not installed (testbed/install-deps.sh netns installs the lab's tools)"; done`,
+    `if command -v ipvsadm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then`,
+    `  modprobe -q ip_vs 2>/dev/null; modprobe -q ip_vs_${sched} 2>/dev/null`,
+    `  ns=lvsprobe$$; ip netns add $ns`,
+    `  if ! out=$(ip netns exec $ns ipvsadm -Ln 2>&1); then`,
+    `    echo "kernel: this kernel has no IPVS (ipvsadm: $(echo $out | head -c 200)); use --testbed vm, which boots Debian's kernel in qemu"`,
+    `  elif ! out=$(ip netns exec $ns ipvsadm -A -t ${PROBE_SERVICE} -s ${sched} 2>&1); then`,
+    `    echo "kernel: IPVS has no scheduler \\"${sched}\\" (ip_vs_${sched}: $(echo $out | head -c 200))"`,
+    `  fi`,
+    `  ip netns del $ns`,
+    `fi`,
+    ...hostsOf(lab).map((h) => `[ -e /run/netns/${n.namespace(h.name)} ] && echo "exists: namespace ${n.namespace(h.name)} is already there"`),
+    `ip link show ${n.bridge} >/dev/null 2>&1 && echo "exists: link ${n.bridge} is already there"`,
+    `true`,
+  ].join('\n');
+}
+
+/** Throws PreflightError unless the machine can host this netns lab. `rebuilding` skips the name checks. */
+export async function preflightMachine(shell: Shell, lab: Lab, { rebuilding = false } = {}): Promise<void> {
+  const res = await shell.exec(preflightScript(lab));
+  const problems = res.stdout
+    .split('\n')
+    .filter(Boolean)
+    .filter((line) => !(rebuilding && line.startsWith('exists:')))
+    .map((line) =>
+      line.startsWith('exists:') ? `${line} (left by an earlier run? \`npm run lab -- down --name ${lab.name}\` removes it)` : line,
+    );
+  if (problems.length > 0) throw new PreflightError(shell.where, problems);
+}
+
+/** Whether this machine's kernel has IPVS, without needing ipvsadm installed: the auto testbed choice. */
+export async function kernelHasIpvs(shell: Shell): Promise<boolean> {
+  const res = await shell.exec('modprobe -q ip_vs 2>/dev/null; test -e /proc/net/ip_vs');
+  return res.code === 0;
+}

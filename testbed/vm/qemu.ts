@@ -1,0 +1,115 @@
+// Boots the lab VM: qemu with Debian's kernel, a throwaway qcow2 overlay over the cached image, and user-mode
+// networking with restrict=on, so the guest reaches nothing but the one loopback port forwarded to its sshd.
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { $ } from 'zx';
+import type { VmImage } from './image.js';
+
+export interface Accel {
+  name: 'kvm' | 'tcg';
+  args: string[];
+}
+
+/**
+ * KVM when /dev/kvm is usable and the CPU exposes hardware virtualisation; otherwise software emulation.
+ * (A /dev/kvm without vmx/svm is a paravirtual backend that Debian's stock kernel does not boot on.)
+ */
+export function chooseAccel(): Accel {
+  const forced = process.env.LVS_LAB_ACCEL;
+  const kvmUsable = () => {
+    try {
+      return existsSync('/dev/kvm') && /\b(vmx|svm)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+  if (forced === 'kvm' || (forced !== 'tcg' && kvmUsable())) return { name: 'kvm', args: ['-accel', 'kvm', '-cpu', 'host'] };
+  // qemu64 boots faster than -cpu max under TCG (measured ~6 s).
+  return { name: 'tcg', args: ['-accel', 'tcg', '-cpu', 'qemu64'] };
+}
+
+export async function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface VmFiles {
+  overlay: string;
+  pidFile: string;
+  console: string;
+}
+
+export const vmFiles = (dir: string): VmFiles => ({
+  overlay: join(dir, 'overlay.qcow2'),
+  pidFile: join(dir, 'qemu.pid'),
+  console: join(dir, 'console.log'),
+});
+
+export interface BootOptions {
+  /** Shown in `ps` as the qemu process name, and checked before we ever signal a pid. */
+  name: string;
+  image: VmImage;
+  dir: string;
+  sshPort: number;
+  /** Base64 blob of the lab's ed25519 public key. */
+  publicKey: string;
+  memoryMb?: number;
+}
+
+export function qemuArgs(o: BootOptions, accel: Accel): string[] {
+  const f = vmFiles(o.dir);
+  return [
+    '-name', `${o.name},process=${o.name}`,
+    ...accel.args,
+    '-smp', '2',
+    '-m', String(o.memoryMb ?? 1024),
+    '-kernel', o.image.kernel,
+    '-initrd', o.image.initrd,
+    '-append', `console=ttyS0 root=/dev/vda rw net.ifnames=0 panic=-1 init=/sbin/lvs-lab-init lvslab.key=${o.publicKey}`,
+    '-drive', `file=${f.overlay},if=virtio,format=qcow2,cache=unsafe`,
+    '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${o.sshPort}-:22`,
+    '-device', 'virtio-net-pci,netdev=n0',
+    '-display', 'none',
+    '-monitor', 'none',
+    '-serial', `file:${f.console}`,
+    '-no-reboot',
+    '-daemonize',
+    '-pidfile', f.pidFile,
+  ];
+}
+
+/** Starts qemu in the background and returns its pid; the guest is still booting. */
+export async function bootVm(o: BootOptions): Promise<{ pid: number; accel: Accel }> {
+  const f = vmFiles(o.dir);
+  const accel = chooseAccel();
+  await $({ quiet: true })`qemu-img create -q -f qcow2 -F raw -b ${o.image.disk} ${f.overlay}`;
+  const res = await $({ quiet: true, nothrow: true })`qemu-system-x86_64 ${qemuArgs(o, accel)}`;
+  if (res.exitCode !== 0) throw new Error(`qemu did not start: ${res.stderr.trim()}`);
+  return { pid: Number((await readFile(f.pidFile, 'utf8')).trim()), accel };
+}
+
+/** True when pid is a live qemu started under this name (never signal a recycled pid). */
+export function isOurVm(pid: number, name: string): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes('qemu-system') && cmdline.includes(`process=${name}`);
+  } catch {
+    return false;
+  }
+}
+
+export async function stopVm(pid: number, name: string): Promise<void> {
+  if (!isOurVm(pid, name)) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && isOurVm(pid, name); i++) await new Promise((r) => setTimeout(r, 100));
+  if (isOurVm(pid, name)) process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && isOurVm(pid, name); i++) await new Promise((r) => setTimeout(r, 100));
+}

@@ -1,0 +1,177 @@
+// Observations of a running lab, each from where it can be seen: responses and frames at the client, the IPVS
+// table and counters at the director, the access log at a realserver. They return data; judging it is the caller's.
+import type { Lab } from '../model/topology.js';
+import { httpdFiles, type HttpdLayout } from '../provision/httpd.js';
+import { virtualService } from '../provision/plan.js';
+import { shq } from '../provision/shell.js';
+import type { Transport } from '../provision/transport.js';
+
+export interface LabAccess {
+  lab: Lab;
+  transport: Transport;
+  httpd: HttpdLayout;
+}
+
+async function must(a: LabAccess, host: string, command: string): Promise<string> {
+  const res = await a.transport.run(host, command);
+  if (res.code !== 0) throw new Error(`${host}: \`${command.split('\n')[0]}\` exited ${res.code}: ${res.stderr.trim()}`);
+  return res.stdout;
+}
+
+export const serviceUrl = (lab: Lab): string => `http://${lab.vip}${lab.service.port === 80 ? '' : `:${lab.service.port}`}/`;
+
+export async function macOf(a: LabAccess, host: string): Promise<string> {
+  return (await must(a, host, 'cat /sys/class/net/eth0/address')).trim();
+}
+
+export async function macsOf(a: LabAccess): Promise<Map<string, string>> {
+  const names = [a.lab.director.name, a.lab.client.name, ...a.lab.realservers.map((r) => r.name)];
+  return new Map(await Promise.all(names.map(async (n): Promise<[string, string]> => [n, await macOf(a, n)])));
+}
+
+/** A shell loop, run in the client, making `count` requests, each a fresh TCP connection; one body line each. */
+const fetchLoop = (lab: Lab, count: number) =>
+  `for i in $(seq ${count}); do b=$(curl -s --max-time 5 ${shq(serviceUrl(lab))}) || b="curl-failed:$?"; echo "$b"; done`;
+
+/** Requests from the client to the VIP; each body ("from <RIP>"), or "curl-failed:<exit>" for a failed request. */
+export async function fetchSequence(a: LabAccess, count: number): Promise<string[]> {
+  return (await must(a, a.lab.client.name, fetchLoop(a.lab, count))).split('\n').filter(Boolean);
+}
+
+export interface Frame {
+  srcMac: string;
+  dstMac: string;
+  srcIp: string;
+  srcPort: number;
+  dstIp: string;
+  dstPort: number;
+}
+
+const FRAME = /^\S+ ([0-9a-f:]{17}) > ([0-9a-f:]{17}), ethertype IPv4 \(0x0800\), length \d+: (\d+\.\d+\.\d+\.\d+)\.(\d+) > (\d+\.\d+\.\d+\.\d+)\.(\d+):/;
+
+export function parseFrames(tcpdumpOutput: string): Frame[] {
+  return tcpdumpOutput.split('\n').flatMap((line) => {
+    const m = FRAME.exec(line);
+    return m ? [{ srcMac: m[1], dstMac: m[2], srcIp: m[3], srcPort: Number(m[4]), dstIp: m[5], dstPort: Number(m[6]) }] : [];
+  });
+}
+
+/**
+ * Captures, on the client's eth0, every TCP frame coming from the service port while `count` requests run:
+ * the Ethernet source says which box sent the reply, the IP source which address it claims.
+ */
+export async function captureReplies(a: LabAccess, count: number): Promise<{ bodies: string[]; frames: Frame[] }> {
+  const script = [
+    'd=$(mktemp -d)',
+    `timeout 60 tcpdump -i eth0 -e -n -l ${shq(`tcp and src port ${a.lab.service.port}`)} >$d/out 2>$d/err & t=$!`,
+    // Start the requests only once tcpdump is listening, or the first replies go unseen.
+    'i=0; until grep -q "listening on" $d/err 2>/dev/null || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done',
+    fetchLoop(a.lab, count),
+    'sleep 0.3; kill $t 2>/dev/null; wait $t 2>/dev/null',
+    'echo "--- frames"; cat $d/out; rm -rf $d',
+  ].join('\n');
+  const out = await must(a, a.lab.client.name, script);
+  const [bodies, frames] = out.split('--- frames\n');
+  return { bodies: bodies.split('\n').filter(Boolean), frames: parseFrames(frames ?? '') };
+}
+
+export interface IpvsCounters {
+  conns: number;
+  inPkts: number;
+  outPkts: number;
+  inBytes: number;
+  outBytes: number;
+}
+
+export interface IpvsStats extends IpvsCounters {
+  /** Per realserver, by RIP. */
+  dests: Map<string, IpvsCounters>;
+}
+
+export function parseIpvsStats(text: string): IpvsStats | undefined {
+  let service: IpvsStats | undefined;
+  for (const line of text.split('\n')) {
+    const m = /^(TCP|UDP|SCTP)\s+\S+\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(line);
+    const d = /^\s+->\s+(\d+\.\d+\.\d+\.\d+):\d+\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(line);
+    const counters = (x: RegExpExecArray): IpvsCounters => ({
+      conns: Number(x[2]), inPkts: Number(x[3]), outPkts: Number(x[4]), inBytes: Number(x[5]), outBytes: Number(x[6]),
+    });
+    if (m) service = { ...counters(m), dests: new Map() };
+    else if (d && service) service.dests.set(d[1], counters(d));
+  }
+  return service;
+}
+
+/** The director's packet counters for the lab's virtual service (`ipvsadm -Ln --stats --exact`). */
+export async function ipvsStats(a: LabAccess): Promise<IpvsStats> {
+  const text = await must(a, a.lab.director.name, `ipvsadm -Ln --stats --exact ${virtualService(a.lab)}`);
+  const stats = parseIpvsStats(text);
+  if (!stats) throw new Error(`director: no virtual service ${a.lab.vip}:${a.lab.service.port} in:\n${text}`);
+  return stats;
+}
+
+/**
+ * The counters once they include `newConns` connections made since `before`. The kernel folds its per-CPU
+ * counters into what ipvsadm reads only on the IPVS estimator's tick (every 2 s), so a read right after traffic
+ * can lag behind it.
+ */
+export async function ipvsStatsAfter(a: LabAccess, before: IpvsStats, newConns: number, timeoutMs = 6_000): Promise<IpvsStats> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const now = await ipvsStats(a);
+    if (now.conns - before.conns >= newConns || Date.now() > deadline) return now;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export interface IpvsService {
+  scheduler: string;
+  flags: string;
+  dests: Array<{ rip: string; forward: string; weight: number; activeConn: number; inActConn: number }>;
+}
+
+export function parseIpvsTable(text: string): IpvsService | undefined {
+  let svc: IpvsService | undefined;
+  for (const line of text.split('\n')) {
+    const m = /^(TCP|UDP|SCTP)\s+\S+\s+(\S+)\s*(.*)$/.exec(line);
+    const d = /^\s+->\s+(\d+\.\d+\.\d+\.\d+):\d+\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(line);
+    if (m) svc = { scheduler: m[2], flags: m[3].trim(), dests: [] };
+    else if (d && svc) svc.dests.push({ rip: d[1], forward: d[2], weight: Number(d[3]), activeConn: Number(d[4]), inActConn: Number(d[5]) });
+  }
+  return svc;
+}
+
+/** The director's IPVS table for the lab's service (`ipvsadm -Ln`): scheduler, realservers, forwarding, weights. */
+export async function ipvsTable(a: LabAccess): Promise<IpvsService> {
+  const text = await must(a, a.lab.director.name, `ipvsadm -Ln ${virtualService(a.lab)}`);
+  const svc = parseIpvsTable(text);
+  if (!svc) throw new Error(`director: no virtual service ${a.lab.vip}:${a.lab.service.port} in:\n${text}`);
+  return svc;
+}
+
+/** The client address of each request in a realserver's access log, oldest first. */
+export async function accessLogClients(a: LabAccess, realserver: string): Promise<string[]> {
+  const log = httpdFiles(a.httpd, realserver).accessLog;
+  return (await must(a, realserver, `cat ${shq(log)}`)).split('\n').filter(Boolean).map((line) => line.split(' ')[0]);
+}
+
+/**
+ * Every MAC that answers an ARP request for the VIP from the client. arping -b keeps broadcasting, so each
+ * probe can be answered by every host that claims the address, not only the first one that did.
+ */
+export async function arpResponders(a: LabAccess, probes = 3): Promise<string[]> {
+  const res = await a.transport.run(a.lab.client.name, `arping -b -c ${probes} -w ${probes + 2} -I eth0 ${a.lab.vip}`);
+  const macs = [...res.stdout.matchAll(/reply from \S+ \[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1].toLowerCase());
+  if (macs.length === 0 && res.code > 1) throw new Error(`client: arping failed (${res.code}): ${res.stderr.trim()}`);
+  return macs;
+}
+
+/** The MAC the client's neighbour table holds for the VIP (where its packets for the VIP really go). */
+export async function clientNeighborMac(a: LabAccess): Promise<string | undefined> {
+  const out = await must(a, a.lab.client.name, `ip neigh show ${a.lab.vip} dev eth0`);
+  return /lladdr ([0-9a-f:]{17})/.exec(out)?.[1];
+}
+
+export async function flushClientNeighbors(a: LabAccess): Promise<void> {
+  await must(a, a.lab.client.name, 'ip neigh flush dev eth0');
+}

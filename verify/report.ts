@@ -1,0 +1,79 @@
+// The proof that the lab does what its model says, as a list of named checks with the evidence behind each.
+import type { Lab } from '../model/topology.js';
+import {
+  accessLogClients, arpResponders, captureReplies, ipvsStats, ipvsStatsAfter, ipvsTable, macsOf, serviceUrl, type LabAccess,
+} from './probes.js';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  evidence: string;
+}
+
+const rsByIp = (lab: Lab) => new Map(lab.realservers.map((r) => [r.ip, r.name]));
+
+/** Runs every DR check once; a failing check does not stop the others, so the report shows the whole picture. */
+export async function verifyDr(a: LabAccess, requests = 3 * a.lab.realservers.length): Promise<Check[]> {
+  const { lab } = a;
+  const checks: Check[] = [];
+  const macs = await macsOf(a);
+  const directorMac = macs.get(lab.director.name)!;
+  const names = rsByIp(lab);
+  const macName = new Map([...macs].map(([n, m]) => [m, n]));
+
+  const table = await ipvsTable(a);
+  const expected = lab.realservers.filter((r) => r.weight > 0);
+  checks.push({
+    name: 'IPVS table on the director',
+    ok: table.scheduler === lab.service.scheduler && expected.every((r) => table.dests.some((d) => d.rip === r.ip && d.forward === 'Route')),
+    evidence: `TCP ${lab.vip}:${lab.service.port} ${table.scheduler} -> ${table.dests.map((d) => `${d.rip} ${d.forward} w${d.weight}`).join(', ')}`,
+  });
+
+  const before = await ipvsStats(a);
+  const { bodies, frames } = await captureReplies(a, requests);
+  const after = await ipvsStatsAfter(a, before, requests);
+  const served = bodies.map((b) => names.get(b.replace(/^from /, '')) ?? b);
+  const counts = new Map<string, number>();
+  for (const s of served) counts.set(s, (counts.get(s) ?? 0) + 1);
+  const allServed = bodies.every((b) => names.has(b.replace(/^from /, '')));
+  const even = lab.service.scheduler !== 'rr' || expected.every((r) => counts.get(r.name) === requests / expected.length);
+  checks.push({
+    name: `${requests} requests to ${serviceUrl(lab)} from the client`,
+    ok: allServed && even,
+    evidence: `${served.join(', ')}${lab.service.scheduler === 'rr' ? ' (round robin: an equal share each)' : ''}`,
+  });
+
+  const replySources = new Set(frames.map((f) => `${f.srcIp} from ${macName.get(f.srcMac) ?? f.srcMac}`));
+  checks.push({
+    name: 'replies go straight from the realservers to the client',
+    ok: frames.length > 0 && frames.every((f) => f.srcIp === lab.vip && f.srcMac !== directorMac && lab.realservers.some((r) => macs.get(r.name) === f.srcMac)),
+    evidence: `${frames.length} reply frames captured at the client, IP source and sending MAC: ${[...replySources].join('; ')} (director's MAC ${directorMac} sent none)`,
+  });
+
+  const inDelta = after.inPkts - before.inPkts;
+  const outDelta = after.outPkts - before.outPkts;
+  checks.push({
+    name: 'the director sees only the inbound half',
+    ok: inDelta > 0 && after.outPkts === 0,
+    evidence: `ipvsadm --stats: InPkts +${inDelta}, OutPkts +${outDelta} (total OutPkts ${after.outPkts}), connections +${after.conns - before.conns}`,
+  });
+
+  const logs = await Promise.all(expected.map(async (r) => [r.name, (await accessLogClients(a, r.name)).slice(-Math.max(1, counts.get(r.name) ?? 1))] as const));
+  checks.push({
+    name: "realservers see the client's own address",
+    ok: logs.every(([, ips]) => ips.length > 0 && ips.every((ip) => ip === lab.client.ip)),
+    evidence: logs.map(([n, ips]) => `${n} access log: ${[...new Set(ips)].join(', ')}`).join('; ') + ` (director is ${lab.director.ip})`,
+  });
+
+  const arp = await arpResponders(a);
+  checks.push({
+    name: 'only the director answers ARP for the VIP',
+    ok: arp.length > 0 && arp.every((m) => m === directorMac),
+    evidence: `ARP replies for ${lab.vip}: ${[...new Set(arp)].map((m) => `${m} (${macName.get(m) ?? '?'})`).join(', ') || 'none'}`,
+  });
+  return checks;
+}
+
+export function formatChecks(checks: Check[]): string {
+  return checks.map((c) => `${c.ok ? 'PASS' : 'FAIL'}  ${c.name}\n      ${c.evidence}`).join('\n');
+}
