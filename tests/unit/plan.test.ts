@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { referenceLab, validateLab } from '../../model/topology.js';
+import { formatPlan, planLab, type Plan } from '../../provision/plan.js';
+
+const netnsLayout = { httpd: { kind: 'instance' as const, root: '/run/lvs-lab/lvs' } };
+const commandsOf = (plan: Plan, host: string) => plan.hosts.find((h) => h.host.name === host)!.steps;
+/** The seed's own commands: the steps that carry no "beyond the seed" reason. */
+const seedCommands = (plan: Plan, host: string) => commandsOf(plan, host).filter((s) => !s.why).map((s) => s.command);
+
+describe('plan for the reference lab', () => {
+  const plan = planLab(referenceLab(), netnsLayout);
+
+  it("gives the director the seed's commands, verbatim and in order", () => {
+    expect(seedCommands(plan, 'director')).toEqual([
+      'ifconfig eth0:0 192.168.170.100/24',
+      'echo 1 > /proc/sys/net/ipv4/ip_forward',
+      'ipvsadm -A -t 192.168.170.100:80 -s rr',
+      'ipvsadm -a -t 192.168.170.100:80 -r 192.168.170.102 -g',
+      'ipvsadm -a -t 192.168.170.100:80 -r 192.168.170.103 -g',
+      'ipvsadm -ln',
+    ]);
+  });
+
+  it("gives each realserver the seed's ARP sysctls before the VIP, then its page and httpd", () => {
+    for (const [name, rip] of [['rs1', '192.168.170.102'], ['rs2', '192.168.170.103']]) {
+      expect(seedCommands(plan, name)).toEqual([
+        'echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_ignore',
+        'echo 2 > /proc/sys/net/ipv4/conf/eth0/arp_announce',
+        'echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore',
+        'echo 2 > /proc/sys/net/ipv4/conf/all/arp_announce',
+        'ifconfig lo:0 192.168.170.100 netmask 255.255.255.255',
+        `echo 'from ${rip}' > /run/lvs-lab/lvs/${name}/www/index.html`,
+        `apache2 -f /run/lvs-lab/lvs/${name}/apache2.conf -k start`,
+      ]);
+    }
+  });
+
+  it('marks what it adds beyond the seed, and says why', () => {
+    const extras = commandsOf(plan, 'rs1').filter((s) => s.why);
+    expect(extras.map((s) => s.command.split('\n')[0])).toEqual([
+      'echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter',
+      'echo 0 > /proc/sys/net/ipv4/conf/eth0/rp_filter',
+      "mkdir -p /run/lvs-lab/lvs/rs1/www && cat > /run/lvs-lab/lvs/rs1/apache2.conf <<'EOF'",
+    ]);
+    const text = formatPlan(plan);
+    expect(text).toContain('# beyond the seed: rp_filter=0 as the kernel IPVS selftest sets it');
+    expect(text.match(/# beyond the seed: rp_filter/g)).toHaveLength(2); // once per realserver, not per line
+    expect(commandsOf(plan, 'client')).toEqual([]);
+  });
+
+  it('guards every step that changes something, so a re-apply can skip it', () => {
+    for (const { steps } of plan.hosts) for (const s of steps) if (!s.show) expect(s.unless, s.command).toBeTruthy();
+  });
+
+  it('uses the stock apache2 on hosts with a filesystem of their own', () => {
+    const system = planLab(referenceLab(), { httpd: { kind: 'system' } });
+    expect(seedCommands(system, 'rs1').slice(-2)).toEqual(["echo 'from 192.168.170.102' > /var/www/html/index.html", 'apache2ctl start']);
+    expect(commandsOf(system, 'rs1').some((s) => s.command.includes('apache2.conf'))).toBe(false);
+  });
+
+  it('leaves out the ARP sysctls only for the negative control', () => {
+    const neg = planLab(referenceLab(), { ...netnsLayout, arpSysctls: false });
+    expect(commandsOf(neg, 'rs1').some((s) => s.command.includes('arp_'))).toBe(false);
+    expect(seedCommands(neg, 'director')).toEqual(seedCommands(plan, 'director'));
+  });
+});
+
+describe('plan for other labs', () => {
+  it('carries scheduler, port, persistence, weights and prefix length into the commands', () => {
+    const lab = validateLab({
+      subnet: '10.1.0.0/16',
+      vip: '10.1.0.100',
+      director: { name: 'director', ip: '10.1.0.1' },
+      client: { name: 'client', ip: '10.1.9.9' },
+      service: { port: 8080, scheduler: 'wrr', persistence: 60 },
+      realservers: [
+        { name: 'a', ip: '10.1.0.11', weight: 3 },
+        { name: 'b', ip: '10.1.0.12', weight: 1 },
+      ],
+    });
+    const plan = planLab(lab, netnsLayout);
+    expect(seedCommands(plan, 'director')).toEqual([
+      'ifconfig eth0:0 10.1.0.100/16',
+      'echo 1 > /proc/sys/net/ipv4/ip_forward',
+      'ipvsadm -A -t 10.1.0.100:8080 -s wrr -p 60',
+      'ipvsadm -a -t 10.1.0.100:8080 -r 10.1.0.11 -g -w 3',
+      'ipvsadm -a -t 10.1.0.100:8080 -r 10.1.0.12 -g',
+      'ipvsadm -ln',
+    ]);
+    expect(commandsOf(plan, 'a').find((s) => s.command.includes('apache2.conf <<'))!.command).toContain('\nListen 8080\n');
+  });
+});

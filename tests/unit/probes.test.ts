@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { parseFrames, parseIpvsStats, parseIpvsTable } from '../../verify/probes.js';
+
+// Captured from the reference lab in the VM testbed.
+const TCPDUMP = `01:32:12.673772 02:00:c0:a8:aa:67 > 02:00:c0:a8:aa:0a, ethertype IPv4 (0x0800), length 74: 192.168.170.100.80 > 192.168.170.10.60610: Flags [S.], seq 2959020610, ack 1745907725, win 65160, options [mss 1460,sackOK,TS val 614053524 ecr 3023820653,nop,wscale 7], length 0
+01:32:12.707219 02:00:c0:a8:aa:67 > 02:00:c0:a8:aa:0a, ethertype IPv4 (0x0800), length 308: 192.168.170.100.80 > 192.168.170.10.60610: Flags [P.], seq 1:243, ack 80, win 509, options [nop,nop,TS val 614053558 ecr 3023820672], length 242: HTTP: HTTP/1.1 200 OK
+tcpdump: verbose output suppressed, use -v[v]... for full protocol decode
+5 packets captured`;
+
+const STATS = `Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes
+  -> RemoteAddress:Port
+TCP  192.168.170.100:80                 36      180        0    12492        0
+  -> 192.168.170.102:80                 18       90        0     6246        0
+  -> 192.168.170.103:80                 18       90        0     6246        0
+`;
+
+const TABLE = `IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  192.168.170.100:80 rr
+  -> 192.168.170.102:80           Route   1      0          18
+  -> 192.168.170.103:80           Route   1      0          19
+`;
+
+describe('probe parsers', () => {
+  it('reads the sending MAC and IP source of each captured frame', () => {
+    expect(parseFrames(TCPDUMP)).toEqual([
+      { srcMac: '02:00:c0:a8:aa:67', dstMac: '02:00:c0:a8:aa:0a', srcIp: '192.168.170.100', srcPort: 80, dstIp: '192.168.170.10', dstPort: 60610 },
+      { srcMac: '02:00:c0:a8:aa:67', dstMac: '02:00:c0:a8:aa:0a', srcIp: '192.168.170.100', srcPort: 80, dstIp: '192.168.170.10', dstPort: 60610 },
+    ]);
+  });
+
+  it('reads the service and per-realserver counters', () => {
+    const s = parseIpvsStats(STATS)!;
+    expect(s).toMatchObject({ conns: 36, inPkts: 180, outPkts: 0, inBytes: 12492, outBytes: 0 });
+    expect(s.dests.get('192.168.170.103')).toEqual({ conns: 18, inPkts: 90, outPkts: 0, inBytes: 6246, outBytes: 0 });
+    expect(parseIpvsStats('Prot LocalAddress:Port\n')).toBeUndefined();
+  });
+
+  it('reads scheduler, forwarding and weights', () => {
+    expect(parseIpvsTable(TABLE)).toEqual({
+      scheduler: 'rr',
+      flags: '',
+      dests: [
+        { rip: '192.168.170.102', forward: 'Route', weight: 1, activeConn: 0, inActConn: 18 },
+        { rip: '192.168.170.103', forward: 'Route', weight: 1, activeConn: 0, inActConn: 19 },
+      ],
+    });
+    expect(parseIpvsTable('TCP  10.0.0.1:80 wrr persistent 300\n')!.flags).toBe('persistent 300');
+  });
+});

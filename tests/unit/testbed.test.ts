@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { referenceLab, validateLab } from '../../model/topology.js';
+import { leftoversScript, macFor, netnsNames, networkSteps, teardownScript } from '../../testbed/netns.js';
+import { preflightScript } from '../../testbed/preflight.js';
+import { qemuArgs } from '../../testbed/vm/qemu.js';
+
+describe('netns testbed', () => {
+  const lab = referenceLab();
+  const steps = networkSteps(lab).map((s) => s.command);
+
+  it('gives each host a namespace with eth0 on one bridge, hosts attached in model order', () => {
+    expect(steps.filter((c) => c.startsWith('ip netns add'))).toEqual(
+      ['client', 'director', 'rs1', 'rs2'].map((h) => `ip netns add lvs-${h}`),
+    );
+    expect(steps).toContain('ip link add lvs-v1 type veth peer name eth0 address 02:00:c0:a8:aa:65 netns lvs-director');
+    expect(steps).toContain('ip -n lvs-rs2 addr add 192.168.170.103/24 dev eth0');
+    expect(steps.filter((c) => c.includes('master lvs-br'))).toHaveLength(4);
+  });
+
+  it('has no uplink: the bridge gets no address and no host gets a route', () => {
+    expect(steps.some((c) => /addr add .* dev lvs-br/.test(c))).toBe(false);
+    expect(steps.some((c) => /route add|default/.test(c))).toBe(false);
+  });
+
+  it('keeps link names within the kernel limit of 15 characters', () => {
+    const big = validateLab({
+      name: 'abcdefgh',
+      realservers: Array.from({ length: 16 }, (_, i) => ({ name: `rs${i}`, ip: `192.168.170.${120 + i}` })),
+    });
+    const n = netnsNames(big);
+    expect(n.bridge.length).toBeLessThanOrEqual(15);
+    expect(n.veth(17).length).toBeLessThanOrEqual(15);
+  });
+
+  it('spells the IP in the MAC, locally administered', () => {
+    expect(macFor('192.168.170.101')).toBe('02:00:c0:a8:aa:65');
+  });
+
+  it('tears down every namespace and link it builds, and checks for exactly those', () => {
+    const script = teardownScript(lab);
+    const left = leftoversScript(lab);
+    for (const h of ['client', 'director', 'rs1', 'rs2']) {
+      expect(script).toContain(`lvs-${h}`);
+      expect(left).toContain(`lvs-${h}`);
+    }
+    for (const link of ['lvs-v0', 'lvs-v3', 'lvs-br']) {
+      expect(script).toContain(link);
+      expect(left).toContain(link);
+    }
+    expect(script).toContain('rm -rf /run/lvs-lab/lvs');
+  });
+
+  it('probes IPVS with the lab scheduler in a throwaway namespace on a documentation address', () => {
+    const script = preflightScript(validateLab({ service: { scheduler: 'sh' } }));
+    expect(script).toContain('modprobe -q ip_vs_sh');
+    expect(script).toContain('ipvsadm -A -t 192.0.2.1:80 -s sh');
+    expect(script).toMatch(/ip netns add \$ns[\s\S]*ip netns del \$ns/);
+  });
+});
+
+describe('VM testbed', () => {
+  const args = qemuArgs(
+    {
+      name: 'lvs-lab-lvs',
+      dir: '/state/lvs',
+      sshPort: 40022,
+      publicKey: 'AAAAkey',
+      image: { dir: '/img', disk: '/img/disk.raw', kernel: '/img/vmlinuz', initrd: '/img/initrd.img', kernelVersion: '6.1', hostKey: 'x' },
+    },
+    { name: 'tcg', args: ['-accel', 'tcg'] },
+  );
+  const after = (flag: string) => args.filter((_, i) => args[i - 1] === flag);
+
+  it('gives the guest one restricted user-net NIC whose only way in is SSH on loopback', () => {
+    expect(after('-netdev')).toEqual(['user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22']);
+    expect(after('-device')).toEqual(['virtio-net-pci,netdev=n0']);
+    expect(args).not.toContain('-nic');
+  });
+
+  it("boots Debian's kernel from a throwaway overlay, with the lab key on the command line", () => {
+    expect(after('-drive')).toEqual(['file=/state/lvs/overlay.qcow2,if=virtio,format=qcow2,cache=unsafe']);
+    expect(after('-kernel')).toEqual(['/img/vmlinuz']);
+    expect(after('-append')[0]).toContain('init=/sbin/lvs-lab-init lvslab.key=AAAAkey');
+    expect(after('-name')).toEqual(['lvs-lab-lvs,process=lvs-lab-lvs']);
+  });
+});

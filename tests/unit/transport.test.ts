@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { LocalShell, shq, type ExecOptions, type Shell } from '../../provision/shell.js';
+import { dockerTransport, netnsTransport, sshTransport } from '../../provision/transport.js';
+
+class RecordingShell implements Shell {
+  readonly where = 'fake';
+  readonly commands: string[] = [];
+  async exec(command: string, _options?: ExecOptions) {
+    this.commands.push(command);
+    return { stdout: 'ok', stderr: '', code: 0 };
+  }
+  async close() {}
+}
+
+// Commands with every quoting hazard the plan produces: redirections, $(...), quotes, heredocs.
+const hazards = [
+  'echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_ignore',
+  `echo 'from 192.168.170.102' > /tmp/x/index.html`,
+  `[ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ]`,
+  `printf '%s\\n' 'it'"'"'s' | grep -q -- '-> 1.2.3.4:80 '`,
+  "cat > /tmp/c <<'EOF'\nLogFormat \"%h %l\" common\nEOF",
+];
+
+describe('shell quoting', () => {
+  it.each(hazards)('delivers %j to the far shell unchanged', async (cmd) => {
+    // Through a real sh: the quoted word must come out as the original text.
+    const res = await new LocalShell().exec(`printf '%s' ${shq(cmd)}`);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe(cmd);
+  });
+
+  it('reports exit code and stderr without throwing', async () => {
+    const res = await new LocalShell().exec('echo out; echo err >&2; exit 7');
+    expect(res).toEqual({ stdout: 'out\n', stderr: 'err\n', code: 7 });
+  });
+
+  it('feeds stdin', async () => {
+    expect((await new LocalShell().exec('tr a-z A-Z', { stdin: 'lvs' })).stdout).toBe('LVS');
+  });
+});
+
+describe('transports', () => {
+  it('netns enters the host namespace and runs the command under sh -c', async () => {
+    const shell = new RecordingShell();
+    const t = netnsTransport(shell, (h) => `lvs-${h}`);
+    await t.run('rs1', hazards[2]);
+    expect(shell.commands).toEqual([`ip netns exec lvs-rs1 sh -c ${shq(hazards[2])}`]);
+  });
+
+  it('docker execs into the host container, with -i only when there is stdin', async () => {
+    const shell = new RecordingShell();
+    const t = dockerTransport(shell, (h) => `lvs-${h}`);
+    await t.run('director', 'ipvsadm -ln');
+    await t.run('director', 'cat', { stdin: 'x' });
+    expect(shell.commands).toEqual(["docker exec lvs-director sh -c 'ipvsadm -ln'", "docker exec -i lvs-director sh -c cat"]);
+  });
+
+  it('ssh runs on the connection of the named host, and refuses an unknown host', async () => {
+    const a = new RecordingShell();
+    const b = new RecordingShell();
+    const t = sshTransport(new Map([['rs1', a], ['rs2', b]]));
+    await t.run('rs2', 'hostname');
+    expect([a.commands, b.commands]).toEqual([[], ['hostname']]);
+    expect(() => t.run('rs9', 'hostname')).toThrow(/no connection for host "rs9"/);
+  });
+});
