@@ -1,0 +1,57 @@
+// A missing kernel feature or a clashing name is refused before anything is created.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCHEDULERS, validateLab } from '../../model/topology.js';
+import { LocalShell } from '../../provision/shell.js';
+import { connectLab, type LabSession } from '../../testbed/lab.js';
+import { kernelHasIpvs, preflightMachine, PreflightError } from '../../testbed/preflight.js';
+import { TEST_LAB } from './lab.js';
+
+let s: LabSession;
+const namespaces = async () => (await s.machine.exec('ip netns list')).stdout.split('\n').filter(Boolean).sort();
+const links = async () => (await s.machine.exec('ip -o link show | cut -d: -f2')).stdout.split('\n').filter(Boolean).sort();
+
+beforeAll(async () => {
+  s = await connectLab(TEST_LAB.name);
+});
+afterAll(async () => s?.close());
+
+describe('preflight', () => {
+  it("refuses a scheduler the lab machine's kernel lacks, leaving no trace", async (ctx) => {
+    // Debian bookworm's 6.1 kernel has no ip_vs_twos; a newer kernel may have every scheduler.
+    const probe = SCHEDULERS.map((x) => `modprobe -n -q ip_vs_${x} 2>/dev/null || echo ${x}`).join('; ');
+    const missing = (await s.machine.exec(probe)).stdout.split('\n').filter(Boolean);
+    if (missing.length === 0) ctx.skip('this kernel has every IPVS scheduler');
+    const before = [await namespaces(), await links()];
+    const lab = validateLab({ name: 'pflight', service: { scheduler: missing[0] } });
+    const err = await preflightMachine(s.machine, lab).catch((e) => e);
+    expect(err).toBeInstanceOf(PreflightError);
+    expect(err.message).toContain(`kernel: IPVS has no scheduler "${missing[0]}"`);
+    expect([await namespaces(), await links()]).toEqual(before);
+  });
+
+  it("refuses to build over another lab's namespaces and links", async () => {
+    const err = await preflightMachine(s.machine, TEST_LAB).catch((e) => e);
+    expect(err).toBeInstanceOf(PreflightError);
+    expect(err.problems).toContain(
+      `exists: namespace ${TEST_LAB.name}-client is already there (left by an earlier run? \`npm run lab -- down --name ${TEST_LAB.name}\` removes it)`,
+    );
+    await expect(preflightMachine(s.machine, TEST_LAB, { rebuilding: true })).resolves.toBeUndefined();
+  });
+});
+
+describe('a host kernel without IPVS', async () => {
+  const hostHasIpvs = await kernelHasIpvs(new LocalShell());
+
+  it.skipIf(hostHasIpvs)('`lab up --testbed netns` says what is missing and what to do, exits 2, creates nothing', async () => {
+    const host = new LocalShell();
+    const before = (await host.exec('ip netns list; ip -o link show | cut -d: -f2')).stdout;
+    const res = await promisify(execFile)('npx', ['tsx', 'cli/lab.ts', 'up', '--testbed', 'netns', '--name', 'noipvs']).catch((e) => e);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain('cannot build the lab on localhost');
+    expect(res.stderr).toContain('kernel: this kernel has no IPVS');
+    expect(res.stderr).toContain('use --testbed vm');
+    expect((await host.exec('ip netns list; ip -o link show | cut -d: -f2')).stdout).toBe(before);
+  });
+});
