@@ -1,9 +1,11 @@
-// npm run lab -- up|verify|status|plan|down [--file lab.yaml] [--testbed auto|netns|vm] [--name NAME]
+// npm run lab -- up|verify|status|plan|down|engine [--file lab.yaml] [--testbed auto|netns|vm] [--name NAME] [--stack S]
 import { parseArgs } from 'node:util';
 import { loadLab } from '../model/load.js';
 import { LabModelError, type Lab } from '../model/topology.js';
 import { StepFailed } from '../provision/apply.js';
 import { formatPlan, planLab } from '../provision/plan.js';
+import { readStackSettings } from '../infra/config.js';
+import { connectDockerLab, engineDown, engineUp, engineVmRunning } from '../testbed/docker/engine.js';
 import { netnsNames } from '../testbed/netns.js';
 import { PreflightError } from '../testbed/preflight.js';
 import { connectLab, labDown, labUp, type TestbedChoice } from '../testbed/lab.js';
@@ -19,13 +21,21 @@ commands:
   status   list the labs that are up
   plan     print the exact commands each host runs (--guards adds the idempotency checks)
   down     remove everything the lab created
+  engine up|down|status
+           the Docker engine VM for Docker labs (\`npm run pulumi -- up\`) on hosts whose kernel has no IPVS
 
 options:
   --file F        lab description (YAML or JSON); default: the reference LVS-DR lab
   --name N        lab name (default: the file's name field, or "lvs")
   --testbed T     auto (default) | netns | vm
+  --stack S       with verify: the Docker lab of Pulumi stack S (Pulumi.S.yaml)
   --no-verify     with up: skip the checks
   --guards        with plan: show each step's "already in place" check`;
+
+async function connectStackLab(stack: string) {
+  const settings = await readStackSettings(stack);
+  return connectDockerLab(settings.lab, settings.engine);
+}
 
 const started = Date.now();
 const log = (msg: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
@@ -37,6 +47,7 @@ async function main(): Promise<number> {
       file: { type: 'string' },
       name: { type: 'string' },
       testbed: { type: 'string', default: 'auto' },
+      stack: { type: 'string' },
       'no-verify': { type: 'boolean', default: false },
       guards: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -86,8 +97,7 @@ async function main(): Promise<number> {
       }
     }
     case 'verify': {
-      const name = values.name ?? (await loadModel()).name;
-      const session = await connectLab(name);
+      const session = values.stack ? await connectStackLab(values.stack) : await connectLab(values.name ?? (await loadModel()).name);
       try {
         const checks = await verifyDr(session);
         console.log(formatChecks(checks));
@@ -110,6 +120,21 @@ async function main(): Promise<number> {
       const lab = await loadModel();
       const removed = await labDown(values.name ?? lab.name, { log, fallback: lab });
       if (!removed) log(`no lab named "${values.name ?? lab.name}" is up; nothing to remove`);
+      return 0;
+    }
+    case 'engine': {
+      const action = positionals[1];
+      if (action === 'up') {
+        await engineUp(log);
+        log('Docker engine VM ready: `npm run pulumi -- up --stack <stack>` builds a Docker lab on it');
+      } else if (action === 'down') {
+        if (!(await engineDown(log))) log('no engine VM is up; nothing to remove');
+      } else if (action === 'status') {
+        console.log((await engineVmRunning()) ? 'engine VM: running' : 'engine VM: not running');
+      } else {
+        console.error(`engine: "${action ?? ''}" is not one of up, down, status`);
+        return 2;
+      }
       return 0;
     }
     default:

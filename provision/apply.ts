@@ -20,6 +20,8 @@ export interface StepOutcome {
   step: Step;
   /** ran: it changed something; in-place: its check said it was already done; shown: a read-only step. */
   result: 'ran' | 'in-place' | 'shown';
+  /** What ran: the step's command, or its in-place edit form. */
+  command: string;
   output: string;
 }
 
@@ -45,11 +47,12 @@ export async function runSteps(
   for (const step of steps) {
     let outcome: StepOutcome;
     if (step.unless && (await run(step.unless)).code === 0) {
-      outcome = { host, step, result: 'in-place', output: '' };
+      outcome = { host, step, result: 'in-place', command: step.command, output: '' };
     } else {
-      const res = await run(step.command);
-      if (res.code !== 0) throw new StepFailed(host, step.command, res.code, res.stderr);
-      outcome = { host, step, result: step.show ? 'shown' : 'ran', output: res.stdout };
+      const command = step.edit && (await run(step.edit.when)).code === 0 ? step.edit.command : step.command;
+      const res = await run(command);
+      if (res.code !== 0) throw new StepFailed(host, command, res.code, res.stderr);
+      outcome = { host, step, result: step.show ? 'shown' : 'ran', command, output: res.stdout };
     }
     outcomes.push(outcome);
     options.onStep?.(outcome);

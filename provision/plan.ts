@@ -12,6 +12,11 @@ export interface Step {
   why?: string;
   /** Its output is the point (ipvsadm -ln): apply prints it. */
   show?: boolean;
+  /**
+   * The in-place form of this step for a host that has the object with other settings (a running lab whose
+   * scheduler or weight changed): when `when` exits 0, `command` here runs instead of the step's own.
+   */
+  edit?: { when: string; command: string };
 }
 
 export interface HostPlan {
@@ -42,24 +47,36 @@ const proc = (path: string, value: number): Step => ({
 const aliasPresent = (dev: string, label: string, address: string, prefix: number) =>
   `ip -4 -o addr show dev ${dev} label ${label} | grep -q ' inet ${address}/${prefix} '`;
 
+/** The Forward column of `ipvsadm -Ln` per forwarding method. */
+const FORWARD_NAME = { dr: 'Route', nat: 'Masq', tun: 'Tunnel' } as const;
+
 export const virtualService = (lab: Lab): string => `-t ${lab.vip}:${lab.service.port}`;
 
 function directorSteps(lab: Lab): Step[] {
   const svc = virtualService(lab);
   const { scheduler, persistence } = lab.service;
   const listService = `ipvsadm -Ln ${svc}`;
+  const serviceOptions = `-s ${scheduler}${persistence ? ` -p ${persistence}` : ''}`;
+  // How `ipvsadm -Ln` prints the service when it is as planned: "TCP  192.168.170.100:80 rr" (+ " persistent 300").
+  const serviceLine = `${lab.service.protocol.toUpperCase()}  ${lab.vip}:${lab.service.port} ${scheduler}${persistence ? ` persistent ${persistence}` : ''}`;
   return [
     { command: `ifconfig eth0:0 ${lab.vip}/${lab.prefixLength}`, unless: aliasPresent('eth0', 'eth0:0', lab.vip, lab.prefixLength) },
     proc('ip_forward', 1),
     {
-      command: `ipvsadm -A ${svc} -s ${scheduler}${persistence ? ` -p ${persistence}` : ''}`,
-      unless: `${listService} >/dev/null 2>&1`,
+      command: `ipvsadm -A ${svc} ${serviceOptions}`,
+      unless: `${listService} 2>/dev/null | grep -q -- ${shq(serviceLine)}`,
+      edit: { when: `${listService} >/dev/null 2>&1`, command: `ipvsadm -E ${svc} ${serviceOptions}` },
     },
-    ...lab.realservers.map((rs) => ({
+    ...lab.realservers.map((rs) => {
       // DR cannot remap ports (the packet is only re-addressed at layer 2), so the RIP carries no port.
-      command: `ipvsadm -a ${svc} -r ${rs.ip} ${FORWARDING[lab.forwarding]}${rs.weight === 1 ? '' : ` -w ${rs.weight}`}`,
-      unless: `${listService} 2>/dev/null | grep -q -- ${shq(`-> ${rs.ip}:${lab.service.port} `)}`,
-    })),
+      const dest = `${svc} -r ${rs.ip} ${FORWARDING[lab.forwarding]}${rs.weight === 1 ? '' : ` -w ${rs.weight}`}`;
+      const line = (rest: string) => `${listService} 2>/dev/null | grep -q -- ${shq(`-> ${rs.ip}:${lab.service.port} ${rest}`)}`;
+      return {
+        command: `ipvsadm -a ${dest}`,
+        unless: line(`${FORWARD_NAME[lab.forwarding]} ${rs.weight} `),
+        edit: { when: line(''), command: `ipvsadm -e ${dest}` },
+      };
+    }),
     { command: 'ipvsadm -ln', show: true },
   ];
 }
@@ -126,6 +143,7 @@ export function formatPlan(plan: Plan, { guards = false } = {}): string {
       if (step.why && step.why !== lastWhy) out.push(`# beyond the seed: ${step.why}`);
       lastWhy = step.why;
       if (guards && step.unless) out.push(`# skipped when: ${step.unless}`);
+      if (guards && step.edit) out.push(`# when ${step.edit.when}`, `#   runs instead: ${step.edit.command}`);
       out.push(step.command);
     }
   }

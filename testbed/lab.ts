@@ -1,26 +1,20 @@
 // A lab's lifecycle: choose the testbed, create the machine (this host, or a VM), build the netns network on it,
 // apply the plan, and find or remove it again later from its state.
-import { existsSync } from 'node:fs';
-import { rm, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import ssh2 from 'ssh2';
-import { $ } from 'zx';
+import { rm } from 'node:fs/promises';
 import type { Lab } from '../model/topology.js';
 import { applyPlan, type ApplyReport, type StepOutcome } from '../provision/apply.js';
 import { planLab, type PlanOptions } from '../provision/plan.js';
 import { LocalShell, type Shell } from '../provision/shell.js';
-import { SshShell } from '../provision/ssh.js';
 import type { Transport } from '../provision/transport.js';
 import type { HttpdLayout } from '../provision/httpd.js';
 import { NetnsLab } from './netns.js';
 import { labStateDir } from './paths.js';
 import { kernelHasIpvs, preflightMachine, PreflightError } from './preflight.js';
-import { keyFile, readState, writeState, type LabState, type TestbedKind } from './state.js';
-import { ensureImage, imageDir } from './vm/image.js';
-import { bootVm, freeLoopbackPort, isOurVm, stopVm, vmFiles } from './vm/qemu.js';
+import { readState, writeState, type LabState, type TestbedKind } from './state.js';
+import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning, type Log } from './vm/machine.js';
 
 export type TestbedChoice = 'auto' | TestbedKind;
-export type Log = (message: string) => void;
+export type { Log };
 
 /** Everything needed to provision and verify a running lab. */
 export interface LabSession {
@@ -48,59 +42,17 @@ function session(lab: Lab, testbed: TestbedKind, machine: Shell): LabSession {
   return { lab, testbed, machine, netns, transport: netns.transport, httpd: netns.httpd, close: () => machine.close() };
 }
 
-async function hostToolsForVm(needBuild: boolean): Promise<void> {
-  const tools = ['qemu-system-x86_64', 'qemu-img', ...(needBuild ? ['debootstrap', 'mkfs.ext4'] : [])];
-  const missing: string[] = [];
-  for (const t of tools) if ((await $({ nothrow: true, quiet: true })`command -v ${t}`).exitCode !== 0) missing.push(t);
-  const problems = missing.map((t) => `tool: ${t} is not installed (testbed/install-deps.sh vm installs it)`);
-  if (needBuild && process.getuid?.() !== 0) problems.push('root: building the VM image with debootstrap needs root');
-  if (problems.length > 0) throw new PreflightError('localhost', problems);
-}
-
-async function waitForSsh(state: LabState, privateKey: string, log: Log): Promise<SshShell> {
-  const vm = state.vm!;
-  const deadline = Date.now() + 300_000;
-  let lastError = '';
-  while (Date.now() < deadline) {
-    if (!isOurVm(vm.pid, vm.name)) {
-      const consoleLog = await readFile(vmFiles(labStateDir(state.lab.name)).console, 'utf8').catch(() => '');
-      throw new Error(`the VM exited while booting; last console lines:\n${consoleLog.split('\n').slice(-15).join('\n')}`);
-    }
-    try {
-      return await SshShell.connect({ host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey }, 5_000);
-    } catch (err) {
-      lastError = (err as Error).message;
-      await new Promise((r) => setTimeout(r, 1_000));
-    }
-  }
-  throw new Error(`no SSH from the VM within 300 s (last error: ${lastError})`);
-}
-
 /** Boots the lab's VM and returns a shell on it; state is written as soon as there is something to clean up. */
-async function startVm(lab: Lab, log: Log): Promise<{ state: LabState; machine: Shell }> {
-  const image = await ensureImage(log);
-  const dir = labStateDir(lab.name);
-  const keys = ssh2.utils.generateKeyPairSync('ed25519');
+async function startVm(lab: Lab, log: Log): Promise<Shell> {
   const state: LabState = { version: 1, lab, testbed: 'vm', createdAt: new Date().toISOString() };
   await writeState(state);
-  await writeFile(keyFile(lab.name), keys.private, { mode: 0o600 });
-  const sshPort = await freeLoopbackPort();
-  const t0 = Date.now();
-  const { pid, accel } = await bootVm({ name: vmName(lab.name), image, dir, sshPort, publicKey: keys.public.split(' ')[1] });
-  state.vm = { name: vmName(lab.name), pid, sshPort, hostKey: image.hostKey, accel: accel.name };
-  await writeState(state);
-  log(`VM booting (qemu pid ${pid}, ${accel.name}, kernel ${image.kernelVersion}, ssh on 127.0.0.1:${sshPort})`);
-  const machine = await waitForSsh(state, keys.private, log);
-  log(`VM up: SSH answered after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  return { state, machine };
+  return bootMachine(vmName(lab.name), labStateDir(lab.name), log, (vm) => writeState({ ...state, vm }));
 }
 
-async function openMachine(state: LabState): Promise<Shell> {
+async function openLabMachine(state: LabState): Promise<Shell> {
   if (state.testbed === 'netns') return new LocalShell();
-  const vm = state.vm;
-  if (!vm || !isOurVm(vm.pid, vm.name)) throw new Error(`lab ${state.lab.name}: its VM is not running; \`npm run lab -- down --name ${state.lab.name}\` clears it`);
-  const privateKey = await readFile(keyFile(state.lab.name), 'utf8');
-  return SshShell.connect({ host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey });
+  if (!vmRunning(state.vm)) throw new Error(`lab ${state.lab.name}: its VM is not running; \`npm run lab -- down --name ${state.lab.name}\` clears it`);
+  return openMachine(state.vm, labStateDir(state.lab.name));
 }
 
 export interface UpOptions {
@@ -122,7 +74,7 @@ export async function labUp(lab: Lab, options: UpOptions = {}): Promise<{ sessio
     if (options.testbed && options.testbed !== 'auto' && options.testbed !== existing.testbed)
       throw new Error(`lab ${lab.name} is already up on the ${existing.testbed} testbed; \`down\` it first to move it`);
     log(`lab ${lab.name} is already up (${existing.testbed}); re-applying the plan`);
-    s = session(lab, existing.testbed, await openMachine(existing));
+    s = session(lab, existing.testbed, await openLabMachine(existing));
     await preflightMachine(s.machine, lab, { rebuilding: true });
     await writeState({ ...existing, lab });
   } else {
@@ -134,9 +86,9 @@ export async function labUp(lab: Lab, options: UpOptions = {}): Promise<{ sessio
       await writeState({ version: 1, lab, testbed: 'netns', createdAt: new Date().toISOString() });
       s = session(lab, 'netns', machine);
     } else {
-      await hostToolsForVm(!existsSync(join(await imageDir(), 'manifest.json')));
+      await checkVmHostTools();
       try {
-        const { machine } = await startVm(lab, log);
+        const machine = await startVm(lab, log);
         s = session(lab, 'vm', machine);
         await preflightMachine(machine, lab);
       } catch (err) {
@@ -167,7 +119,7 @@ export async function labUp(lab: Lab, options: UpOptions = {}): Promise<{ sessio
 export async function connectLab(name: string): Promise<LabSession> {
   const state = await readState(name);
   if (!state) throw new Error(`no lab named "${name}" is up (\`npm run lab -- up\` builds one)`);
-  return session(state.lab, state.testbed, await openMachine(state));
+  return session(state.lab, state.testbed, await openLabMachine(state));
 }
 
 /**
@@ -189,8 +141,7 @@ export async function labDown(name: string, { log = () => {}, fallback }: { log?
     log(`removed lab ${name}: namespaces, links and httpd processes`);
   } else if (state.vm) {
     // Everything of the lab lives inside the VM; stopping it and dropping its overlay removes all of it.
-    await stopVm(state.vm.pid, state.vm.name);
-    if (isOurVm(state.vm.pid, state.vm.name)) throw new Error(`lab ${name}: qemu pid ${state.vm.pid} did not stop`);
+    await stopMachine(state.vm);
     log(`removed lab ${name}: VM (qemu pid ${state.vm.pid}) and its overlay`);
   }
   await rm(labStateDir(name), { recursive: true, force: true });

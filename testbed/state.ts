@@ -3,17 +3,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lab } from '../model/topology.js';
+import type { VmState } from './vm/machine.js';
 import { labStateDir, stateDir } from './paths.js';
 
 export type TestbedKind = 'netns' | 'vm';
 
-export interface VmState {
-  name: string;
-  pid: number;
-  sshPort: number;
-  hostKey: string;
-  accel: string;
-}
 
 export interface LabState {
   version: 1;
@@ -24,7 +18,6 @@ export interface LabState {
 }
 
 const stateFile = (name: string) => join(labStateDir(name), 'state.json');
-export const keyFile = (name: string) => join(labStateDir(name), 'id_ed25519');
 
 export async function readState(name: string): Promise<LabState | undefined> {
   if (!existsSync(stateFile(name))) return undefined;

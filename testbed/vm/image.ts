@@ -12,6 +12,8 @@ const SUITE = 'bookworm';
 export const VM_PACKAGES = [
   'linux-image-amd64', 'kmod', 'iproute2', 'net-tools', 'ipvsadm', 'apache2', 'curl', 'tcpdump',
   'iputils-arping', 'iputils-ping', 'openssh-server', 'procps', 'tini',
+  // The Docker engine for Docker labs on hosts whose kernel lacks IPVS; started only by `lab engine up`.
+  'docker.io',
 ];
 const DISK_SIZE = '4G'; // sparse; room for logs and captures in the overlay
 const FORMAT = 1; // bump when the build steps below change in a way the inputs do not show

@@ -10,6 +10,8 @@ mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 mkdir -p /run/netns /run/sshd
+# cgroup v2 for dockerd (the engine VM); nothing else here uses it.
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 mount -o remount,rw /
 hostname lvs-lab-vm
 

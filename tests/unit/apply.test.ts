@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { referenceLab } from '../../model/topology.js';
+import { referenceLab, validateLab } from '../../model/topology.js';
 import { applyPlan, StepFailed } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
 import type { ExecResult } from '../../provision/shell.js';
@@ -62,6 +62,26 @@ describe('apply', () => {
     expect(calls.some(([h, c]) => h === 'rs2' && c.includes('-k start'))).toBe(true);
   });
 
+  it('edits in place what exists with other settings: a new scheduler is ipvsadm -E, a new weight ipvsadm -e', async () => {
+    const wrr = planLab(validateLab({ service: { scheduler: 'wrr' }, realservers: [{ name: 'rs1', ip: '192.168.170.102', weight: 3 }, { name: 'rs2', ip: '192.168.170.103' }] }), {
+      httpd: { kind: 'instance', root: '/run/lvs-lab/lvs' },
+    });
+    const director = wrr.hosts.filter((h) => h.host.role === 'director');
+    // The director's table holds the rr service with both realservers at weight 1: every "exists" check passes,
+    // every "as planned" check fails for what changed.
+    const table = 'TCP  192.168.170.100:80 rr\n  -> 192.168.170.102:80 Route 1 0 0\n  -> 192.168.170.103:80 Route 1 0 0\n';
+    const { transport, calls } = fakeTransport((_h, cmd) => {
+      const step = director[0].steps.find((s) => s.unless === cmd || s.edit?.when === cmd);
+      if (!step) return undefined;
+      const grep = /grep -q -- '(.*)'$/.exec(cmd)?.[1];
+      return { stdout: '', stderr: '', code: grep === undefined || table.includes(grep) ? 0 : 1 };
+    });
+    const report = await applyPlan({ ...wrr, hosts: director }, transport);
+    const ran = report.outcomes.filter((o) => o.result === 'ran').map((o) => o.command);
+    expect(ran).toEqual(['ipvsadm -E -t 192.168.170.100:80 -s wrr', 'ipvsadm -e -t 192.168.170.100:80 -r 192.168.170.102 -g -w 3']);
+    expect(calls.some(([, c]) => c.startsWith('ipvsadm -A') || c.startsWith('ipvsadm -a'))).toBe(false);
+  });
+
   it('runs hosts side by side', async () => {
     let running = 0;
     let most = 0;
@@ -80,6 +100,6 @@ describe('apply', () => {
 });
 
 function isCheck(command: string): boolean {
-  return plan.hosts.some((h) => h.steps.some((s) => s.unless === command));
+  return plan.hosts.some((h) => h.steps.some((s) => s.unless === command || s.edit?.when === command));
 }
 

@@ -1,0 +1,52 @@
+// Stack config -> the topology model, through the same validation (and messages) as a lab file. A stack is a lab:
+//
+//   config:
+//     lvs-lab:lab:            # the lab file's fields; omitted ones default to the reference lab
+//       name: wrr
+//       service: { scheduler: wrr }
+//     lvs-lab:engine: vm      # auto (default) | local | vm: which Docker engine runs the containers
+//     lvs-lab:baseImage: ...  # base of the node image; default: the engine's own (debian:bookworm, or the VM's import)
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { LabModelError, validateLab, type Lab } from '../model/topology.js';
+import type { EngineChoice } from '../testbed/docker/engine.js';
+
+export const PROJECT = 'lvs-lab';
+const ENGINES: EngineChoice[] = ['auto', 'local', 'vm'];
+
+export interface StackSettings {
+  lab: Lab;
+  engine: EngineChoice;
+  baseImage?: string;
+}
+
+/** `raw` maps config keys without the project prefix (lab, engine, baseImage) to their values. */
+export function settingsFromConfig(raw: Record<string, unknown>, stack: string): StackSettings {
+  const source = `stack ${stack} (config ${PROJECT}:lab)`;
+  let labInput = raw.lab ?? {};
+  if (typeof labInput === 'string') {
+    try {
+      labInput = JSON.parse(labInput);
+    } catch {
+      throw new LabModelError(source, ['must be an object (YAML mapping or JSON), like a lab file']);
+    }
+  }
+  const lab = validateLab(labInput, source);
+  const engine = (raw.engine ?? 'auto') as EngineChoice;
+  if (!ENGINES.includes(engine)) throw new LabModelError(`stack ${stack} (config ${PROJECT}:engine)`, [`must be one of ${ENGINES.join(', ')}`]);
+  const baseImage = raw.baseImage === undefined ? undefined : String(raw.baseImage);
+  return { lab, engine, baseImage };
+}
+
+/** Reads Pulumi.<stack>.yaml beside Pulumi.yaml, for commands that work on a stack's lab without the Pulumi CLI. */
+export async function readStackSettings(stack: string, projectDir = process.cwd()): Promise<StackSettings> {
+  const file = join(projectDir, `Pulumi.${stack}.yaml`);
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new Error(`no stack file ${file} (stacks are Pulumi.<stack>.yaml beside Pulumi.yaml)`);
+  });
+  const config = (parse(text)?.config ?? {}) as Record<string, unknown>;
+  const prefix = `${PROJECT}:`;
+  const raw = Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  return settingsFromConfig(raw, stack);
+}

@@ -1,0 +1,33 @@
+// The Pulumi program: this stack's config -> the topology model -> preflight -> a provisioned Docker lab.
+import * as pulumi from '@pulumi/pulumi';
+import { LabModelError } from '../model/topology.js';
+import { preflightEngine } from '../testbed/docker/engine.js';
+import { BASE_IMAGE_DEFAULT } from '../testbed/docker/spec.js';
+import { PreflightError } from '../testbed/preflight.js';
+import { settingsFromConfig } from './config.js';
+import { DockerLab } from './docker-lab.js';
+
+const stack = pulumi.getStack();
+const config = new pulumi.Config();
+
+async function main() {
+  try {
+    const settings = settingsFromConfig({ lab: config.getObject('lab'), engine: config.get('engine'), baseImage: config.get('baseImage') }, stack);
+    // Before any resource: the engine answers and its kernel has IPVS.
+    const engine = await preflightEngine(settings.engine);
+    await engine.close();
+    return { settings, engine: engine.kind, baseImage: settings.baseImage ?? engine.defaultBase ?? BASE_IMAGE_DEFAULT };
+  } catch (err) {
+    // Model and preflight errors are messages for the user, not crashes: no stack trace.
+    if (err instanceof LabModelError || err instanceof PreflightError) throw new pulumi.RunError(err.message);
+    throw err;
+  }
+}
+
+const { settings, engine, baseImage } = await main();
+const lab = new DockerLab(settings.lab.name, { lab: settings.lab, engine, baseImage });
+
+export const vip = `${settings.lab.vip}:${settings.lab.service.port}`;
+export const engineKind = engine;
+export const hosts = lab.hosts;
+export const verify = `npm run lab -- verify --stack ${stack}`;

@@ -1,0 +1,177 @@
+// The Docker engine a Docker lab runs on: this host's own, or one inside an lvs-lab VM. Containers share their
+// engine's kernel, so on a host whose kernel has no IPVS (this kind of machine, Docker Desktop, WSL2) the VM's
+// engine, on Debian's kernel, is the one that can run a director.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LocalShell, type Shell } from '../../provision/shell.js';
+import { stateDir } from '../paths.js';
+import { kernelHasIpvs, PreflightError } from '../preflight.js';
+import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning, type Log, type VmState } from '../vm/machine.js';
+import type { Lab } from '../../model/topology.js';
+import { dockerTransport } from '../../provision/transport.js';
+import type { LabAccess } from '../../verify/probes.js';
+import { BASE_IMAGE_LOCAL, containerName, DOCKER_HTTPD } from './spec.js';
+
+export type EngineKind = 'local' | 'vm';
+export type EngineChoice = 'auto' | EngineKind;
+
+export interface DockerEngine {
+  kind: EngineKind;
+  /** Runs `docker` against this engine (on this host, or inside the engine VM). */
+  shell: Shell;
+  /** The base image labs on this engine build from by default. */
+  defaultBase?: string;
+  close(): Promise<void>;
+}
+
+interface EngineState {
+  version: 1;
+  createdAt: string;
+  vm?: VmState;
+}
+
+const ENGINE_VM = 'lvs-lab-engine';
+export const engineDir = (): string => join(stateDir(), 'engine');
+const stateFile = () => join(engineDir(), 'state.json');
+
+async function readEngineState(): Promise<EngineState | undefined> {
+  return existsSync(stateFile()) ? (JSON.parse(await readFile(stateFile(), 'utf8')) as EngineState) : undefined;
+}
+
+async function writeEngineState(state: EngineState): Promise<void> {
+  await mkdir(engineDir(), { recursive: true, mode: 0o700 });
+  await writeFile(stateFile(), JSON.stringify(state, null, 2));
+}
+
+const HOW_TO_USE_VM = 'start the VM engine with `npm run lab -- engine up` and set `pulumi config set lvs-lab:engine vm`';
+
+async function must(shell: Shell, command: string, what: string, timeoutMs?: number): Promise<string> {
+  const res = await shell.exec(command, { timeoutMs });
+  if (res.code !== 0) throw new Error(`${what} failed on ${shell.where} (exit ${res.code}): ${res.stderr.trim() || res.stdout.trim()}`);
+  return res.stdout;
+}
+
+/** dockerd inside the VM, detached from the SSH session; waits until it answers. */
+const START_DOCKERD = [
+  'docker info >/dev/null 2>&1 && exit 0',
+  'setsid dockerd --log-level warn </dev/null >/var/log/dockerd.log 2>&1 &',
+  'for i in $(seq 120); do docker info >/dev/null 2>&1 && exit 0; sleep 0.5; done',
+  'tail -n 20 /var/log/dockerd.log >&2; exit 1',
+].join('\n');
+
+/**
+ * The VM's own root filesystem (debootstrap bookworm with the lab's packages) as a base image, so the Dockerfile
+ * needs no registry. Kernel, modules, the engine itself and SSH keys stay out of it.
+ */
+const IMPORT_BASE = [
+  `docker image inspect ${BASE_IMAGE_LOCAL} >/dev/null 2>&1 && exit 0`,
+  'tar -C / --one-file-system -c' +
+    ' --exclude=./boot --exclude=./lib/modules --exclude=./usr/lib/modules --exclude=./var/lib/docker' +
+    ' --exclude=./var/lib/containerd --exclude=./usr/bin/dockerd --exclude=./usr/sbin/dockerd --exclude=./usr/bin/containerd*' +
+    ' --exclude=./root/.ssh --exclude="./etc/ssh/ssh_host_*" --exclude=./var/log/dockerd.log .' +
+    ` | docker import - ${BASE_IMAGE_LOCAL} >/dev/null`,
+].join('\n');
+
+/** Boots the engine VM (or finds it running), starts its dockerd and imports the base image. Idempotent. */
+export async function engineUp(log: Log = () => {}): Promise<void> {
+  const existing = await readEngineState();
+  let shell: Shell;
+  if (vmRunning(existing?.vm)) {
+    log(`engine VM already running (qemu pid ${existing.vm.pid})`);
+    shell = await openMachine(existing.vm, engineDir());
+  } else {
+    if (existing) await rm(engineDir(), { recursive: true, force: true });
+    await checkVmHostTools();
+    const state: EngineState = { version: 1, createdAt: new Date().toISOString() };
+    await writeEngineState(state);
+    try {
+      shell = await bootMachine(ENGINE_VM, engineDir(), log, (vm) => writeEngineState({ ...state, vm }));
+    } catch (err) {
+      await engineDown(log);
+      throw err;
+    }
+  }
+  try {
+    let t = Date.now();
+    await must(shell, START_DOCKERD, 'starting dockerd', 120_000);
+    log(`dockerd answers in the engine VM (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+    t = Date.now();
+    await must(shell, IMPORT_BASE, `docker import of ${BASE_IMAGE_LOCAL}`, 600_000);
+    log(`base image ${BASE_IMAGE_LOCAL} in place (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+  } finally {
+    await shell.close();
+  }
+}
+
+/** Stops the engine VM: every container, network and image in it goes with its overlay. */
+export async function engineDown(log: Log = () => {}): Promise<boolean> {
+  const state = await readEngineState();
+  if (!state) return false;
+  if (state.vm) {
+    await stopMachine(state.vm);
+    log(`removed the engine VM (qemu pid ${state.vm.pid}) and everything in it`);
+  }
+  await rm(engineDir(), { recursive: true, force: true });
+  return true;
+}
+
+export async function engineVmRunning(): Promise<boolean> {
+  return vmRunning((await readEngineState())?.vm);
+}
+
+/** auto: the engine VM when it runs, else this host's engine. */
+export async function resolveEngine(choice: EngineChoice): Promise<EngineKind> {
+  if (choice !== 'auto') return choice;
+  return (await engineVmRunning()) ? 'vm' : 'local';
+}
+
+/** Opens the engine; `undefined` when it is the VM engine and that VM is not running (nothing of a lab survives then). */
+export async function openEngine(choice: EngineChoice): Promise<DockerEngine | undefined> {
+  const kind = await resolveEngine(choice);
+  if (kind === 'local') {
+    const shell = new LocalShell();
+    return { kind, shell, close: () => shell.close() };
+  }
+  const state = await readEngineState();
+  if (!vmRunning(state?.vm)) return undefined;
+  const shell = await openMachine(state.vm, engineDir());
+  return { kind, shell, defaultBase: BASE_IMAGE_LOCAL, close: () => shell.close() };
+}
+
+/**
+ * Before anything is created: the engine answers, and its kernel has IPVS (containers share it). Read-only.
+ * A local engine's kernel is this host's; a remote DOCKER_HOST is trusted to have IPVS.
+ */
+export async function preflightEngine(choice: EngineChoice): Promise<DockerEngine> {
+  const engine = await openEngine(choice);
+  if (!engine) throw new PreflightError('the VM engine', [`engine: the lvs-lab engine VM is not running; ${HOW_TO_USE_VM.replace(' and set', ', with')}`]);
+  const problems: string[] = [];
+  const version = await engine.shell.exec("docker version --format '{{.Server.Version}}'", { timeoutMs: 20_000 });
+  if (version.code !== 0) {
+    const why = (version.stderr.trim().split('\n').pop() ?? '').slice(0, 200) || `exit ${version.code}`;
+    problems.push(`docker: no Docker engine answers on ${engine.shell.where} (${why}); start dockerd, or ${HOW_TO_USE_VM}`);
+  }
+  if (engine.kind === 'vm' || !process.env.DOCKER_HOST) {
+    if (!(await kernelHasIpvs(engine.shell))) {
+      const kernel = (await engine.shell.exec('uname -r')).stdout.trim();
+      problems.push(
+        `kernel: the Docker engine's kernel (${kernel} on ${engine.shell.where}) has no IPVS, and containers share it, so the ` +
+          `director could not balance; ${HOW_TO_USE_VM} (it runs Debian's kernel, which has IPVS)`,
+      );
+    }
+  }
+  if (problems.length > 0) {
+    await engine.close();
+    throw new PreflightError(`the ${engine.kind} Docker engine`, problems);
+  }
+  return engine;
+}
+
+/** Access to a running Docker lab's hosts for the verifier and the tests: the docker transport on its engine. */
+export async function connectDockerLab(lab: Lab, choice: EngineChoice): Promise<LabAccess & { engine: DockerEngine; close(): Promise<void> }> {
+  const engine = await openEngine(choice);
+  if (!engine) throw new Error(`lab ${lab.name}: the lvs-lab engine VM is not running, so neither is the lab`);
+  const transport = dockerTransport(engine.shell, (host) => containerName(lab.name, host));
+  return { lab, transport, httpd: DOCKER_HTTPD, engine, close: () => engine.close() };
+}

@@ -1,0 +1,89 @@
+// model -> the Docker objects of a Docker lab: one internal bridge network, one node image, one privileged
+// container per host. Pure, so the Pulumi component, the CLI and the tests agree on every name and address.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import ipaddr from 'ipaddr.js';
+import { hostsOf, type Lab, type Role } from '../../model/topology.js';
+import type { HttpdLayout } from '../../provision/httpd.js';
+import { macFor } from '../netns.js';
+
+export const DOCKERFILE = readFileSync(new URL('./Dockerfile', import.meta.url), 'utf8');
+/** The base where a registry is reachable; the engine VM imports its own root filesystem as BASE_IMAGE_LOCAL. */
+export const BASE_IMAGE_DEFAULT = 'debian:bookworm';
+export const BASE_IMAGE_LOCAL = 'lvs-lab/base:bookworm';
+/** Containers each have a filesystem of their own, so realservers run Debian's stock apache2. */
+export const DOCKER_HTTPD: HttpdLayout = { kind: 'system' };
+export const LABEL = { lab: 'lvs-lab.lab', role: 'lvs-lab.role', host: 'lvs-lab.host' } as const;
+
+export interface NetworkSpec {
+  name: string;
+  subnet: string;
+  /** Docker's IPAM needs one address for the bridge itself: the highest the lab does not use. */
+  gateway: string;
+  labels: Record<string, string>;
+}
+
+export interface ImageSpec {
+  /** Content-addressed: a new Dockerfile or base is a new tag, so two labs can share one image. */
+  tag: string;
+  base: string;
+  dockerfile: string;
+}
+
+export interface ContainerSpec {
+  host: string;
+  role: Role;
+  name: string;
+  hostname: string;
+  ip: string;
+  mac: string;
+  labels: Record<string, string>;
+  /**
+   * Applied by Docker at create time. Only `all` and global keys: a per-interface (eth0) key fails there, since
+   * Docker sets sysctls before it moves eth0 into the container (moby#33478); the plan sets those.
+   */
+  sysctls: Record<string, string>;
+}
+
+export interface DockerLabSpec {
+  network: NetworkSpec;
+  image: ImageSpec;
+  containers: ContainerSpec[];
+}
+
+export const containerName = (lab: string, host: string): string => `lvs-lab-${lab}-${host}`;
+
+function gatewayFor(lab: Lab): string {
+  const used = new Set([lab.vip, ...hostsOf(lab).map((h) => h.ip)]);
+  const broadcast = ipaddr.IPv4.broadcastAddressFromCIDR(lab.subnet).toByteArray();
+  const n = broadcast.reduce((acc, b) => acc * 256 + b, 0);
+  for (let candidate = n - 1; ; candidate--) {
+    const ip = [24, 16, 8, 0].map((s) => Math.floor(candidate / 2 ** s) % 256).join('.');
+    if (!used.has(ip)) return ip; // the model keeps at least one free (hosts are far fewer than addresses)
+  }
+}
+
+const ROLE_SYSCTLS: Record<Role, Record<string, string>> = {
+  director: { 'net.ipv4.ip_forward': '1' },
+  realserver: { 'net.ipv4.conf.all.arp_ignore': '1', 'net.ipv4.conf.all.arp_announce': '2', 'net.ipv4.conf.all.rp_filter': '0' },
+  client: {},
+};
+
+export function dockerLabSpec(lab: Lab, base = BASE_IMAGE_DEFAULT): DockerLabSpec {
+  const labels = { [LABEL.lab]: lab.name };
+  const digest = createHash('sha256').update(base).update('\0').update(DOCKERFILE).digest('hex').slice(0, 12);
+  return {
+    network: { name: `lvs-lab-${lab.name}`, subnet: lab.subnet, gateway: gatewayFor(lab), labels },
+    image: { tag: `lvs-lab/node:${digest}`, base, dockerfile: DOCKERFILE },
+    containers: hostsOf(lab).map((h) => ({
+      host: h.name,
+      role: h.role,
+      name: containerName(lab.name, h.name),
+      hostname: h.name,
+      ip: h.ip,
+      mac: macFor(h.ip),
+      labels: { ...labels, [LABEL.role]: h.role, [LABEL.host]: h.name },
+      sysctls: ROLE_SYSCTLS[h.role],
+    })),
+  };
+}
