@@ -21,6 +21,18 @@ export default defineConfig({
           hookTimeout: 600_000,
         },
       },
+      {
+        test: {
+          // A Docker lab built by a real `pulumi up` (tests/docker/global-setup.ts), run after the integration
+          // project in a second vitest run so two emulated VMs never share the 2 cores.
+          name: 'docker',
+          include: ['tests/docker/**/*.test.ts'],
+          globalSetup: ['tests/docker/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 1_200_000,
+        },
+      },
     ],
   },
 });

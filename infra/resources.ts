@@ -11,12 +11,15 @@ function providerFor(kind: OperationKind): pulumi.dynamic.ResourceProvider {
   const operationsUrl = OPERATIONS_URL;
   const tsxUrl = TSX_API_URL;
   const load = async () => {
+    // import() through Function: bundlers and test runners rewrite an import() expression into a helper of their
+    // own, which Pulumi's closure serializer cannot carry into the provider process.
+    const importUrl = new Function('url', 'return import(url)') as (url: string) => Promise<any>;
     const g = globalThis as { lvsLabTsx?: boolean };
     if (!g.lvsLabTsx) {
-      (await import(tsxUrl)).register();
+      (await importUrl(tsxUrl)).register();
       g.lvsLabTsx = true;
     }
-    return (await import(operationsUrl)).operations[kind];
+    return (await importUrl(operationsUrl)).operations[kind];
   };
   return {
     create: async (inputs) => (await load()).create(inputs),

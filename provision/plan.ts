@@ -57,24 +57,26 @@ function directorSteps(lab: Lab): Step[] {
   const { scheduler, persistence } = lab.service;
   const listService = `ipvsadm -Ln ${svc}`;
   const serviceOptions = `-s ${scheduler}${persistence ? ` -p ${persistence}` : ''}`;
-  // How `ipvsadm -Ln` prints the service when it is as planned: "TCP  192.168.170.100:80 rr" (+ " persistent 300").
-  const serviceLine = `${lab.service.protocol.toUpperCase()}  ${lab.vip}:${lab.service.port} ${scheduler}${persistence ? ` persistent ${persistence}` : ''}`;
+  // `ipvsadm -Ln` pads its columns with runs of spaces, so the "as planned" checks are extended regexes:
+  // "TCP  192.168.170.100:80 rr" (+ " persistent 300") and "  -> 192.168.170.102:80   Route   1   0   0".
+  const at = (ip: string) => `${ip.replace(/\./g, '\\.')}:${lab.service.port}`;
+  const listed = (pattern: string) => `${listService} 2>/dev/null | grep -Eq -- ${shq(pattern)}`;
+  const serviceLine = `^${lab.service.protocol.toUpperCase()} +${at(lab.vip)} +${scheduler}${persistence ? ` +persistent +${persistence}` : ''} *$`;
   return [
     { command: `ifconfig eth0:0 ${lab.vip}/${lab.prefixLength}`, unless: aliasPresent('eth0', 'eth0:0', lab.vip, lab.prefixLength) },
     proc('ip_forward', 1),
     {
       command: `ipvsadm -A ${svc} ${serviceOptions}`,
-      unless: `${listService} 2>/dev/null | grep -q -- ${shq(serviceLine)}`,
+      unless: listed(serviceLine),
       edit: { when: `${listService} >/dev/null 2>&1`, command: `ipvsadm -E ${svc} ${serviceOptions}` },
     },
     ...lab.realservers.map((rs) => {
       // DR cannot remap ports (the packet is only re-addressed at layer 2), so the RIP carries no port.
       const dest = `${svc} -r ${rs.ip} ${FORWARDING[lab.forwarding]}${rs.weight === 1 ? '' : ` -w ${rs.weight}`}`;
-      const line = (rest: string) => `${listService} 2>/dev/null | grep -q -- ${shq(`-> ${rs.ip}:${lab.service.port} ${rest}`)}`;
       return {
         command: `ipvsadm -a ${dest}`,
-        unless: line(`${FORWARD_NAME[lab.forwarding]} ${rs.weight} `),
-        edit: { when: line(''), command: `ipvsadm -e ${dest}` },
+        unless: listed(`-> ${at(rs.ip)} +${FORWARD_NAME[lab.forwarding]} +${rs.weight} `),
+        edit: { when: listed(`-> ${at(rs.ip)} `), command: `ipvsadm -e ${dest}` },
       };
     }),
     { command: 'ipvsadm -ln', show: true },

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a testbed needs on this machine (run as root).
-#   testbed/install-deps.sh [auto|netns|vm]    auto: netns when this kernel has IPVS, otherwise vm
+#   testbed/install-deps.sh [auto|netns|vm]    auto: netns when this kernel has IPVS, otherwise vm; and the vm
+#                                              packages too when no local Docker engine could run the Docker lab
+#                                              suite (it then uses the engine VM)
 set -euo pipefail
 
 choice=${1:-auto}
@@ -10,12 +12,18 @@ netns_pkgs=(kmod iproute2 net-tools ipvsadm apache2-bin curl tcpdump iputils-arp
 # qemu and the image build; everything the lab runs is inside the VM image.
 vm_pkgs=(kmod qemu-system-x86 qemu-utils debootstrap e2fsprogs)
 
+pkgs=()
 if [ "$choice" = auto ]; then
-  if modprobe -q ip_vs 2>/dev/null; [ -e /proc/net/ip_vs ]; then choice=netns; else choice=vm; fi
+  if modprobe -q ip_vs 2>/dev/null; [ -e /proc/net/ip_vs ]; then
+    choice=netns
+    docker version >/dev/null 2>&1 || pkgs=("${vm_pkgs[@]}")
+  else
+    choice=vm
+  fi
 fi
 case "$choice" in
-  netns) pkgs=("${netns_pkgs[@]}") ;;
-  vm) pkgs=("${vm_pkgs[@]}") ;;
+  netns) pkgs+=("${netns_pkgs[@]}") ;;
+  vm) pkgs+=("${vm_pkgs[@]}") ;;
   *) echo "usage: $0 [auto|netns|vm]" >&2; exit 2 ;;
 esac
 

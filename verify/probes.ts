@@ -175,3 +175,16 @@ export async function clientNeighborMac(a: LabAccess): Promise<string | undefine
 export async function flushClientNeighbors(a: LabAccess): Promise<void> {
   await must(a, a.lab.client.name, 'ip neigh flush dev eth0');
 }
+
+/**
+ * The pids of a realserver's httpd master processes: apache2 processes of its own (its config, in a shared
+ * process table) whose parent is not one of them. One per realserver is the healthy count.
+ */
+export async function httpdMasters(a: LabAccess, realserver: string): Promise<string[]> {
+  const files = httpdFiles(a.httpd, realserver);
+  const pattern = files.config ? `apache2 -f ${files.config}` : 'apache2';
+  const ps = await must(a, realserver, 'ps -eo pid=,ppid=,args=');
+  const procs = ps.split('\n').map((l) => l.trim().split(/\s+/)).filter((p) => p.length > 2 && p.slice(2).join(' ').includes(pattern));
+  const pids = new Set(procs.map((p) => p[0]));
+  return procs.filter((p) => !pids.has(p[1])).map((p) => p[0]);
+}

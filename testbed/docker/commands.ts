@@ -11,7 +11,8 @@ export const networkCreate = (n: NetworkSpec): string =>
 export const networkRemove = (name: string): string => `docker network rm ${shq(name)} >/dev/null 2>&1 || ! docker network inspect ${shq(name)} >/dev/null 2>&1`;
 
 /** The Dockerfile goes on standard input: it needs no build context, so the engine may be on another machine. */
-export const imageBuild = (i: ImageSpec): string => `docker build -q --build-arg BASE=${shq(i.base)} -t ${shq(i.tag)} -`;
+export const imageBuild = (i: ImageSpec): string =>
+  ['docker build -q', `--build-arg BASE=${shq(i.base)}`, ...labelArgs(i.labels), `-t ${shq(i.tag)} -`].join(' ');
 
 export const imageRemove = (tag: string): string => `docker rmi ${shq(tag)} >/dev/null 2>&1 || ! docker image inspect ${shq(tag)} >/dev/null 2>&1`;
 

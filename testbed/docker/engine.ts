@@ -140,12 +140,10 @@ export async function openEngine(choice: EngineChoice): Promise<DockerEngine | u
 }
 
 /**
- * Before anything is created: the engine answers, and its kernel has IPVS (containers share it). Read-only.
- * A local engine's kernel is this host's; a remote DOCKER_HOST is trusted to have IPVS.
+ * What keeps a Docker lab off this engine: no answer from it, or a kernel without IPVS (containers share it).
+ * Read-only. A local engine's kernel is this host's; a remote DOCKER_HOST is trusted to have IPVS.
  */
-export async function preflightEngine(choice: EngineChoice): Promise<DockerEngine> {
-  const engine = await openEngine(choice);
-  if (!engine) throw new PreflightError('the VM engine', [`engine: the lvs-lab engine VM is not running; ${HOW_TO_USE_VM.replace(' and set', ', with')}`]);
+export async function engineProblems(engine: DockerEngine): Promise<string[]> {
   const problems: string[] = [];
   const version = await engine.shell.exec("docker version --format '{{.Server.Version}}'", { timeoutMs: 20_000 });
   if (version.code !== 0) {
@@ -161,6 +159,14 @@ export async function preflightEngine(choice: EngineChoice): Promise<DockerEngin
       );
     }
   }
+  return problems;
+}
+
+/** Opens the engine and checks it before anything is created; throws PreflightError with every problem. */
+export async function preflightEngine(choice: EngineChoice): Promise<DockerEngine> {
+  const engine = await openEngine(choice);
+  if (!engine) throw new PreflightError('the VM engine', [`engine: the lvs-lab engine VM is not running; ${HOW_TO_USE_VM.replace(' and set', ', with')}`]);
+  const problems = await engineProblems(engine);
   if (problems.length > 0) {
     await engine.close();
     throw new PreflightError(`the ${engine.kind} Docker engine`, problems);

@@ -24,8 +24,9 @@ export interface NetworkSpec {
 }
 
 export interface ImageSpec {
-  /** Content-addressed: a new Dockerfile or base is a new tag, so two labs can share one image. */
+  /** The lab's name and a digest of Dockerfile and base: a new Dockerfile or base is a new image. */
   tag: string;
+  labels: Record<string, string>;
   base: string;
   dockerfile: string;
 }
@@ -74,7 +75,7 @@ export function dockerLabSpec(lab: Lab, base = BASE_IMAGE_DEFAULT): DockerLabSpe
   const digest = createHash('sha256').update(base).update('\0').update(DOCKERFILE).digest('hex').slice(0, 12);
   return {
     network: { name: `lvs-lab-${lab.name}`, subnet: lab.subnet, gateway: gatewayFor(lab), labels },
-    image: { tag: `lvs-lab/node:${digest}`, base, dockerfile: DOCKERFILE },
+    image: { tag: `lvs-lab/node:${lab.name}-${digest}`, labels, base, dockerfile: DOCKERFILE },
     containers: hostsOf(lab).map((h) => ({
       host: h.name,
       role: h.role,

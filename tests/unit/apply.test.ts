@@ -67,14 +67,18 @@ describe('apply', () => {
       httpd: { kind: 'instance', root: '/run/lvs-lab/lvs' },
     });
     const director = wrr.hosts.filter((h) => h.host.role === 'director');
-    // The director's table holds the rr service with both realservers at weight 1: every "exists" check passes,
-    // every "as planned" check fails for what changed.
-    const table = 'TCP  192.168.170.100:80 rr\n  -> 192.168.170.102:80 Route 1 0 0\n  -> 192.168.170.103:80 Route 1 0 0\n';
+    // The director's table holds the rr service with both realservers at weight 1 (real `ipvsadm -Ln` output):
+    // every "exists" check passes, every "as planned" check fails for what changed.
+    const table = [
+      'TCP  192.168.170.100:80 rr',
+      '  -> 192.168.170.102:80           Route   1      0          0         ',
+      '  -> 192.168.170.103:80           Route   1      0          0         ',
+    ];
     const { transport, calls } = fakeTransport((_h, cmd) => {
       const step = director[0].steps.find((s) => s.unless === cmd || s.edit?.when === cmd);
       if (!step) return undefined;
-      const grep = /grep -q -- '(.*)'$/.exec(cmd)?.[1];
-      return { stdout: '', stderr: '', code: grep === undefined || table.includes(grep) ? 0 : 1 };
+      const grep = /grep -Eq -- '(.*)'$/.exec(cmd)?.[1];
+      return { stdout: '', stderr: '', code: grep === undefined || table.some((l) => new RegExp(grep).test(l)) ? 0 : 1 };
     });
     const report = await applyPlan({ ...wrr, hosts: director }, transport);
     const ran = report.outcomes.filter((o) => o.result === 'ran').map((o) => o.command);

@@ -1,0 +1,136 @@
+// The Docker lab that `pulumi up` built: the same DR suite as the netns lab, then what Pulumi itself promises:
+// the resources as modelled, outputs that match the containers, a scheduler change re-provisioning only the
+// director, bad config stopped before anything exists, and `pulumi destroy` leaving nothing.
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { $ } from 'zx';
+import { connectDockerLab, type DockerEngine } from '../../testbed/docker/engine.js';
+import { containerName, dockerLabSpec, LABEL } from '../../testbed/docker/spec.js';
+import { fetchSequence, httpdMasters, ipvsTable, macOf, type LabAccess } from '../../verify/probes.js';
+import { drSuite } from '../integration/dr-suite.js';
+import { DOCKER_LAB, pulumi, ROOT, STACK } from './stack.js';
+
+const engineKind = inject('engine');
+const outputs = inject('outputs');
+const lab = DOCKER_LAB;
+
+drSuite(lab, () => connectDockerLab(lab, engineKind));
+
+let s: LabAccess & { engine: DockerEngine; close(): Promise<void> };
+const docker = async (args: string) => {
+  const res = await s.engine.shell.exec(`docker ${args}`);
+  if (res.code !== 0) throw new Error(`docker ${args}: ${res.stderr}`);
+  return res.stdout;
+};
+const inspect = async (what: string) => JSON.parse(await docker(`inspect ${what}`))[0];
+const ours = async (kind: 'ps -a' | 'network ls' | 'images') =>
+  (await docker(`${kind} -q --filter label=${LABEL.lab}=${lab.name}`)).split('\n').filter(Boolean);
+
+beforeAll(async () => {
+  s = await connectDockerLab(lab, engineKind);
+});
+afterAll(async () => s?.close());
+
+describe('pulumi stack', () => {
+  it('outputs the VIP, the verify command, and each host as the containers really are', async () => {
+    expect(outputs.vip).toBe(`${lab.vip}:80`);
+    expect(outputs.verify).toBe(`npm run lab -- verify --stack ${STACK}`);
+    expect(outputs.hosts.map((h) => h.name)).toEqual(['client', 'director', 'rs1', 'rs2']);
+    for (const h of outputs.hosts) {
+      expect(h.mac, h.name).toBe(await macOf(s, h.name));
+      const addr = (await s.transport.run(h.name, 'ip -4 -o addr show dev eth0')).stdout;
+      expect(addr, h.name).toContain(` ${h.ip}/24 `);
+    }
+  });
+
+  it('the network is an internal bridge with the lab subnet, and no container has a route out', async () => {
+    const net = await inspect(`--type network lvs-lab-${lab.name}`);
+    expect(net.Internal).toBe(true);
+    expect(net.Driver).toBe('bridge');
+    expect(net.IPAM.Config[0].Subnet).toBe(lab.subnet);
+    expect(net.Labels[LABEL.lab]).toBe(lab.name);
+    for (const h of outputs.hosts) {
+      const routes = (await s.transport.run(h.name, 'ip -4 route show')).stdout.trim().split('\n');
+      expect(routes, h.name).toEqual([expect.stringMatching(new RegExp(`^${lab.subnet.replace(/\./g, '\\.')} dev eth0 `))]);
+    }
+  });
+
+  it('each host is a privileged container with its static address, hostname and labels', async () => {
+    for (const c of dockerLabSpec(lab).containers) {
+      const info = await inspect(`--type container ${containerName(lab.name, c.host)}`);
+      expect(info.HostConfig.Privileged, c.host).toBe(true);
+      expect(info.Config.Hostname).toBe(c.host);
+      expect(info.NetworkSettings.Networks[`lvs-lab-${lab.name}`].IPAMConfig.IPv4Address).toBe(c.ip);
+      expect(info.Config.Labels).toMatchObject({ [LABEL.lab]: lab.name, [LABEL.role]: c.role, [LABEL.host]: c.host });
+    }
+  });
+
+  it('Docker applied the `all` sysctls at create time, the plan the per-interface ones', async () => {
+    for (const rs of lab.realservers) {
+      const paths = ['all/arp_ignore', 'eth0/arp_ignore', 'all/arp_announce', 'eth0/arp_announce'].map((p) => `/proc/sys/net/ipv4/conf/${p}`);
+      const values = (await s.transport.run(rs.name, `cat ${paths.join(' ')}`)).stdout;
+      expect(values.split('\n').filter(Boolean)).toEqual(['1', '1', '2', '2']);
+    }
+    expect((await s.transport.run(lab.director.name, 'cat /proc/sys/net/ipv4/ip_forward')).stdout.trim()).toBe('1');
+  });
+
+  it("the stack's verify command passes", async () => {
+    const res = await $({ cwd: ROOT, nothrow: true, quiet: true })`npm run -s lab -- verify --stack ${STACK}`;
+    expect(res.stdout).toMatch(/6\/6 checks passed/);
+    expect(res.exitCode).toBe(0);
+  });
+
+  it('a scheduler change re-provisions the director alone, in place: realservers and containers untouched', async () => {
+    const ids = async () => Promise.all(lab.realservers.map(async (r) => [...(await httpdMasters(s, r.name)), (await inspect(`--type container ${containerName(lab.name, r.name)}`)).Id]));
+    const before = await ids();
+    const wrr = { name: lab.name, service: { scheduler: 'wrr' }, realservers: lab.realservers.map((r, i) => ({ ...r, weight: i === 0 ? 3 : 1 })) };
+    await pulumi(['config', 'set', '--stack', STACK, 'lvs-lab:lab', JSON.stringify(wrr)]);
+    // `pulumi up --json` streams engine events, one JSON object a line.
+    const events = (await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK, '--json'])).stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
+    expect(events.find((e) => e.summaryEvent)?.summaryEvent.resourceChanges).toEqual({ same: 11, update: 1 });
+    const updated = events.filter((e) => e.resOutputsEvent?.metadata.op === 'update').map((e) => e.resOutputsEvent.metadata.urn.split('::').pop());
+    expect(updated).toEqual([`${lab.name}-director-provisioning`]);
+
+    const ran = JSON.parse((await pulumi(['stack', 'export', '--stack', STACK])).stdout).deployment.resources.find((r: { urn: string }) =>
+      r.urn.endsWith(`::${lab.name}-director-provisioning`),
+    ).outputs.ran;
+    expect(ran).toEqual([`ipvsadm -E -t ${lab.vip}:80 -s wrr`, `ipvsadm -e -t ${lab.vip}:80 -r ${lab.realservers[0].ip} -g -w 3`]);
+    expect(await ids()).toEqual(before);
+
+    const table = await ipvsTable(s);
+    expect(table.scheduler).toBe('wrr');
+    expect(table.dests.map((d) => d.weight)).toEqual([3, 1]);
+    const bodies = await fetchSequence(s, 8);
+    expect(bodies.filter((b) => b === `from ${lab.realservers[0].ip}`)).toHaveLength(6);
+    expect(bodies.filter((b) => b === `from ${lab.realservers[1].ip}`)).toHaveLength(2);
+  });
+
+  it('bad stack config fails with the model\'s message before anything is created', async () => {
+    const bad = `${STACK}bad`;
+    await pulumi(['stack', 'init', bad, '--non-interactive']);
+    try {
+      await pulumi(['config', 'set', '--stack', bad, 'lvs-lab:lab', JSON.stringify({ name: 'dbad', vip: '10.9.9.9' })]);
+      const res = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', bad], { nothrow: true });
+      expect(res.exitCode).not.toBe(0);
+      expect(res.stdout).toContain(`stack ${bad} (config lvs-lab:lab)`);
+      expect(res.stdout).toContain("vip: 10.9.9.9 is outside the subnet 192.168.170.0/24");
+      const resources = JSON.parse((await pulumi(['stack', 'export', '--stack', bad])).stdout).deployment.resources ?? [];
+      expect(resources.filter((r: { type: string }) => r.type !== 'pulumi:pulumi:Stack')).toEqual([]);
+      expect(await docker(`ps -a -q --filter label=${LABEL.lab}=dbad`)).toBe('');
+    } finally {
+      await pulumi(['stack', 'rm', '--yes', '--force', '--non-interactive', bad], { nothrow: true });
+    }
+  });
+
+  it('pulumi destroy removes every container, network and image of the lab', async () => {
+    expect(await ours('ps -a')).toHaveLength(4);
+    expect(await ours('network ls')).toHaveLength(1);
+    expect(await ours('images')).toHaveLength(1);
+    await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK]);
+    expect(await ours('ps -a')).toEqual([]);
+    expect(await ours('network ls')).toEqual([]);
+    expect(await ours('images')).toEqual([]);
+  });
+});
