@@ -1,6 +1,7 @@
 // npm run lab -- up|verify|status|plan|down|engine [--file lab.yaml] [--testbed auto|netns|vm] [--name NAME] [--stack S]
 import { parseArgs } from 'node:util';
 import { loadLab } from '../model/load.js';
+import { PRESET_NAMES } from '../model/presets.js';
 import { LabModelError, type Lab } from '../model/topology.js';
 import { StepFailed } from '../provision/apply.js';
 import { formatPlan, planLab } from '../provision/plan.js';
@@ -11,7 +12,7 @@ import { PreflightError } from '../testbed/preflight.js';
 import { connectLab, labDown, labUp, type TestbedChoice } from '../testbed/lab.js';
 import { listStates } from '../testbed/state.js';
 import { isOurVm } from '../testbed/vm/qemu.js';
-import { formatChecks, verifyDr } from '../verify/report.js';
+import { formatChecks, verifyLab } from '../verify/report.js';
 
 const USAGE = `usage: npm run lab -- <command> [options]
 
@@ -26,7 +27,8 @@ commands:
 
 options:
   --file F        lab description (YAML or JSON); default: the reference LVS-DR lab
-  --name N        lab name (default: the file's name field, or "lvs")
+  --preset P      a named variant (its fields under the file's): ${PRESET_NAMES.join(', ')}
+  --name N        lab name (default: the file's or preset's name field, or "lvs")
   --testbed T     auto (default) | netns | vm
   --stack S       with verify: the Docker lab of Pulumi stack S (Pulumi.S.yaml)
   --no-verify     with up: skip the checks
@@ -45,6 +47,7 @@ async function main(): Promise<number> {
     allowPositionals: true,
     options: {
       file: { type: 'string' },
+      preset: { type: 'string' },
       name: { type: 'string' },
       testbed: { type: 'string', default: 'auto' },
       stack: { type: 'string' },
@@ -64,7 +67,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const loadModel = async (): Promise<Lab> => {
-    const lab = await loadLab(values.file);
+    const lab = await loadLab(values.file, values.preset);
     return values.name ? { ...lab, name: values.name } : lab;
   };
 
@@ -87,7 +90,7 @@ async function main(): Promise<number> {
       try {
         if (values['no-verify']) return 0;
         log('verifying');
-        const checks = await verifyDr(session);
+        const checks = await verifyLab(session);
         console.log(formatChecks(checks));
         log(`${checks.filter((c) => c.ok).length}/${checks.length} checks passed; \`npm run lab -- down${values.file ? ` --file ${values.file}` : ''}\` removes the lab`);
         return checks.every((c) => c.ok) ? 0 : 1;
@@ -99,7 +102,7 @@ async function main(): Promise<number> {
     case 'verify': {
       const session = values.stack ? await connectStackLab(values.stack) : await connectLab(values.name ?? (await loadModel()).name);
       try {
-        const checks = await verifyDr(session);
+        const checks = await verifyLab(session);
         console.log(formatChecks(checks));
         log(`${checks.filter((c) => c.ok).length}/${checks.length} checks passed`);
         return checks.every((c) => c.ok) ? 0 : 1;

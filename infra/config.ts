@@ -4,11 +4,13 @@
 //     lvs-lab:lab:            # the lab file's fields; omitted ones default to the reference lab
 //       name: wrr
 //       service: { scheduler: wrr }
+//     lvs-lab:preset: dr-wrr  # a named variant under lab's fields; a stack named after a preset gets it anyway
 //     lvs-lab:engine: vm      # auto (default) | local | vm: which Docker engine runs the containers
 //     lvs-lab:baseImage: ...  # base of the node image; default: the engine's own (debian:bookworm, or the VM's import)
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { isPreset, withPreset } from '../model/presets.js';
 import { LabModelError, validateLab, type Lab } from '../model/topology.js';
 import type { EngineChoice } from '../testbed/docker/engine.js';
 
@@ -21,7 +23,7 @@ export interface StackSettings {
   baseImage?: string;
 }
 
-/** `raw` maps config keys without the project prefix (lab, engine, baseImage) to their values. */
+/** `raw` maps config keys without the project prefix (lab, preset, engine, baseImage) to their values. */
 export function settingsFromConfig(raw: Record<string, unknown>, stack: string): StackSettings {
   const source = `stack ${stack} (config ${PROJECT}:lab)`;
   let labInput = raw.lab ?? {};
@@ -32,7 +34,8 @@ export function settingsFromConfig(raw: Record<string, unknown>, stack: string):
       throw new LabModelError(source, ['must be an object (YAML mapping or JSON), like a lab file']);
     }
   }
-  const lab = validateLab(labInput, source);
+  const preset = raw.preset !== undefined ? String(raw.preset) : isPreset(stack) ? stack : undefined;
+  const lab = preset ? withPreset(preset, labInput, source) : validateLab(labInput, source);
   const engine = (raw.engine ?? 'auto') as EngineChoice;
   if (!ENGINES.includes(engine)) throw new LabModelError(`stack ${stack} (config ${PROJECT}:engine)`, [`must be one of ${ENGINES.join(', ')}`]);
   const baseImage = raw.baseImage === undefined ? undefined : String(raw.baseImage);

@@ -23,6 +23,7 @@ export interface HostOutput {
 export class DockerLab extends pulumi.ComponentResource {
   readonly spec: DockerLabSpec;
   readonly network: DockerNetwork;
+  readonly outside?: DockerNetwork;
   readonly image: DockerImage;
   readonly containers: Map<string, DockerContainer>;
   readonly provisioning: Map<string, Provisioning>;
@@ -35,11 +36,23 @@ export class DockerLab extends pulumi.ComponentResource {
     const parent = { parent: this };
 
     this.network = new DockerNetwork(`${name}-network`, { engine, spec: this.spec.network }, parent);
+    this.outside = this.spec.outside && new DockerNetwork(`${name}-outside-network`, { engine, spec: this.spec.outside }, parent);
     this.image = new DockerImage(`${name}-image`, { engine, spec: this.spec.image }, parent);
+    const outside = this.outside?.name;
     this.containers = new Map(
       this.spec.containers.map((spec) => [
         spec.host,
-        new DockerContainer(`${name}-${spec.host}`, { engine, spec, network: this.network.name, image: this.image.tag }, parent),
+        new DockerContainer(
+          `${name}-${spec.host}`,
+          {
+            engine,
+            spec,
+            network: spec.network === 'outside' ? outside! : this.network.name,
+            image: this.image.tag,
+            ...(spec.outsideIp ? { outside: outside! } : {}),
+          },
+          parent,
+        ),
       ]),
     );
 

@@ -5,13 +5,14 @@
 import { runSteps } from '../provision/apply.js';
 import type { Step } from '../provision/plan.js';
 import { dockerTransport } from '../provision/transport.js';
-import { containerRemove, containerRun, imageBuild, imageRemove, networkCreate, networkRemove } from '../testbed/docker/commands.js';
+import { containerRemove, containerRun, imageBuild, imageRemove, networkConnect, networkCreate, networkRemove } from '../testbed/docker/commands.js';
 import { openEngine, type DockerEngine, type EngineKind } from '../testbed/docker/engine.js';
 import type { ContainerSpec, ImageSpec, NetworkSpec } from '../testbed/docker/spec.js';
 
 export interface NetworkInputs { engine: EngineKind; spec: NetworkSpec }
 export interface ImageInputs { engine: EngineKind; spec: ImageSpec }
-export interface ContainerInputs { engine: EngineKind; spec: ContainerSpec; network: string; image: string }
+/** `network` is the network of the container's eth0; `outside` NAT's outside network, for the director's eth1. */
+export interface ContainerInputs { engine: EngineKind; spec: ContainerSpec; network: string; image: string; outside?: string }
 export interface ProvisioningInputs { engine: EngineKind; host: string; container: string; containerId: string; steps: Step[] }
 
 interface DiffResult { changes: boolean; replaces?: string[]; deleteBeforeReplace?: boolean }
@@ -90,9 +91,11 @@ export const container: Operations<ContainerInputs> = {
     withEngine(inputs.engine, async (e) => {
       const { spec } = inputs;
       const id = await docker(e, containerRun(spec, inputs.network, inputs.image), `starting container ${spec.name}`);
+      if (spec.outsideIp && inputs.outside)
+        await docker(e, networkConnect(inputs.outside, spec.name, spec.outsideIp), `connecting ${spec.name} to ${inputs.outside}`);
       // Read back what Docker assigned, so the stack outputs state facts, not intentions.
       const [ip, mac] = (
-        await docker(e, `docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.MacAddress}}{{end}}' ${id}`, `inspecting ${spec.name}`)
+        await docker(e, `docker inspect -f '{{with index .NetworkSettings.Networks "${inputs.network}"}}{{.IPAddress}} {{.MacAddress}}{{end}}' ${id}`, `inspecting ${spec.name}`)
       ).split(' ');
       return { id, outs: { ...inputs, name: spec.name, ip, mac } };
     }),

@@ -1,20 +1,22 @@
 // Reads a lab file (YAML or JSON: YAML is a superset) into a validated Lab.
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
-import { LabModelError, referenceLab, validateLab, type Lab } from './topology.js';
+import { withPreset } from './presets.js';
+import { LabModelError, validateLab, type Lab } from './topology.js';
 
-export async function loadLab(file?: string): Promise<Lab> {
-  if (!file) return referenceLab();
+/** The lab of a file, of a preset, or of a preset with a file's fields over it; neither: the reference lab. */
+export async function loadLab(file?: string, preset?: string): Promise<Lab> {
+  if (!file) return preset ? withPreset(preset, {}, 'lab') : validateLab({}, 'reference lab');
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw new LabModelError(file, [`cannot read the file: ${(err as Error).message}`]);
   }
-  return parseLab(text, file);
+  return parseLab(text, file, preset);
 }
 
-export function parseLab(text: string, source: string): Lab {
+export function parseLab(text: string, source: string, preset?: string): Lab {
   let data: unknown;
   try {
     data = parse(text);
@@ -23,5 +25,5 @@ export function parseLab(text: string, source: string): Lab {
   }
   if (data !== null && data !== undefined && (typeof data !== 'object' || Array.isArray(data)))
     throw new LabModelError(source, ['(lab): the file must hold a mapping of fields (name, subnet, vip, ...)']);
-  return validateLab(data, source);
+  return preset ? withPreset(preset, data, source) : validateLab(data, source);
 }

@@ -6,10 +6,9 @@ import { z } from 'zod';
 export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh', 'fo', 'ovf', 'twos'] as const;
 export type Scheduler = (typeof SCHEDULERS)[number];
 
-// ipvsadm's packet-forwarding flags; only DR is built so far (NAT and TUN change the topology, see README).
+// ipvsadm's packet-forwarding flags: direct routing (gatewaying), masquerading (NAT), IP-in-IP tunnelling.
 export const FORWARDING = { dr: '-g', nat: '-m', tun: '-i' } as const;
 export type Forwarding = keyof typeof FORWARDING;
-const SUPPORTED_FORWARDING: readonly Forwarding[] = ['dr'];
 
 export const MAX_WEIGHT = 65535; // ipvsadm's upper bound for -w
 
@@ -21,9 +20,13 @@ const hostName = z
 
 const host = z.strictObject({ name: hostName, ip: ipv4 });
 
+/** ipvsadm has no limit that matters here; this keeps a lab inside what one machine builds in seconds. */
+export const MAX_REALSERVERS = 64;
+
+// name and ip may be left out: names default to rs<n>, addresses are assigned from the subnet.
 const realserver = z.strictObject({
-  name: hostName,
-  ip: ipv4,
+  name: hostName.optional(),
+  ip: ipv4.optional(),
   weight: z
     .number({ message: 'must be a number' })
     .int({ message: 'must be a whole number' })
@@ -79,25 +82,40 @@ const labSchema = z.strictObject({
     .enum(Object.keys(FORWARDING) as [Forwarding, ...Forwarding[]], { message: 'must be one of dr, nat, tun' })
     .default(REFERENCE_LAB.forwarding),
   director: host.default({ ...REFERENCE_LAB.director }),
+  // A list, or a count N: rs1..rsN with addresses assigned from the subnet.
   realservers: z
-    .array(realserver, { message: 'must be a list of realservers' })
-    .min(1, { message: 'at least one realserver is required' })
+    .preprocess(
+      (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? Array.from({ length: v }, () => ({})) : v),
+      z
+        .array(realserver, { message: 'must be a list of realservers or a count' })
+        .min(1, { message: 'at least one realserver is required' })
+        .max(MAX_REALSERVERS, { message: `at most ${MAX_REALSERVERS} realservers` }),
+    )
     .default(REFERENCE_LAB.realservers.map((r) => ({ ...r }))),
   client: host.default({ ...REFERENCE_LAB.client }),
+  // NAT only: the client's network, behind the director, which has directorIp on it and holds the VIP there.
+  outside: z.strictObject({ subnet: z.string(), directorIp: ipv4 }).optional(),
 });
 
 export type LabInput = z.input<typeof labSchema>;
 type Parsed = z.output<typeof labSchema>;
 export type Host = Parsed['director'];
-export type Realserver = Parsed['realservers'][number];
 export type Service = Parsed['service'];
+export interface Realserver {
+  name: string;
+  ip: string;
+  weight: number;
+}
 
 export type Role = 'director' | 'realserver' | 'client';
 
-/** A validated lab: the shape of the input plus what follows from it. */
-export interface Lab extends Parsed {
+/** A validated lab: the shape of the input, every realserver named and addressed, plus what follows from it. */
+export interface Lab extends Omit<Parsed, 'realservers'> {
+  realservers: Realserver[];
   /** The subnet's prefix length, e.g. 24: the seed's `ifconfig eth0:0 <VIP>/24` uses it. */
   prefixLength: number;
+  /** NAT: the outside network's prefix length (the VIP's alias there). */
+  outsidePrefixLength?: number;
 }
 
 export interface LabHost extends Host {
@@ -128,34 +146,97 @@ function fieldPath(path: readonly PropertyKey[]): string {
 }
 
 /** Checks that need the whole lab at once: addresses against the subnet, and uniqueness. */
-function semanticProblems(lab: Parsed): { problems: string[]; prefixLength: number } {
-  const problems: string[] = [];
-  let net: [ipaddr.IPv4, number];
-  try {
-    const parsed = ipaddr.parseCIDR(lab.subnet);
-    if (parsed[0].kind() !== 'ipv4') throw new Error('not IPv4');
-    net = parsed as [ipaddr.IPv4, number];
-  } catch {
-    return { problems: [`subnet: ${JSON.stringify(lab.subnet)} is not an IPv4 CIDR (a.b.c.d/len)`], prefixLength: 0 };
-  }
-  const [base, len] = net;
-  const network = ipaddr.IPv4.networkAddressFromCIDR(lab.subnet).toString();
-  if (base.toString() !== network) problems.push(`subnet: ${lab.subnet} has host bits set (the network is ${network}/${len})`);
-  if (len < 8 || len > 30) problems.push(`subnet: /${len} must be between /8 and /30 to hold a lab`);
-  const broadcast = ipaddr.IPv4.broadcastAddressFromCIDR(lab.subnet).toString();
+const toNumber = (ip: string) => ipaddr.IPv4.parse(ip).toByteArray().reduce((acc, b) => acc * 256 + b, 0);
+const toIp = (n: number) => [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
 
-  const addresses: Array<[string, string]> = [
-    ['vip', lab.vip],
-    ['director.ip', lab.director.ip],
-    ['client.ip', lab.client.ip],
-    ...lab.realservers.map((r, i): [string, string] => [`realservers[${i}].ip`, r.ip]),
+/**
+ * Names and addresses for realservers given without them: rs<n>, and the next free address counting up from the
+ * director's (the reference lab's .102, .103 after the director's .101), wrapping inside the subnet.
+ */
+function resolveRealservers(lab: Parsed, subnet: string): { realservers: Realserver[]; problems: string[] } {
+  const first = toNumber(ipaddr.IPv4.networkAddressFromCIDR(subnet).toString()) + 1;
+  const last = toNumber(ipaddr.IPv4.broadcastAddressFromCIDR(subnet).toString()) - 1;
+  const used = new Set([lab.vip, lab.director.ip, lab.client.ip, ...lab.realservers.flatMap((r) => (r.ip ? [r.ip] : []))]);
+  const start = ipaddr.IPv4.isValidFourPartDecimal(lab.director.ip) ? toNumber(lab.director.ip) : first;
+  let next = start;
+  const problems: string[] = [];
+  const realservers = lab.realservers.map((r, i) => {
+    let ip = r.ip;
+    for (let tries = 0; !ip && tries <= last - first; tries++) {
+      next = next >= last || next < first ? first : next + 1;
+      if (!used.has(toIp(next))) ip = toIp(next);
+    }
+    if (!ip) problems.push(`realservers[${i}].ip: no free address left in ${subnet}`);
+    used.add(ip ?? '');
+    return { name: r.name ?? `rs${i + 1}`, ip: ip ?? '', weight: r.weight };
+  });
+  return { realservers, problems };
+}
+
+interface Cidr {
+  base: ipaddr.IPv4;
+  len: number;
+  network: string;
+  broadcast: string;
+}
+
+function parseCidr(field: string, cidr: string, problems: string[]): Cidr | undefined {
+  let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
+  try {
+    parsed = ipaddr.parseCIDR(cidr);
+    if (parsed[0].kind() !== 'ipv4') throw new Error('not IPv4');
+  } catch {
+    problems.push(`${field}: ${JSON.stringify(cidr)} is not an IPv4 CIDR (a.b.c.d/len)`);
+    return undefined;
+  }
+  const [base, len] = parsed as [ipaddr.IPv4, number];
+  const network = ipaddr.IPv4.networkAddressFromCIDR(cidr).toString();
+  if (base.toString() !== network) problems.push(`${field}: ${cidr} has host bits set (the network is ${network}/${len})`);
+  if (len < 8 || len > 30) problems.push(`${field}: /${len} must be between /8 and /30 to hold a lab`);
+  return { base, len, network, broadcast: ipaddr.IPv4.broadcastAddressFromCIDR(cidr).toString() };
+}
+
+type Checked = { problems: string[]; prefixLength: number; outsidePrefixLength?: number; realservers: Realserver[] };
+
+function semanticProblems(lab: Parsed): Checked {
+  const problems: string[] = [];
+  const inside = parseCidr('subnet', lab.subnet, problems);
+  if (!inside) return { problems, prefixLength: 0, realservers: [] };
+  const nat = lab.forwarding === 'nat';
+  if (nat && !lab.outside)
+    problems.push('outside: forwarding nat needs the client on another subnet behind the director: add outside: { subnet, directorIp }');
+  if (!nat && lab.outside) problems.push(`outside: only forwarding nat has an outside network (this lab is ${lab.forwarding})`);
+  const outside = nat && lab.outside ? parseCidr('outside.subnet', lab.outside.subnet, problems) : undefined;
+  if (inside && outside && (inside.base.match(outside.base, outside.len) || outside.base.match(inside.base, inside.len)))
+    problems.push(`outside.subnet: ${lab.outside!.subnet} overlaps the subnet ${lab.subnet}`);
+
+  const resolved = resolveRealservers(lab, lab.subnet);
+  problems.push(...resolved.problems);
+  const realservers = resolved.realservers;
+
+  // Which network each address belongs on: with NAT, the VIP and the client are outside.
+  const [clientSide, clientCidr] = outside ? ['outside.subnet', lab.outside!.subnet] : ['subnet', lab.subnet];
+  const addresses: Array<[string, string, Cidr | undefined, string]> = [
+    ['vip', lab.vip, nat ? outside : inside, nat ? lab.outside?.subnet ?? '' : lab.subnet],
+    ['director.ip', lab.director.ip, inside, lab.subnet],
+    ['client.ip', lab.client.ip, nat ? outside : inside, nat ? clientCidr : lab.subnet],
+    ...(outside ? [['outside.directorIp', lab.outside!.directorIp, outside, lab.outside!.subnet] as [string, string, Cidr, string]] : []),
+    ...realservers.flatMap((r, i): Array<[string, string, Cidr, string]> => (r.ip ? [[`realservers[${i}].ip`, r.ip, inside, lab.subnet]] : [])), // '' was reported above
   ];
   const seenAddress = new Map<string, string>();
-  for (const [field, addr] of addresses) {
-    const parsed = ipaddr.IPv4.parse(addr);
-    if (!parsed.match(base, len)) problems.push(`${field}: ${addr} is outside the subnet ${lab.subnet}`);
-    else if (addr === network || addr === broadcast)
-      problems.push(`${field}: ${addr} is the subnet's ${addr === network ? 'network' : 'broadcast'} address`);
+  for (const [field, addr, net, cidr] of addresses) {
+    if (net) {
+      const parsed = ipaddr.IPv4.parse(addr);
+      if (!parsed.match(net.base, net.len)) {
+        if (nat && field === 'client.ip' && parsed.match(inside.base, inside.len))
+          problems.push(
+            `client.ip: ${addr} is on the realservers' subnet ${lab.subnet}; with NAT the client must be on the outside ` +
+              `subnet ${clientCidr}, behind the director, or the realservers' replies would bypass it`,
+          );
+        else problems.push(`${field}: ${addr} is outside the ${field === 'client.ip' ? clientSide.replace('.subnet', ' subnet') : 'subnet'} ${cidr}`);
+      } else if (addr === net.network || addr === net.broadcast)
+        problems.push(`${field}: ${addr} is the subnet's ${addr === net.network ? 'network' : 'broadcast'} address`);
+    }
     const other = seenAddress.get(addr);
     if (other) problems.push(`${field}: ${addr} is already used by ${other}`);
     else seenAddress.set(addr, field);
@@ -164,7 +245,7 @@ function semanticProblems(lab: Parsed): { problems: string[]; prefixLength: numb
   const names: Array<[string, string]> = [
     ['director.name', lab.director.name],
     ['client.name', lab.client.name],
-    ...lab.realservers.map((r, i): [string, string] => [`realservers[${i}].name`, r.name]),
+    ...realservers.map((r, i): [string, string] => [`realservers[${i}].name`, r.name]),
   ];
   const seenName = new Map<string, string>();
   for (const [field, name] of names) {
@@ -173,11 +254,9 @@ function semanticProblems(lab: Parsed): { problems: string[]; prefixLength: numb
     else seenName.set(name, field);
   }
 
-  if (!SUPPORTED_FORWARDING.includes(lab.forwarding))
-    problems.push(`forwarding: "${lab.forwarding}" is not built yet; supported: ${SUPPORTED_FORWARDING.join(', ')}`);
   if (lab.realservers.every((r) => r.weight === 0))
     problems.push('realservers: every weight is 0, so IPVS would send no traffic anywhere');
-  return { problems, prefixLength: len };
+  return { problems, prefixLength: inside.len, outsidePrefixLength: outside?.len, realservers };
 }
 
 /**
@@ -195,9 +274,9 @@ export function validateLab(input: unknown, source = 'lab'): Lab {
       }),
     );
   }
-  const { problems, prefixLength } = semanticProblems(parsed.data);
+  const { problems, prefixLength, outsidePrefixLength, realservers } = semanticProblems(parsed.data);
   if (problems.length > 0) throw new LabModelError(source, problems);
-  return { ...parsed.data, prefixLength };
+  return { ...parsed.data, realservers, prefixLength, ...(outsidePrefixLength ? { outsidePrefixLength } : {}) };
 }
 
 export const referenceLab = (): Lab => validateLab({}, 'reference lab');

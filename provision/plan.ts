@@ -62,8 +62,10 @@ function directorSteps(lab: Lab): Step[] {
   const at = (ip: string) => `${ip.replace(/\./g, '\\.')}:${lab.service.port}`;
   const listed = (pattern: string) => `${listService} 2>/dev/null | grep -Eq -- ${shq(pattern)}`;
   const serviceLine = `^${lab.service.protocol.toUpperCase()} +${at(lab.vip)} +${scheduler}${persistence ? ` +persistent +${persistence}` : ''} *$`;
+  // DR and TUN: the VIP beside the DIP on the lab network. NAT: on the outside interface, where the client is.
+  const [vipDev, vipPrefix] = lab.forwarding === 'nat' ? ['eth1', lab.outsidePrefixLength!] : ['eth0', lab.prefixLength];
   return [
-    { command: `ifconfig eth0:0 ${lab.vip}/${lab.prefixLength}`, unless: aliasPresent('eth0', 'eth0:0', lab.vip, lab.prefixLength) },
+    { command: `ifconfig ${vipDev}:0 ${lab.vip}/${vipPrefix}`, unless: aliasPresent(vipDev, `${vipDev}:0`, lab.vip, vipPrefix) },
     proc('ip_forward', 1),
     {
       command: `ipvsadm -A ${svc} ${serviceOptions}`,
@@ -71,8 +73,9 @@ function directorSteps(lab: Lab): Step[] {
       edit: { when: `${listService} >/dev/null 2>&1`, command: `ipvsadm -E ${svc} ${serviceOptions}` },
     },
     ...lab.realservers.map((rs) => {
-      // DR cannot remap ports (the packet is only re-addressed at layer 2), so the RIP carries no port.
-      const dest = `${svc} -r ${rs.ip} ${FORWARDING[lab.forwarding]}${rs.weight === 1 ? '' : ` -w ${rs.weight}`}`;
+      // DR and TUN cannot remap ports (the packet keeps its destination), so their RIP carries none; NAT's does.
+      const rip = lab.forwarding === 'nat' ? `${rs.ip}:${lab.service.port}` : rs.ip;
+      const dest = `${svc} -r ${rip} ${FORWARDING[lab.forwarding]}${rs.weight === 1 ? '' : ` -w ${rs.weight}`}`;
       return {
         command: `ipvsadm -a ${dest}`,
         unless: listed(`-> ${at(rs.ip)} +${FORWARD_NAME[lab.forwarding]} +${rs.weight} `),
@@ -83,20 +86,50 @@ function directorSteps(lab: Lab): Step[] {
   ];
 }
 
-function realserverSteps(lab: Lab, rs: Lab['realservers'][number], options: PlanOptions): Step[] {
-  const files = httpdFiles(options.httpd, rs.name);
+/** How a realserver accepts packets for the VIP: DR on lo, TUN on the ipip device; NAT needs only its route back. */
+function vipSteps(lab: Lab, options: PlanOptions): Step[] {
+  if (lab.forwarding === 'nat')
+    return [
+      {
+        // Replies must pass the director to be translated back to the VIP.
+        command: `route add default gw ${lab.director.ip}`,
+        unless: `ip -4 route show default | grep -q '^default via ${lab.director.ip} '`,
+      },
+    ];
+  const tun = lab.forwarding === 'tun';
   const arp =
     options.arpSysctls === false
       ? []
       : [proc('conf/eth0/arp_ignore', 1), proc('conf/eth0/arp_announce', 2), proc('conf/all/arp_ignore', 1), proc('conf/all/arp_announce', 2)];
   const rpFilterWhy =
     'rp_filter=0 as the kernel IPVS selftest sets it on realservers: strict reverse-path filtering drops ' +
-    'forwarded requests whose reply route differs (always so with TUN); the kernel uses max(all, eth0)';
+    `forwarded requests whose reply route differs (always so with TUN); the kernel uses max(all, ${tun ? 'tunl0' : 'eth0'})`;
+  const rpFilter = (dev: string): Step => ({ ...proc(`conf/${dev}/rp_filter`, 0), why: rpFilterWhy });
+  if (!tun)
+    return [
+      ...arp,
+      rpFilter('all'),
+      rpFilter('eth0'),
+      { command: `ifconfig lo:0 ${lab.vip} netmask 255.255.255.255`, unless: aliasPresent('lo', 'lo:0', lab.vip, 32) },
+    ];
   return [
+    {
+      // Loading ipip gives every network namespace its tunl0, which decapsulates what the director sends.
+      command: 'modprobe ipip',
+      unless: 'ip link show tunl0 >/dev/null 2>&1',
+      why: 'TUN: the ipip module provides tunl0 (a container cannot load it; its engine host does)',
+    },
     ...arp,
-    { ...proc('conf/all/rp_filter', 0), why: rpFilterWhy },
-    { ...proc('conf/eth0/rp_filter', 0), why: rpFilterWhy },
-    { command: `ifconfig lo:0 ${lab.vip} netmask 255.255.255.255`, unless: aliasPresent('lo', 'lo:0', lab.vip, 32) },
+    rpFilter('all'),
+    rpFilter('tunl0'),
+    { command: `ifconfig tunl0 ${lab.vip} netmask 255.255.255.255 up`, unless: aliasPresent('tunl0', 'tunl0', lab.vip, 32) },
+  ];
+}
+
+function realserverSteps(lab: Lab, rs: Lab['realservers'][number], options: PlanOptions): Step[] {
+  const files = httpdFiles(options.httpd, rs.name);
+  return [
+    ...vipSteps(lab, options),
     ...(files.config
       ? [
           {
@@ -124,7 +157,7 @@ export function planLab(lab: Lab, options: PlanOptions): Plan {
           ? directorSteps(lab)
           : host.role === 'realserver'
             ? realserverSteps(lab, lab.realservers.find((r) => r.name === host.name)!, options)
-            : [], // DR needs nothing on the client: it only talks to the VIP on its own L2 segment
+            : [], // nothing on the client: it talks to the VIP on its own L2 segment (NAT: the outside one)
     })),
   };
 }

@@ -42,6 +42,24 @@ function session(lab: Lab, testbed: TestbedKind, machine: Shell): LabSession {
   return { lab, testbed, machine, netns, transport: netns.transport, httpd: netns.httpd, close: () => machine.close() };
 }
 
+/**
+ * What differs between a running lab and its new model beyond what the plan changes in place (scheduler,
+ * persistence, weights): hosts, addresses, forwarding or the service's address need a new lab.
+ */
+export function topologyChanges(running: Lab, next: Lab): string[] {
+  const shape = (l: Lab) => ({
+    subnet: l.subnet,
+    vip: l.vip,
+    forwarding: l.forwarding,
+    'service port': `${l.service.protocol}/${l.service.port}`,
+    director: l.director,
+    client: l.client,
+    realservers: l.realservers.map((r) => `${r.name}=${r.ip}`),
+  });
+  const [a, b] = [shape(running), shape(next)];
+  return (Object.keys(a) as Array<keyof typeof a>).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+}
+
 /** Boots the lab's VM and returns a shell on it; state is written as soon as there is something to clean up. */
 async function startVm(lab: Lab, log: Log): Promise<Shell> {
   const state: LabState = { version: 1, lab, testbed: 'vm', createdAt: new Date().toISOString() };
@@ -73,6 +91,12 @@ export async function labUp(lab: Lab, options: UpOptions = {}): Promise<{ sessio
   if (existing) {
     if (options.testbed && options.testbed !== 'auto' && options.testbed !== existing.testbed)
       throw new Error(`lab ${lab.name} is already up on the ${existing.testbed} testbed; \`down\` it first to move it`);
+    const moved = topologyChanges(existing.lab, lab);
+    if (moved.length > 0)
+      throw new Error(
+        `lab ${lab.name} is up with another topology (${moved.join(', ')} changed); in place, only the scheduler, ` +
+          `persistence and weights change: \`npm run lab -- down --name ${lab.name}\`, then \`up\` again`,
+      );
     log(`lab ${lab.name} is already up (${existing.testbed}); re-applying the plan`);
     s = session(lab, existing.testbed, await openLabMachine(existing));
     await preflightMachine(s.machine, lab, { rebuilding: true });
@@ -104,6 +128,7 @@ export async function labUp(lab: Lab, options: UpOptions = {}): Promise<{ sessio
     const t1 = Date.now();
     const report = await applyPlan(planLab(lab, { ...options.plan, httpd: s.httpd }), s.transport, { onStep: options.onStep });
     log(`provisioned: ${report.changed} steps changed, ${report.inPlace} already in place (${((Date.now() - t1) / 1000).toFixed(1)} s)`);
+    if (existing) for (const o of report.outcomes.filter((o) => o.result === 'ran')) log(`changed on ${o.host}: ${o.command}`);
     return { session: s, report };
   } catch (err) {
     if (!existing) {

@@ -10,6 +10,9 @@ import { netnsTransport, type Transport } from '../provision/transport.js';
 
 export interface NetnsNames {
   bridge: string;
+  /** NAT: the client's network behind the director, a second bridge; the director's eth1 is on it. */
+  outsideBridge: string;
+  outsideVeth: string;
   namespace: (host: string) => string;
   /** The host-side end of a host's veth pair; the other end is eth0 in its namespace. */
   veth: (index: number) => string;
@@ -20,6 +23,8 @@ export interface NetnsNames {
 export function netnsNames(lab: Lab): NetnsNames {
   return {
     bridge: `${lab.name}-br`,
+    outsideBridge: `${lab.name}-bro`,
+    outsideVeth: `${lab.name}-vo`,
     namespace: (host) => `${lab.name}-${host}`,
     veth: (index) => `${lab.name}-v${index}`,
     runDir: `/run/lvs-lab/${lab.name}`,
@@ -31,37 +36,52 @@ export function macFor(ip: string): string {
   return ['02', '00', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
 }
 
-/** The commands that build the lab's L2 network. Hosts attach in model order: client, director, realservers. */
+const bridgeSteps = (bridge: string): Step[] => [
+  { command: `ip link add ${bridge} type bridge`, unless: `ip link show ${bridge} >/dev/null 2>&1` },
+  { command: `ip link set ${bridge} up` },
+];
+
+/** A veth from `bridge` to interface `dev` of namespace `ns`, addressed `ip/prefix`. */
+function attachSteps(ns: string, veth: string, dev: string, bridge: string, ip: string, prefix: number): Step[] {
+  const cidr = `${ip}/${prefix}`;
+  return [
+    { command: `ip link add ${veth} type veth peer name ${dev} address ${macFor(ip)} netns ${ns}`, unless: `ip link show ${veth} >/dev/null 2>&1` },
+    { command: `ip link set ${veth} master ${bridge} up` },
+    { command: `ip -n ${ns} addr add ${cidr} dev ${dev}`, unless: `ip -n ${ns} -4 -o addr show dev ${dev} | grep -q ' inet ${cidr} '` },
+    { command: `ip -n ${ns} link set ${dev} up` },
+  ];
+}
+
+/**
+ * The commands that build the lab's L2 network. Hosts attach in model order: client, director, realservers; with
+ * NAT the client sits on a second bridge, which the director also reaches through its eth1.
+ */
 export function networkSteps(lab: Lab): Step[] {
   const n = netnsNames(lab);
-  const steps: Step[] = [
-    { command: `ip link add ${n.bridge} type bridge`, unless: `ip link show ${n.bridge} >/dev/null 2>&1` },
-    { command: `ip link set ${n.bridge} up` },
-  ];
+  const outside = lab.forwarding === 'nat' && lab.outside ? lab.outside : undefined;
+  const steps: Step[] = [...bridgeSteps(n.bridge), ...(outside ? bridgeSteps(n.outsideBridge) : [])];
   hostsOf(lab).forEach((host, i) => {
     const ns = n.namespace(host.name);
-    const veth = n.veth(i);
-    const cidr = `${host.ip}/${lab.prefixLength}`;
+    const onOutside = outside && host.role === 'client';
     steps.push(
       { command: `ip netns add ${ns}`, unless: `test -e /run/netns/${ns}` },
-      {
-        command: `ip link add ${veth} type veth peer name eth0 address ${macFor(host.ip)} netns ${ns}`,
-        unless: `ip link show ${veth} >/dev/null 2>&1`,
-      },
-      { command: `ip link set ${veth} master ${n.bridge} up` },
       { command: `ip -n ${ns} link set lo up` },
-      { command: `ip -n ${ns} addr add ${cidr} dev eth0`, unless: `ip -n ${ns} -4 -o addr show dev eth0 | grep -q ' inet ${cidr} '` },
-      { command: `ip -n ${ns} link set eth0 up` },
+      ...attachSteps(ns, n.veth(i), 'eth0', onOutside ? n.outsideBridge : n.bridge, host.ip, onOutside ? lab.outsidePrefixLength! : lab.prefixLength),
+      ...(outside && host.role === 'director'
+        ? attachSteps(ns, n.outsideVeth, 'eth1', n.outsideBridge, outside.directorIp, lab.outsidePrefixLength!)
+        : []),
     );
   });
   return steps;
 }
 
+/** Every link of the lab on the machine: host veths, NAT's director veth, the bridges. */
+const labLinks = (lab: Lab, n: NetnsNames) => [...hostsOf(lab).map((_, i) => n.veth(i)), n.outsideVeth, n.bridge, n.outsideBridge];
+
 /** One script that removes everything networkSteps and the lab's hosts created, tolerating parts already gone. */
 export function teardownScript(lab: Lab): string {
   const n = netnsNames(lab);
   const namespaces = hostsOf(lab).map((h) => n.namespace(h.name));
-  const veths = hostsOf(lab).map((_, i) => n.veth(i));
   return [
     // A namespace outlives `ip netns del` while a process (httpd) still runs in it, so end those first.
     `for ns in ${namespaces.join(' ')}; do`,
@@ -71,7 +91,7 @@ export function teardownScript(lab: Lab): string {
     `  pids=$(ip netns pids $ns); [ -n "$pids" ] && kill -9 $pids 2>/dev/null`,
     `  ip netns del $ns`,
     `done`,
-    `for link in ${veths.join(' ')} ${n.bridge}; do ip link show $link >/dev/null 2>&1 && ip link del $link; done`,
+    `for link in ${labLinks(lab, n).join(' ')}; do ip link show $link >/dev/null 2>&1 && ip link del $link; done`,
     `rm -rf ${shq(n.runDir)}`,
     `true`,
   ].join('\n');
@@ -81,7 +101,7 @@ export function teardownScript(lab: Lab): string {
 export function leftoversScript(lab: Lab): string {
   const n = netnsNames(lab);
   const namespaces = hostsOf(lab).map((h) => n.namespace(h.name));
-  const links = [...hostsOf(lab).map((_, i) => n.veth(i)), n.bridge];
+  const links = labLinks(lab, n);
   return [
     `for ns in ${namespaces.join(' ')}; do [ -e /run/netns/$ns ] && echo "namespace $ns"; done`,
     `for link in ${links.join(' ')}; do ip link show $link >/dev/null 2>&1 && echo "link $link"; done`,

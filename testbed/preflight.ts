@@ -40,8 +40,20 @@ export function preflightScript(lab: Lab): string {
     `  fi`,
     `  ip netns del $ns`,
     `fi`,
+    ...(lab.forwarding === 'tun'
+      ? [
+          // TUN realservers decapsulate on tunl0, which exists in every namespace once ipip is loaded.
+          `if [ "$(id -u)" = 0 ]; then`,
+          `  ns=lvsprobeipip$$; ip netns add $ns; modprobe -q ipip 2>/dev/null`,
+          `  ip netns exec $ns ip link show tunl0 >/dev/null 2>&1 || echo "kernel: no ipip tunnels (no tunl0 after modprobe ipip), which TUN forwarding needs; use --testbed vm, whose Debian kernel has them"`,
+          `  ip netns del $ns`,
+          `fi`,
+        ]
+      : []),
     ...hostsOf(lab).map((h) => `[ -e /run/netns/${n.namespace(h.name)} ] && echo "exists: namespace ${n.namespace(h.name)} is already there"`),
-    `ip link show ${n.bridge} >/dev/null 2>&1 && echo "exists: link ${n.bridge} is already there"`,
+    ...[n.bridge, ...(lab.forwarding === 'nat' ? [n.outsideBridge] : [])].map(
+      (b) => `ip link show ${b} >/dev/null 2>&1 && echo "exists: link ${b} is already there"`,
+    ),
     `true`,
   ].join('\n');
 }

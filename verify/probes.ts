@@ -20,8 +20,8 @@ async function must(a: LabAccess, host: string, command: string): Promise<string
 
 export const serviceUrl = (lab: Lab): string => `http://${lab.vip}${lab.service.port === 80 ? '' : `:${lab.service.port}`}/`;
 
-export async function macOf(a: LabAccess, host: string): Promise<string> {
-  return (await must(a, host, 'cat /sys/class/net/eth0/address')).trim();
+export async function macOf(a: LabAccess, host: string, dev = 'eth0'): Promise<string> {
+  return (await must(a, host, `cat /sys/class/net/${dev}/address`)).trim();
 }
 
 export async function macsOf(a: LabAccess): Promise<Map<string, string>> {
@@ -187,4 +187,39 @@ export async function httpdMasters(a: LabAccess, realserver: string): Promise<st
   const procs = ps.split('\n').map((l) => l.trim().split(/\s+/)).filter((p) => p.length > 2 && p.slice(2).join(' ').includes(pattern));
   const pids = new Set(procs.map((p) => p[0]));
   return procs.filter((p) => !pids.has(p[1])).map((p) => p[0]);
+}
+
+/**
+ * Captures on `host`'s interface `dev` (tcpdump -e -n, `filter`) while `during` runs elsewhere in the lab, and
+ * returns tcpdump's lines. The capture starts detached in the host and is stopped after `during`.
+ */
+export async function captureDuring(a: LabAccess, host: string, filter: string, during: () => Promise<unknown>, dev = 'eth0'): Promise<string[]> {
+  const file = `/tmp/lvs-lab-capture-${a.lab.name}-${host}`;
+  await must(a, host, `rm -f ${file}.*; (tcpdump -i ${dev} -e -n -l ${shq(filter)} >${file}.out 2>${file}.err & echo $! >${file}.pid)`);
+  await must(a, host, `i=0; until grep -q "listening on" ${file}.err 2>/dev/null || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done`);
+  try {
+    await during();
+  } finally {
+    await a.transport.run(host, `sleep 0.3; kill "$(cat ${file}.pid)" 2>/dev/null; true`);
+  }
+  const out = await must(a, host, `cat ${file}.out; rm -f ${file}.*`);
+  return out.split('\n').filter(Boolean);
+}
+
+export interface TunnelledPacket {
+  outerSrc: string;
+  outerDst: string;
+  innerSrc: string;
+  innerDst: string;
+  innerDstPort: number;
+}
+
+const IPIP = /: (\d+\.\d+\.\d+\.\d+) > (\d+\.\d+\.\d+\.\d+): (\d+\.\d+\.\d+\.\d+)\.\d+ > (\d+\.\d+\.\d+\.\d+)\.(\d+):/;
+
+/** IP-in-IP packets as tcpdump prints them: outer addresses, then the packet inside. */
+export function parseTunnelled(lines: string[]): TunnelledPacket[] {
+  return lines.flatMap((line) => {
+    const m = IPIP.exec(line);
+    return m ? [{ outerSrc: m[1], outerDst: m[2], innerSrc: m[3], innerDst: m[4], innerDstPort: Number(m[5]) }] : [];
+  });
 }

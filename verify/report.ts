@@ -1,7 +1,9 @@
-// The proof that the lab does what its model says, as a list of named checks with the evidence behind each.
+// The proof that the lab does what its model says, as a list of named checks with the evidence behind each. What
+// must be true depends on the forwarding method: DR and TUN replies bypass the director, NAT replies pass it.
 import type { Lab } from '../model/topology.js';
 import {
-  accessLogClients, arpResponders, captureReplies, ipvsStats, ipvsStatsAfter, ipvsTable, macsOf, serviceUrl, type LabAccess,
+  accessLogClients, arpResponders, captureDuring, captureReplies, fetchSequence, ipvsStats, ipvsStatsAfter, ipvsTable, macOf, macsOf,
+  parseTunnelled, serviceUrl, type LabAccess,
 } from './probes.js';
 
 export interface Check {
@@ -10,22 +12,29 @@ export interface Check {
   evidence: string;
 }
 
+/** How `ipvsadm -Ln` names each forwarding method. */
+const FORWARD_COLUMN = { dr: 'Route', nat: 'Masq', tun: 'Tunnel' } as const;
+
 const rsByIp = (lab: Lab) => new Map(lab.realservers.map((r) => [r.ip, r.name]));
 
-/** Runs every DR check once; a failing check does not stop the others, so the report shows the whole picture. */
-export async function verifyDr(a: LabAccess, requests = 3 * a.lab.realservers.length): Promise<Check[]> {
+/** Runs every check once; a failing check does not stop the others, so the report shows the whole picture. */
+export async function verifyLab(a: LabAccess, requests = 3 * a.lab.realservers.length): Promise<Check[]> {
   const { lab } = a;
   const checks: Check[] = [];
+  const nat = lab.forwarding === 'nat';
   const macs = await macsOf(a);
-  const directorMac = macs.get(lab.director.name)!;
+  // The director's MAC as the client sees it: eth0 on the shared network, eth1 on NAT's outside one.
+  const directorMac = nat ? await macOf(a, lab.director.name, 'eth1') : macs.get(lab.director.name)!;
   const names = rsByIp(lab);
   const macName = new Map([...macs].map(([n, m]) => [m, n]));
+  macName.set(directorMac, lab.director.name);
 
   const table = await ipvsTable(a);
   const expected = lab.realservers.filter((r) => r.weight > 0);
+  const column = FORWARD_COLUMN[lab.forwarding];
   checks.push({
     name: 'IPVS table on the director',
-    ok: table.scheduler === lab.service.scheduler && expected.every((r) => table.dests.some((d) => d.rip === r.ip && d.forward === 'Route')),
+    ok: table.scheduler === lab.service.scheduler && expected.every((r) => table.dests.some((d) => d.rip === r.ip && d.forward === column)),
     evidence: `TCP ${lab.vip}:${lab.service.port} ${table.scheduler} -> ${table.dests.map((d) => `${d.rip} ${d.forward} w${d.weight}`).join(', ')}`,
   });
 
@@ -36,27 +45,47 @@ export async function verifyDr(a: LabAccess, requests = 3 * a.lab.realservers.le
   const counts = new Map<string, number>();
   for (const s of served) counts.set(s, (counts.get(s) ?? 0) + 1);
   const allServed = bodies.every((b) => names.has(b.replace(/^from /, '')));
-  const even = lab.service.scheduler !== 'rr' || expected.every((r) => counts.get(r.name) === requests / expected.length);
+  const even = lab.service.scheduler !== 'rr' || lab.service.persistence !== undefined || expected.every((r) => counts.get(r.name) === requests / expected.length);
   checks.push({
     name: `${requests} requests to ${serviceUrl(lab)} from the client`,
     ok: allServed && even,
-    evidence: `${served.join(', ')}${lab.service.scheduler === 'rr' ? ' (round robin: an equal share each)' : ''}`,
+    evidence: `${served.join(', ')}${lab.service.scheduler === 'rr' && !lab.service.persistence ? ' (round robin: an equal share each)' : ''}`,
   });
 
-  const replySources = new Set(frames.map((f) => `${f.srcIp} from ${macName.get(f.srcMac) ?? f.srcMac}`));
-  checks.push({
-    name: 'replies go straight from the realservers to the client',
-    ok: frames.length > 0 && frames.every((f) => f.srcIp === lab.vip && f.srcMac !== directorMac && lab.realservers.some((r) => macs.get(r.name) === f.srcMac)),
-    evidence: `${frames.length} reply frames captured at the client, IP source and sending MAC: ${[...replySources].join('; ')} (director's MAC ${directorMac} sent none)`,
-  });
+  const replySources = [...new Set(frames.map((f) => `${f.srcIp} from ${macName.get(f.srcMac) ?? f.srcMac}`))].join('; ');
+  if (nat) {
+    checks.push({
+      name: 'replies come back through the director (NAT)',
+      ok: frames.length > 0 && frames.every((f) => f.srcIp === lab.vip && f.srcMac === directorMac),
+      evidence: `${frames.length} reply frames captured at the client, IP source and sending MAC: ${replySources}`,
+    });
+  } else {
+    checks.push({
+      name: 'replies go straight from the realservers to the client',
+      ok: frames.length > 0 && frames.every((f) => f.srcIp === lab.vip && f.srcMac !== directorMac && lab.realservers.some((r) => macs.get(r.name) === f.srcMac)),
+      evidence: `${frames.length} reply frames captured at the client, IP source and sending MAC: ${replySources} (director's MAC ${directorMac} sent none)`,
+    });
+  }
 
   const inDelta = after.inPkts - before.inPkts;
   const outDelta = after.outPkts - before.outPkts;
-  checks.push({
-    name: 'the director sees only the inbound half',
-    ok: inDelta > 0 && after.outPkts === 0,
-    evidence: `ipvsadm --stats: InPkts +${inDelta}, OutPkts +${outDelta} (total OutPkts ${after.outPkts}), connections +${after.conns - before.conns}`,
-  });
+  const stats = `ipvsadm --stats: InPkts +${inDelta}, OutPkts +${outDelta} (total OutPkts ${after.outPkts}), connections +${after.conns - before.conns}`;
+  checks.push(
+    nat
+      ? { name: 'the director handles both halves (NAT)', ok: inDelta > 0 && outDelta > 0, evidence: stats }
+      : { name: 'the director sees only the inbound half', ok: inDelta > 0 && after.outPkts === 0, evidence: stats },
+  );
+
+  if (lab.forwarding === 'tun') {
+    const rs = expected[0];
+    const packets = parseTunnelled(await captureDuring(a, rs.name, 'ip proto 4', () => fetchSequence(a, expected.length)));
+    const ok = packets.length > 0 && packets.every((p) => p.outerSrc === lab.director.ip && p.outerDst === rs.ip && p.innerDst === lab.vip && p.innerSrc === lab.client.ip);
+    checks.push({
+      name: `requests reach ${rs.name} encapsulated (IP-in-IP) by the director`,
+      ok,
+      evidence: `${packets.length} IPIP packets on ${rs.name}'s eth0: ${[...new Set(packets.map((p) => `${p.outerSrc} > ${p.outerDst} carrying ${p.innerSrc} > ${p.innerDst}:${p.innerDstPort}`))].join('; ')}`,
+    });
+  }
 
   const logs = await Promise.all(expected.map(async (r) => [r.name, (await accessLogClients(a, r.name)).slice(-Math.max(1, counts.get(r.name) ?? 1))] as const));
   checks.push({

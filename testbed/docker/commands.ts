@@ -27,3 +27,7 @@ export const containerRun = (c: ContainerSpec, network: string, image: string): 
   ].join(' ');
 
 export const containerRemove = (name: string): string => `docker rm -f ${shq(name)} >/dev/null 2>&1 || ! docker container inspect ${shq(name)} >/dev/null 2>&1`;
+
+/** NAT's director: its second interface (eth1) on the outside network, after the container started. */
+export const networkConnect = (network: string, container: string, ip: string): string =>
+  `docker network connect --ip ${ip} ${shq(network)} ${shq(container)}`;

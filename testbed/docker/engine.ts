@@ -54,6 +54,8 @@ async function must(shell: Shell, command: string, what: string, timeoutMs?: num
 
 /** dockerd inside the VM, detached from the SSH session; waits until it answers. */
 const START_DOCKERD = [
+  // Containers cannot load modules; the engine host loads what labs use: IPVS schedulers, and ipip for TUN.
+  'modprobe -a ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_dh ipip 2>/dev/null',
   'docker info >/dev/null 2>&1 && exit 0',
   'setsid dockerd --log-level warn </dev/null >/var/log/dockerd.log 2>&1 &',
   'for i in $(seq 120); do docker info >/dev/null 2>&1 && exit 0; sleep 0.5; done',

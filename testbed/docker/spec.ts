@@ -36,8 +36,12 @@ export interface ContainerSpec {
   role: Role;
   name: string;
   hostname: string;
+  /** The network its eth0 is on: the lab's, or (NAT's client) the outside one. */
+  network: 'lab' | 'outside';
   ip: string;
   mac: string;
+  /** NAT's director: its address on the outside network, connected after start as eth1. */
+  outsideIp?: string;
   labels: Record<string, string>;
   /**
    * Applied by Docker at create time. Only `all` and global keys: a per-interface (eth0) key fails there, since
@@ -48,15 +52,17 @@ export interface ContainerSpec {
 
 export interface DockerLabSpec {
   network: NetworkSpec;
+  /** NAT only: the client's network behind the director. */
+  outside?: NetworkSpec;
   image: ImageSpec;
   containers: ContainerSpec[];
 }
 
 export const containerName = (lab: string, host: string): string => `lvs-lab-${lab}-${host}`;
 
-function gatewayFor(lab: Lab): string {
-  const used = new Set([lab.vip, ...hostsOf(lab).map((h) => h.ip)]);
-  const broadcast = ipaddr.IPv4.broadcastAddressFromCIDR(lab.subnet).toByteArray();
+function gatewayFor(lab: Lab, subnet = lab.subnet): string {
+  const used = new Set([lab.vip, ...hostsOf(lab).map((h) => h.ip), ...(lab.outside ? [lab.outside.directorIp] : [])]);
+  const broadcast = ipaddr.IPv4.broadcastAddressFromCIDR(subnet).toByteArray();
   const n = broadcast.reduce((acc, b) => acc * 256 + b, 0);
   for (let candidate = n - 1; ; candidate--) {
     const ip = [24, 16, 8, 0].map((s) => Math.floor(candidate / 2 ** s) % 256).join('.');
@@ -64,27 +70,33 @@ function gatewayFor(lab: Lab): string {
   }
 }
 
-const ROLE_SYSCTLS: Record<Role, Record<string, string>> = {
-  director: { 'net.ipv4.ip_forward': '1' },
-  realserver: { 'net.ipv4.conf.all.arp_ignore': '1', 'net.ipv4.conf.all.arp_announce': '2', 'net.ipv4.conf.all.rp_filter': '0' },
-  client: {},
-};
+/** What Docker can set at create time; NAT's realservers need none of the VIP-hiding keys. */
+function sysctlsFor(role: Role, lab: Lab): Record<string, string> {
+  if (role === 'director') return { 'net.ipv4.ip_forward': '1' };
+  if (role === 'realserver' && lab.forwarding !== 'nat')
+    return { 'net.ipv4.conf.all.arp_ignore': '1', 'net.ipv4.conf.all.arp_announce': '2', 'net.ipv4.conf.all.rp_filter': '0' };
+  return {};
+}
 
 export function dockerLabSpec(lab: Lab, base = BASE_IMAGE_DEFAULT): DockerLabSpec {
   const labels = { [LABEL.lab]: lab.name };
   const digest = createHash('sha256').update(base).update('\0').update(DOCKERFILE).digest('hex').slice(0, 12);
+  const nat = lab.forwarding === 'nat' ? lab.outside : undefined;
   return {
     network: { name: `lvs-lab-${lab.name}`, subnet: lab.subnet, gateway: gatewayFor(lab), labels },
+    ...(nat ? { outside: { name: `lvs-lab-${lab.name}-out`, subnet: nat.subnet, gateway: gatewayFor(lab, nat.subnet), labels } } : {}),
     image: { tag: `lvs-lab/node:${lab.name}-${digest}`, labels, base, dockerfile: DOCKERFILE },
     containers: hostsOf(lab).map((h) => ({
       host: h.name,
       role: h.role,
       name: containerName(lab.name, h.name),
       hostname: h.name,
+      network: nat && h.role === 'client' ? 'outside' : 'lab',
       ip: h.ip,
       mac: macFor(h.ip),
+      ...(nat && h.role === 'director' ? { outsideIp: nat.directorIp } : {}),
       labels: { ...labels, [LABEL.role]: h.role, [LABEL.host]: h.name },
-      sysctls: ROLE_SYSCTLS[h.role],
+      sysctls: sysctlsFor(h.role, lab),
     })),
   };
 }

@@ -1,11 +1,14 @@
 // The Docker lab that `pulumi up` built: the same DR suite as the netns lab, then what Pulumi itself promises:
 // the resources as modelled, outputs that match the containers, a scheduler change re-provisioning only the
-// director, bad config stopped before anything exists, and `pulumi destroy` leaving nothing.
+// director, bad config stopped before anything exists, and `pulumi destroy` leaving nothing. Then, on the freed
+// subnet, the NAT and TUN presets as stacks of their own.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
+import { readStackSettings } from '../../infra/config.js';
 import { connectDockerLab, type DockerEngine } from '../../testbed/docker/engine.js';
 import { containerName, dockerLabSpec, LABEL } from '../../testbed/docker/spec.js';
 import { fetchSequence, httpdMasters, ipvsTable, macOf, type LabAccess } from '../../verify/probes.js';
+import { verifyLab } from '../../verify/report.js';
 import { drSuite } from '../integration/dr-suite.js';
 import { DOCKER_LAB, pulumi, ROOT, STACK } from './stack.js';
 
@@ -134,3 +137,30 @@ describe('pulumi stack', () => {
     expect(await ours('images')).toEqual([]);
   });
 });
+
+// After the destroy above: Docker refuses two networks on one subnet, and these presets use the lab's.
+for (const preset of ['nat-rr', 'tun-rr'] as const) {
+  describe(`stack ${preset}`, () => {
+    it('pulumi up builds it from the stack name alone, every check of its forwarding method passes, destroy removes it', async () => {
+      await pulumi(['stack', 'select', '--create', preset, '--non-interactive']);
+      try {
+        await pulumi(['config', 'set', '--stack', preset, 'lvs-lab:engine', engineKind]);
+        const up = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', preset], { nothrow: true });
+        expect(up.exitCode, up.stdout.slice(-3000)).toBe(0);
+        const { lab } = await readStackSettings(preset);
+        expect(lab.forwarding).toBe(preset.slice(0, 3));
+        const access = await connectDockerLab(lab, engineKind);
+        try {
+          const checks = await verifyLab(access);
+          expect(checks.filter((c) => !c.ok)).toEqual([]);
+          expect(checks.length).toBe(lab.forwarding === 'tun' ? 7 : 6);
+        } finally {
+          await access.close();
+        }
+      } finally {
+        await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', preset], { nothrow: true });
+        await pulumi(['stack', 'rm', '--yes', '--force', '--non-interactive', preset], { nothrow: true });
+      }
+    });
+  });
+}

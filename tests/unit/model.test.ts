@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseLab } from '../../model/load.js';
+import { PRESET_NAMES, withPreset } from '../../model/presets.js';
 import { LabModelError, REFERENCE_LAB, referenceLab, validateLab, type LabInput } from '../../model/topology.js';
 
 function problemsOf(input: unknown): string[] {
@@ -73,7 +74,8 @@ realservers:
     ['a subnet that is not a CIDR', { subnet: '192.168.170.0' }, 'subnet: "192.168.170.0" is not an IPv4 CIDR'],
     ['a subnet with host bits', { subnet: '192.168.170.1/24' }, 'subnet: 192.168.170.1/24 has host bits set'],
     ['an unknown field', { schedular: 'rr' }, '(lab): unknown field(s) schedular'],
-    ['a forwarding method not built yet', { forwarding: 'nat' }, 'forwarding: "nat" is not built yet; supported: dr'],
+    ['NAT without an outside network', { forwarding: 'nat' }, 'outside: forwarding nat needs the client on another subnet behind the director'],
+    ['an outside network without NAT', { outside: { subnet: '192.168.171.0/24', directorIp: '192.168.171.1' } }, 'outside: only forwarding nat has an outside network'],
     ['an unknown forwarding method', { forwarding: 'bgp' }, 'forwarding: must be one of dr, nat, tun'],
     ['a lab name too long for link names', { name: 'averylongname' }, 'name: must be 1-8 characters'],
     ['a host name with spaces', { director: { name: 'my director', ip: '192.168.170.101' } }, 'director.name: must be 1-15 characters'],
@@ -96,5 +98,81 @@ realservers:
   it('rejects a file that is not a mapping, or not YAML', () => {
     expect(() => parseLab('- a\n- b\n', 'list.yaml')).toThrow(/list.yaml: invalid lab\n.*must hold a mapping/);
     expect(() => parseLab('vip: [unclosed', 'broken.yaml')).toThrow(/not valid YAML/);
+  });
+});
+
+describe('realserver count and assigned addresses', () => {
+  it('a count N gives rs1..rsN at the next free addresses after the director', () => {
+    const lab = validateLab({ realservers: 16 });
+    expect(lab.realservers.map((r) => r.name)).toEqual(Array.from({ length: 16 }, (_, i) => `rs${i + 1}`));
+    expect(lab.realservers.map((r) => r.ip)).toEqual(Array.from({ length: 16 }, (_, i) => `192.168.170.${102 + i}`));
+  });
+
+  it('given addresses are kept and skipped; names and weights can be given alone', () => {
+    const lab = validateLab({ realservers: [{ weight: 3 }, { name: 'web', ip: '192.168.170.102' }, {}] });
+    expect(lab.realservers).toEqual([
+      { name: 'rs1', ip: '192.168.170.103', weight: 3 },
+      { name: 'web', ip: '192.168.170.102', weight: 1 },
+      { name: 'rs3', ip: '192.168.170.104', weight: 1 },
+    ]);
+  });
+
+  it('skips the VIP and client, wraps inside the subnet, and says when it is full', () => {
+    const lab = validateLab({ subnet: '10.0.0.0/29', vip: '10.0.0.5', director: { name: 'd', ip: '10.0.0.4' }, client: { name: 'c', ip: '10.0.0.1' }, realservers: 3 });
+    expect(lab.realservers.map((r) => r.ip)).toEqual(['10.0.0.6', '10.0.0.2', '10.0.0.3']);
+    expect(() => validateLab({ subnet: '10.0.0.0/29', vip: '10.0.0.5', director: { name: 'd', ip: '10.0.0.4' }, client: { name: 'c', ip: '10.0.0.1' }, realservers: 4 })).toThrow(
+      /realservers\[3\]\.ip: no free address left in 10\.0\.0\.0\/29/,
+    );
+  });
+
+  it('refuses 0, too many and fractional counts', () => {
+    expect(() => validateLab({ realservers: 0 })).toThrow(/realservers: at least one realserver is required/);
+    expect(() => validateLab({ realservers: 65 })).toThrow(/realservers: at most 64 realservers/);
+    expect(() => validateLab({ realservers: 2.5 })).toThrow(/realservers: must be a list of realservers or a count/);
+  });
+});
+
+describe('presets', () => {
+  it('are the reference lab with their own fields, under what a file gives', () => {
+    expect(withPreset('dr-rr', {}, 't')).toEqual({ ...referenceLab(), name: 'drrr' });
+    const wrr = withPreset('dr-wrr', { name: 'mine', service: { port: 8080 } }, 't');
+    expect(wrr).toMatchObject({ name: 'mine', service: { scheduler: 'wrr', port: 8080 } });
+    expect(wrr.realservers.map((r) => r.weight)).toEqual([3, 1]);
+    expect(withPreset('dr-persist', {}, 't').service).toMatchObject({ scheduler: 'rr', persistence: 300 });
+  });
+
+  it('every preset is a valid lab; an unknown one is a model error naming the choices', () => {
+    for (const name of PRESET_NAMES) expect(() => withPreset(name, {}, 't')).not.toThrow();
+    expect(() => withPreset('dr-fastest', {}, 'cli')).toThrow(/cli: invalid lab\n {2}- preset: "dr-fastest" is not one of dr-rr, dr-wrr/);
+  });
+});
+
+describe('NAT and TUN', () => {
+  const nat = {
+    forwarding: 'nat',
+    outside: { subnet: '192.168.171.0/24', directorIp: '192.168.171.1' },
+    vip: '192.168.171.100',
+    client: { name: 'client', ip: '192.168.171.10' },
+  };
+
+  it('NAT puts the VIP and the client on the outside network, the director on both', () => {
+    const lab = validateLab(nat);
+    expect(lab).toMatchObject({ forwarding: 'nat', vip: '192.168.171.100', outsidePrefixLength: 24, prefixLength: 24 });
+    expect(lab.realservers.map((r) => r.ip)).toEqual(['192.168.170.102', '192.168.170.103']);
+  });
+
+  it("refuses NAT with the client on the realservers' subnet, saying why", () => {
+    expect(() => validateLab({ ...nat, client: { name: 'client', ip: '192.168.170.10' } })).toThrow(
+      /client\.ip: 192\.168\.170\.10 is on the realservers' subnet 192\.168\.170\.0\/24; with NAT the client must be on the outside subnet 192\.168\.171\.0\/24/,
+    );
+  });
+
+  it('refuses an outside network that overlaps the subnet, and a VIP off the outside network', () => {
+    expect(() => validateLab({ ...nat, outside: { subnet: '192.168.170.0/25', directorIp: '192.168.170.1' } })).toThrow(/outside\.subnet: 192\.168\.170\.0\/25 overlaps/);
+    expect(() => validateLab({ ...nat, vip: '192.168.170.100' })).toThrow(/vip: 192\.168\.170\.100 is outside the subnet 192\.168\.171\.0\/24/);
+  });
+
+  it('TUN is the DR lab shape with another forwarding method', () => {
+    expect(validateLab({ forwarding: 'tun' })).toEqual({ ...referenceLab(), forwarding: 'tun' });
   });
 });

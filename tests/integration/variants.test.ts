@@ -1,0 +1,242 @@
+// Variants, each proven on a real IPVS kernel: every scheduler test builds its own small lab beside the test lab
+// on the same machine (namespaces isolate them), and the redeploy test changes the running test lab in place.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withPreset } from '../../model/presets.js';
+import { validateLab, type Lab } from '../../model/topology.js';
+import { applyPlan } from '../../provision/apply.js';
+import { planLab } from '../../provision/plan.js';
+import { connectLab, labUp, type LabSession } from '../../testbed/lab.js';
+import { NetnsLab } from '../../testbed/netns.js';
+import {
+  captureDuring, captureReplies, fetchSequence, httpdMasters, ipvsStats, ipvsStatsAfter, ipvsTable, macOf, parseTunnelled, type LabAccess,
+} from '../../verify/probes.js';
+import { verifyLab } from '../../verify/report.js';
+import { TEST_LAB } from './lab.js';
+
+let s: LabSession;
+beforeAll(async () => {
+  s = await connectLab(TEST_LAB.name);
+});
+afterAll(async () => s?.close());
+
+/** Builds `lab` beside the test lab for the tests in the enclosing describe, and removes it after them. */
+function sideLab(lab: Lab): () => LabAccess {
+  let side: NetnsLab;
+  beforeAll(async () => {
+    side = new NetnsLab(s.machine, lab);
+    await side.teardown(); // left by a killed run
+    await side.build();
+    await applyPlan(planLab(lab, { httpd: side.httpd }), side.transport);
+  });
+  afterAll(async () => {
+    await side?.teardown();
+    expect(await side.leftovers()).toEqual([]);
+  });
+  return () => ({ lab, transport: side.transport, httpd: side.httpd });
+}
+
+const countBy = (bodies: string[]) => bodies.reduce((m, b) => m.set(b, (m.get(b) ?? 0) + 1), new Map<string, number>());
+const from = (r: { ip: string }) => `from ${r.ip}`;
+
+/**
+ * Opens `n` TCP connections from the client to the VIP and keeps them open without a request, so IPVS counts
+ * them as active; returns a function that closes them.
+ */
+async function holdConnections(a: LabAccess, n: number): Promise<() => Promise<void>> {
+  const tag = `lvslabhold${a.lab.name}`;
+  const [host, port] = [a.lab.vip, a.lab.service.port];
+  const hold = `exec 3<>/dev/tcp/${host}/${port}; exec -a ${tag} sleep 120`;
+  for (let i = 0; i < n; i++) await a.transport.run(a.lab.client.name, `(bash -c '${hold}' >/dev/null 2>&1 &)`);
+  return async () => void (await a.transport.run(a.lab.client.name, `pkill -f '^${tag} ' || true`));
+}
+
+describe('wrr with weights 3:1', () => {
+  const access = sideLab(withPreset('dr-wrr', {}, 'test'));
+  it('fresh connections split 3:1, and the kernel counts the same', async () => {
+    const a = access();
+    const [rs1, rs2] = a.lab.realservers;
+    expect((await ipvsTable(a)).dests.map((d) => [d.rip, d.weight])).toEqual([[rs1.ip, 3], [rs2.ip, 1]]);
+    const before = await ipvsStats(a);
+    const counts = countBy(await fetchSequence(a, 40));
+    expect(counts.get(from(rs1))).toBe(30);
+    expect(counts.get(from(rs2))).toBe(10);
+    const after = await ipvsStatsAfter(a, before, 40);
+    expect(after.dests.get(rs1.ip)!.conns - before.dests.get(rs1.ip)!.conns).toBe(30);
+    expect(after.dests.get(rs2.ip)!.conns - before.dests.get(rs2.ip)!.conns).toBe(10);
+  });
+});
+
+describe('sh (source hashing)', () => {
+  const access = sideLab(withPreset('dr-sh', { realservers: 3 }, 'test'));
+  it('sends the one client to one realserver every time', async () => {
+    const a = access();
+    const bodies = await fetchSequence(a, 12);
+    expect(new Set(bodies).size).toBe(1);
+    expect(a.lab.realservers.map(from)).toContain(bodies[0]);
+    expect((await ipvsTable(a)).scheduler).toBe('sh');
+  });
+});
+
+describe('persistence (-p 300)', () => {
+  const access = sideLab(withPreset('dr-persist', {}, 'test'));
+  it('repeated connections from one client stick to one realserver, where plain rr alternates', async () => {
+    const a = access();
+    const table = (await a.transport.run(a.lab.director.name, 'ipvsadm -Ln')).stdout;
+    expect(table).toMatch(/TCP {2}192\.168\.170\.100:80 rr persistent 300/);
+    const before = await ipvsStats(a);
+    const bodies = await fetchSequence(a, 10);
+    expect(new Set(bodies).size).toBe(1);
+    // all ten were real, scheduled connections: the kernel counted them, every one on the same realserver
+    const after = await ipvsStatsAfter(a, before, 10);
+    const sticky = bodies[0].replace('from ', '');
+    expect(after.dests.get(sticky)!.conns - before.dests.get(sticky)!.conns).toBe(10);
+  });
+});
+
+for (const scheduler of ['lc', 'wlc'] as const) {
+  describe(`${scheduler} (least connections${scheduler === 'wlc' ? ', weighted' : ''})`, () => {
+    const access = sideLab(validateLab({ name: `v${scheduler}`, service: { scheduler } }, 'test'));
+    it('new connections go to the realserver with fewer active connections', async () => {
+      const a = access();
+      const [rs1, rs2] = a.lab.realservers;
+      const director = a.lab.director.name;
+      // Quiesce rs2 (weight 0: no new connections), hold 3 connections, which can only land on rs1, restore rs2.
+      await a.transport.run(director, `ipvsadm -e -t ${a.lab.vip}:80 -r ${rs2.ip} -g -w 0`);
+      const release = await holdConnections(a, 3);
+      try {
+        await a.transport.run(director, `ipvsadm -e -t ${a.lab.vip}:80 -r ${rs2.ip} -g -w 1`);
+        const table = await ipvsTable(a);
+        expect(table.dests.map((d) => [d.rip, d.activeConn])).toEqual([[rs1.ip, 3], [rs2.ip, 0]]);
+        // Round robin would alternate; (w)lc sends every fresh connection to rs2 while rs1 holds 3 active.
+        expect(await fetchSequence(a, 6)).toEqual(Array(6).fill(from(rs2)));
+      } finally {
+        await release();
+      }
+    });
+  });
+}
+
+describe('16 realservers, addresses assigned from the subnet', () => {
+  const access = sideLab(withPreset('dr-16', {}, 'test'));
+  it('every realserver is in the table and serves exactly its share', async () => {
+    const a = access();
+    expect(a.lab.realservers.map((r) => r.ip)).toEqual(Array.from({ length: 16 }, (_, i) => `192.168.170.${102 + i}`));
+    expect((await ipvsTable(a)).dests.map((d) => d.rip)).toEqual(a.lab.realservers.map((r) => r.ip));
+    const counts = countBy(await fetchSequence(a, 32));
+    expect([...counts.keys()].sort()).toEqual(a.lab.realservers.map(from).sort());
+    expect([...counts.values()]).toEqual(Array(16).fill(2));
+  });
+});
+
+describe('NAT (-m): the client on its own network behind the director', () => {
+  const access = sideLab(
+    validateLab(
+      {
+        name: 'vnat',
+        forwarding: 'nat',
+        outside: { subnet: '192.168.171.0/24', directorIp: '192.168.171.1' },
+        vip: '192.168.171.100',
+        client: { name: 'client', ip: '192.168.171.10' },
+      },
+      'test',
+    ),
+  );
+
+  it('realservers hold no VIP and no ARP sysctls, and route back through the director', async () => {
+    const a = access();
+    for (const rs of a.lab.realservers) {
+      expect((await a.transport.run(rs.name, 'ip -4 route show default')).stdout.trim()).toMatch(/^default via 192\.168\.170\.101 dev eth0/);
+      expect((await a.transport.run(rs.name, 'ip -4 -o addr show')).stdout).not.toContain(a.lab.vip);
+      expect((await a.transport.run(rs.name, 'cat /proc/sys/net/ipv4/conf/all/arp_ignore')).stdout.trim()).toBe('0');
+    }
+    expect((await ipvsTable(a)).dests.map((d) => d.forward)).toEqual(['Masq', 'Masq']);
+  });
+
+  it("replies pass the director: OutPkts > 0, and every reply frame carries the director's outside MAC", async () => {
+    const a = access();
+    const directorOutside = await macOf(a, a.lab.director.name, 'eth1');
+    const before = await ipvsStats(a);
+    const { bodies, frames } = await captureReplies(a, 4);
+    expect(bodies.sort()).toEqual([...a.lab.realservers, ...a.lab.realservers].map((r) => `from ${r.ip}`).sort());
+    const after = await ipvsStatsAfter(a, before, 4);
+    expect(after.outPkts - before.outPkts).toBeGreaterThan(0);
+    expect(frames.length).toBeGreaterThanOrEqual(12);
+    for (const f of frames) expect(f).toMatchObject({ srcMac: directorOutside, srcIp: a.lab.vip, dstIp: a.lab.client.ip });
+  });
+
+  it('the lab verifier passes every NAT check', async () => {
+    const checks = await verifyLab(access());
+    expect(checks.filter((c) => !c.ok)).toEqual([]);
+    expect(checks.map((c) => c.name)).toContain('replies come back through the director (NAT)');
+  });
+});
+
+describe('TUN (-i): requests tunnelled to the realservers, replies straight back', () => {
+  const access = sideLab(validateLab({ name: 'vtun', forwarding: 'tun' }, 'test'));
+
+  it('the encapsulated request reaches the realserver: outer DIP -> RIP, inner client -> VIP', async () => {
+    const a = access();
+    const [rs1] = a.lab.realservers;
+    expect((await ipvsTable(a)).dests.map((d) => d.forward)).toEqual(['Tunnel', 'Tunnel']);
+    const packets = parseTunnelled(await captureDuring(a, rs1.name, 'ip proto 4', () => fetchSequence(a, 4)));
+    expect(packets.length).toBeGreaterThan(0);
+    for (const p of packets)
+      expect(p).toEqual({ outerSrc: a.lab.director.ip, outerDst: rs1.ip, innerSrc: a.lab.client.ip, innerDst: a.lab.vip, innerDstPort: 80 });
+  });
+
+  it("replies go straight to the client from the realservers' MACs, and the director sees no outbound packet", async () => {
+    const a = access();
+    const rsMacs = await Promise.all(a.lab.realservers.map((r) => macOf(a, r.name)));
+    const before = await ipvsStats(a);
+    const { bodies, frames } = await captureReplies(a, 4);
+    expect(new Set(bodies)).toEqual(new Set(a.lab.realservers.map((r) => `from ${r.ip}`)));
+    for (const f of frames) {
+      expect(rsMacs).toContain(f.srcMac);
+      expect(f.srcIp).toBe(a.lab.vip);
+    }
+    const after = await ipvsStatsAfter(a, before, 4);
+    expect(after.inPkts).toBeGreaterThan(before.inPkts);
+    expect(after.outPkts).toBe(0);
+  });
+
+  it('the lab verifier passes every TUN check', async () => {
+    const checks = await verifyLab(access());
+    expect(checks.filter((c) => !c.ok)).toEqual([]);
+  });
+});
+
+describe('redeploy in place on the running test lab', () => {
+  const { prefixLength: _derived, ...input } = TEST_LAB; // the model's input fields, without what validation adds
+  const wrr = validateLab({ ...input, service: { scheduler: 'wrr' }, realservers: [{ ...input.realservers[0], weight: 3 }, input.realservers[1]] }, 'test');
+
+  afterAll(async () => {
+    await labUp(TEST_LAB); // back to rr for the other files
+  });
+
+  it('rr -> wrr 3:1 changes only the director table, says so, and the realservers keep their httpd', async () => {
+    const pids = async () => Promise.all(TEST_LAB.realservers.map((r) => httpdMasters(s, r.name)));
+    const before = await pids();
+    const logged: string[] = [];
+    const { session, report } = await labUp(wrr, { log: (m) => logged.push(m) });
+    try {
+      expect(report.outcomes.filter((o) => o.result === 'ran').map((o) => `${o.host}: ${o.command}`)).toEqual([
+        `director: ipvsadm -E -t ${TEST_LAB.vip}:80 -s wrr`,
+        `director: ipvsadm -e -t ${TEST_LAB.vip}:80 -r ${TEST_LAB.realservers[0].ip} -g -w 3`,
+      ]);
+      expect(logged).toContain(`changed on director: ipvsadm -E -t ${TEST_LAB.vip}:80 -s wrr`);
+      expect(await pids()).toEqual(before);
+      const counts = countBy(await fetchSequence(session, 8));
+      expect(counts.get(from(TEST_LAB.realservers[0]))).toBe(6);
+      expect(counts.get(from(TEST_LAB.realservers[1]))).toBe(2);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it('a change of hosts or addresses is refused before anything changes', async () => {
+    const grown = validateLab({ ...input, realservers: 3 }, 'test');
+    await expect(labUp(grown)).rejects.toThrow(/another topology \(realservers changed\).*down --name itest/);
+    expect((await ipvsTable(s)).dests).toHaveLength(2);
+  });
+});
+
