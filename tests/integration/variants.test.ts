@@ -77,6 +77,19 @@ describe('sh (source hashing)', () => {
   });
 });
 
+for (const [preset, what] of [['dr-dh', 'the one destination (the VIP)'], ['dr-mh', 'the one client address (Maglev)']] as const) {
+  describe(`${preset.slice(3)} (${preset === 'dr-dh' ? 'destination' : 'Maglev'} hashing)`, () => {
+    const access = sideLab(withPreset(preset, { realservers: 3 }, 'test'));
+    it(`hashes ${what} to one realserver, every time`, async () => {
+      const a = access();
+      expect((await ipvsTable(a)).scheduler).toBe(preset.slice(3));
+      const bodies = await fetchSequence(a, 9);
+      expect(new Set(bodies).size).toBe(1);
+      expect(a.lab.realservers.map(from)).toContain(bodies[0]);
+    });
+  });
+}
+
 describe('persistence (-p 300)', () => {
   const access = sideLab(withPreset('dr-persist', {}, 'test'));
   it('repeated connections from one client stick to one realserver, where plain rr alternates', async () => {

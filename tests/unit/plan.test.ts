@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { referenceLab, validateLab } from '../../model/topology.js';
+import { withPreset } from '../../model/presets.js';
 import { formatPlan, planLab, type Plan } from '../../provision/plan.js';
+import { SEED_DIRECTOR } from './seed.js';
 
 const netnsLayout = { httpd: { kind: 'instance' as const, root: '/run/lvs-lab/lvs' } };
 const commandsOf = (plan: Plan, host: string) => plan.hosts.find((h) => h.host.name === host)!.steps;
@@ -11,14 +13,7 @@ describe('plan for the reference lab', () => {
   const plan = planLab(referenceLab(), netnsLayout);
 
   it("gives the director the seed's commands, verbatim and in order", () => {
-    expect(seedCommands(plan, 'director')).toEqual([
-      'ifconfig eth0:0 192.168.170.100/24',
-      'echo 1 > /proc/sys/net/ipv4/ip_forward',
-      'ipvsadm -A -t 192.168.170.100:80 -s rr',
-      'ipvsadm -a -t 192.168.170.100:80 -r 192.168.170.102 -g',
-      'ipvsadm -a -t 192.168.170.100:80 -r 192.168.170.103 -g',
-      'ipvsadm -ln',
-    ]);
+    expect(seedCommands(plan, 'director')).toEqual(SEED_DIRECTOR);
   });
 
   it("gives each realserver the seed's ARP sysctls before the VIP, then its page and httpd", () => {
@@ -88,5 +83,40 @@ describe('plan for other labs', () => {
       'ipvsadm -ln',
     ]);
     expect(commandsOf(plan, 'a').find((s) => s.command.includes('apache2.conf <<'))!.command).toContain('\nListen 8080\n');
+  });
+});
+
+describe('plan for NAT and TUN', () => {
+  const commands = (plan: Plan, host: string) => plan.hosts.find((h) => h.host.name === host)!.steps.map((s) => s.command);
+  const httpd = { kind: 'system' } as const;
+
+  it('NAT: the VIP on the outside interface, -m with the port, realservers routed through the DIP and nothing else', () => {
+    const plan = planLab(withPreset('nat-rr', {}, 't'), { httpd });
+    expect(commands(plan, 'director')).toEqual([
+      'ifconfig eth1:0 192.168.171.100/24',
+      'echo 1 > /proc/sys/net/ipv4/ip_forward',
+      'ipvsadm -A -t 192.168.171.100:80 -s rr',
+      'ipvsadm -a -t 192.168.171.100:80 -r 192.168.170.102:80 -m',
+      'ipvsadm -a -t 192.168.171.100:80 -r 192.168.170.103:80 -m',
+      'ipvsadm -ln',
+    ]);
+    expect(commands(plan, 'rs1')).toEqual(["route add default gw 192.168.170.101", "echo 'from 192.168.170.102' > /var/www/html/index.html", 'apache2ctl start']);
+  });
+
+  it('TUN: -i, and the VIP on tunl0 with ARP and rp_filter handled', () => {
+    const plan = planLab(withPreset('tun-rr', {}, 't'), { httpd });
+    expect(commands(plan, 'director')).toContain('ipvsadm -a -t 192.168.170.100:80 -r 192.168.170.102 -i');
+    expect(commands(plan, 'rs1')).toEqual([
+      'modprobe ipip',
+      'echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_ignore',
+      'echo 2 > /proc/sys/net/ipv4/conf/eth0/arp_announce',
+      'echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore',
+      'echo 2 > /proc/sys/net/ipv4/conf/all/arp_announce',
+      'echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter',
+      'echo 0 > /proc/sys/net/ipv4/conf/tunl0/rp_filter',
+      'ifconfig tunl0 192.168.170.100 netmask 255.255.255.255 up',
+      "echo 'from 192.168.170.102' > /var/www/html/index.html",
+      'apache2ctl start',
+    ]);
   });
 });

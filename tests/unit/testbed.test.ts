@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { referenceLab, validateLab } from '../../model/topology.js';
+import { withPreset } from '../../model/presets.js';
+import { dockerLabSpec } from '../../testbed/docker/spec.js';
 import { leftoversScript, macFor, netnsNames, networkSteps, teardownScript } from '../../testbed/netns.js';
 import { preflightScript } from '../../testbed/preflight.js';
 import { qemuArgs } from '../../testbed/vm/qemu.js';
@@ -82,5 +84,36 @@ describe('VM testbed', () => {
     expect(after('-kernel')).toEqual(['/img/vmlinuz']);
     expect(after('-append')[0]).toContain('init=/sbin/lvs-lab-init lvslab.key=AAAAkey');
     expect(after('-name')).toEqual(['lvs-lab-lvs,process=lvs-lab-lvs']);
+  });
+});
+
+describe('netns testbed for NAT and TUN', () => {
+  it("NAT: a second bridge for the client's network, the director's eth1 on it, both torn down", () => {
+    const lab = withPreset('nat-rr', {}, 't');
+    const cmds = networkSteps(lab).map((s) => s.command);
+    expect(cmds).toContain('ip link add natrr-bro type bridge');
+    expect(cmds).toContain('ip link add natrr-vo type veth peer name eth1 address 02:00:c0:a8:ab:01 netns natrr-director');
+    expect(cmds).toContain('ip -n natrr-director addr add 192.168.171.1/24 dev eth1');
+    expect(cmds).toContain('ip link set natrr-v0 master natrr-bro up'); // the client
+    expect(cmds).toContain('ip link set natrr-v1 master natrr-br up'); // the director's eth0
+    expect(teardownScript(lab)).toMatch(/for link in .*natrr-vo natrr-br natrr-bro;/);
+    expect(leftoversScript(lab)).toContain('natrr-bro');
+  });
+
+  it('probes ipip in a throwaway namespace for TUN labs only', () => {
+    expect(preflightScript(withPreset('tun-rr', {}, 't'))).toMatch(/modprobe -q ipip[\s\S]*ip link show tunl0[\s\S]*kernel: no ipip tunnels/);
+    expect(preflightScript(referenceLab())).not.toContain('ipip');
+  });
+});
+
+describe('Docker spec for NAT', () => {
+  it('puts the client on an outside network and the director on both; NAT realservers get no ARP sysctls', () => {
+    const spec = dockerLabSpec(withPreset('nat-rr', {}, 't'));
+    expect(spec.outside).toMatchObject({ name: 'lvs-lab-natrr-out', subnet: '192.168.171.0/24', gateway: '192.168.171.254' });
+    const by = (host: string) => spec.containers.find((c) => c.host === host)!;
+    expect(by('client')).toMatchObject({ network: 'outside', ip: '192.168.171.10' });
+    expect(by('director')).toMatchObject({ network: 'lab', ip: '192.168.170.101', outsideIp: '192.168.171.1' });
+    expect(by('rs1').sysctls).toEqual({});
+    expect(dockerLabSpec(referenceLab()).outside).toBeUndefined();
   });
 });
