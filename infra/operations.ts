@@ -69,11 +69,11 @@ const replaceOnChange = async <I extends object>(_id: string, olds: I, news: I):
 export const network: Operations<NetworkInputs> = {
   create: (inputs) =>
     withEngine(inputs.engine, async (e) => ({
-      id: await docker(e, networkCreate(inputs.spec), `creating network ${inputs.spec.name}`),
+      id: (await docker(e, networkCreate(inputs.spec), `creating network ${inputs.spec.name}`)).split('\n')[0],
       outs: { ...inputs, name: inputs.spec.name },
     })),
   diff: replaceOnChange,
-  delete: (_id, props) => removeWith(props.engine, networkRemove(props.spec.name), `network ${props.spec.name}`),
+  delete: (_id, props) => removeWith(props.engine, networkRemove(props.spec), `network ${props.spec.name}`),
 };
 
 export const image: Operations<ImageInputs> = {

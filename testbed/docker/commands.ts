@@ -4,11 +4,28 @@ import type { ContainerSpec, ImageSpec, NetworkSpec } from './spec.js';
 
 const labelArgs = (labels: Record<string, string>) => Object.entries(labels).map(([k, v]) => `--label ${shq(`${k}=${v}`)}`);
 
+/**
+ * --internal: no NAT, no route off the bridge; the lab stays inside the engine's machine. Then one rule: with
+ * br_netfilter, Docker's isolation drops bridged frames whose source is outside the network's subnet, which is what
+ * NAT's forwarded requests are (the client's address, on the realservers' bridge). Frames that enter and leave the
+ * lab's own bridge are accepted, in DOCKER-USER, Docker's chain for such rules; nothing new can leave the bridge.
+ */
 export const networkCreate = (n: NetworkSpec): string =>
-  // --internal: no NAT, no route off the bridge; the lab stays inside the engine's machine.
-  ['docker network create --driver bridge --internal', `--subnet ${n.subnet} --gateway ${n.gateway}`, ...labelArgs(n.labels), shq(n.name)].join(' ');
+  [
+    [
+      'docker network create --driver bridge --internal',
+      `--subnet ${n.subnet} --gateway ${n.gateway} -o com.docker.network.bridge.name=${n.bridge}`,
+      ...labelArgs(n.labels),
+      shq(n.name),
+    ].join(' '),
+    `{ iptables -C ${withinBridge(n.bridge)} 2>/dev/null || iptables -I ${withinBridge(n.bridge)}; }`,
+  ].join(' && ');
 
-export const networkRemove = (name: string): string => `docker network rm ${shq(name)} >/dev/null 2>&1 || ! docker network inspect ${shq(name)} >/dev/null 2>&1`;
+const withinBridge = (bridge: string) => `DOCKER-USER -i ${bridge} -o ${bridge} -j ACCEPT`;
+
+export const networkRemove = (n: Pick<NetworkSpec, 'name' | 'bridge'>): string =>
+  `while iptables -D ${withinBridge(n.bridge)} 2>/dev/null; do :; done; ` +
+  `docker network rm ${shq(n.name)} >/dev/null 2>&1 || ! docker network inspect ${shq(n.name)} >/dev/null 2>&1`;
 
 /** The Dockerfile goes on standard input: it needs no build context, so the engine may be on another machine. */
 export const imageBuild = (i: ImageSpec): string =>

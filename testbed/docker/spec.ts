@@ -17,6 +17,8 @@ export const LABEL = { lab: 'lvs-lab.lab', role: 'lvs-lab.role', host: 'lvs-lab.
 
 export interface NetworkSpec {
   name: string;
+  /** The Linux bridge's name on the engine's machine, set rather than generated so rules can name it. */
+  bridge: string;
   subnet: string;
   /** Docker's IPAM needs one address for the bridge itself: the highest the lab does not use. */
   gateway: string;
@@ -83,8 +85,10 @@ export function dockerLabSpec(lab: Lab, base = BASE_IMAGE_DEFAULT): DockerLabSpe
   const digest = createHash('sha256').update(base).update('\0').update(DOCKERFILE).digest('hex').slice(0, 12);
   const nat = lab.forwarding === 'nat' ? lab.outside : undefined;
   return {
-    network: { name: `lvs-lab-${lab.name}`, subnet: lab.subnet, gateway: gatewayFor(lab), labels },
-    ...(nat ? { outside: { name: `lvs-lab-${lab.name}-out`, subnet: nat.subnet, gateway: gatewayFor(lab, nat.subnet), labels } } : {}),
+    network: { name: `lvs-lab-${lab.name}`, bridge: `lvs-${lab.name}`, subnet: lab.subnet, gateway: gatewayFor(lab), labels },
+    ...(nat
+      ? { outside: { name: `lvs-lab-${lab.name}-out`, bridge: `lvs-${lab.name}-o`, subnet: nat.subnet, gateway: gatewayFor(lab, nat.subnet), labels } }
+      : {}),
     image: { tag: `lvs-lab/node:${lab.name}-${digest}`, labels, base, dockerfile: DOCKERFILE },
     containers: hostsOf(lab).map((h) => ({
       host: h.name,

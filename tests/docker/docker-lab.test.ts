@@ -51,6 +51,8 @@ describe('pulumi stack', () => {
     expect(net.Driver).toBe('bridge');
     expect(net.IPAM.Config[0].Subnet).toBe(lab.subnet);
     expect(net.Labels[LABEL.lab]).toBe(lab.name);
+    // the one rule beside Docker's: frames that stay on the lab's own bridge
+    expect((await s.engine.shell.exec('iptables -S DOCKER-USER')).stdout).toContain(`-A DOCKER-USER -i lvs-${lab.name} -o lvs-${lab.name} -j ACCEPT`);
     for (const h of outputs.hosts) {
       const routes = (await s.transport.run(h.name, 'ip -4 route show')).stdout.trim().split('\n');
       expect(routes, h.name).toEqual([expect.stringMatching(new RegExp(`^${lab.subnet.replace(/\./g, '\\.')} dev eth0 `))]);
@@ -135,6 +137,7 @@ describe('pulumi stack', () => {
     expect(await ours('ps -a')).toEqual([]);
     expect(await ours('network ls')).toEqual([]);
     expect(await ours('images')).toEqual([]);
+    expect((await s.engine.shell.exec('iptables -S DOCKER-USER')).stdout).not.toContain(`lvs-${lab.name}`);
   });
 });
 

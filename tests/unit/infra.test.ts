@@ -7,7 +7,7 @@ import { DockerLab } from '../../infra/docker-lab.js';
 import { LabModelError, referenceLab, type Lab } from '../../model/topology.js';
 import { planLab } from '../../provision/plan.js';
 import type { ExecResult, Shell } from '../../provision/shell.js';
-import { containerRun, imageBuild, networkCreate } from '../../testbed/docker/commands.js';
+import { containerRun, imageBuild, networkCreate, networkRemove } from '../../testbed/docker/commands.js';
 import { engineProblems } from '../../testbed/docker/engine.js';
 import { DOCKER_HTTPD, dockerLabSpec, LABEL } from '../../testbed/docker/spec.js';
 import { SEED_DIRECTOR } from './seed.js';
@@ -65,8 +65,11 @@ describe('Docker lab resource graph', () => {
     expect(engine).toBe('vm');
     expect(spec).toMatchObject({ name: 'lvs-lab-lvs', subnet: '192.168.170.0/24', labels: { [LABEL.lab]: 'lvs' } });
     expect(networkCreate(spec)).toBe(
-      "docker network create --driver bridge --internal --subnet 192.168.170.0/24 --gateway 192.168.170.254 --label lvs-lab.lab=lvs lvs-lab-lvs",
+      'docker network create --driver bridge --internal --subnet 192.168.170.0/24 --gateway 192.168.170.254 ' +
+        '-o com.docker.network.bridge.name=lvs-lvs --label lvs-lab.lab=lvs lvs-lab-lvs' +
+        ' && { iptables -C DOCKER-USER -i lvs-lvs -o lvs-lvs -j ACCEPT 2>/dev/null || iptables -I DOCKER-USER -i lvs-lvs -o lvs-lvs -j ACCEPT; }',
     );
+    expect(networkRemove(spec)).toMatch(/^while iptables -D DOCKER-USER -i lvs-lvs -o lvs-lvs -j ACCEPT 2>\/dev\/null; do :; done; docker network rm lvs-lab-lvs/);
   });
 
   it('the image is built from testbed/docker/Dockerfile with the base as a build argument', async () => {

@@ -1,0 +1,82 @@
+// The benchmark's results: what bench/run.ts measures, what results.json holds, what the chart and table show.
+
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  runs: number[];
+}
+
+export interface PhaseTiming extends Spread {
+  phase: 'up' | 'verify' | 'redeploy' | 'down';
+}
+
+export interface LifecycleResult {
+  testbed: string;
+  phases: PhaseTiming[];
+}
+
+export interface ScaleResult extends Spread {
+  realservers: number;
+  /** Seconds per realserver beyond the first two, from the smallest to this size. */
+  perAddedHost: number;
+}
+
+export interface DataPlaneResult {
+  path: string;
+  requestsPerSecond: number;
+  latencyMs: { p50: number; p90: number; p99: number };
+  /** Kernel time (system + softirq) on the lab machine during the run: where IPVS forwarding is spent. */
+  kernelCpuSeconds: number;
+  ipvsInPkts: number;
+  ipvsOutPkts: number;
+}
+
+export interface BenchResults {
+  when: string;
+  machine: { description: string; cores: number; memoryGiB: number; accel: string };
+  lifecycle: LifecycleResult[];
+  scale: ScaleResult[];
+  dataPlane: DataPlaneResult[];
+}
+
+export function spread(runs: number[]): Spread {
+  const sorted = [...runs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return { median, min: sorted[0], max: sorted[sorted.length - 1], runs };
+}
+
+/** wrk's summary: requests/s and the latency distribution (`--latency`), in ms. */
+export function parseWrk(text: string): { requestsPerSecond: number; latencyMs: { p50: number; p90: number; p99: number } } {
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(text);
+  if (!rps) throw new Error(`wrk printed no Requests/sec:\n${text}`);
+  const ms = (p: string) => {
+    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(text);
+    if (!m) throw new Error(`wrk printed no ${p}% latency:\n${text}`);
+    return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2] as 'us' | 'ms' | 's'];
+  };
+  return { requestsPerSecond: Number(rps[1]), latencyMs: { p50: ms('50'), p90: ms('90'), p99: ms('99') } };
+}
+
+/** Jiffies of system + irq + softirq time from /proc/stat's first line. */
+export function kernelJiffies(procStat: string): number {
+  const f = procStat.split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return f[2] + f[5] + f[6];
+}
+
+export function formatTable(r: BenchResults): string {
+  const s = (x: number) => x.toFixed(1);
+  const out = [`lvs-lab benchmark, ${r.when}, ${r.machine.description}`, '', 'lifecycle (seconds: median [min-max] of runs)'];
+  for (const t of r.lifecycle)
+    out.push(`  ${t.testbed.padEnd(14)} ${t.phases.map((p) => `${p.phase} ${s(p.median)} [${s(p.min)}-${s(p.max)}]`).join('   ')}`);
+  out.push('', 'scale (netns lab in one machine: network + provisioning, seconds)');
+  for (const x of r.scale) out.push(`  ${String(x.realservers).padStart(3)} realservers: ${s(x.median)} [${s(x.min)}-${s(x.max)}]   ${x.perAddedHost.toFixed(3)} s per added host`);
+  out.push('', 'data plane (wrk through each path, from the client)');
+  for (const d of r.dataPlane)
+    out.push(
+      `  ${d.path.padEnd(26)} ${d.requestsPerSecond.toFixed(0).padStart(6)} req/s   p50 ${d.latencyMs.p50.toFixed(2)} ms  p90 ${d.latencyMs.p90.toFixed(2)} ms  ` +
+        `p99 ${d.latencyMs.p99.toFixed(2)} ms   kernel CPU ${d.kernelCpuSeconds.toFixed(2)} s   IPVS in/out pkts ${d.ipvsInPkts}/${d.ipvsOutPkts}`,
+    );
+  return out.join('\n');
+}

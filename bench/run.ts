@@ -1,0 +1,215 @@
+// npm run bench [-- --runs N] [--sizes 2,8,16,32] [--no-docker] [--out bench/out]
+// Measures the lab lifecycle on every testbed this machine has, how build cost grows with realservers, and the
+// data plane through DR, NAT and straight to a realserver; prints a table, writes results.json and chart.png.
+// All load stays inside the labs' namespaces (in the VM where the host has no IPVS).
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { $ } from 'zx';
+import { withPreset } from '../model/presets.js';
+import { validateLab } from '../model/topology.js';
+import { applyPlan } from '../provision/apply.js';
+import { planLab } from '../provision/plan.js';
+import { LocalShell } from '../provision/shell.js';
+import { connectDockerLab, engineDown, engineUp, engineVmRunning } from '../testbed/docker/engine.js';
+import { labDown, labUp, type LabSession } from '../testbed/lab.js';
+import { NetnsLab } from '../testbed/netns.js';
+import { kernelHasIpvs } from '../testbed/preflight.js';
+import type { TestbedKind } from '../testbed/state.js';
+import { chooseAccel } from '../testbed/vm/qemu.js';
+import { ipvsStats, type LabAccess } from '../verify/probes.js';
+import { verifyLab } from '../verify/report.js';
+import { renderPng } from './chart.js';
+import { formatTable, kernelJiffies, parseWrk, spread, type BenchResults, type DataPlaneResult, type LifecycleResult, type PhaseTiming, type ScaleResult } from './results.js';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    sizes: { type: 'string', default: '2,8,16,32' },
+    'no-docker': { type: 'boolean', default: false },
+    out: { type: 'string', default: 'bench/out' },
+  },
+});
+const RUNS = Number(values.runs);
+const SIZES = values.sizes!.split(',').map(Number);
+const started = Date.now();
+const log = (msg: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)}s] ${msg}`);
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const value = await fn();
+  return [value, (performance.now() - t0) / 1000];
+}
+
+async function mustPass(access: LabAccess): Promise<void> {
+  const failed = (await verifyLab(access)).filter((c) => !c.ok);
+  if (failed.length > 0) throw new Error(`verify failed during the benchmark: ${failed.map((c) => `${c.name}: ${c.evidence}`).join('; ')}`);
+}
+
+const BENCH = validateLab({ name: 'bench' }, 'bench');
+const BENCH_WRR = validateLab({ name: 'bench', service: { scheduler: 'wrr' }, realservers: [{ weight: 3 }, { weight: 1 }] }, 'bench');
+
+function phases(samples: Record<PhaseTiming['phase'], number[]>): PhaseTiming[] {
+  return (Object.keys(samples) as PhaseTiming['phase'][]).map((phase) => ({ phase, ...spread(samples[phase]) }));
+}
+
+/** up (create + provision), verify, redeploy (rr -> wrr in place), down, on a netns or vm testbed. */
+async function labLifecycle(testbed: TestbedKind): Promise<LifecycleResult> {
+  const samples = { up: [] as number[], verify: [] as number[], redeploy: [] as number[], down: [] as number[] };
+  for (let i = 0; i < RUNS; i++) {
+    await labDown(BENCH.name);
+    const [{ session }, up] = await timed(() => labUp(BENCH, { testbed }));
+    const [, verify] = await timed(() => mustPass(session));
+    await session.close();
+    const [{ session: again }, redeploy] = await timed(() => labUp(BENCH_WRR, { testbed }));
+    await again.close();
+    const [, down] = await timed(() => labDown(BENCH.name));
+    Object.entries({ up, verify, redeploy, down }).forEach(([k, v]) => samples[k as keyof typeof samples].push(v));
+    log(`${testbed} run ${i + 1}/${RUNS}: up ${up.toFixed(1)} s, verify ${verify.toFixed(1)} s, redeploy ${redeploy.toFixed(1)} s, down ${down.toFixed(1)} s`);
+  }
+  return { testbed: testbed === 'vm' ? 'netns in VM' : 'netns on host', phases: phases(samples) };
+}
+
+const pulumi = (args: string[]) => $({ quiet: true })`bash infra/pulumi.sh ${args}`;
+
+/** The same phases for a Docker lab through Pulumi: up, verify, a scheduler change by `pulumi up`, destroy. */
+async function dockerLifecycle(engine: 'local' | 'vm'): Promise<LifecycleResult> {
+  const stack = 'bench';
+  const samples = { up: [] as number[], verify: [] as number[], redeploy: [] as number[], down: [] as number[] };
+  const config = (lab: object) => pulumi(['config', 'set', '--stack', stack, 'lvs-lab:lab', JSON.stringify(lab)]);
+  await pulumi(['stack', 'select', '--create', stack, '--non-interactive']);
+  await pulumi(['config', 'set', '--stack', stack, 'lvs-lab:engine', engine]);
+  try {
+    for (let i = 0; i < RUNS; i++) {
+      await config({ name: BENCH.name });
+      const [, up] = await timed(() => pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', stack]));
+      const access = await connectDockerLab(BENCH, engine);
+      const [, verify] = await timed(() => mustPass(access));
+      await access.close();
+      await config({ name: BENCH.name, service: { scheduler: 'wrr' }, realservers: [{ weight: 3 }, { weight: 1 }] });
+      const [, redeploy] = await timed(() => pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', stack]));
+      const [, down] = await timed(() => pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', stack]));
+      Object.entries({ up, verify, redeploy, down }).forEach(([k, v]) => samples[k as keyof typeof samples].push(v));
+      log(`docker run ${i + 1}/${RUNS}: up ${up.toFixed(1)} s, verify ${verify.toFixed(1)} s, redeploy ${redeploy.toFixed(1)} s, destroy ${down.toFixed(1)} s`);
+    }
+  } finally {
+    await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh destroy --yes --skip-preview --non-interactive --stack ${stack}`;
+    await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh stack rm --yes --force --non-interactive ${stack}`;
+  }
+  return { testbed: `Docker (${engine} engine)`, phases: phases(samples) };
+}
+
+/** Builds and provisions labs of each size beside `s`'s lab on its machine, RUNS times each. */
+async function scale(s: LabSession): Promise<ScaleResult[]> {
+  const medians = new Map<number, ReturnType<typeof spread>>();
+  for (const n of SIZES) {
+    const runs: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const lab = validateLab({ name: `bs${n}`, realservers: n }, 'bench');
+      const side = new NetnsLab(s.machine, lab);
+      await side.teardown();
+      const [, t] = await timed(async () => {
+        await side.build();
+        await applyPlan(planLab(lab, { httpd: side.httpd }), side.transport);
+      });
+      await side.teardown();
+      runs.push(t);
+    }
+    medians.set(n, spread(runs));
+    log(`scale: ${n} realservers built and provisioned in ${medians.get(n)!.median.toFixed(1)} s (median of ${RUNS})`);
+  }
+  const base = SIZES[0];
+  return SIZES.map((n) => ({
+    realservers: n,
+    ...medians.get(n)!,
+    perAddedHost: n === base ? 0 : (medians.get(n)!.median - medians.get(base)!.median) / (n - base),
+  }));
+}
+
+/** wrk from `access`'s client to `url`, with the machine's kernel time and the director's IPVS packet counts. */
+async function load(s: LabSession, access: LabAccess, path: string, url: string): Promise<DataPlaneResult> {
+  const hz = Number((await s.machine.exec('getconf CLK_TCK')).stdout.trim()) || 100;
+  const stat = async () => kernelJiffies((await s.machine.exec('cat /proc/stat')).stdout);
+  const [j0, v0] = [await stat(), await ipvsStats(access)];
+  const res = await access.transport.run(access.lab.client.name, `wrk -t2 -c16 -d10s --latency ${url}`, { timeoutMs: 60_000 });
+  if (res.code !== 0) throw new Error(`wrk failed (${res.code}): ${res.stderr}`);
+  const [j1, v1] = [await stat(), await ipvsStats(access)];
+  const wrk = parseWrk(res.stdout);
+  log(`data plane: ${path}: ${wrk.requestsPerSecond.toFixed(0)} req/s`);
+  return { path, ...wrk, kernelCpuSeconds: (j1 - j0) / hz, ipvsInPkts: v1.inPkts - v0.inPkts, ipvsOutPkts: v1.outPkts - v0.outPkts };
+}
+
+async function dataPlane(s: LabSession): Promise<DataPlaneResult[]> {
+  const nat = withPreset('nat-rr', { name: 'bnat' }, 'bench');
+  const side = new NetnsLab(s.machine, nat);
+  await side.teardown();
+  await side.build();
+  await applyPlan(planLab(nat, { httpd: side.httpd }), side.transport);
+  const natAccess = { lab: nat, transport: side.transport, httpd: side.httpd };
+  try {
+    return [
+      await load(s, s, 'direct to one realserver', `http://${s.lab.realservers[0].ip}/`),
+      await load(s, s, 'DR through the VIP', `http://${s.lab.vip}/`),
+      await load(s, natAccess, 'NAT through the VIP', `http://${nat.vip}/`),
+    ];
+  } finally {
+    await side.teardown();
+  }
+}
+
+async function main() {
+  const hostIpvs = await kernelHasIpvs(new LocalShell());
+  const testbeds: TestbedKind[] = hostIpvs ? ['netns', 'vm'] : ['vm'];
+  const accel = chooseAccel().name;
+  const results: BenchResults = {
+    when: new Date().toISOString(),
+    machine: {
+      description: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model.trim()}, ${hostIpvs ? 'host kernel with IPVS' : `no IPVS in the host kernel: labs in a VM (${accel})`}`,
+      cores: os.cpus().length,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      accel,
+    },
+    lifecycle: [],
+    scale: [],
+    dataPlane: [],
+  };
+  for (const t of testbeds) results.lifecycle.push(await labLifecycle(t));
+
+  // Scale and data plane on the fastest testbed here, in one machine.
+  log(`scale and data plane on the ${testbeds[0]} testbed`);
+  const { session } = await labUp(BENCH, { testbed: testbeds[0] });
+  try {
+    results.scale = await scale(session);
+    results.dataPlane = await dataPlane(session);
+  } finally {
+    await session.close();
+    await labDown(BENCH.name);
+  }
+
+  if (!values['no-docker']) {
+    const dockerLocal = hostIpvs && (await $({ quiet: true, nothrow: true })`docker version`).exitCode === 0;
+    const ownEngine = !dockerLocal && !(await engineVmRunning());
+    if (!dockerLocal) {
+      const [, t] = await timed(() => engineUp(log));
+      log(`engine VM ready in ${t.toFixed(1)} s`);
+    }
+    try {
+      results.lifecycle.push(await dockerLifecycle(dockerLocal ? 'local' : 'vm'));
+    } finally {
+      if (ownEngine) await engineDown(log);
+    }
+  }
+
+  await mkdir(values.out!, { recursive: true });
+  await writeFile(join(values.out!, 'results.json'), JSON.stringify(results, null, 2));
+  await writeFile(join(values.out!, 'chart.png'), await renderPng(results));
+  console.log(`\n${formatTable(results)}\n\nwrote ${join(values.out!, 'results.json')} and ${join(values.out!, 'chart.png')}`);
+}
+
+main().catch(async (err) => {
+  console.error(err);
+  await labDown(BENCH.name).catch(() => {});
+  process.exit(1);
+});
+

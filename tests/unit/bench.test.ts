@@ -1,0 +1,47 @@
+// The benchmark's parsers and statistics, on wrk's and the kernel's own output formats.
+import { describe, expect, it } from 'vitest';
+import { formatTable, kernelJiffies, parseWrk, spread } from '../../bench/results.js';
+
+const WRK = `Running 10s test @ http://192.168.170.100/
+  2 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     5.12ms    2.01ms  30.00ms   80.00%
+    Req/Sec     1.58k   200.00     2.00k    70.00%
+  Latency Distribution
+     50%  812.00us
+     75%    6.00ms
+     90%    7.50ms
+     99%    1.20s
+  31500 requests in 10.00s, 8.00MB read
+Requests/sec:   3150.25
+Transfer/sec:    819.20KB
+`;
+
+describe('benchmark', () => {
+  it("reads wrk's requests/s and latency percentiles in any unit", () => {
+    expect(parseWrk(WRK)).toEqual({ requestsPerSecond: 3150.25, latencyMs: { p50: 0.812, p90: 7.5, p99: 1200 } });
+    expect(() => parseWrk('unable to connect to 192.168.170.100:80 Connection refused')).toThrow(/no Requests\/sec/);
+  });
+
+  it('counts system, irq and softirq jiffies from /proc/stat', () => {
+    expect(kernelJiffies('cpu  100 5 300 9000 20 7 11 0 0 0\ncpu0 50 2 150 4500 10 3 5 0 0 0\n')).toBe(318);
+  });
+
+  it('gives median, min and max of the runs', () => {
+    expect(spread([3, 1, 2])).toMatchObject({ median: 2, min: 1, max: 3 });
+    expect(spread([4, 1, 2, 3])).toMatchObject({ median: 2.5, min: 1, max: 4 });
+  });
+
+  it('prints one table with every section', () => {
+    const table = formatTable({
+      when: '2026-11-25T05:00:00Z',
+      machine: { description: '2 cores', cores: 2, memoryGiB: 24, accel: 'tcg' },
+      lifecycle: [{ testbed: 'netns in VM', phases: [{ phase: 'up', ...spread([30, 29, 31]) }] }],
+      scale: [{ realservers: 2, perAddedHost: 0, ...spread([5]) }],
+      dataPlane: [{ path: 'DR through the VIP', requestsPerSecond: 3150, latencyMs: { p50: 1, p90: 2, p99: 3 }, kernelCpuSeconds: 4.5, ipvsInPkts: 10, ipvsOutPkts: 0 }],
+    });
+    expect(table).toContain('netns in VM    up 30.0 [29.0-31.0]');
+    expect(table).toContain('  2 realservers: 5.0 [5.0-5.0]   0.000 s per added host');
+    expect(table).toMatch(/DR through the VIP\s+3150 req\/s\s+p50 1\.00 ms/);
+  });
+});
