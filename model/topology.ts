@@ -9,6 +9,8 @@ export type Scheduler = (typeof SCHEDULERS)[number];
 // ipvsadm's packet-forwarding flags: direct routing (gatewaying), masquerading (NAT), IP-in-IP tunnelling.
 export const FORWARDING = { dr: '-g', nat: '-m', tun: '-i' } as const;
 export type Forwarding = keyof typeof FORWARDING;
+/** How `ipvsadm -Ln` names each method in its Forward column. */
+export const FORWARD_COLUMN = { dr: 'Route', nat: 'Masq', tun: 'Tunnel' } as const satisfies Record<Forwarding, string>;
 
 export const MAX_WEIGHT = 65535; // ipvsadm's upper bound for -w
 

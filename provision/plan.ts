@@ -1,6 +1,6 @@
 // model -> plan: the exact, ordered shell commands per host. Pure: no I/O, so the text can be pinned by tests
 // and printed before anything runs.
-import { FORWARDING, hostsOf, type Lab, type LabHost } from '../model/topology.js';
+import { FORWARD_COLUMN, FORWARDING, hostsOf, type Lab, type LabHost } from '../model/topology.js';
 import { httpdFiles, instanceConfig, runningCheck, startCommand, type HttpdLayout } from './httpd.js';
 import { shq } from './shell.js';
 
@@ -47,9 +47,6 @@ const proc = (path: string, value: number): Step => ({
 const aliasPresent = (dev: string, label: string, address: string, prefix: number) =>
   `ip -4 -o addr show dev ${dev} label ${label} | grep -q ' inet ${address}/${prefix} '`;
 
-/** The Forward column of `ipvsadm -Ln` per forwarding method. */
-const FORWARD_NAME = { dr: 'Route', nat: 'Masq', tun: 'Tunnel' } as const;
-
 export const virtualService = (lab: Lab): string => `-t ${lab.vip}:${lab.service.port}`;
 
 function directorSteps(lab: Lab): Step[] {
@@ -78,7 +75,7 @@ function directorSteps(lab: Lab): Step[] {
       const dest = `${svc} -r ${rip} ${FORWARDING[lab.forwarding]}${rs.weight === 1 ? '' : ` -w ${rs.weight}`}`;
       return {
         command: `ipvsadm -a ${dest}`,
-        unless: listed(`-> ${at(rs.ip)} +${FORWARD_NAME[lab.forwarding]} +${rs.weight} `),
+        unless: listed(`-> ${at(rs.ip)} +${FORWARD_COLUMN[lab.forwarding]} +${rs.weight} `),
         edit: { when: listed(`-> ${at(rs.ip)} `), command: `ipvsadm -e ${dest}` },
       };
     }),

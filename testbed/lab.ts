@@ -54,6 +54,7 @@ export function topologyChanges(running: Lab, next: Lab): string[] {
     'service port': `${l.service.protocol}/${l.service.port}`,
     director: l.director,
     client: l.client,
+    outside: l.outside ?? null,
     realservers: l.realservers.map((r) => `${r.name}=${r.ip}`),
   });
   const [a, b] = [shape(running), shape(next)];

@@ -1,6 +1,6 @@
 // The proof that the lab does what its model says, as a list of named checks with the evidence behind each. What
 // must be true depends on the forwarding method: DR and TUN replies bypass the director, NAT replies pass it.
-import type { Lab } from '../model/topology.js';
+import { FORWARD_COLUMN, type Lab } from '../model/topology.js';
 import {
   accessLogClients, arpResponders, captureDuring, captureReplies, fetchSequence, ipvsStats, ipvsStatsAfter, ipvsTable, macOf, macsOf,
   parseTunnelled, serviceUrl, type LabAccess,
@@ -11,9 +11,6 @@ export interface Check {
   ok: boolean;
   evidence: string;
 }
-
-/** How `ipvsadm -Ln` names each forwarding method. */
-const FORWARD_COLUMN = { dr: 'Route', nat: 'Masq', tun: 'Tunnel' } as const;
 
 const rsByIp = (lab: Lab) => new Map(lab.realservers.map((r) => [r.ip, r.name]));
 

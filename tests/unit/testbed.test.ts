@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { referenceLab, validateLab } from '../../model/topology.js';
+import { topologyChanges } from '../../testbed/lab.js';
 import { withPreset } from '../../model/presets.js';
 import { dockerLabSpec } from '../../testbed/docker/spec.js';
 import { leftoversScript, macFor, netnsNames, networkSteps, teardownScript } from '../../testbed/netns.js';
@@ -115,5 +116,16 @@ describe('Docker spec for NAT', () => {
     expect(by('director')).toMatchObject({ network: 'lab', ip: '192.168.170.101', outsideIp: '192.168.171.1' });
     expect(by('rs1').sysctls).toEqual({});
     expect(dockerLabSpec(referenceLab()).outside).toBeUndefined();
+  });
+});
+
+describe('redeploy in place', () => {
+  it('lets scheduler, persistence and weights change on a running lab, and names anything else that changed', () => {
+    const ref = referenceLab();
+    expect(topologyChanges(ref, withPreset('dr-wrr', { name: 'lvs' }, 't'))).toEqual([]);
+    expect(topologyChanges(ref, validateLab({ service: { scheduler: 'sh', persistence: 60 } }))).toEqual([]);
+    expect(topologyChanges(ref, validateLab({ realservers: 3 }))).toEqual(['realservers']);
+    expect(topologyChanges(ref, validateLab({ forwarding: 'tun' }))).toEqual(['forwarding']);
+    expect(topologyChanges(ref, withPreset('nat-rr', { name: 'lvs' }, 't'))).toEqual(['vip', 'forwarding', 'client', 'outside']);
   });
 });

@@ -1,0 +1,101 @@
+// Reliability: re-running up, down after up and after a failed up, and two labs side by side. Each compares what
+// the machine holds before and after, as listings, so anything left behind shows up by name.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateLab } from '../../model/topology.js';
+import { applyPlan } from '../../provision/apply.js';
+import { planLab } from '../../provision/plan.js';
+import { LocalShell, type Shell } from '../../provision/shell.js';
+import { connectLab, labDown, labUp, type LabSession } from '../../testbed/lab.js';
+import { NetnsLab } from '../../testbed/netns.js';
+import { labStateDir } from '../../testbed/paths.js';
+import { fetchSequence, httpdMasters, ipvsTable } from '../../verify/probes.js';
+import { TEST_LAB, testbedChoice } from './lab.js';
+
+let s: LabSession;
+beforeAll(async () => {
+  s = await connectLab(TEST_LAB.name);
+});
+afterAll(async () => s?.close());
+
+/** Everything of a lab a machine can hold: namespaces, links, mounts, lab processes, lab files and state. */
+async function footprint(machine: Shell): Promise<string[]> {
+  const script = [
+    'ip netns list | sed "s/ (id.*//; s/^/netns /"',
+    'ip -o link show | cut -d: -f2 | sed "s/@.*//; s/^ */link /"',
+    "grep -E 'netns|lvs' /proc/mounts | cut -d' ' -f2 | sed 's/^/mount /'",
+    "ps -eo args= | grep -E '^(qemu-system|apache2 -f|tcpdump|sleep 120)' | grep -v grep | sed 's/^/process /'",
+    'ls /run/lvs-lab 2>/dev/null | sed "s/^/run dir /"',
+  ].join('\n');
+  const out = (await machine.exec(script)).stdout.split('\n').filter(Boolean);
+  return out.sort();
+}
+
+describe('re-running up', () => {
+  it('changes nothing on a running lab: one service, one alias, one httpd per realserver', async () => {
+    const pids = await Promise.all(TEST_LAB.realservers.map((r) => httpdMasters(s, r.name)));
+    const { session, report } = await labUp(TEST_LAB);
+    await session.close();
+    expect(report.changed).toBe(0);
+    expect((await s.transport.run(TEST_LAB.director.name, 'ipvsadm -Ln')).stdout.match(/^TCP /gm)).toHaveLength(1);
+    expect((await s.transport.run(TEST_LAB.director.name, 'ip -4 -o addr show dev eth0')).stdout.match(/ 192\.168\.170\.100\//g)).toHaveLength(1);
+    expect(await Promise.all(TEST_LAB.realservers.map((r) => httpdMasters(s, r.name)))).toEqual(pids);
+  });
+});
+
+describe('down', () => {
+  const host = new LocalShell();
+  const lab = validateLab({ name: 'reldown' }, 'test');
+
+  it('after up, leaves this machine exactly as before: no namespace, link, mount, process, VM or state of the lab', async () => {
+    const before = await footprint(host);
+    const { session } = await labUp(lab, { testbed: testbedChoice });
+    await session.close();
+    expect(await footprint(host)).not.toEqual(before); // the lab was really there
+    expect(await labDown(lab.name)).toBe(true);
+    expect(await footprint(host)).toEqual(before);
+    expect((await host.exec(`test -e ${labStateDir(lab.name)}`)).code).not.toBe(0);
+  });
+
+  it('after an up that failed midway, leaves nothing either', async () => {
+    const before = await footprint(host);
+    const injected = new Error('injected failure after the first realserver step');
+    const err = await labUp(lab, {
+      testbed: testbedChoice,
+      onStep: (o) => {
+        if (o.host === lab.realservers[0].name) throw injected;
+      },
+    }).catch((e) => e);
+    expect(err).toBe(injected);
+    expect(await footprint(host)).toEqual(before);
+    expect((await host.exec(`test -e ${labStateDir(lab.name)}`)).code).not.toBe(0);
+    expect(await labDown(lab.name)).toBe(false); // nothing left to remove
+  });
+});
+
+describe('two labs side by side', () => {
+  const a = validateLab({ name: 'sidea', subnet: '192.168.180.0/24', vip: '192.168.180.100', director: { name: 'director', ip: '192.168.180.101' }, client: { name: 'client', ip: '192.168.180.10' }, realservers: 2 }, 'test');
+  const b = validateLab({ name: 'sideb', subnet: '192.168.181.0/24', vip: '192.168.181.100', director: { name: 'director', ip: '192.168.181.101' }, client: { name: 'client', ip: '192.168.181.10' }, realservers: 2 }, 'test');
+
+  it('do not interfere, and each teardown removes only its own', async () => {
+    const before = await footprint(s.machine);
+    const labs = [a, b].map((lab) => new NetnsLab(s.machine, lab));
+    try {
+      for (const l of labs) {
+        await l.build();
+        await applyPlan(planLab(l.lab, { httpd: l.httpd }), l.transport);
+      }
+      const access = labs.map((l) => ({ lab: l.lab, transport: l.transport, httpd: l.httpd }));
+      for (const x of access) {
+        expect(new Set(await fetchSequence(x, 4))).toEqual(new Set(x.lab.realservers.map((r) => `from ${r.ip}`)));
+        expect((await ipvsTable(x)).dests.map((d) => d.rip)).toEqual(x.lab.realservers.map((r) => r.ip));
+      }
+      await labs[0].teardown();
+      expect(await labs[0].leftovers()).toEqual([]);
+      expect(await labs[1].exists()).toBe(true);
+      expect(new Set(await fetchSequence(access[1], 4))).toEqual(new Set(b.realservers.map((r) => `from ${r.ip}`)));
+    } finally {
+      for (const l of labs) await l.teardown();
+    }
+    expect(await footprint(s.machine)).toEqual(before);
+  });
+});
