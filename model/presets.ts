@@ -25,6 +25,10 @@ export const PRESETS = {
     summary: 'DR, round robin with 300 s persistence (ipvsadm -p 300)',
     lab: { name: 'drpers', service: { scheduler: 'rr', persistence: 300 } },
   },
+  'dr-health': {
+    summary: 'DR, round robin, keepalived health checks every second: a realserver whose httpd stops leaves the table',
+    lab: { name: 'drhealth', healthCheck: { interval: 1, timeout: 1, retries: 1 } },
+  },
   'nat-rr': {
     summary: 'NAT, round robin: the client on 192.168.171.0/24 behind the director, realservers routed through it',
     lab: {

@@ -14,6 +14,14 @@ export const FORWARD_COLUMN = { dr: 'Route', nat: 'Masq', tun: 'Tunnel' } as con
 
 export const MAX_WEIGHT = 65535; // ipvsadm's upper bound for -w
 
+/** A whole number in [min, max], with messages that say so. */
+const between = (min: number, max: number) =>
+  z
+    .number({ message: 'must be a number' })
+    .int({ message: 'must be a whole number' })
+    .min(min, { message: `must be between ${min} and ${max}` })
+    .max(max, { message: `must be between ${min} and ${max}` });
+
 const ipv4 = z.string().refine((s) => ipaddr.IPv4.isValidFourPartDecimal(s), { message: 'is not an IPv4 address (a.b.c.d)' });
 
 const hostName = z
@@ -29,23 +37,13 @@ export const MAX_REALSERVERS = 64;
 const realserver = z.strictObject({
   name: hostName.optional(),
   ip: ipv4.optional(),
-  weight: z
-    .number({ message: 'must be a number' })
-    .int({ message: 'must be a whole number' })
-    .min(0, { message: `must be between 0 and ${MAX_WEIGHT}` })
-    .max(MAX_WEIGHT, { message: `must be between 0 and ${MAX_WEIGHT}` })
-    .default(1),
+  weight: between(0, MAX_WEIGHT).default(1),
 });
 
 const service = z.strictObject({
   // httpd is what the realservers serve, so TCP is the only protocol that means something here.
   protocol: z.literal('tcp', { message: 'only "tcp" is supported (the realservers serve HTTP)' }).default('tcp'),
-  port: z
-    .number({ message: 'must be a number' })
-    .int({ message: 'must be a whole number' })
-    .min(1, { message: 'must be between 1 and 65535' })
-    .max(65535, { message: 'must be between 1 and 65535' })
-    .default(80),
+  port: between(1, 65535).default(80),
   scheduler: z
     .enum(SCHEDULERS, { message: `must be one of ${SCHEDULERS.join(', ')}` })
     .default('rr'),
@@ -55,6 +53,15 @@ const service = z.strictObject({
     .int({ message: 'must be a whole number' })
     .min(1, { message: 'must be at least 1 second (leave it out for no persistence)' })
     .optional(),
+});
+
+// keepalived's checker (health-checking variant): every `interval` seconds it GETs / from each realserver's httpd,
+// waiting `timeout` seconds to connect and trying `retries` more times before it takes the realserver out of the
+// IPVS table; a realserver that answers again goes back in.
+const healthCheck = z.strictObject({
+  interval: between(1, 3600).default(2),
+  timeout: between(1, 60).default(1),
+  retries: between(0, 10).default(1),
 });
 
 export const REFERENCE_LAB = {
@@ -97,12 +104,15 @@ const labSchema = z.strictObject({
   client: host.default({ ...REFERENCE_LAB.client }),
   // NAT only: the client's network, behind the director, which has directorIp on it and holds the VIP there.
   outside: z.strictObject({ subnet: z.string(), directorIp: ipv4 }).optional(),
+  // Present: keepalived on the director holds the IPVS table and takes out realservers that stop answering.
+  healthCheck: healthCheck.optional(),
 });
 
 export type LabInput = z.input<typeof labSchema>;
 type Parsed = z.output<typeof labSchema>;
 export type Host = Parsed['director'];
 export type Service = Parsed['service'];
+export type HealthCheck = NonNullable<Parsed['healthCheck']>;
 export interface Realserver {
   name: string;
   ip: string;

@@ -39,9 +39,10 @@ export function instanceConfig(files: HttpdFiles, serverName: string, port: numb
     `DefaultRuntimeDir ${dir}`,
     `PidFile ${files.pidFile}`,
     `ErrorLog ${dir}/error.log`,
-    // %h first: the verifier reads the client address from the first field.
-    `LogFormat "%h %l %u %t \\"%r\\" %>s %b" common`,
-    `CustomLog ${files.accessLog} common`,
+    // Debian's "combined" (with %b: logio is not loaded). %h first: the verifier reads the client address from the
+    // first field, and the User-Agent last tells a health checker's requests from the client's.
+    `LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-Agent}i\\"" combined`,
+    `CustomLog ${files.accessLog} combined`,
     // Each request must be a fresh connection for the scheduler to see it; keep-alive would hide that.
     `KeepAlive Off`,
     `DocumentRoot ${files.docroot}`,
@@ -55,9 +56,4 @@ export function instanceConfig(files: HttpdFiles, serverName: string, port: numb
 /** The two steps after the index page: write config where needed, and start httpd. */
 export function startCommand(layout: HttpdLayout, files: HttpdFiles): string {
   return layout.kind === 'system' ? 'apache2ctl start' : `apache2 -f ${shq(files.config!)} -k start`;
-}
-
-/** Succeeds when this host's httpd is already running, so a re-apply starts no second one. */
-export function runningCheck(files: HttpdFiles): string {
-  return `test -s ${shq(files.pidFile)} && kill -0 "$(cat ${shq(files.pidFile)})" 2>/dev/null`;
 }

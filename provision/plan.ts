@@ -1,8 +1,9 @@
 // model -> plan: the exact, ordered shell commands per host. Pure: no I/O, so the text can be pinned by tests
 // and printed before anything runs.
-import { FORWARD_COLUMN, FORWARDING, hostsOf, type Lab, type LabHost } from '../model/topology.js';
-import { httpdFiles, instanceConfig, runningCheck, startCommand, type HttpdLayout } from './httpd.js';
-import { shq } from './shell.js';
+import { FORWARD_COLUMN, FORWARDING, hostsOf, type Lab, type LabHost, type Realserver } from '../model/topology.js';
+import { httpdFiles, instanceConfig, startCommand, type HttpdLayout } from './httpd.js';
+import { joinWindowSeconds, keepalivedConfig, keepalivedFiles, keepalivedStart } from './keepalived.js';
+import { daemonRunning, shq } from './shell.js';
 
 export interface Step {
   command: string;
@@ -43,13 +44,20 @@ const proc = (path: string, value: number): Step => ({
   unless: `[ "$(cat /proc/sys/net/ipv4/${path})" = ${value} ]`,
 });
 
+/** Writes a whole file after creating `dir`; in place when the file already has exactly this content. */
+const fileStep = (path: string, content: string, why: string, dir = path.replace(/\/[^/]+$/, '')): Step => ({
+  command: `mkdir -p ${shq(dir)} && cat > ${shq(path)} <<'EOF'\n${content}\nEOF`,
+  unless: `printf '%s\\n' ${shq(content)} | cmp -s - ${shq(path)}`,
+  why,
+});
+
 /** An `ifconfig <label> ...` alias is in place when that label carries the address with that prefix. */
 const aliasPresent = (dev: string, label: string, address: string, prefix: number) =>
   `ip -4 -o addr show dev ${dev} label ${label} | grep -q ' inet ${address}/${prefix} '`;
 
 export const virtualService = (lab: Lab): string => `-t ${lab.vip}:${lab.service.port}`;
 
-function directorSteps(lab: Lab): Step[] {
+function directorSteps(lab: Lab, options: PlanOptions): Step[] {
   const svc = virtualService(lab);
   const { scheduler, persistence } = lab.service;
   const listService = `ipvsadm -Ln ${svc}`;
@@ -59,11 +67,43 @@ function directorSteps(lab: Lab): Step[] {
   const at = (ip: string) => `${ip.replace(/\./g, '\\.')}:${lab.service.port}`;
   const listed = (pattern: string) => `${listService} 2>/dev/null | grep -Eq -- ${shq(pattern)}`;
   const serviceLine = `^${lab.service.protocol.toUpperCase()} +${at(lab.vip)} +${scheduler}${persistence ? ` +persistent +${persistence}` : ''} *$`;
+  const destLine = (rs: Realserver) => `-> ${at(rs.ip)} +${FORWARD_COLUMN[lab.forwarding]} +${rs.weight} `;
   // DR and TUN: the VIP beside the DIP on the lab network. NAT: on the outside interface, where the client is.
   const [vipDev, vipPrefix] = lab.forwarding === 'nat' ? ['eth1', lab.outsidePrefixLength!] : ['eth0', lab.prefixLength];
-  return [
+  const vip: Step[] = [
     { command: `ifconfig ${vipDev}:0 ${lab.vip}/${vipPrefix}`, unless: aliasPresent(vipDev, `${vipDev}:0`, lab.vip, vipPrefix) },
     proc('ip_forward', 1),
+  ];
+  const show: Step = { command: 'ipvsadm -ln', show: true };
+  if (lab.healthCheck) {
+    const files = keepalivedFiles(options.httpd, lab.director.name);
+    const why = 'health checks: keepalived holds the IPVS table (virtual_server = ipvsadm -A, real_server = ipvsadm -a) and takes out a realserver whose httpd stops answering';
+    const running = daemonRunning(files.pidFile);
+    const loaded = `cp ${shq(files.config)} ${shq(files.loaded)}`;
+    const asPlanned = [serviceLine, ...lab.realservers.map(destLine)].map(listed).join(' && ');
+    const limit = joinWindowSeconds(lab.healthCheck) + 10; // the margin covers httpd starting on a slow machine
+    return [
+      ...vip,
+      fileStep(files.config, keepalivedConfig(lab, lab.healthCheck), why),
+      {
+        command: `${keepalivedStart(files)} && ${loaded}`,
+        unless: `${running} && cmp -s ${shq(files.config)} ${shq(files.loaded)}`,
+        // A running keepalived rereads its config on SIGHUP and edits the table in place (scheduler, weights).
+        edit: { when: running, command: `kill -HUP "$(cat ${shq(files.pidFile)})" && ${loaded}` },
+        why,
+      },
+      {
+        command:
+          `timeout ${limit} sh -c ${shq(`until ${asPlanned}; do sleep 0.2; done`)} || ` +
+          `{ echo ${shq(`keepalived has not listed every realserver as planned within ${limit} s; those missing fail its check (GET / answering 200):`)} >&2; ${listService} >&2; false; }`,
+        unless: asPlanned,
+        why: `keepalived fills the table in the background, each realserver once it passes a check: wait for it (at most ${limit} s)`,
+      },
+      show,
+    ];
+  }
+  return [
+    ...vip,
     {
       command: `ipvsadm -A ${svc} ${serviceOptions}`,
       unless: listed(serviceLine),
@@ -75,11 +115,11 @@ function directorSteps(lab: Lab): Step[] {
       const dest = `${svc} -r ${rip} ${FORWARDING[lab.forwarding]}${rs.weight === 1 ? '' : ` -w ${rs.weight}`}`;
       return {
         command: `ipvsadm -a ${dest}`,
-        unless: listed(`-> ${at(rs.ip)} +${FORWARD_COLUMN[lab.forwarding]} +${rs.weight} `),
+        unless: listed(destLine(rs)),
         edit: { when: listed(`-> ${at(rs.ip)} `), command: `ipvsadm -e ${dest}` },
       };
     }),
-    { command: 'ipvsadm -ln', show: true },
+    show,
   ];
 }
 
@@ -129,18 +169,19 @@ function realserverSteps(lab: Lab, rs: Lab['realservers'][number], options: Plan
     ...vipSteps(lab, options),
     ...(files.config
       ? [
-          {
-            command: `mkdir -p ${shq(files.docroot)} && cat > ${shq(files.config)} <<'EOF'\n${instanceConfig(files, rs.ip, lab.service.port)}\nEOF`,
-            unless: `printf '%s\\n' ${shq(instanceConfig(files, rs.ip, lab.service.port))} | cmp -s - ${shq(files.config)}`,
-            why: 'realservers share one filesystem here, so each apache2 gets its own config, pid and logs',
-          },
+          fileStep(
+            files.config,
+            instanceConfig(files, rs.ip, lab.service.port),
+            'realservers share one filesystem here, so each apache2 gets its own config, pid and logs',
+            files.docroot, // under the config's directory: one mkdir makes both
+          ),
         ]
       : []),
     {
       command: `echo ${shq(`from ${rs.ip}`)} > ${shq(`${files.docroot}/index.html`)}`,
       unless: `[ "$(cat ${shq(`${files.docroot}/index.html`)} 2>/dev/null)" = ${shq(`from ${rs.ip}`)} ]`,
     },
-    { command: startCommand(options.httpd, files), unless: runningCheck(files) },
+    { command: startCommand(options.httpd, files), unless: daemonRunning(files.pidFile) },
   ];
 }
 
@@ -151,7 +192,7 @@ export function planLab(lab: Lab, options: PlanOptions): Plan {
       host,
       steps:
         host.role === 'director'
-          ? directorSteps(lab)
+          ? directorSteps(lab, options)
           : host.role === 'realserver'
             ? realserverSteps(lab, lab.realservers.find((r) => r.name === host.name)!, options)
             : [], // nothing on the client: it talks to the VIP on its own L2 segment (NAT: the outside one)
@@ -164,7 +205,8 @@ export function formatPlan(plan: Plan, { guards = false } = {}): string {
   const { lab } = plan;
   const out = [
     `# lvs-lab plan for lab "${lab.name}": ${lab.forwarding.toUpperCase()} forwarding, scheduler ${lab.service.scheduler}, ` +
-      `VIP ${lab.vip}:${lab.service.port} on ${lab.subnet}`,
+      `VIP ${lab.vip}:${lab.service.port} on ${lab.subnet}` +
+      (lab.healthCheck ? `, keepalived health checks every ${lab.healthCheck.interval} s` : ''),
   ];
   for (const { host, steps } of plan.hosts) {
     out.push('', `## ${host.name} (${host.role}, ${host.ip})`);

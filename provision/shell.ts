@@ -26,6 +26,11 @@ export function shq(word: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Succeeds when the daemon whose pid file this is runs (so a re-apply starts no second one). */
+export function daemonRunning(pidFile: string): string {
+  return `test -s ${shq(pidFile)} && kill -0 "$(cat ${shq(pidFile)})" 2>/dev/null`;
+}
+
 /** Runs commands on this machine with zx. */
 export class LocalShell implements Shell {
   readonly where = 'localhost';

@@ -55,6 +55,8 @@ export function topologyChanges(running: Lab, next: Lab): string[] {
     director: l.director,
     client: l.client,
     outside: l.outside ?? null,
+    // Who holds the IPVS table (ipvsadm commands, or keepalived) is not switched under a running lab.
+    'health checks': l.healthCheck ? 'keepalived' : 'none',
     realservers: l.realservers.map((r) => `${r.name}=${r.ip}`),
   });
   const [a, b] = [shape(running), shape(next)];
@@ -96,7 +98,7 @@ export async function labUp(lab: Lab, options: UpOptions = {}): Promise<{ sessio
     if (moved.length > 0)
       throw new Error(
         `lab ${lab.name} is up with another topology (${moved.join(', ')} changed); in place, only the scheduler, ` +
-          `persistence and weights change: \`npm run lab -- down --name ${lab.name}\`, then \`up\` again`,
+          `persistence, weights and health-check timings change: \`npm run lab -- down --name ${lab.name}\`, then \`up\` again`,
       );
     log(`lab ${lab.name} is already up (${existing.testbed}); re-applying the plan`);
     s = session(lab, existing.testbed, await openLabMachine(existing));

@@ -29,7 +29,7 @@ export function preflightScript(lab: Lab): string {
   const sched = lab.service.scheduler;
   return [
     `[ "$(id -u)" = 0 ] || echo "root: network namespaces and IPVS need root (run as root or with sudo)"`,
-    `for t in ${LAB_TOOLS.join(' ')}; do command -v $t >/dev/null 2>&1 || echo "tool: $t is not installed (testbed/install-deps.sh netns installs the lab's tools)"; done`,
+    `for t in ${[...LAB_TOOLS, ...(lab.healthCheck ? ['keepalived'] : [])].join(' ')}; do command -v $t >/dev/null 2>&1 || echo "tool: $t is not installed (testbed/install-deps.sh netns installs the lab's tools)"; done`,
     `if command -v ipvsadm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then`,
     `  modprobe -q ip_vs 2>/dev/null; modprobe -q ip_vs_${sched} 2>/dev/null`,
     `  ns=lvsprobe$$; ip netns add $ns`,

@@ -2,6 +2,7 @@
 // table and counters at the director, the access log at a realserver. They return data; judging it is the caller's.
 import type { Lab } from '../model/topology.js';
 import { httpdFiles, type HttpdLayout } from '../provision/httpd.js';
+import { CHECKER_USER_AGENT, keepalivedFiles } from '../provision/keepalived.js';
 import { virtualService } from '../provision/plan.js';
 import { shq } from '../provision/shell.js';
 import type { Transport } from '../provision/transport.js';
@@ -152,7 +153,10 @@ export async function ipvsTable(a: LabAccess): Promise<IpvsService> {
 /** The client address of each request in a realserver's access log, oldest first. */
 export async function accessLogClients(a: LabAccess, realserver: string): Promise<string[]> {
   const log = httpdFiles(a.httpd, realserver).accessLog;
-  return (await must(a, realserver, `cat ${shq(log)}`)).split('\n').filter(Boolean).map((line) => line.split(' ')[0]);
+  return (await must(a, realserver, `cat ${shq(log)}`))
+    .split('\n')
+    .filter((line) => line && !line.endsWith(`"${CHECKER_USER_AGENT}"`)) // keepalived's checks, not requests
+    .map((line) => line.split(' ')[0]);
 }
 
 /**
@@ -223,3 +227,13 @@ export function parseTunnelled(lines: string[]): TunnelledPacket[] {
     return m ? [{ outerSrc: m[1], outerDst: m[2], innerSrc: m[3], innerDst: m[4], innerDstPort: Number(m[5]) }] : [];
   });
 }
+
+/** keepalived's main and checker processes on the director, by their pid files; absent when not running. */
+export async function keepalivedPids(a: LabAccess): Promise<{ main?: number; checker?: number }> {
+  const files = keepalivedFiles(a.httpd, a.lab.director.name);
+  const alive = (file: string) => `p=$(cat ${shq(file)} 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo "$p" || echo -`;
+  const out = (await must(a, a.lab.director.name, `${alive(files.pidFile)}; ${alive(files.checkersPidFile)}`)).split('\n');
+  const pid = (line?: string) => (line && /^\d+$/.test(line) ? Number(line) : undefined);
+  return { main: pid(out[0]), checker: pid(out[1]) };
+}
+

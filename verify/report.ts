@@ -1,8 +1,9 @@
 // The proof that the lab does what its model says, as a list of named checks with the evidence behind each. What
 // must be true depends on the forwarding method: DR and TUN replies bypass the director, NAT replies pass it.
 import { FORWARD_COLUMN, type Lab } from '../model/topology.js';
+import { removalWindowSeconds } from '../provision/keepalived.js';
 import {
-  accessLogClients, arpResponders, captureDuring, captureReplies, fetchSequence, ipvsStats, ipvsStatsAfter, ipvsTable, macOf, macsOf,
+  accessLogClients, arpResponders, captureDuring, captureReplies, fetchSequence, ipvsStats, ipvsStatsAfter, ipvsTable, keepalivedPids, macOf, macsOf,
   parseTunnelled, serviceUrl, type LabAccess,
 } from './probes.js';
 
@@ -34,6 +35,17 @@ export async function verifyLab(a: LabAccess, requests = 3 * a.lab.realservers.l
     ok: table.scheduler === lab.service.scheduler && expected.every((r) => table.dests.some((d) => d.rip === r.ip && d.forward === column)),
     evidence: `TCP ${lab.vip}:${lab.service.port} ${table.scheduler} -> ${table.dests.map((d) => `${d.rip} ${d.forward} w${d.weight}`).join(', ')}`,
   });
+
+  if (lab.healthCheck) {
+    const { main, checker } = await keepalivedPids(a);
+    checks.push({
+      name: 'keepalived health-checks every realserver',
+      ok: main !== undefined && checker !== undefined,
+      evidence:
+        `keepalived pid ${main ?? 'not running'}, checker pid ${checker ?? 'not running'}: GET / on each realserver every ` +
+        `${lab.healthCheck.interval} s; one that stops answering leaves the table within ${removalWindowSeconds(lab.healthCheck)} s`,
+    });
+  }
 
   const before = await ipvsStats(a);
   const { bodies, frames } = await captureReplies(a, requests);

@@ -12,6 +12,8 @@ const SUITE = 'bookworm';
 export const VM_PACKAGES = [
   'linux-image-amd64', 'kmod', 'iproute2', 'net-tools', 'ipvsadm', 'apache2', 'curl', 'tcpdump',
   'iputils-arping', 'iputils-ping', 'openssh-server', 'procps', 'tini',
+  // The health-checking variant's director.
+  'keepalived',
   // The benchmark's load generator, run in a lab's client namespace.
   'wrk',
   // The Docker engine for Docker labs on hosts whose kernel lacks IPVS; started only by `lab engine up`.

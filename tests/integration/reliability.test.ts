@@ -23,7 +23,7 @@ async function footprint(machine: Shell): Promise<string[]> {
     'ip netns list | sed "s/ (id.*//; s/^/netns /"',
     'ip -o link show | cut -d: -f2 | sed "s/@.*//; s/^ */link /"',
     "grep -E 'netns|lvs' /proc/mounts | cut -d' ' -f2 | sed 's/^/mount /'",
-    "ps -eo args= | grep -E '^(qemu-system|apache2 -f|tcpdump|sleep 120)' | grep -v grep | sed 's/^/process /'",
+    "ps -eo args= | grep -E '^(qemu-system|apache2 -f|keepalived|tcpdump|sleep 120)' | grep -v grep | sed 's/^/process /'",
     'ls /run/lvs-lab 2>/dev/null | sed "s/^/run dir /"',
   ].join('\n');
   const out = (await machine.exec(script)).stdout.split('\n').filter(Boolean);

@@ -3,15 +3,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withPreset } from '../../model/presets.js';
 import { validateLab, type Lab } from '../../model/topology.js';
-import { applyPlan } from '../../provision/apply.js';
-import { planLab } from '../../provision/plan.js';
 import { connectLab, labUp, type LabSession } from '../../testbed/lab.js';
-import { NetnsLab } from '../../testbed/netns.js';
 import {
   captureDuring, captureReplies, fetchSequence, httpdMasters, ipvsStats, ipvsStatsAfter, ipvsTable, macOf, parseTunnelled, type LabAccess,
 } from '../../verify/probes.js';
 import { verifyLab } from '../../verify/report.js';
 import { TEST_LAB } from './lab.js';
+import { sideLab as sideLabOn } from './side-lab.js';
 
 let s: LabSession;
 beforeAll(async () => {
@@ -19,21 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => s?.close());
 
-/** Builds `lab` beside the test lab for the tests in the enclosing describe, and removes it after them. */
-function sideLab(lab: Lab): () => LabAccess {
-  let side: NetnsLab;
-  beforeAll(async () => {
-    side = new NetnsLab(s.machine, lab);
-    await side.teardown(); // left by a killed run
-    await side.build();
-    await applyPlan(planLab(lab, { httpd: side.httpd }), side.transport);
-  });
-  afterAll(async () => {
-    await side?.teardown();
-    expect(await side.leftovers()).toEqual([]);
-  });
-  return () => ({ lab, transport: side.transport, httpd: side.httpd });
-}
+const sideLab = (lab: Lab) => sideLabOn(() => s.machine, lab);
 
 const countBy = (bodies: string[]) => bodies.reduce((m, b) => m.set(b, (m.get(b) ?? 0) + 1), new Map<string, number>());
 const from = (r: { ip: string }) => `from ${r.ip}`;

@@ -176,3 +176,20 @@ describe('NAT and TUN', () => {
     expect(validateLab({ forwarding: 'tun' })).toEqual({ ...referenceLab(), forwarding: 'tun' });
   });
 });
+
+describe('health checks (keepalived)', () => {
+  it('are off unless asked for; an empty mapping takes the defaults', () => {
+    expect(referenceLab().healthCheck).toBeUndefined();
+    expect(validateLab({ healthCheck: {} }).healthCheck).toEqual({ interval: 2, timeout: 1, retries: 1 });
+    expect(withPreset('dr-health', {}, 't').healthCheck).toEqual({ interval: 1, timeout: 1, retries: 1 });
+  });
+
+  it('refuses timings out of range and unknown fields', () => {
+    expect(problemsOf({ healthCheck: { interval: 0, timeout: 1.5, retries: 11, path: '/x' } })).toEqual([
+      'healthCheck.interval: must be between 1 and 3600',
+      'healthCheck.timeout: must be a whole number',
+      'healthCheck.retries: must be between 0 and 10',
+      'healthCheck: unknown field(s) path',
+    ]);
+  });
+});

@@ -120,3 +120,56 @@ describe('plan for NAT and TUN', () => {
     ]);
   });
 });
+
+describe('plan with keepalived health checks', () => {
+  const lab = withPreset('dr-health', { service: { persistence: 60 }, realservers: [{ weight: 3 }, { weight: 1 }] }, 't');
+  const plan = planLab(lab, netnsLayout);
+  const director = commandsOf(plan, 'director');
+
+  it('keeps the VIP and ip_forward of the seed, and lets keepalived make the table instead of ipvsadm -A/-a', () => {
+    expect(director.filter((s) => !s.why).map((s) => s.command)).toEqual([
+      'ifconfig eth0:0 192.168.170.100/24',
+      'echo 1 > /proc/sys/net/ipv4/ip_forward',
+      'ipvsadm -ln',
+    ]);
+    expect(director.some((s) => /ipvsadm -[AaEe] /.test(s.command))).toBe(false);
+  });
+
+  it("writes a keepalived.conf with the service's scheduler, persistence, forwarding, weights and checks", () => {
+    const config = director.find((s) => s.command.includes('keepalived.conf <<'))!.command;
+    expect(config).toContain('/run/lvs-lab/lvs/director/keepalived.conf');
+    const lines = config.split('\n').map((l) => l.trim());
+    expect(lines).toEqual(
+      expect.arrayContaining(['virtual_server 192.168.170.100 80 {', 'delay_loop 1', 'lb_algo rr', 'lb_kind DR', 'persistence_timeout 60', 'connect_timeout 1', 'retry 1']),
+    );
+    expect(config.match(/real_server 192\.168\.170\.10[23] 80 \{\n    weight (\d)/g)).toEqual([
+      'real_server 192.168.170.102 80 {\n    weight 3',
+      'real_server 192.168.170.103 80 {\n    weight 1',
+    ]);
+    expect(config.match(/path \/\n\s+status_code 200/g)).toHaveLength(2);
+    expect(planLab(withPreset('nat-rr', { healthCheck: {} }, 't'), netnsLayout).hosts[1].steps.map((s) => s.command).join('\n')).toContain('lb_kind NAT');
+  });
+
+  it('starts keepalived once, reloads it with SIGHUP when its config changed, and waits for the table', () => {
+    const start = director.find((s) => s.command.startsWith('keepalived '))!;
+    expect(start.command).toBe(
+      'keepalived --check --use-file /run/lvs-lab/lvs/director/keepalived.conf --pid /run/lvs-lab/lvs/director/keepalived.pid ' +
+        '--checkers_pid /run/lvs-lab/lvs/director/keepalived_checkers.pid && cp /run/lvs-lab/lvs/director/keepalived.conf /run/lvs-lab/lvs/director/keepalived.conf.loaded',
+    );
+    expect(start.unless).toContain('cmp -s /run/lvs-lab/lvs/director/keepalived.conf /run/lvs-lab/lvs/director/keepalived.conf.loaded');
+    expect(start.edit!.command).toMatch(/^kill -HUP "\$\(cat \/run\/lvs-lab\/lvs\/director\/keepalived\.pid\)" && cp /);
+    const wait = director[director.indexOf(start) + 1];
+    expect(wait.command).toMatch(/^timeout 5 sh -c 'until ipvsadm -Ln -t 192\.168\.170\.100:80 .*rr \+persistent \+60/);
+  });
+
+  it('uses Debian\'s keepalived paths on hosts with a filesystem of their own, and leaves realservers as without checks', () => {
+    const system = planLab(lab, { httpd: { kind: 'system' } });
+    expect(system.hosts[1].steps.map((s) => s.command).join('\n')).toContain('cat > /etc/keepalived/keepalived.conf <<');
+    const plain = planLab(withPreset('dr-wrr', { service: { persistence: 60 } }, 't'), { httpd: { kind: 'system' } });
+    expect(system.hosts.slice(2)).toEqual(plain.hosts.slice(2));
+  });
+
+  it('says so in the plan header', () => {
+    expect(formatPlan(plan).split('\n')[0]).toMatch(/, keepalived health checks every 1 s$/);
+  });
+});

@@ -127,5 +127,9 @@ describe('redeploy in place', () => {
     expect(topologyChanges(ref, validateLab({ realservers: 3 }))).toEqual(['realservers']);
     expect(topologyChanges(ref, validateLab({ forwarding: 'tun' }))).toEqual(['forwarding']);
     expect(topologyChanges(ref, withPreset('nat-rr', { name: 'lvs' }, 't'))).toEqual(['vip', 'forwarding', 'client', 'outside']);
+    // Health checks on or off changes who holds the table; their timings change in place.
+    const checked = withPreset('dr-health', { name: 'lvs' }, 't');
+    expect(topologyChanges(ref, checked)).toEqual(['health checks']);
+    expect(topologyChanges(checked, validateLab({ healthCheck: { interval: 5 } }))).toEqual([]);
   });
 });
