@@ -159,7 +159,11 @@ describe('plan with keepalived health checks', () => {
     expect(start.unless).toContain('cmp -s /run/lvs-lab/lvs/director/keepalived.conf /run/lvs-lab/lvs/director/keepalived.conf.loaded');
     expect(start.edit!.command).toMatch(/^kill -HUP "\$\(cat \/run\/lvs-lab\/lvs\/director\/keepalived\.pid\)" && cp /);
     const wait = director[director.indexOf(start) + 1];
-    expect(wait.command).toMatch(/^timeout 5 sh -c 'until ipvsadm -Ln -t 192\.168\.170\.100:80 .*rr \+persistent \+60/);
+    // Until the service and every realserver with its weight are listed: keepalived adds each on a passing check.
+    expect(wait.command).toMatch(/^timeout 12 sh -c 'until ipvsadm -Ln -t 192\.168\.170\.100:80 .*rr \+persistent \+60 .*Route \+3 .*Route \+1 /);
+    expect(wait.unless).toBe(wait.command.match(/^timeout 12 sh -c 'until (.*); do sleep/)![1].replace(/'\\''/g, "'"));
+    // ...because it starts with none (alpha): a realserver gets traffic only once its httpd has answered.
+    expect(director.find((s) => s.command.includes('keepalived.conf <<'))!.command).toContain('\n  alpha\n');
   });
 
   it('uses Debian\'s keepalived paths on hosts with a filesystem of their own, and leaves realservers as without checks', () => {
