@@ -131,6 +131,16 @@ describe('Docker lab resource graph', () => {
     expect(shGraph.of('Provisioning').find((p) => p.inputs.host === 'director')!.inputs.steps[2].command).toBe('ipvsadm -A -t 192.168.172.100:80 -s sh');
   });
 
+  it('a stack named dr-health gets the preset: keepalived in /etc/keepalived holds the director table', async () => {
+    const health = settingsFromConfig({}, 'dr-health');
+    expect(health.lab.healthCheck).toEqual({ interval: 1, timeout: 1, retries: 1 });
+    const { of } = await build(health.lab);
+    const director = of('Provisioning').find((p) => p.inputs.host === 'director')!.inputs.steps.map((s: { command: string }) => s.command);
+    expect(director.find((c: string) => c.startsWith('mkdir -p /etc/keepalived && cat > /etc/keepalived/keepalived.conf <<'))).toContain('lb_kind DR');
+    expect(director.some((c: string) => c.startsWith('keepalived --check --use-file /etc/keepalived/keepalived.conf'))).toBe(true);
+    expect(director.some((c: string) => c.startsWith('ipvsadm -A'))).toBe(false);
+  });
+
   it('the reference stack is the reference lab under the name ref', async () => {
     const ref = await readStackSettings('ref');
     expect(ref.lab).toEqual({ ...referenceLab(), name: 'ref' });
