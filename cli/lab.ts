@@ -84,7 +84,7 @@ async function main(): Promise<number> {
         testbed,
         log,
         onStep: (o) => {
-          if (o.result === 'shown') console.log(o.output.replace(/^/gm, `        ${o.host}| `).trimEnd());
+          if (o.result === 'shown') console.log(o.output.trimEnd().replace(/^/gm, `        ${o.host}| `));
         },
       });
       try {

@@ -32,31 +32,73 @@ export interface ApplyReport {
 }
 
 export interface ApplyOptions {
-  /** Called after each step, for progress lines. */
+  /** Called for each step in order, once its host's steps have run, for progress lines. */
   onStep?: (outcome: StepOutcome) => void;
 }
 
-/** Runs steps in order with `run`, skipping those whose check says they are in place; stops at the first failure. */
+// Each step's outcome is a line `<marker> <index> <in-place|run|edit> <exit code>` on stdout, after its output.
+const MARKER = '@@lvs-lab-step';
+// At either end of stdout the newline may be gone: node-ssh trims what it returns.
+const OUTCOME = new RegExp(`(?:^|\\n)${MARKER} (\\d+) (in-place|run|edit) (\\d+)(?:\\n|$)`);
+
+// A subshell each, so a step's `exit`, `cd` or variables stay its own; `( ... )` on lines of their own for heredocs.
+const sub = (command: string) => `(\n${command}\n)`;
+
+/**
+ * A host's steps as one POSIX shell script, so a host costs one round trip (one SSH channel, `docker exec` or
+ * `ip netns exec`) instead of one or two per step. Per step: skip it when its check passes, else run its edit form
+ * when the edit's check passes, else its command; print the outcome line; at the first failure print the step's
+ * stderr and stop with its exit code.
+ */
+export function stepsScript(steps: Step[]): string {
+  const lines = ['e=$(mktemp) || exit 1', 'trap \'rm -f "$e"\' EXIT'];
+  steps.forEach((step, i) => {
+    const outcome = (kind: string) => `printf '\\n${MARKER} ${i} %s %d\\n' ${kind} $rc`;
+    const run = step.edit
+      ? `if ${sub(step.edit.when)} >/dev/null 2>&1; then k=edit; ${sub(step.edit.command)} 2>"$e"; else k=run; ${sub(step.command)} 2>"$e"; fi`
+      : `k=run; ${sub(step.command)} 2>"$e"`;
+    lines.push(
+      `# step ${i}`,
+      step.unless ? `if ${sub(step.unless)} >/dev/null 2>&1; then rc=0; ${outcome('in-place')}; else` : 'if true; then',
+      run,
+      'rc=$?',
+      `${outcome('"$k"')}`,
+      'if [ $rc -ne 0 ]; then cat "$e" >&2; exit $rc; fi',
+      'fi',
+    );
+  });
+  return lines.join('\n');
+}
+
+/**
+ * Runs steps in order on one host with `run`, skipping those whose check says they are in place; stops at the
+ * first failure. One call of `run` carries them all (see stepsScript).
+ */
 export async function runSteps(
   host: string,
   steps: Step[],
   run: (command: string) => Promise<ExecResult>,
   options: ApplyOptions = {},
 ): Promise<StepOutcome[]> {
+  if (steps.length === 0) return [];
+  const res = await run(stepsScript(steps));
   const outcomes: StepOutcome[] = [];
-  for (const step of steps) {
-    let outcome: StepOutcome;
-    if (step.unless && (await run(step.unless)).code === 0) {
-      outcome = { host, step, result: 'in-place', command: step.command, output: '' };
-    } else {
-      const command = step.edit && (await run(step.edit.when)).code === 0 ? step.edit.command : step.command;
-      const res = await run(command);
-      if (res.code !== 0) throw new StepFailed(host, command, res.code, res.stderr);
-      outcome = { host, step, result: step.show ? 'shown' : 'ran', command, output: res.stdout };
-    }
+  // stdout is: output of step 0, its outcome line, output of step 1, ... (the printf puts each on a line of its own).
+  let rest = res.stdout;
+  for (let m = OUTCOME.exec(rest); m; m = OUTCOME.exec(rest)) {
+    const [index, kind, code] = [Number(m[1]), m[2], Number(m[3])];
+    const step = steps[index];
+    const output = rest.slice(0, m.index);
+    rest = rest.slice(m.index + m[0].length);
+    const command = kind === 'edit' ? step.edit!.command : step.command;
+    if (code !== 0) throw new StepFailed(host, command, code, res.stderr);
+    const outcome: StepOutcome = { host, step, result: kind === 'in-place' ? 'in-place' : step.show ? 'shown' : 'ran', command, output: kind === 'in-place' ? '' : output };
     outcomes.push(outcome);
     options.onStep?.(outcome);
   }
+  // The script stopped without saying why: the transport or the shell itself failed.
+  if (outcomes.length < steps.length)
+    throw new StepFailed(host, steps[outcomes.length].command, res.code === 0 ? 1 : res.code, res.stderr || 'the step script ended early');
   return outcomes;
 }
 

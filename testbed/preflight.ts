@@ -30,8 +30,11 @@ export function preflightScript(lab: Lab): string {
   return [
     `[ "$(id -u)" = 0 ] || echo "root: network namespaces and IPVS need root (run as root or with sudo)"`,
     `for t in ${[...LAB_TOOLS, ...(lab.healthCheck ? ['keepalived'] : [])].join(' ')}; do command -v $t >/dev/null 2>&1 || echo "tool: $t is not installed (testbed/install-deps.sh netns installs the lab's tools)"; done`,
-    `if command -v ipvsadm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then`,
-    `  modprobe -q ip_vs 2>/dev/null; modprobe -q ip_vs_${sched} 2>/dev/null`,
+    // The kernel first, without ipvsadm: a host without IPVS is told to use the VM even before it has the tools.
+    `[ "$(id -u)" = 0 ] && { modprobe -q ip_vs 2>/dev/null; modprobe -q ip_vs_${sched} 2>/dev/null; }`,
+    `if [ "$(id -u)" = 0 ] && [ ! -e /proc/net/ip_vs ]; then`,
+    `  echo "kernel: this kernel has no IPVS (no /proc/net/ip_vs after modprobe ip_vs); use --testbed vm, which boots Debian's kernel in qemu"`,
+    `elif command -v ipvsadm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then`,
     `  ns=lvsprobe$$; ip netns add $ns`,
     `  if ! out=$(ip netns exec $ns ipvsadm -Ln 2>&1); then`,
     `    echo "kernel: this kernel has no IPVS (ipvsadm: $(echo $out | head -c 200)); use --testbed vm, which boots Debian's kernel in qemu"`,

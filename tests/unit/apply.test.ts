@@ -1,89 +1,117 @@
-import { describe, expect, it } from 'vitest';
-import { referenceLab, validateLab } from '../../model/topology.js';
-import { applyPlan, StepFailed } from '../../provision/apply.js';
-import { planLab } from '../../provision/plan.js';
-import type { ExecResult } from '../../provision/shell.js';
+// apply, for real: each host's steps become one script that a real `sh` runs, here over files in a temporary
+// directory standing in for a host's state (never the plan's own commands: those would change this machine).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { applyPlan, runSteps, StepFailed, stepsScript } from '../../provision/apply.js';
+import type { Plan, Step } from '../../provision/plan.js';
+import { LocalShell, shq } from '../../provision/shell.js';
 import type { Transport } from '../../provision/transport.js';
+import { referenceLab } from '../../model/topology.js';
 
-/** A transport over a fake machine: records every command, and answers from a rule list. */
-function fakeTransport(answer: (host: string, command: string) => ExecResult | undefined) {
-  const calls: Array<[string, string]> = [];
-  const transport: Transport = {
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'lvs-lab-apply-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const shell = new LocalShell();
+/** Hosts are directories under `dir`; a transport call is one `sh -c` there. */
+function localTransport(calls: string[] = []): Transport {
+  return {
     kind: 'netns',
-    run: async (host, command) => {
-      calls.push([host, command]);
-      await new Promise((r) => setTimeout(r, 1)); // let hosts interleave as they would
-      return answer(host, command) ?? { stdout: '', stderr: '', code: 0 };
+    run: (host, command) => {
+      calls.push(host);
+      return shell.exec(`mkdir -p ${shq(join(dir, host))} && cd ${shq(join(dir, host))} && ${command}`);
     },
   };
-  return { transport, calls };
 }
 
-const plan = planLab(referenceLab(), { httpd: { kind: 'instance', root: '/run/lvs-lab/lvs' } });
-const stepCount = plan.hosts.reduce((n, h) => n + h.steps.length, 0);
-const notDone = { stdout: '', stderr: '', code: 1 };
+/** A host's state as steps see it: a "table" file with a setting, like ipvsadm's scheduler, and a daemon marker. */
+const hostSteps = (setting: string): Step[] => [
+  { command: 'touch started', unless: 'test -e started' },
+  {
+    command: `echo ${setting} > table`,
+    unless: `grep -qx ${setting} table`,
+    edit: { when: 'test -e table', command: `echo ${setting} > table && echo edited >> log` },
+  },
+  { command: 'printf "table: %s" "$(cat table)"', show: true },
+];
+
+const planOf = (hosts: Record<string, Step[]>): Plan => ({
+  lab: referenceLab(),
+  hosts: Object.entries(hosts).map(([name, steps]) => ({ host: { name, ip: '192.0.2.1', role: 'realserver' as const }, steps })),
+});
+const read = (host: string, file: string) => readFileSync(join(dir, host, file), 'utf8');
 
 describe('apply', () => {
-  it('runs every step whose check fails, host by host in plan order', async () => {
-    const { transport, calls } = fakeTransport((_h, cmd) => (isCheck(cmd) ? notDone : undefined));
-    const report = await applyPlan(plan, transport);
-    const ran = (host: string) => calls.filter(([h, c]) => h === host && !isCheck(c)).map(([, c]) => c);
-    for (const { host, steps } of plan.hosts) expect(ran(host.name)).toEqual(steps.map((s) => s.command));
-    expect(report.changed).toBe(stepCount - 1); // ipvsadm -ln only shows
-    expect(report.inPlace).toBe(0);
+  it('runs each step whose check fails, in order, one round trip per host, and returns what showing steps print', async () => {
+    const calls: string[] = [];
+    const report = await applyPlan(planOf({ a: hostSteps('rr'), b: hostSteps('wrr') }), localTransport(calls));
+    expect(calls.sort()).toEqual(['a', 'b']);
+    expect(report.outcomes.map((o) => `${o.host} ${o.result} ${o.command.split(' ')[0]}`)).toEqual([
+      'a ran touch', 'a ran echo', 'a shown printf', 'b ran touch', 'b ran echo', 'b shown printf',
+    ]);
+    expect(report.changed).toBe(4);
+    expect(read('a', 'table')).toBe('rr\n');
+    expect(report.outcomes.find((o) => o.host === 'b' && o.result === 'shown')!.output).toBe('table: wrr');
   });
 
   it('changes nothing when every check says the step is in place', async () => {
-    const { transport, calls } = fakeTransport(() => undefined);
-    const report = await applyPlan(plan, transport);
-    expect(report.changed).toBe(0);
-    expect(report.inPlace).toBe(stepCount - 1);
-    expect(calls.filter(([, c]) => c.startsWith('ipvsadm -A') || c.includes('-k start'))).toEqual([]);
+    await applyPlan(planOf({ a: hostSteps('rr') }), localTransport());
+    const again = await applyPlan(planOf({ a: hostSteps('rr') }), localTransport());
+    expect(again.changed).toBe(0);
+    expect(again.inPlace).toBe(2);
+    expect(again.outcomes.filter((o) => o.result === 'in-place').every((o) => o.output === '')).toBe(true);
   });
 
-  it('returns the output of showing steps', async () => {
-    const { transport } = fakeTransport((_h, cmd) =>
-      cmd === 'ipvsadm -ln' ? { stdout: 'TCP  192.168.170.100:80 rr\n', stderr: '', code: 0 } : isCheck(cmd) ? notDone : undefined,
-    );
-    const report = await applyPlan(plan, transport);
-    expect(report.outcomes.find((o) => o.result === 'shown')).toMatchObject({ host: 'director', output: 'TCP  192.168.170.100:80 rr\n' });
+  it('runs the in-place form of a step whose object exists with other settings, and reports that command', async () => {
+    await applyPlan(planOf({ a: hostSteps('rr') }), localTransport());
+    const report = await applyPlan(planOf({ a: hostSteps('wrr') }), localTransport());
+    expect(report.outcomes.filter((o) => o.result === 'ran').map((o) => o.command)).toEqual(['echo wrr > table && echo edited >> log']);
+    expect([read('a', 'table'), read('a', 'log')]).toEqual(['wrr\n', 'edited\n']);
   });
 
-  it('stops a host at its first failing step, with host, command, exit code and stderr', async () => {
-    const { transport, calls } = fakeTransport((host, cmd) =>
-      isCheck(cmd) ? notDone : host === 'director' && cmd.startsWith('ipvsadm -A') ? { stdout: '', stderr: 'Memory allocation problem\n', code: 2 } : undefined,
-    );
-    const err = await applyPlan(plan, transport).catch((e) => e);
-    expect(err).toBeInstanceOf(StepFailed);
-    expect(err).toMatchObject({ host: 'director', command: 'ipvsadm -A -t 192.168.170.100:80 -s rr', code: 2, stderr: 'Memory allocation problem\n' });
-    expect(err.message).toContain('director: step failed with exit code 2');
-    expect(calls.some(([h, c]) => h === 'director' && c.startsWith('ipvsadm -a'))).toBe(false);
-    // the other hosts still finished, so nothing is mid-flight when the caller tears down
-    expect(calls.some(([h, c]) => h === 'rs2' && c.includes('-k start'))).toBe(true);
-  });
-
-  it('edits in place what exists with other settings: a new scheduler is ipvsadm -E, a new weight ipvsadm -e', async () => {
-    const wrr = planLab(validateLab({ service: { scheduler: 'wrr' }, realservers: [{ name: 'rs1', ip: '192.168.170.102', weight: 3 }, { name: 'rs2', ip: '192.168.170.103' }] }), {
-      httpd: { kind: 'instance', root: '/run/lvs-lab/lvs' },
-    });
-    const director = wrr.hosts.filter((h) => h.host.role === 'director');
-    // The director's table holds the rr service with both realservers at weight 1 (real `ipvsadm -Ln` output):
-    // every "exists" check passes, every "as planned" check fails for what changed.
-    const table = [
-      'TCP  192.168.170.100:80 rr',
-      '  -> 192.168.170.102:80           Route   1      0          0         ',
-      '  -> 192.168.170.103:80           Route   1      0          0         ',
+  it("stops a host at its first failing step, with host, command, exit code and that step's stderr", async () => {
+    const failing: Step[] = [
+      { command: 'echo noise >&2; touch one' },
+      { command: 'echo "Memory allocation problem" >&2; exit 2', unless: 'false' },
+      { command: 'touch three' },
     ];
-    const { transport, calls } = fakeTransport((_h, cmd) => {
-      const step = director[0].steps.find((s) => s.unless === cmd || s.edit?.when === cmd);
-      if (!step) return undefined;
-      const grep = /grep -Eq -- '(.*)'$/.exec(cmd)?.[1];
-      return { stdout: '', stderr: '', code: grep === undefined || table.some((l) => new RegExp(grep).test(l)) ? 0 : 1 };
-    });
-    const report = await applyPlan({ ...wrr, hosts: director }, transport);
-    const ran = report.outcomes.filter((o) => o.result === 'ran').map((o) => o.command);
-    expect(ran).toEqual(['ipvsadm -E -t 192.168.170.100:80 -s wrr', 'ipvsadm -e -t 192.168.170.100:80 -r 192.168.170.102 -g -w 3']);
-    expect(calls.some(([, c]) => c.startsWith('ipvsadm -A') || c.startsWith('ipvsadm -a'))).toBe(false);
+    const err = await applyPlan(planOf({ a: failing, b: hostSteps('rr') }), localTransport()).catch((e) => e);
+    expect(err).toBeInstanceOf(StepFailed);
+    expect(err).toMatchObject({ host: 'a', command: failing[1].command, code: 2, stderr: 'Memory allocation problem\n' });
+    expect(err.message).toContain('a: step failed with exit code 2');
+    expect(() => read('a', 'three')).toThrow();
+    // the other hosts still finished, so nothing is mid-flight when the caller tears down
+    expect(read('b', 'table')).toBe('rr\n');
+  });
+
+  it('keeps commands apart: exit, cd and heredocs in one step do not leak into the next', async () => {
+    const steps: Step[] = [
+      { command: "cd / && cat > /dev/null <<'EOF'\nexit 0\nEOF" },
+      { command: 'exit 0' },
+      { command: 'pwd > where' },
+    ];
+    const outcomes = await runSteps('a', steps, (cmd) => localTransport().run('a', cmd));
+    expect(outcomes).toHaveLength(3);
+    expect(read('a', 'where').trim()).toBe(join(dir, 'a'));
+  });
+
+  it('says when the script ended without a word, as when the transport drops', async () => {
+    const err = await runSteps('a', hostSteps('rr'), async () => ({ stdout: '', stderr: 'Connection reset', code: 255 })).catch((e) => e);
+    expect(err).toMatchObject({ host: 'a', command: 'touch started', code: 255, stderr: 'Connection reset' });
+  });
+
+  it('reads a trimmed stdout too (node-ssh trims what it returns)', async () => {
+    const transport = localTransport();
+    const trimmed = async (cmd: string) => {
+      const res = await transport.run('a', cmd);
+      return { ...res, stdout: res.stdout.trim() };
+    };
+    const steps: Step[] = [{ command: 'true' }, { command: 'echo shown', show: true }, { command: 'touch last' }];
+    expect((await runSteps('a', steps, trimmed)).map((o) => [o.result, o.output])).toEqual([['ran', ''], ['shown', 'shown\n'], ['ran', '']]);
   });
 
   it('runs hosts side by side', async () => {
@@ -91,19 +119,20 @@ describe('apply', () => {
     let most = 0;
     const transport: Transport = {
       kind: 'netns',
-      run: async () => {
+      run: async (host, command) => {
         most = Math.max(most, ++running);
-        await new Promise((r) => setTimeout(r, 2));
+        await new Promise((r) => setTimeout(r, 20));
         running--;
-        return { stdout: '', stderr: '', code: 0 };
+        return localTransport().run(host, command);
       },
     };
-    await applyPlan(plan, transport);
-    expect(most).toBeGreaterThan(1);
+    await applyPlan(planOf({ a: hostSteps('rr'), b: hostSteps('rr'), c: hostSteps('rr') }), transport);
+    expect(most).toBe(3);
+  });
+
+  it('prints each step with its check, so the script reads like the plan', () => {
+    const script = stepsScript(hostSteps('rr'));
+    expect(script).toContain('# step 1\nif (\ngrep -qx rr table\n) >/dev/null 2>&1; then');
+    expect(script).toContain('(\necho rr > table && echo edited >> log\n) 2>"$e"');
   });
 });
-
-function isCheck(command: string): boolean {
-  return plan.hosts.some((h) => h.steps.some((s) => s.unless === command || s.edit?.when === command));
-}
-

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { referenceLab, validateLab } from '../../model/topology.js';
 import { withPreset } from '../../model/presets.js';
+import { runSteps } from '../../provision/apply.js';
 import { formatPlan, planLab, type Plan } from '../../provision/plan.js';
+import { LocalShell, shq } from '../../provision/shell.js';
 import { SEED_DIRECTOR } from './seed.js';
 
 const netnsLayout = { httpd: { kind: 'instance' as const, root: '/run/lvs-lab/lvs' } };
@@ -175,5 +177,39 @@ describe('plan with keepalived health checks', () => {
 
   it('says so in the plan header', () => {
     expect(formatPlan(plan).split('\n')[0]).toMatch(/, keepalived health checks every 1 s$/);
+  });
+});
+
+describe("the plan's checks against a real ipvsadm table", () => {
+  // The director holds the rr service with both realservers at weight 1 (real `ipvsadm -Ln` output). Only the
+  // ipvsadm steps run here, through a real sh, with ipvsadm a shell function that lists that table and logs the rest.
+  const table = [
+    'IP Virtual Server version 1.2.1 (size=4096)',
+    'Prot LocalAddress:Port Scheduler Flags',
+    '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
+    'TCP  192.168.170.100:80 rr',
+    '  -> 192.168.170.102:80           Route   1      0          0         ',
+    '  -> 192.168.170.103:80           Route   1      0          0         ',
+  ];
+  const ipvsadmSteps = (plan: Plan) => commandsOf(plan, 'director').filter((s) => s.command.startsWith('ipvsadm -'));
+  const stub = `ipvsadm() { case "$1" in -Ln) printf '%s\\n' ${table.map(shq).join(' ')};; *) echo "ipvsadm $*" >&3;; esac; }`;
+  async function ran(plan: Plan): Promise<string[]> {
+    const shell = new LocalShell();
+    const out = await runSteps('director', ipvsadmSteps(plan), (script) => shell.exec(`exec 3>&1; ${stub}\n${script}`));
+    return out.filter((o) => o.result === 'ran').map((o) => o.command);
+  }
+
+  it('the same lab again: every step is in place', async () => {
+    expect(await ran(planLab(referenceLab(), netnsLayout))).toEqual([]);
+  });
+
+  it('a new scheduler is ipvsadm -E, a new weight ipvsadm -e, and nothing is added twice', async () => {
+    const wrr = planLab(withPreset('dr-wrr', { name: 'lvs' }, 't'), netnsLayout);
+    expect(await ran(wrr)).toEqual(['ipvsadm -E -t 192.168.170.100:80 -s wrr', 'ipvsadm -e -t 192.168.170.100:80 -r 192.168.170.102 -g -w 3']);
+  });
+
+  it('persistence added is ipvsadm -E with -p; a third realserver is ipvsadm -a', async () => {
+    const grown = planLab(validateLab({ service: { persistence: 60 }, realservers: 3 }), netnsLayout);
+    expect(await ran(grown)).toEqual(['ipvsadm -E -t 192.168.170.100:80 -s rr -p 60', 'ipvsadm -a -t 192.168.170.100:80 -r 192.168.170.104 -g']);
   });
 });
