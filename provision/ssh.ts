@@ -31,6 +31,8 @@ export class SshShell implements Shell {
       readyTimeout: timeoutMs,
       hostVerifier: target.hostKey ? (key: Buffer) => key.toString('base64') === target.hostKey : undefined,
     });
+    // node-ssh adds a listener to the connection per running command, and a lab runs one per host side by side.
+    ssh.connection?.setMaxListeners(256);
     return new SshShell(ssh, target);
   }
 

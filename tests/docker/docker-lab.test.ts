@@ -142,7 +142,7 @@ describe('pulumi stack', () => {
 });
 
 // After the destroy above: Docker refuses two networks on one subnet, and these presets use the lab's.
-for (const preset of ['nat-rr', 'tun-rr'] as const) {
+for (const preset of ['nat-rr', 'tun-rr', 'dr-health'] as const) {
   describe(`stack ${preset}`, () => {
     it('pulumi up builds it from the stack name alone, every check of its forwarding method passes, destroy removes it', async () => {
       await pulumi(['stack', 'select', '--create', preset, '--non-interactive']);
@@ -151,12 +151,13 @@ for (const preset of ['nat-rr', 'tun-rr'] as const) {
         const up = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', preset], { nothrow: true });
         expect(up.exitCode, up.stdout.slice(-3000)).toBe(0);
         const { lab } = await readStackSettings(preset);
-        expect(lab.forwarding).toBe(preset.slice(0, 3));
+        expect(lab.forwarding).toBe(preset.split('-')[0]);
         const access = await connectDockerLab(lab, engineKind);
         try {
           const checks = await verifyLab(access);
           expect(checks.filter((c) => !c.ok)).toEqual([]);
-          expect(checks.length).toBe(lab.forwarding === 'tun' ? 7 : 6);
+          // TUN adds the IP-in-IP capture, health checks the keepalived check.
+          expect(checks.length).toBe(lab.forwarding === 'tun' || lab.healthCheck ? 7 : 6);
         } finally {
           await access.close();
         }
