@@ -2,22 +2,33 @@
 import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { BenchResults } from './results.js';
+import { directorPacketsPerRequest, type BenchResults } from './results.js';
 
 export function chartSpec(r: BenchResults): TopLevelSpec {
   const lifecycle = r.lifecycle.flatMap((t) => t.phases.map((p) => ({ testbed: t.testbed, phase: p.phase, seconds: p.median, min: p.min, max: p.max })));
   const scale = r.scale.map((s) => ({ realservers: s.realservers, seconds: s.median, part: 'network + provisioning' }));
   const dataPlane = r.dataPlane.map((d) => ({ path: d.path, rps: d.requestsPerSecond, kernelCpu: d.kernelCpuSeconds }));
+  const packets = r.dataPlane
+    .filter((d) => d.ipvsInPkts + d.ipvsOutPkts > 0)
+    .flatMap((d) => {
+      const per = directorPacketsPerRequest(d);
+      return [
+        { path: d.path, direction: 'inbound (client to VIP)', packets: per.in },
+        { path: d.path, direction: 'outbound (replies)', packets: per.out },
+      ];
+    });
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: `lvs-lab benchmark (${r.machine.description})`, subtitle: r.when },
     config: { font: 'DejaVu Sans' },
+    // Each panel its own colours and legend (testbeds, paths, directions).
+    resolve: { scale: { color: 'independent' }, legend: { color: 'independent' } },
     hconcat: [
       {
         title: 'lifecycle, median s (rule: min-max)',
         data: { values: lifecycle },
         layer: [
-          { mark: 'bar', encoding: { x: { field: 'phase', type: 'nominal', sort: ['up', 'verify', 'redeploy', 'down'] }, xOffset: { field: 'testbed' }, y: { field: 'seconds', type: 'quantitative' }, color: { field: 'testbed' } } },
+          { mark: 'bar', encoding: { x: { field: 'phase', type: 'nominal', sort: ['up', 'verify', 'redeploy', 'down'] }, xOffset: { field: 'testbed' }, y: { field: 'seconds', type: 'quantitative' }, color: { field: 'testbed', legend: { orient: 'bottom', direction: 'vertical', title: null } } } },
           { mark: 'rule', encoding: { x: { field: 'phase', type: 'nominal', sort: ['up', 'verify', 'redeploy', 'down'] }, xOffset: { field: 'testbed' }, y: { field: 'min', type: 'quantitative' }, y2: { field: 'max' } } },
         ],
         width: 260,
@@ -35,9 +46,25 @@ export function chartSpec(r: BenchResults): TopLevelSpec {
         title: 'data plane: requests/s through each path',
         data: { values: dataPlane },
         mark: 'bar',
-        encoding: { x: { field: 'path', type: 'nominal', sort: null }, y: { field: 'rps', type: 'quantitative' }, color: { field: 'path', legend: null } },
-        width: 200,
-        height: 220,
+        encoding: {
+          y: { field: 'path', type: 'nominal', sort: null, title: null, axis: { labelLimit: 220 } },
+          x: { field: 'rps', type: 'quantitative', title: 'requests/s (wrk, 16 connections)' },
+          color: { field: 'path', legend: null },
+        },
+        width: 220,
+        height: 120,
+      },
+      {
+        title: "director's IPVS packets per request",
+        data: { values: packets },
+        mark: 'bar',
+        encoding: {
+          y: { field: 'path', type: 'nominal', sort: null, title: null, axis: { labelLimit: 220 } },
+          x: { field: 'packets', type: 'quantitative', stack: 'zero', title: 'packets per request' },
+          color: { field: 'direction', legend: { orient: 'bottom', direction: 'vertical', title: null, labelLimit: 260 } },
+        },
+        width: 220,
+        height: 80,
       },
     ],
   };

@@ -24,9 +24,14 @@ export interface ScaleResult extends Spread {
 
 export interface DataPlaneResult {
   path: string;
+  /** Requests wrk completed in the run. */
+  requests: number;
   requestsPerSecond: number;
   latencyMs: { p50: number; p90: number; p99: number };
-  /** Kernel time (system + softirq) on the lab machine during the run: where IPVS forwarding is spent. */
+  /**
+   * Kernel time (system + irq + softirq) of the whole lab machine during the run: every host of a netns lab shares
+   * one kernel, so this is not the director's alone; the IPVS packet counts are.
+   */
   kernelCpuSeconds: number;
   ipvsInPkts: number;
   ipvsOutPkts: number;
@@ -48,15 +53,16 @@ export function spread(runs: number[]): Spread {
 }
 
 /** wrk's summary: requests/s and the latency distribution (`--latency`), in ms. */
-export function parseWrk(text: string): { requestsPerSecond: number; latencyMs: { p50: number; p90: number; p99: number } } {
+export function parseWrk(text: string): { requests: number; requestsPerSecond: number; latencyMs: { p50: number; p90: number; p99: number } } {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(text);
-  if (!rps) throw new Error(`wrk printed no Requests/sec:\n${text}`);
+  const requests = /^\s*(\d+) requests in /m.exec(text);
+  if (!rps || !requests) throw new Error(`wrk printed no Requests/sec:\n${text}`);
   const ms = (p: string) => {
     const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(text);
     if (!m) throw new Error(`wrk printed no ${p}% latency:\n${text}`);
     return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2] as 'us' | 'ms' | 's'];
   };
-  return { requestsPerSecond: Number(rps[1]), latencyMs: { p50: ms('50'), p90: ms('90'), p99: ms('99') } };
+  return { requests: Number(requests[1]), requestsPerSecond: Number(rps[1]), latencyMs: { p50: ms('50'), p90: ms('90'), p99: ms('99') } };
 }
 
 /** Jiffies of system + irq + softirq time from /proc/stat's first line. */
@@ -65,18 +71,27 @@ export function kernelJiffies(procStat: string): number {
   return f[2] + f[5] + f[6];
 }
 
+/** Packets the director's IPVS handled per request, each way: DR sees only the inbound half, NAT both. */
+export function directorPacketsPerRequest(d: DataPlaneResult): { in: number; out: number } {
+  const per = (n: number) => (d.requests > 0 ? n / d.requests : 0);
+  return { in: per(d.ipvsInPkts), out: per(d.ipvsOutPkts) };
+}
+
 export function formatTable(r: BenchResults): string {
   const s = (x: number) => x.toFixed(1);
   const out = [`lvs-lab benchmark, ${r.when}, ${r.machine.description}`, '', 'lifecycle (seconds: median [min-max] of runs)'];
   for (const t of r.lifecycle)
-    out.push(`  ${t.testbed.padEnd(14)} ${t.phases.map((p) => `${p.phase} ${s(p.median)} [${s(p.min)}-${s(p.max)}]`).join('   ')}`);
+    out.push(`  ${t.testbed.padEnd(Math.max(...r.lifecycle.map((x) => x.testbed.length)))}  ${t.phases.map((p) => `${p.phase} ${s(p.median)} [${s(p.min)}-${s(p.max)}]`).join('   ')}`);
   out.push('', 'scale (netns lab in one machine: network + provisioning, seconds)');
   for (const x of r.scale) out.push(`  ${String(x.realservers).padStart(3)} realservers: ${s(x.median)} [${s(x.min)}-${s(x.max)}]   ${x.perAddedHost.toFixed(3)} s per added host`);
-  out.push('', 'data plane (wrk through each path, from the client)');
-  for (const d of r.dataPlane)
+  out.push('', 'data plane (wrk through each path, from the client; kernel CPU is the whole lab machine\'s)');
+  for (const d of r.dataPlane) {
+    const per = directorPacketsPerRequest(d);
     out.push(
       `  ${d.path.padEnd(26)} ${d.requestsPerSecond.toFixed(0).padStart(6)} req/s   p50 ${d.latencyMs.p50.toFixed(2)} ms  p90 ${d.latencyMs.p90.toFixed(2)} ms  ` +
-        `p99 ${d.latencyMs.p99.toFixed(2)} ms   kernel CPU ${d.kernelCpuSeconds.toFixed(2)} s   IPVS in/out pkts ${d.ipvsInPkts}/${d.ipvsOutPkts}`,
+        `p99 ${d.latencyMs.p99.toFixed(2)} ms   kernel CPU ${d.kernelCpuSeconds.toFixed(2)} s   ` +
+        `director IPVS pkts in/out ${d.ipvsInPkts}/${d.ipvsOutPkts} (${per.in.toFixed(1)}/${per.out.toFixed(1)} per request)`,
     );
+  }
   return out.join('\n');
 }
