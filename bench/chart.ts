@@ -4,6 +4,18 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { directorPacketsPerRequest, type BenchResults } from './results.js';
 
+/** A panel of horizontal bars, one per data-plane path, labelled in full. */
+function pathBars(title: string, values: object[], x: object, color: object, height: number) {
+  return {
+    title,
+    data: { values },
+    mark: 'bar' as const,
+    encoding: { y: { field: 'path', type: 'nominal' as const, sort: null, title: null, axis: { labelLimit: 220 } }, x, color },
+    width: 220,
+    height,
+  };
+}
+
 export function chartSpec(r: BenchResults): TopLevelSpec {
   const lifecycle = r.lifecycle.flatMap((t) => t.phases.map((p) => ({ testbed: t.testbed, phase: p.phase, seconds: p.median, min: p.min, max: p.max })));
   const scale = r.scale.map((s) => ({ realservers: s.realservers, seconds: s.median, part: 'network + provisioning' }));
@@ -42,30 +54,14 @@ export function chartSpec(r: BenchResults): TopLevelSpec {
         width: 220,
         height: 220,
       },
-      {
-        title: 'data plane: requests/s through each path',
-        data: { values: dataPlane },
-        mark: 'bar',
-        encoding: {
-          y: { field: 'path', type: 'nominal', sort: null, title: null, axis: { labelLimit: 220 } },
-          x: { field: 'rps', type: 'quantitative', title: 'requests/s (wrk, 16 connections)' },
-          color: { field: 'path', legend: null },
-        },
-        width: 220,
-        height: 120,
-      },
-      {
-        title: "director's IPVS packets per request",
-        data: { values: packets },
-        mark: 'bar',
-        encoding: {
-          y: { field: 'path', type: 'nominal', sort: null, title: null, axis: { labelLimit: 220 } },
-          x: { field: 'packets', type: 'quantitative', stack: 'zero', title: 'packets per request' },
-          color: { field: 'direction', legend: { orient: 'bottom', direction: 'vertical', title: null, labelLimit: 260 } },
-        },
-        width: 220,
-        height: 80,
-      },
+      pathBars('data plane: requests/s through each path', dataPlane, { field: 'rps', type: 'quantitative', title: 'requests/s (wrk, 16 connections)' }, { field: 'path', legend: null }, 120),
+      pathBars(
+        "director's IPVS packets per request",
+        packets,
+        { field: 'packets', type: 'quantitative', stack: 'zero', title: 'packets per request' },
+        { field: 'direction', legend: { orient: 'bottom', direction: 'vertical', title: null, labelLimit: 260 } },
+        80,
+      ),
     ],
   };
 }
