@@ -43,6 +43,10 @@ export function instanceConfig(files: HttpdFiles, serverName: string, port: numb
     // first field, and the User-Agent last tells a health checker's requests from the client's.
     `LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-Agent}i\\"" combined`,
     `CustomLog ${files.accessLog} combined`,
+    // One worker process to start with (25 threads; more come under load) rather than three: a lab may run dozens.
+    `StartServers 1`,
+    `MinSpareThreads 25`,
+    `MaxSpareThreads 75`,
     // Each request must be a fresh connection for the scheduler to see it; keep-alive would hide that.
     `KeepAlive Off`,
     `DocumentRoot ${files.docroot}`,
