@@ -80,8 +80,9 @@ export function directorPacketsPerRequest(d: DataPlaneResult): { in: number; out
 export function formatTable(r: BenchResults): string {
   const s = (x: number) => x.toFixed(1);
   const out = [`lvs-lab benchmark, ${r.when}, ${r.machine.description}`, '', 'lifecycle (seconds: median [min-max] of runs)'];
+  const testbedWidth = Math.max(...r.lifecycle.map((t) => t.testbed.length));
   for (const t of r.lifecycle)
-    out.push(`  ${t.testbed.padEnd(Math.max(...r.lifecycle.map((x) => x.testbed.length)))}  ${t.phases.map((p) => `${p.phase} ${s(p.median)} [${s(p.min)}-${s(p.max)}]`).join('   ')}`);
+    out.push(`  ${t.testbed.padEnd(testbedWidth)}  ${t.phases.map((p) => `${p.phase} ${s(p.median)} [${s(p.min)}-${s(p.max)}]`).join('   ')}`);
   out.push('', 'scale (netns lab in one machine: network + provisioning, seconds)');
   for (const x of r.scale) out.push(`  ${String(x.realservers).padStart(3)} realservers: ${s(x.median)} [${s(x.min)}-${s(x.max)}]   ${x.perAddedHost.toFixed(3)} s per added host`);
   out.push('', 'data plane (wrk through each path, from the client; kernel CPU is the whole lab machine\'s)');

@@ -4,7 +4,7 @@ import type { Lab } from '../model/topology.js';
 import { httpdFiles, type HttpdLayout } from '../provision/httpd.js';
 import { CHECKER_USER_AGENT, keepalivedFiles } from '../provision/keepalived.js';
 import { virtualService } from '../provision/plan.js';
-import { shq } from '../provision/shell.js';
+import { daemonRunning, shq } from '../provision/shell.js';
 import type { Transport } from '../provision/transport.js';
 
 export interface LabAccess {
@@ -231,7 +231,7 @@ export function parseTunnelled(lines: string[]): TunnelledPacket[] {
 /** keepalived's main and checker processes on the director, by their pid files; absent when not running. */
 export async function keepalivedPids(a: LabAccess): Promise<{ main?: number; checker?: number }> {
   const files = keepalivedFiles(a.httpd, a.lab.director.name);
-  const alive = (file: string) => `p=$(cat ${shq(file)} 2>/dev/null) && kill -0 "$p" 2>/dev/null && echo "$p" || echo -`;
+  const alive = (file: string) => `{ ${daemonRunning(file)} && cat ${shq(file)}; } || echo -`;
   const out = (await must(a, a.lab.director.name, `${alive(files.pidFile)}; ${alive(files.checkersPidFile)}`)).split('\n');
   const pid = (line?: string) => (line && /^\d+$/.test(line) ? Number(line) : undefined);
   return { main: pid(out[0]), checker: pid(out[1]) };

@@ -33,11 +33,14 @@ async function stopHttpd(a: LabAccess, rs: Realserver): Promise<void> {
   expect(res.code, res.stderr).toBe(0);
 }
 
-/** Re-applies the lab's plan: only the stopped httpd's start step has something to do. */
-async function reapply(a: LabAccess): Promise<string[]> {
-  const report = await applyPlan(planLab(a.lab, { httpd: a.httpd }), a.transport);
+/** Applies `lab`'s plan to the side lab; returns "host: program" for each step that ran. */
+async function apply(a: LabAccess, lab = a.lab): Promise<string[]> {
+  const report = await applyPlan(planLab(lab, { httpd: a.httpd }), a.transport);
   return report.outcomes.filter((o) => o.result === 'ran').map((o) => `${o.host}: ${o.command.split(' ')[0]}`);
 }
+
+/** Re-applies the lab's plan: only the stopped httpd's start step has something to do. */
+const reapply = (a: LabAccess) => apply(a);
 
 const inTable = async (a: LabAccess, rs: Realserver) => (await ipvsTable(a)).dests.some((d) => d.rip === rs.ip);
 
@@ -111,8 +114,7 @@ describe('keepalived health checks (dr-health): a realserver whose httpd stopped
     const a = access();
     const before = await keepalivedPids(a);
     const wrr = withPreset('dr-health', { name: 'hcon', service: { scheduler: 'wrr' }, realservers: [{ weight: 3 }, { weight: 1 }] }, 'test');
-    const report = await applyPlan(planLab(wrr, { httpd: a.httpd }), a.transport);
-    const ran = report.outcomes.filter((o) => o.result === 'ran').map((o) => `${o.host}: ${o.command.split(' ')[0]}`);
+    const ran = await apply(a, wrr);
     // The config is rewritten and keepalived reloaded; the wait for the new table runs unless the reload was quicker.
     expect(ran.filter((r) => r !== 'director: timeout')).toEqual(['director: mkdir', 'director: kill']);
     expect(await keepalivedPids(a)).toEqual(before);
