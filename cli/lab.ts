@@ -1,17 +1,16 @@
-// npm run lab -- up|verify|status|plan|down|engine [--file lab.yaml] [--testbed auto|netns|vm] [--name NAME] [--stack S]
+// npm run lab -- up|verify|status|plan|down|vagrantfile|engine [--file lab.yaml] [--testbed auto|netns|vm|vagrant] [--name NAME] [--stack S]
 import { parseArgs } from 'node:util';
+import { readStackSettings } from '../infra/config.js';
+import { UserError } from '../model/errors.js';
 import { loadLab } from '../model/load.js';
 import { PRESET_NAMES } from '../model/presets.js';
-import { LabModelError, type Lab } from '../model/topology.js';
-import { StepFailed } from '../provision/apply.js';
+import type { Lab } from '../model/topology.js';
 import { formatPlan, planLab } from '../provision/plan.js';
-import { readStackSettings } from '../infra/config.js';
 import { connectDockerLab, engineDown, engineUp, engineVmRunning } from '../testbed/docker/engine.js';
+import { connectLab, labDown, labUp, TESTBEDS, type TestbedChoice } from '../testbed/lab.js';
 import { netnsNames } from '../testbed/netns.js';
-import { PreflightError } from '../testbed/preflight.js';
-import { connectLab, labDown, labUp, type TestbedChoice } from '../testbed/lab.js';
-import { listStates } from '../testbed/state.js';
-import { isOurVm } from '../testbed/vm/qemu.js';
+import { listStates, readState, TESTBED_KINDS } from '../testbed/state.js';
+import { previewVagrantfile } from '../testbed/vagrant/preview.js';
 import { formatChecks, verifyLab } from '../verify/report.js';
 
 const USAGE = `usage: npm run lab -- <command> [options]
@@ -22,6 +21,8 @@ commands:
   status   list the labs that are up
   plan     print the exact commands each host runs (--guards adds the idempotency checks)
   down     remove everything the lab created
+  vagrantfile
+           print the lab's Vagrantfile (the running lab's, or the one \`up --testbed vagrant\` would write)
   engine up|down|status
            the Docker engine VM for Docker labs (\`npm run pulumi -- up\`) on hosts whose kernel has no IPVS
 
@@ -29,10 +30,11 @@ options:
   --file F        lab description (YAML or JSON); default: the reference LVS-DR lab
   --preset P      a named variant (its fields under the file's): ${PRESET_NAMES.join(', ')}
   --name N        lab name (default: the file's or preset's name field, or "lvs")
-  --testbed T     auto (default) | netns | vm
+  --testbed T     auto (default) | netns | vm | vagrant
   --stack S       with verify: the Docker lab of Pulumi stack S (Pulumi.S.yaml)
   --no-verify     with up: skip the checks
-  --guards        with plan: show each step's "already in place" check`;
+  --guards        with plan: show each step's "already in place" check
+  --debug         print stack traces with errors`;
 
 async function connectStackLab(stack: string) {
   const settings = await readStackSettings(stack);
@@ -54,18 +56,17 @@ async function main(): Promise<number> {
       'no-verify': { type: 'boolean', default: false },
       guards: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
+      debug: { type: 'boolean', default: false },
     },
   });
+  debug = values.debug;
   const command = positionals[0];
   if (values.help || !command) {
     console.log(USAGE);
     return command || values.help ? 0 : 2;
   }
   const testbed = values.testbed as TestbedChoice;
-  if (!['auto', 'netns', 'vm'].includes(testbed)) {
-    console.error(`--testbed: "${values.testbed}" is not one of auto, netns, vm`);
-    return 2;
-  }
+  if (!['auto', ...TESTBED_KINDS].includes(testbed)) throw new UserError(`--testbed: "${values.testbed}" is not one of auto, ${TESTBED_KINDS.join(', ')}`);
   const loadModel = async (): Promise<Lab> => {
     const lab = await loadLab(values.file, values.preset);
     return values.name ? { ...lab, name: values.name } : lab;
@@ -114,7 +115,7 @@ async function main(): Promise<number> {
       const states = await listStates();
       if (states.length === 0) console.log('no labs are up');
       for (const s of states) {
-        const where = s.vm ? `vm qemu pid ${s.vm.pid} (${isOurVm(s.vm.pid, s.vm.name) ? 'running' : 'NOT running'}), ssh 127.0.0.1:${s.vm.sshPort}` : 'netns on this host';
+        const where = TESTBEDS[s.testbed].describe(s);
         console.log(`${s.lab.name}: ${s.lab.forwarding} ${s.lab.service.scheduler} VIP ${s.lab.vip}:${s.lab.service.port}, ${s.lab.realservers.length} realservers; ${where}; up since ${s.createdAt}`);
       }
       return 0;
@@ -123,6 +124,12 @@ async function main(): Promise<number> {
       const lab = await loadModel();
       const removed = await labDown(values.name ?? lab.name, { log, fallback: lab });
       if (!removed) log(`no lab named "${values.name ?? lab.name}" is up; nothing to remove`);
+      return 0;
+    }
+    case 'vagrantfile': {
+      const lab = await loadModel();
+      const state = await readState(values.name ?? lab.name);
+      console.log(state?.vagrant ? await previewVagrantfile(state.lab, state.vagrant) : await previewVagrantfile(lab));
       return 0;
     }
     case 'engine': {
@@ -146,14 +153,13 @@ async function main(): Promise<number> {
   }
 }
 
+let debug = false;
+
+// A refusal (UserError) exits 2, a failure 1; the stack trace is for --debug, not for users.
 main().then(
   (code) => process.exit(code),
   (err) => {
-    if (err instanceof LabModelError || err instanceof PreflightError) {
-      console.error(`error: ${err.message}`);
-      process.exit(2);
-    }
-    console.error(err instanceof StepFailed ? `error: ${err.message}` : err);
-    process.exit(1);
+    console.error(debug ? err : `error: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(err instanceof UserError ? 2 : 1);
   },
 );

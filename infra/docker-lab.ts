@@ -1,15 +1,19 @@
 // A lab as Docker containers: the model's Docker spec (testbed/docker/spec.ts) and plan (provision/plan.ts) turned
-// into resources. network -> image -> one container per host -> that host's provisioning.
+// into @pulumi/docker resources on one provider (the chosen engine): network -> image -> one container per host ->
+// that host's provisioning (a dynamic resource: nothing in @pulumi/docker runs commands in a container).
+import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import type { Lab } from '../model/topology.js';
 import { planLab } from '../provision/plan.js';
-import type { EngineKind } from '../testbed/docker/engine.js';
-import { DOCKER_HTTPD, dockerLabSpec, type DockerLabSpec } from '../testbed/docker/spec.js';
-import { DockerContainer, DockerImage, DockerNetwork, Provisioning } from './resources.js';
+import type { DockerClientAddress, EngineKind } from '../testbed/docker/engine.js';
+import { DOCKER_HTTPD, dockerLabSpec, type DockerLabSpec, type NetworkSpec } from '../testbed/docker/spec.js';
+import { BridgeRule, Provisioning } from './resources.js';
 
 export interface DockerLabArgs {
   lab: Lab;
   engine: EngineKind;
+  /** How the Docker provider reaches the engine. */
+  client: DockerClientAddress;
   baseImage: string;
 }
 
@@ -20,12 +24,15 @@ export interface HostOutput {
   mac: pulumi.Output<string>;
 }
 
+const labelList = (labels: Record<string, string>) => Object.entries(labels).map(([label, value]) => ({ label, value }));
+
 export class DockerLab extends pulumi.ComponentResource {
   readonly spec: DockerLabSpec;
-  readonly network: DockerNetwork;
-  readonly outside?: DockerNetwork;
-  readonly image: DockerImage;
-  readonly containers: Map<string, DockerContainer>;
+  readonly provider: docker.Provider;
+  readonly network: docker.Network;
+  readonly outside?: docker.Network;
+  readonly image: docker.RemoteImage;
+  readonly containers: Map<string, docker.Container>;
   readonly provisioning: Map<string, Provisioning>;
   readonly hosts: HostOutput[];
 
@@ -33,27 +40,67 @@ export class DockerLab extends pulumi.ComponentResource {
     super('lvs-lab:index:DockerLab', name, {}, opts);
     const { lab, engine } = args;
     this.spec = dockerLabSpec(lab, args.baseImage);
-    const parent = { parent: this };
+    this.provider = new docker.Provider(`${name}-engine`, { host: args.client.host, sshOpts: args.client.sshOpts }, { parent: this });
+    const on = { parent: this, provider: this.provider };
 
-    this.network = new DockerNetwork(`${name}-network`, { engine, spec: this.spec.network }, parent);
-    this.outside = this.spec.outside && new DockerNetwork(`${name}-outside-network`, { engine, spec: this.spec.outside }, parent);
-    this.image = new DockerImage(`${name}-image`, { engine, spec: this.spec.image }, parent);
-    const outside = this.outside?.name;
+    // internal: no NAT, no route off the bridge; the lab stays inside the engine's machine.
+    const network = (id: string, n: NetworkSpec) =>
+      new docker.Network(
+        id,
+        {
+          name: n.name,
+          driver: 'bridge',
+          internal: true,
+          ipamConfigs: [{ subnet: n.subnet, gateway: n.gateway }],
+          options: { 'com.docker.network.bridge.name': n.bridge },
+          labels: labelList(n.labels),
+        },
+        on,
+      );
+    this.network = network(`${name}-network`, this.spec.network);
+    this.outside = this.spec.outside && network(`${name}-outside-network`, this.spec.outside);
+    const rules =
+      lab.forwarding === 'nat'
+        ? [new BridgeRule(`${name}-bridge-rule`, { engine, bridge: this.spec.network.bridge, networkId: this.network.id }, { parent: this })]
+        : [];
+
+    const { image } = this.spec;
+    this.image = new docker.RemoteImage(
+      `${name}-image`,
+      {
+        name: image.tag,
+        // The legacy builder: what Debian's Docker 20.10 offers over its API without a buildx builder.
+        build: { context: image.context, dockerfile: 'Dockerfile', buildArgs: { BASE: image.base }, label: image.labels, useLegacyBuilder: true },
+        keepLocally: false,
+      },
+      on,
+    );
+
     this.containers = new Map(
-      this.spec.containers.map((spec) => [
-        spec.host,
-        new DockerContainer(
-          `${name}-${spec.host}`,
+      this.spec.containers.map((c) => {
+        // eth0 on the lab network (NAT's client: the outside one); NAT's director has eth1 on the outside network.
+        // Docker names a container's interfaces in the order of its networks' names: lvs-lab-X before lvs-lab-X-out.
+        const networks = [
+          { name: (c.network === 'outside' ? this.outside! : this.network).name, ipv4Address: c.ip, macAddress: c.mac },
+          ...(c.outsideIp ? [{ name: this.outside!.name, ipv4Address: c.outsideIp }] : []),
+        ];
+        const container = new docker.Container(
+          `${name}-${c.host}`,
           {
-            engine,
-            spec,
-            network: spec.network === 'outside' ? outside! : this.network.name,
-            image: this.image.tag,
-            ...(spec.outsideIp ? { outside: outside! } : {}),
+            name: c.name,
+            hostname: c.hostname,
+            image: this.image.imageId,
+            privileged: true,
+            networksAdvanced: networks,
+            labels: labelList(c.labels),
+            sysctls: c.sysctls,
+            mustRun: true,
+            wait: false,
           },
-          parent,
-        ),
-      ]),
+          { ...on, dependsOn: rules },
+        );
+        return [c.host, container];
+      }),
     );
 
     const plan = planLab(lab, { httpd: DOCKER_HTTPD });
@@ -62,16 +109,18 @@ export class DockerLab extends pulumi.ComponentResource {
         const container = this.containers.get(host.name)!;
         return [
           host.name,
-          new Provisioning(
-            `${name}-${host.name}-provisioning`,
-            { engine, host: host.name, container: container.name, containerId: container.id, steps },
-            { parent: this, dependsOn: [container] },
-          ),
+          new Provisioning(`${name}-${host.name}-provisioning`, { engine, host: host.name, container: container.name, containerId: container.id, steps }, { parent: this }),
         ];
       }),
     );
 
-    this.hosts = this.spec.containers.map((c) => ({ name: c.host, role: c.role, ip: this.containers.get(c.host)!.ip, mac: this.containers.get(c.host)!.mac }));
+    // Read back from Docker, so the stack outputs state facts, not intentions.
+    const labNetwork = (c: docker.Container, network: string) =>
+      c.networkDatas.apply((datas) => datas.find((d) => d.networkName === network));
+    this.hosts = this.spec.containers.map((c) => {
+      const data = labNetwork(this.containers.get(c.host)!, c.network === 'outside' ? this.spec.outside!.name : this.spec.network.name);
+      return { name: c.host, role: c.role, ip: data.apply((d) => d?.ipAddress ?? ''), mac: data.apply((d) => d?.macAddress ?? '') };
+    });
     this.registerOutputs({ hosts: this.hosts });
   }
 }

@@ -1,9 +1,8 @@
 // The Pulumi program: this stack's config -> the topology model -> preflight -> a provisioned Docker lab.
 import * as pulumi from '@pulumi/pulumi';
-import { LabModelError } from '../model/topology.js';
+import { UserError } from '../model/errors.js';
 import { preflightEngine } from '../testbed/docker/engine.js';
 import { BASE_IMAGE_DEFAULT } from '../testbed/docker/spec.js';
-import { PreflightError } from '../testbed/preflight.js';
 import { settingsFromConfig } from './config.js';
 import { DockerLab } from './docker-lab.js';
 
@@ -16,16 +15,16 @@ async function main() {
     // Before any resource: the engine answers and its kernel has IPVS.
     const engine = await preflightEngine(settings.engine);
     await engine.close();
-    return { settings, engine: engine.kind, baseImage: settings.baseImage ?? engine.defaultBase ?? BASE_IMAGE_DEFAULT };
+    return { settings, engine: engine.kind, client: engine.client, baseImage: settings.baseImage ?? engine.defaultBase ?? BASE_IMAGE_DEFAULT };
   } catch (err) {
     // Model and preflight errors are messages for the user, not crashes: no stack trace.
-    if (err instanceof LabModelError || err instanceof PreflightError) throw new pulumi.RunError(err.message);
+    if (err instanceof UserError) throw new pulumi.RunError(err.message);
     throw err;
   }
 }
 
-const { settings, engine, baseImage } = await main();
-const lab = new DockerLab(settings.lab.name, { lab: settings.lab, engine, baseImage });
+const { settings, engine, client, baseImage } = await main();
+const lab = new DockerLab(settings.lab.name, { lab: settings.lab, engine, client, baseImage });
 
 export const vip = `${settings.lab.vip}:${settings.lab.service.port}`;
 export const engineKind = engine;

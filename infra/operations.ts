@@ -1,33 +1,41 @@
-// What the lab's Pulumi resources do, run by Pulumi's dynamic-provider process (see resources.ts): each create,
-// diff, update and delete of a network, image, container or host's provisioning, against the chosen Docker engine.
-// The docker command lines come from testbed/docker/commands.ts; provisioning is the plan's steps for one host,
-// run by provision/apply.ts through the docker transport.
+// What the lab's two Pulumi dynamic resources do, run by Pulumi's dynamic-provider process (see resources.ts):
+// provisioning (one host's steps of the plan, through the docker transport; nothing in @pulumi/docker runs commands
+// in a container), and NAT's bridge rule on the engine's machine. Network, image and containers are @pulumi/docker's.
+import type * as pulumi from '@pulumi/pulumi';
+import { UserError } from '../model/errors.js';
 import { runSteps } from '../provision/apply.js';
 import type { Step } from '../provision/plan.js';
 import { dockerTransport } from '../provision/transport.js';
-import { containerRemove, containerRun, imageBuild, imageRemove, networkConnect, networkCreate, networkRemove } from '../testbed/docker/commands.js';
 import { openEngine, type DockerEngine, type EngineKind } from '../testbed/docker/engine.js';
-import type { ContainerSpec, ImageSpec, NetworkSpec } from '../testbed/docker/spec.js';
+import { bridgeRuleAdd, bridgeRuleRemove } from '../testbed/docker/spec.js';
 
-export interface NetworkInputs { engine: EngineKind; spec: NetworkSpec }
-export interface ImageInputs { engine: EngineKind; spec: ImageSpec }
-/** `network` is the network of the container's eth0; `outside` NAT's outside network, for the director's eth1. */
-export interface ContainerInputs { engine: EngineKind; spec: ContainerSpec; network: string; image: string; outside?: string }
-export interface ProvisioningInputs { engine: EngineKind; host: string; container: string; containerId: string; steps: Step[] }
+export interface ProvisioningInputs {
+  engine: EngineKind;
+  host: string;
+  container: string;
+  /** The container's id: a new container (a replacement) is provisioned from scratch. */
+  containerId: string;
+  steps: Step[];
+}
 
-interface DiffResult { changes: boolean; replaces?: string[]; deleteBeforeReplace?: boolean }
-interface CreateResult { id: string; outs: Record<string, unknown> }
+export interface ProvisioningOutputs extends ProvisioningInputs {
+  /** What the last run changed, in the words of the plan: the record `pulumi up` shows for the host. */
+  ran: string[];
+  inPlace: number;
+  /** The output of the plan's read-only steps (ipvsadm -ln). */
+  shown: string;
+}
 
-export interface Operations<I> {
-  create(inputs: I): Promise<CreateResult>;
-  diff(id: string, olds: I, news: I): Promise<DiffResult>;
-  update?(id: string, olds: I, news: I): Promise<{ outs: Record<string, unknown> }>;
-  delete(id: string, props: I): Promise<void>;
+export interface BridgeRuleInputs {
+  engine: EngineKind;
+  bridge: string;
+  /** The network's id: a new network gets the rule anew. */
+  networkId: string;
 }
 
 async function withEngine<T>(kind: EngineKind, fn: (engine: DockerEngine) => Promise<T>): Promise<T> {
   const engine = await openEngine(kind);
-  if (!engine) throw new Error('the lvs-lab engine VM is not running: `npm run lab -- engine up` starts it');
+  if (!engine) throw new UserError('the lvs-lab engine VM is not running: `npm run lab -- engine up` starts it');
   try {
     return await fn(engine);
   } finally {
@@ -35,81 +43,16 @@ async function withEngine<T>(kind: EngineKind, fn: (engine: DockerEngine) => Pro
   }
 }
 
-/** Deleting from a VM engine that is gone succeeds: the VM took the object with it. */
-async function removeWith(kind: EngineKind, command: string, what: string): Promise<void> {
-  const engine = await openEngine(kind);
-  if (!engine) return;
-  try {
-    const res = await engine.shell.exec(command);
-    if (res.code !== 0) throw new Error(`removing ${what} failed on ${engine.shell.where}: ${res.stderr.trim() || `exit ${res.code}`}`);
-  } finally {
-    await engine.close();
-  }
-}
-
-async function docker(engine: DockerEngine, command: string, what: string, stdin?: string): Promise<string> {
-  const res = await engine.shell.exec(command, { stdin, timeoutMs: 600_000 });
-  if (res.code !== 0) throw new Error(`${what} failed on ${engine.shell.where} (exit ${res.code}): ${res.stderr.trim()}\n  command: ${command}`);
-  return res.stdout.trim();
-}
-
-/**
- * The inputs that differ. `olds` are the previous outputs (inputs plus what create added), so only the new inputs'
- * keys count; `__provider` is Pulumi's serialized provider, which changes with the code, not with the lab.
- */
+/** The inputs that differ between the last outputs and the new inputs (only the inputs' own keys count). */
 const changedKeys = <I extends object>(olds: I, news: I): string[] =>
-  Object.keys(news).filter((k) => k !== '__provider' && JSON.stringify((olds as never)[k]) !== JSON.stringify((news as never)[k]));
+  (Object.keys(news) as Array<keyof I>).filter((k) => k !== '__provider' && JSON.stringify(olds[k]) !== JSON.stringify(news[k])).map(String);
 
-/** Docker objects carry fixed names, so any change is a replacement, and the old one must go first. */
-const replaceOnChange = async <I extends object>(_id: string, olds: I, news: I): Promise<DiffResult> => {
-  const replaces = changedKeys(olds, news);
-  return { changes: replaces.length > 0, replaces, deleteBeforeReplace: true };
-};
-
-export const network: Operations<NetworkInputs> = {
-  create: (inputs) =>
-    withEngine(inputs.engine, async (e) => ({
-      id: (await docker(e, networkCreate(inputs.spec), `creating network ${inputs.spec.name}`)).split('\n')[0],
-      outs: { ...inputs, name: inputs.spec.name },
-    })),
-  diff: replaceOnChange,
-  delete: (_id, props) => removeWith(props.engine, networkRemove(props.spec), `network ${props.spec.name}`),
-};
-
-export const image: Operations<ImageInputs> = {
-  create: (inputs) =>
-    withEngine(inputs.engine, async (e) => ({
-      id: await docker(e, imageBuild(inputs.spec), `building image ${inputs.spec.tag} from ${inputs.spec.base}`, inputs.spec.dockerfile),
-      outs: { ...inputs, tag: inputs.spec.tag },
-    })),
-  diff: replaceOnChange,
-  delete: (_id, props) => removeWith(props.engine, imageRemove(props.spec.tag), `image ${props.spec.tag}`),
-};
-
-export const container: Operations<ContainerInputs> = {
-  create: (inputs) =>
-    withEngine(inputs.engine, async (e) => {
-      const { spec } = inputs;
-      const id = await docker(e, containerRun(spec, inputs.network, inputs.image), `starting container ${spec.name}`);
-      if (spec.outsideIp && inputs.outside)
-        await docker(e, networkConnect(inputs.outside, spec.name, spec.outsideIp), `connecting ${spec.name} to ${inputs.outside}`);
-      // Read back what Docker assigned, so the stack outputs state facts, not intentions.
-      const [ip, mac] = (
-        await docker(e, `docker inspect -f '{{with index .NetworkSettings.Networks "${inputs.network}"}}{{.IPAddress}} {{.MacAddress}}{{end}}' ${id}`, `inspecting ${spec.name}`)
-      ).split(' ');
-      return { id, outs: { ...inputs, name: spec.name, ip, mac } };
-    }),
-  diff: replaceOnChange,
-  delete: (_id, props) => removeWith(props.engine, containerRemove(props.spec.name), `container ${props.spec.name}`),
-};
-
-async function provision(inputs: ProvisioningInputs): Promise<Record<string, unknown>> {
+async function provision(inputs: ProvisioningInputs): Promise<ProvisioningOutputs> {
   return withEngine(inputs.engine, async (e) => {
     const transport = dockerTransport(e.shell, () => inputs.container);
     const outcomes = await runSteps(inputs.host, inputs.steps, (cmd) => transport.run(inputs.host, cmd));
     return {
       ...inputs,
-      // What this run changed, in the words of the plan: the record `pulumi up` shows for the host.
       ran: outcomes.filter((o) => o.result === 'ran').map((o) => o.command),
       inPlace: outcomes.filter((o) => o.result === 'in-place').length,
       shown: outcomes.filter((o) => o.result === 'shown').map((o) => o.output).join(''),
@@ -117,9 +60,10 @@ async function provision(inputs: ProvisioningInputs): Promise<Record<string, unk
   });
 }
 
-export const provisioning: Operations<ProvisioningInputs> = {
+export const provisioning: pulumi.dynamic.ResourceProvider<ProvisioningInputs, ProvisioningOutputs> = {
+  // A failed create records nothing: the steps ran in the container, which its own resource removes.
   create: async (inputs) => ({ id: `${inputs.container}-provisioning`, outs: await provision(inputs) }),
-  // A new container starts from scratch; new steps on the same container are applied in place.
+  // New steps on the same container are applied in place (only what changed runs); a new container starts over.
   diff: async (_id, olds, news) => {
     const changed = changedKeys(olds, news);
     return { changes: changed.length > 0, replaces: changed.filter((k) => k !== 'steps') };
@@ -129,5 +73,29 @@ export const provisioning: Operations<ProvisioningInputs> = {
   delete: async () => {},
 };
 
-export const operations = { network, image, container, provisioning };
+export const bridgeRule: pulumi.dynamic.ResourceProvider<BridgeRuleInputs, BridgeRuleInputs> = {
+  create: async (inputs) => {
+    await withEngine(inputs.engine, async (e) => {
+      const res = await e.shell.exec(bridgeRuleAdd(inputs.bridge));
+      if (res.code !== 0) throw new Error(`adding the bridge rule for ${inputs.bridge} failed on ${e.shell.where}: ${res.stderr.trim()}`);
+    });
+    return { id: `${inputs.bridge}-within`, outs: inputs };
+  },
+  diff: async (_id, olds, news) => {
+    const changed = changedKeys(olds, news);
+    return { changes: changed.length > 0, replaces: changed, deleteBeforeReplace: true };
+  },
+  // An engine VM that is gone took the rule with it.
+  delete: async (_id, props) => {
+    const engine = await openEngine(props.engine);
+    if (!engine) return;
+    try {
+      await engine.shell.exec(bridgeRuleRemove(props.bridge));
+    } finally {
+      await engine.close();
+    }
+  },
+};
+
+export const operations = { provisioning, bridgeRule };
 export type OperationKind = keyof typeof operations;

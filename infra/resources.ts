@@ -1,25 +1,21 @@
-// The lab's Pulumi resources: dynamic resources whose provider runs infra/operations.ts. Pulumi serializes a
-// dynamic provider's functions into the state and runs them in a plain `node` process, so each function here only
-// loads operations.ts through tsx and calls it: the real code stays ordinary, typed, tested TypeScript.
+// The lab's two Pulumi dynamic resources (everything else is @pulumi/docker's). Pulumi serializes a dynamic
+// provider's functions into the state and runs them in a plain `node` process, so each function here only loads
+// infra/operations.ts through tsx and calls it: the real code stays ordinary, typed, tested TypeScript. It is found
+// from the provider process's working directory, the project's: the state records no path of this checkout, so a
+// `pulumi destroy` from another clone runs that clone's code.
 import * as pulumi from '@pulumi/pulumi';
-import type { ContainerInputs, ImageInputs, NetworkInputs, OperationKind, ProvisioningInputs } from './operations.js';
+import type { BridgeRuleInputs, OperationKind, ProvisioningInputs, ProvisioningOutputs } from './operations.js';
 
-const OPERATIONS_URL = new URL('./operations.ts', import.meta.url).href;
-const TSX_API_URL = import.meta.resolve('tsx/esm/api'); // the ESM entry: the provider process imports it
-
-function providerFor(kind: OperationKind): pulumi.dynamic.ResourceProvider {
-  const operationsUrl = OPERATIONS_URL;
-  const tsxUrl = TSX_API_URL;
+function providerFor<I, O>(kind: OperationKind): pulumi.dynamic.ResourceProvider<I, O> {
   const load = async () => {
     // import() through Function: bundlers and test runners rewrite an import() expression into a helper of their
     // own, which Pulumi's closure serializer cannot carry into the provider process.
-    const importUrl = new Function('url', 'return import(url)') as (url: string) => Promise<any>;
-    const g = globalThis as { lvsLabTsx?: boolean };
-    if (!g.lvsLabTsx) {
-      (await importUrl(tsxUrl)).register();
-      g.lvsLabTsx = true;
-    }
-    return (await importUrl(operationsUrl)).operations[kind];
+    const dynamicImport = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<any>;
+    const { createRequire } = await dynamicImport('node:module');
+    const { pathToFileURL } = await dynamicImport('node:url');
+    const root = pathToFileURL(`${process.cwd()}/`).href;
+    const { tsImport } = await dynamicImport(pathToFileURL(createRequire(root).resolve('tsx/esm/api')).href);
+    return (await tsImport('./infra/operations.ts', root)).operations[kind];
   };
   return {
     create: async (inputs) => (await load()).create(inputs),
@@ -31,35 +27,24 @@ function providerFor(kind: OperationKind): pulumi.dynamic.ResourceProvider {
 
 type Inputs<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
-export class DockerNetwork extends pulumi.dynamic.Resource {
-  declare readonly name: pulumi.Output<string>;
-  constructor(name: string, args: Inputs<NetworkInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(providerFor('network'), name, { name: undefined, ...args }, opts, 'lvs-lab', 'DockerNetwork');
-  }
-}
-
-export class DockerImage extends pulumi.dynamic.Resource {
-  declare readonly tag: pulumi.Output<string>;
-  constructor(name: string, args: Inputs<ImageInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(providerFor('image'), name, { tag: undefined, ...args }, opts, 'lvs-lab', 'DockerImage');
-  }
-}
-
-export class DockerContainer extends pulumi.dynamic.Resource {
-  declare readonly name: pulumi.Output<string>;
-  declare readonly ip: pulumi.Output<string>;
-  declare readonly mac: pulumi.Output<string>;
-  constructor(name: string, args: Inputs<ContainerInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(providerFor('container'), name, { name: undefined, ip: undefined, mac: undefined, ...args }, opts, 'lvs-lab', 'DockerContainer');
-  }
-}
-
 /** One host's steps of the plan, applied through the docker transport; changed steps are re-applied in place. */
 export class Provisioning extends pulumi.dynamic.Resource {
   declare readonly ran: pulumi.Output<string[]>;
   declare readonly inPlace: pulumi.Output<number>;
   declare readonly shown: pulumi.Output<string>;
   constructor(name: string, args: Inputs<ProvisioningInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(providerFor('provisioning'), name, { ran: undefined, inPlace: undefined, shown: undefined, ...args }, opts, 'lvs-lab', 'Provisioning');
+    super(providerFor<ProvisioningInputs, ProvisioningOutputs>('provisioning'), name, { ran: undefined, inPlace: undefined, shown: undefined, ...args }, opts, 'lvs-lab', 'Provisioning');
+  }
+}
+
+/**
+ * NAT: frames that enter and leave the lab's own bridge are accepted. With br_netfilter, Docker's isolation of
+ * internal networks drops bridged frames whose source is outside the network's subnet, which is what NAT's forwarded
+ * requests are (the client's address, on the realservers' bridge). The rule goes in DOCKER-USER, Docker's chain for
+ * such rules, on the engine's machine; nothing new can leave the bridge.
+ */
+export class BridgeRule extends pulumi.dynamic.Resource {
+  constructor(name: string, args: Inputs<BridgeRuleInputs>, opts?: pulumi.CustomResourceOptions) {
+    super(providerFor<BridgeRuleInputs, BridgeRuleInputs>('bridgeRule'), name, args, opts, 'lvs-lab', 'BridgeRule');
   }
 }

@@ -1,6 +1,8 @@
 // The one lab description every other part reads: validated once here, then trusted downstream.
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
+import { ipToNumber, numberToIp } from './addressing.js';
+import { UserError } from './errors.js';
 
 // Every scheduler ipvsadm(8) knows; whether the running kernel has its module is checked at preflight.
 export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh', 'fo', 'ovf', 'twos'] as const;
@@ -106,6 +108,8 @@ const labSchema = z.strictObject({
   outside: z.strictObject({ subnet: z.string(), directorIp: ipv4 }).optional(),
   // Present: keepalived on the director holds the IPVS table and takes out realservers that stop answering.
   healthCheck: healthCheck.optional(),
+  // The vagrant testbed's machines: memory (MiB) and vCPUs each.
+  vagrant: z.strictObject({ memory: between(256, 16384).default(512), cpus: between(1, 16).default(1) }).optional(),
 });
 
 export type LabInput = z.input<typeof labSchema>;
@@ -143,13 +147,12 @@ export function hostsOf(lab: Lab): LabHost[] {
   ];
 }
 
-export class LabModelError extends Error {
+export class LabModelError extends UserError {
   constructor(
     readonly source: string,
     readonly problems: string[],
   ) {
     super(`${source}: invalid lab\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'LabModelError';
   }
 }
 
@@ -158,8 +161,8 @@ function fieldPath(path: readonly PropertyKey[]): string {
 }
 
 /** Checks that need the whole lab at once: addresses against the subnet, and uniqueness. */
-const toNumber = (ip: string) => ipaddr.IPv4.parse(ip).toByteArray().reduce((acc, b) => acc * 256 + b, 0);
-const toIp = (n: number) => [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
+const toNumber = ipToNumber;
+const toIp = numberToIp;
 
 /**
  * Names and addresses for realservers given without them: rs<n>, and the next free address counting up from the

@@ -1,17 +1,18 @@
 // plan -> apply: runs each host's steps in order through a transport; hosts run side by side.
+import { CommandError } from '../model/errors.js';
 import type { ExecResult } from './shell.js';
 import type { Transport } from './transport.js';
 import type { Plan, Step } from './plan.js';
 
-export class StepFailed extends Error {
+/** A plan step that failed on a lab host: the command error of provisioning, `host` naming where it ran. */
+export class StepFailed extends CommandError {
   constructor(
     readonly host: string,
-    readonly command: string,
-    readonly code: number,
-    readonly stderr: string,
+    command: string,
+    code: number,
+    stderr: string,
   ) {
-    super(`${host}: step failed with exit code ${code}\n  command: ${command.split('\n')[0]}${command.includes('\n') ? ' ...' : ''}\n  stderr: ${stderr.trim() || '(empty)'}`);
-    this.name = 'StepFailed';
+    super(host, command, code, stderr, 'step');
   }
 }
 

@@ -1,4 +1,6 @@
 // SSH transport for machines we do not share a kernel with: the lab VM, Vagrant boxes, bare metal.
+import { spawn } from 'node:child_process';
+import { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
 import type { ExecOptions, ExecResult, Shell } from './shell.js';
 
@@ -9,6 +11,11 @@ export interface SshTarget {
   privateKey: string;
   /** The server's public key blob (base64, as in a .pub file): pinned, so a process squatting the port is refused. */
   hostKey?: string;
+  /**
+   * A command whose standard input and output are the connection to host:port, as OpenSSH's ProxyCommand: Vagrant
+   * machines of the kit's libvirtd are reached through its network namespace (`ip netns exec NS socat - TCP:h:p`).
+   */
+  proxy?: string[];
 }
 
 export class SshShell implements Shell {
@@ -23,14 +30,23 @@ export class SshShell implements Shell {
 
   static async connect(target: SshTarget, timeoutMs = 10_000): Promise<SshShell> {
     const ssh = new NodeSSH();
-    await ssh.connect({
-      host: target.host,
-      port: target.port,
-      username: target.username,
-      privateKey: target.privateKey,
-      readyTimeout: timeoutMs,
-      hostVerifier: target.hostKey ? (key: Buffer) => key.toString('base64') === target.hostKey : undefined,
-    });
+    const proxy = target.proxy && spawn(target.proxy[0], target.proxy.slice(1), { stdio: ['pipe', 'pipe', 'ignore'] });
+    try {
+      await ssh.connect({
+        host: target.host,
+        port: target.port,
+        username: target.username,
+        privateKey: target.privateKey,
+        readyTimeout: timeoutMs,
+        hostVerifier: target.hostKey ? (key: Buffer) => key.toString('base64') === target.hostKey : undefined,
+        ...(proxy ? { sock: Duplex.from({ readable: proxy.stdout, writable: proxy.stdin }) } : {}),
+      });
+    } catch (err) {
+      proxy?.kill();
+      throw err;
+    }
+    // The proxy ends with the connection (socat exits at EOF); kill it if the connection drops first.
+    if (proxy) ssh.connection?.once('close', () => proxy.kill());
     // node-ssh adds a listener to the connection per running command, and a lab runs one per host side by side.
     ssh.connection?.setMaxListeners(256);
     return new SshShell(ssh, target);

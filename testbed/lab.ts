@@ -1,46 +1,40 @@
-// A lab's lifecycle: choose the testbed, create the machine (this host, or a VM), build the netns network on it,
-// apply the plan, and find or remove it again later from its state.
-import { rm } from 'node:fs/promises';
+// A lab's lifecycle, the same on every testbed: choose the testbed, create the lab's machines, check them, build
+// the network, apply the plan; find a running lab again from its state; remove it. One cleanup path: whatever fails
+// after something was recorded is removed by `labDown`, the same code `npm run lab -- down` runs.
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { UserError } from '../model/errors.js';
 import type { Lab } from '../model/topology.js';
 import { applyPlan, type ApplyReport, type StepOutcome } from '../provision/apply.js';
 import { planLab, type PlanOptions } from '../provision/plan.js';
-import { LocalShell, type Shell } from '../provision/shell.js';
-import type { Transport } from '../provision/transport.js';
-import type { HttpdLayout } from '../provision/httpd.js';
-import { NetnsLab } from './netns.js';
+import { LocalShell } from '../provision/shell.js';
+import { netnsTestbed } from './netns.js';
 import { labStateDir } from './paths.js';
-import { kernelHasIpvs, preflightMachine, PreflightError } from './preflight.js';
+import { kernelHasIpvs } from './preflight.js';
 import { readState, writeState, type LabState, type TestbedKind } from './state.js';
-import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning, type Log } from './vm/machine.js';
+import type { Log, Testbed, TestbedSession } from './testbed.js';
+import { vagrantTestbed } from './vagrant/testbed.js';
+import { vmTestbed } from './vm/testbed.js';
 
 export type TestbedChoice = 'auto' | TestbedKind;
 export type { Log };
 
+export const TESTBEDS: Record<TestbedKind, Testbed> = { netns: netnsTestbed, vm: vmTestbed, vagrant: vagrantTestbed };
+
 /** Everything needed to provision and verify a running lab. */
-export interface LabSession {
+export interface LabSession extends TestbedSession {
   lab: Lab;
   testbed: TestbedKind;
-  /** The machine the lab's namespaces live on: this host, or the VM. */
-  machine: Shell;
-  netns: NetnsLab;
-  transport: Transport;
-  httpd: HttpdLayout;
-  close(): Promise<void>;
 }
 
-const vmName = (lab: string) => `lvs-lab-${lab}`;
-
-export async function chooseTestbed(choice: TestbedChoice): Promise<{ kind: TestbedKind; reason: string }> {
-  if (choice !== 'auto') return { kind: choice, reason: 'chosen with --testbed' };
+export async function chooseTestbed(choice: TestbedChoice): Promise<{ testbed: Testbed; reason: string }> {
+  if (choice !== 'auto') return { testbed: TESTBEDS[choice], reason: 'chosen with --testbed' };
   return (await kernelHasIpvs(new LocalShell()))
-    ? { kind: 'netns', reason: "this host's kernel has IPVS" }
-    : { kind: 'vm', reason: "this host's kernel has no IPVS, so the lab runs inside a VM with Debian's kernel" };
+    ? { testbed: netnsTestbed, reason: "this host's kernel has IPVS" }
+    : { testbed: vmTestbed, reason: "this host's kernel has no IPVS, so the lab runs inside a VM with Debian's kernel" };
 }
 
-function session(lab: Lab, testbed: TestbedKind, machine: Shell): LabSession {
-  const netns = new NetnsLab(machine, lab);
-  return { lab, testbed, machine, netns, transport: netns.transport, httpd: netns.httpd, close: () => machine.close() };
-}
+const seconds = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
 /**
  * What differs between a running lab and its new model beyond what the plan changes in place (scheduler,
@@ -63,24 +57,25 @@ export function topologyChanges(running: Lab, next: Lab): string[] {
   return (Object.keys(a) as Array<keyof typeof a>).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
 }
 
-/** Boots the lab's VM and returns a shell on it; state is written as soon as there is something to clean up. */
-async function startVm(lab: Lab, log: Log): Promise<Shell> {
-  const state: LabState = { version: 1, lab, testbed: 'vm', createdAt: new Date().toISOString() };
-  await writeState(state);
-  return bootMachine(vmName(lab.name), labStateDir(lab.name), log, (vm) => writeState({ ...state, vm }));
-}
-
-async function openLabMachine(state: LabState): Promise<Shell> {
-  if (state.testbed === 'netns') return new LocalShell();
-  if (!vmRunning(state.vm)) throw new Error(`lab ${state.lab.name}: its VM is not running; \`npm run lab -- down --name ${state.lab.name}\` clears it`);
-  return openMachine(state.vm, labStateDir(state.lab.name));
-}
-
 export interface UpOptions {
   testbed?: TestbedChoice;
   log?: Log;
   onStep?: (outcome: StepOutcome) => void;
   plan?: Omit<PlanOptions, 'httpd'>;
+}
+
+/** Opens the running lab `existing` for a re-apply of `lab`, refusing what cannot change in place. */
+async function reopen(existing: LabState, lab: Lab, options: UpOptions, log: Log): Promise<TestbedSession> {
+  if (options.testbed && options.testbed !== 'auto' && options.testbed !== existing.testbed)
+    throw new UserError(`lab ${lab.name} is already up on the ${existing.testbed} testbed; \`down\` it first to move it`);
+  const moved = topologyChanges(existing.lab, lab);
+  if (moved.length > 0)
+    throw new UserError(
+      `lab ${lab.name} is up with another topology (${moved.join(', ')} changed); in place, only the scheduler, ` +
+        `persistence, weights and health-check timings change: \`npm run lab -- down --name ${lab.name}\`, then \`up\` again`,
+    );
+  log(`lab ${lab.name} is already up (${existing.testbed}); re-applying the plan`);
+  return TESTBEDS[existing.testbed].open(existing);
 }
 
 /**
@@ -90,54 +85,47 @@ export interface UpOptions {
 export async function labUp(lab: Lab, options: UpOptions = {}): Promise<{ session: LabSession; report: ApplyReport }> {
   const log = options.log ?? (() => {});
   const existing = await readState(lab.name);
-  let s: LabSession;
-  if (existing) {
-    if (options.testbed && options.testbed !== 'auto' && options.testbed !== existing.testbed)
-      throw new Error(`lab ${lab.name} is already up on the ${existing.testbed} testbed; \`down\` it first to move it`);
-    const moved = topologyChanges(existing.lab, lab);
-    if (moved.length > 0)
-      throw new Error(
-        `lab ${lab.name} is up with another topology (${moved.join(', ')} changed); in place, only the scheduler, ` +
-          `persistence, weights and health-check timings change: \`npm run lab -- down --name ${lab.name}\`, then \`up\` again`,
-      );
-    log(`lab ${lab.name} is already up (${existing.testbed}); re-applying the plan`);
-    s = session(lab, existing.testbed, await openLabMachine(existing));
-    await preflightMachine(s.machine, lab, { rebuilding: true });
-    await writeState({ ...existing, lab });
-  } else {
-    const { kind, reason } = await chooseTestbed(options.testbed ?? 'auto');
-    log(`testbed: ${kind} (${reason})`);
-    if (kind === 'netns') {
-      const machine = new LocalShell();
-      await preflightMachine(machine, lab);
-      await writeState({ version: 1, lab, testbed: 'netns', createdAt: new Date().toISOString() });
-      s = session(lab, 'netns', machine);
-    } else {
-      await checkVmHostTools();
-      try {
-        const machine = await startVm(lab, log);
-        s = session(lab, 'vm', machine);
-        await preflightMachine(machine, lab);
-      } catch (err) {
-        await labDown(lab.name, { log });
-        throw err;
-      }
-    }
-  }
+  const dir = labStateDir(lab.name);
+  let session: TestbedSession | undefined;
+  // The state as recorded, once the testbed created something (or preflight passed): from then on a failure removes it.
+  let recorded: LabState | undefined = existing;
+  let kind: TestbedKind;
   try {
+    if (existing) {
+      kind = existing.testbed;
+      session = await reopen(existing, lab, options, log);
+      await session.preflight({ rebuilding: true });
+      recorded = { ...existing, lab };
+      await writeState(recorded);
+    } else {
+      const { testbed, reason } = await chooseTestbed(options.testbed ?? 'auto');
+      kind = testbed.kind;
+      log(`testbed: ${kind} (${reason})`);
+      await testbed.checkHost(lab);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const base: LabState = { version: 1, lab, testbed: kind, createdAt: new Date().toISOString() };
+      const save = async (patch: Partial<LabState>) => {
+        recorded = { ...(recorded ?? base), ...patch };
+        await writeState(recorded);
+      };
+      session = await testbed.create(lab, { log, dir, save });
+      await session.preflight({ rebuilding: false });
+      if (!recorded) await save({});
+    }
     const t0 = Date.now();
-    await s.netns.build();
-    log(`network: bridge ${s.netns.names.bridge}, ${lab.realservers.length + 2} namespaces on ${s.machine.where} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    log(`network: ${await session.buildNetwork()} (${seconds(t0)})`);
     const t1 = Date.now();
-    const report = await applyPlan(planLab(lab, { ...options.plan, httpd: s.httpd }), s.transport, { onStep: options.onStep });
-    log(`provisioned: ${report.changed} steps changed, ${report.inPlace} already in place (${((Date.now() - t1) / 1000).toFixed(1)} s)`);
+    const report = await applyPlan(planLab(lab, { ...options.plan, httpd: session.httpd }), session.transport, { onStep: options.onStep });
+    log(`provisioned: ${report.changed} steps changed, ${report.inPlace} already in place (${seconds(t1)})`);
     if (existing) for (const o of report.outcomes.filter((o) => o.result === 'ran')) log(`changed on ${o.host}: ${o.command}`);
-    return { session: s, report };
+    return { session: { ...session, lab, testbed: kind }, report };
   } catch (err) {
+    await session?.close();
     if (!existing) {
-      log(`failed; removing what was created`);
-      await s.close();
-      await labDown(lab.name, { log });
+      if (recorded) {
+        log('failed; removing what was created');
+        await labDown(lab.name, { log });
+      } else await rm(dir, { recursive: true, force: true }); // files of a create that recorded nothing
     }
     throw err;
   }
@@ -146,32 +134,30 @@ export async function labUp(lab: Lab, options: UpOptions = {}): Promise<{ sessio
 /** Opens a session on a lab that is up (built by this or another process). */
 export async function connectLab(name: string): Promise<LabSession> {
   const state = await readState(name);
-  if (!state) throw new Error(`no lab named "${name}" is up (\`npm run lab -- up\` builds one)`);
-  return session(state.lab, state.testbed, await openLabMachine(state));
+  if (!state) throw new UserError(`no lab named "${name}" is up (\`npm run lab -- up\` builds one)`);
+  return { ...(await TESTBEDS[state.testbed].open(state)), lab: state.lab, testbed: state.testbed };
 }
 
 /**
- * Removes everything the lab created and only that: its namespaces, links and httpd processes, or its VM and
- * overlay, then its state. A lab with no state but a model (`fallback`) is still torn down on this host by name.
+ * Removes everything the lab created and only that, through its testbed, then its state. A lab with no state but a
+ * model (`fallback`) is still swept by name from every testbed that can find one without state.
  */
 export async function labDown(name: string, { log = () => {}, fallback }: { log?: Log; fallback?: Lab } = {}): Promise<boolean> {
   const state = await readState(name);
   if (!state) {
     if (!fallback) return false;
-    const left = await new NetnsLab(new LocalShell(), fallback).leftovers();
-    if (left.length === 0) return false;
-    await new NetnsLab(new LocalShell(), fallback).teardown();
-    log(`removed leftovers of lab ${name} on this host: ${left.join(', ')}`);
-    return true;
+    let found = false;
+    for (const testbed of Object.values(TESTBEDS)) {
+      const left = (await testbed.sweep?.(fallback, log)) ?? [];
+      if (left.length > 0) log(`removed leftovers of lab ${name} (${testbed.kind}): ${left.join(', ')}`);
+      found ||= left.length > 0;
+    }
+    if (existsSync(labStateDir(name))) await rm(labStateDir(name), { recursive: true, force: true });
+    return found;
   }
-  if (state.testbed === 'netns') {
-    await new NetnsLab(new LocalShell(), state.lab).teardown();
-    log(`removed lab ${name}: namespaces, links and httpd processes`);
-  } else if (state.vm) {
-    // Everything of the lab lives inside the VM; stopping it and dropping its overlay removes all of it.
-    await stopMachine(state.vm);
-    log(`removed lab ${name}: VM (qemu pid ${state.vm.pid}) and its overlay`);
-  }
+  await TESTBEDS[state.testbed].destroy(state, log);
+  const left = await TESTBEDS[state.testbed].leftovers(state);
+  if (left.length > 0) throw new Error(`lab ${name}: teardown left ${left.join(', ')}; its state stays so \`down\` can try again`);
   await rm(labStateDir(name), { recursive: true, force: true });
   return true;
 }

@@ -1,12 +1,15 @@
 // The netns testbed: a Linux bridge as the lab's switch and one network namespace per host, its interface named
 // eth0 so the seed's commands apply as written. Nothing connects it to the machine's own network: the bridge has
 // no address and no namespace has a route out.
+import { macFor } from '../model/addressing.js';
 import { hostsOf, type Lab } from '../model/topology.js';
 import type { HttpdLayout } from '../provision/httpd.js';
 import { runSteps } from '../provision/apply.js';
 import type { Step } from '../provision/plan.js';
-import { shq, type Shell } from '../provision/shell.js';
+import { LocalShell, shq, type Shell } from '../provision/shell.js';
 import { netnsTransport, type Transport } from '../provision/transport.js';
+import { preflightMachine } from './preflight.js';
+import type { Testbed, TestbedSession } from './testbed.js';
 
 export interface NetnsNames {
   bridge: string;
@@ -31,24 +34,27 @@ export function netnsNames(lab: Lab): NetnsNames {
   };
 }
 
-/** Locally administered MACs that spell the host's IPv4 address, so captures read at a glance. */
-export function macFor(ip: string): string {
-  return ['02', '00', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
-}
 
 const bridgeSteps = (bridge: string): Step[] => [
   { command: `ip link add ${bridge} type bridge`, unless: `ip link show ${bridge} >/dev/null 2>&1` },
   { command: `ip link set ${bridge} up` },
 ];
 
+/** Interface `dev` (of namespace `ns`, or the machine's own where `ns` is empty) addressed `cidr` and up. */
+export function addressSteps(ns: string, dev: string, cidr: string): Step[] {
+  const ip = ns ? `ip -n ${ns}` : 'ip';
+  return [
+    { command: `${ip} addr add ${cidr} dev ${dev}`, unless: `${ip} -4 -o addr show dev ${dev} | grep -q ' inet ${cidr} '` },
+    { command: `${ip} link set ${dev} up` },
+  ];
+}
+
 /** A veth from `bridge` to interface `dev` of namespace `ns`, addressed `ip/prefix`. */
 function attachSteps(ns: string, veth: string, dev: string, bridge: string, ip: string, prefix: number): Step[] {
-  const cidr = `${ip}/${prefix}`;
   return [
     { command: `ip link add ${veth} type veth peer name ${dev} address ${macFor(ip)} netns ${ns}`, unless: `ip link show ${veth} >/dev/null 2>&1` },
     { command: `ip link set ${veth} master ${bridge} up` },
-    { command: `ip -n ${ns} addr add ${cidr} dev ${dev}`, unless: `ip -n ${ns} -4 -o addr show dev ${dev} | grep -q ' inet ${cidr} '` },
-    { command: `ip -n ${ns} link set ${dev} up` },
+    ...addressSteps(ns, dev, `${ip}/${prefix}`),
   ];
 }
 
@@ -144,3 +150,41 @@ export class NetnsLab {
     return (await this.machine.exec(`ip link show ${this.names.bridge} >/dev/null 2>&1`)).code === 0;
   }
 }
+
+/** A session on a netns lab on `machine`: this host (the netns testbed), or the VM over SSH (the vm testbed). */
+export function netnsSession(machine: Shell, lab: Lab): TestbedSession {
+  const netns = new NetnsLab(machine, lab);
+  return {
+    where: machine.where,
+    transport: netns.transport,
+    httpd: netns.httpd,
+    machine,
+    preflight: ({ rebuilding }) => preflightMachine(machine, lab, { rebuilding }),
+    buildNetwork: async () => {
+      await netns.build();
+      return `bridge ${netns.names.bridge}, ${hostsOf(lab).length} namespaces on ${machine.where}`;
+    },
+    close: () => machine.close(),
+  };
+}
+
+/** The netns testbed: the lab's hosts are namespaces on this host, whose kernel must have IPVS. */
+export const netnsTestbed: Testbed = {
+  kind: 'netns',
+  // The session's preflight checks everything (tools, kernel, free names) before anything is created.
+  checkHost: async () => {},
+  create: async (lab) => netnsSession(new LocalShell(), lab),
+  open: async (state) => netnsSession(new LocalShell(), state.lab),
+  destroy: async (state, log) => {
+    await new NetnsLab(new LocalShell(), state.lab).teardown();
+    log(`removed lab ${state.lab.name}: namespaces, links and httpd processes`);
+  },
+  leftovers: (state) => new NetnsLab(new LocalShell(), state.lab).leftovers(),
+  sweep: async (lab) => {
+    const netns = new NetnsLab(new LocalShell(), lab);
+    const left = await netns.leftovers();
+    if (left.length > 0) await netns.teardown();
+    return left;
+  },
+  describe: () => 'netns on this host',
+};

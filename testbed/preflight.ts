@@ -1,16 +1,16 @@
 // Checks run before anything is created, so a missing tool or kernel feature is a clear message, not a half-built lab.
+import { UserError } from '../model/errors.js';
 import type { Lab } from '../model/topology.js';
 import type { Shell } from '../provision/shell.js';
 import { netnsNames } from './netns.js';
 import { hostsOf } from '../model/topology.js';
 
-export class PreflightError extends Error {
+export class PreflightError extends UserError {
   constructor(
     readonly where: string,
     readonly problems: string[],
   ) {
     super(`cannot build the lab on ${where}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'PreflightError';
   }
 }
 

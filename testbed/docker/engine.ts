@@ -1,13 +1,13 @@
 // The Docker engine a Docker lab runs on: this host's own, or one inside an lvs-lab VM. Containers share their
 // engine's kernel, so on a host whose kernel has no IPVS (this kind of machine, Docker Desktop, WSL2) the VM's
 // engine, on Debian's kernel, is the one that can run a director.
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalShell, type Shell } from '../../provision/shell.js';
 import { stateDir } from '../paths.js';
+import { readJson, writeJson } from '../state.js';
 import { kernelHasIpvs, PreflightError } from '../preflight.js';
-import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning, type Log, type VmState } from '../vm/machine.js';
+import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmKeyFile, vmRunning, type Log, type VmState } from '../vm/machine.js';
 import type { Lab } from '../../model/topology.js';
 import { dockerTransport } from '../../provision/transport.js';
 import type { LabAccess } from '../../verify/probes.js';
@@ -16,12 +16,20 @@ import { BASE_IMAGE_LOCAL, containerName, DOCKER_HTTPD } from './spec.js';
 export type EngineKind = 'local' | 'vm';
 export type EngineChoice = 'auto' | EngineKind;
 
+/** How a Docker client (the Pulumi Docker provider) reaches an engine: its DOCKER_HOST, and ssh options for ssh://. */
+export interface DockerClientAddress {
+  host?: string;
+  sshOpts?: string[];
+}
+
 export interface DockerEngine {
   kind: EngineKind;
   /** Runs `docker` against this engine (on this host, or inside the engine VM). */
   shell: Shell;
   /** The base image labs on this engine build from by default. */
   defaultBase?: string;
+  /** For the Pulumi Docker provider. */
+  client: DockerClientAddress;
   close(): Promise<void>;
 }
 
@@ -35,14 +43,8 @@ const ENGINE_VM = 'lvs-lab-engine';
 export const engineDir = (): string => join(stateDir(), 'engine');
 const stateFile = () => join(engineDir(), 'state.json');
 
-async function readEngineState(): Promise<EngineState | undefined> {
-  return existsSync(stateFile()) ? (JSON.parse(await readFile(stateFile(), 'utf8')) as EngineState) : undefined;
-}
-
-async function writeEngineState(state: EngineState): Promise<void> {
-  await mkdir(engineDir(), { recursive: true, mode: 0o700 });
-  await writeFile(stateFile(), JSON.stringify(state, null, 2));
-}
+const readEngineState = () => readJson<EngineState>(stateFile());
+const writeEngineState = (state: EngineState) => writeJson(stateFile(), state);
 
 const HOW_TO_USE_VM = 'start the VM engine with `npm run lab -- engine up` and set `pulumi config set lvs-lab:engine vm`';
 
@@ -133,12 +135,25 @@ export async function openEngine(choice: EngineChoice): Promise<DockerEngine | u
   const kind = await resolveEngine(choice);
   if (kind === 'local') {
     const shell = new LocalShell();
-    return { kind, shell, close: () => shell.close() };
+    return { kind, shell, client: { host: process.env.DOCKER_HOST }, close: () => shell.close() };
   }
   const state = await readEngineState();
   if (!vmRunning(state?.vm)) return undefined;
   const shell = await openMachine(state.vm, engineDir());
-  return { kind, shell, defaultBase: BASE_IMAGE_LOCAL, close: () => shell.close() };
+  return { kind, shell, defaultBase: BASE_IMAGE_LOCAL, client: await sshClientAddress(state.vm), close: () => shell.close() };
+}
+
+/**
+ * The engine VM as the Docker client sees it: ssh:// to its loopback port with the engine's own key and its host key
+ * pinned in a known_hosts file of its own (the ssh client then runs `docker system dial-stdio` in the VM).
+ */
+async function sshClientAddress(vm: VmState): Promise<DockerClientAddress> {
+  const knownHosts = join(engineDir(), 'known_hosts');
+  await writeFile(knownHosts, `[127.0.0.1]:${vm.sshPort} ssh-ed25519 ${vm.hostKey}\n`);
+  return {
+    host: `ssh://root@127.0.0.1:${vm.sshPort}`,
+    sshOpts: ['-i', vmKeyFile(engineDir()), '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'LogLevel=ERROR'],
+  };
 }
 
 /**

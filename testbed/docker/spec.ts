@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 import { hostsOf, type Lab, type Role } from '../../model/topology.js';
 import type { HttpdLayout } from '../../provision/httpd.js';
-import { macFor } from '../netns.js';
+import { ipToNumber, macFor, numberToIp } from '../../model/addressing.js';
 
 export const DOCKERFILE = readFileSync(new URL('./Dockerfile', import.meta.url), 'utf8');
 /** The base where a registry is reachable; the engine VM imports its own root filesystem as BASE_IMAGE_LOCAL. */
@@ -30,6 +30,8 @@ export interface ImageSpec {
   tag: string;
   labels: Record<string, string>;
   base: string;
+  /** The build context, relative to the project (the Pulumi program's directory): it holds the Dockerfile. */
+  context: string;
   dockerfile: string;
 }
 
@@ -64,10 +66,9 @@ export const containerName = (lab: string, host: string): string => `lvs-lab-${l
 
 function gatewayFor(lab: Lab, subnet = lab.subnet): string {
   const used = new Set([lab.vip, ...hostsOf(lab).map((h) => h.ip), ...(lab.outside ? [lab.outside.directorIp] : [])]);
-  const broadcast = ipaddr.IPv4.broadcastAddressFromCIDR(subnet).toByteArray();
-  const n = broadcast.reduce((acc, b) => acc * 256 + b, 0);
+  const n = ipToNumber(ipaddr.IPv4.broadcastAddressFromCIDR(subnet).toString());
   for (let candidate = n - 1; ; candidate--) {
-    const ip = [24, 16, 8, 0].map((s) => Math.floor(candidate / 2 ** s) % 256).join('.');
+    const ip = numberToIp(candidate);
     if (!used.has(ip)) return ip; // the model keeps at least one free (hosts are far fewer than addresses)
   }
 }
@@ -89,7 +90,7 @@ export function dockerLabSpec(lab: Lab, base = BASE_IMAGE_DEFAULT): DockerLabSpe
     ...(nat
       ? { outside: { name: `lvs-lab-${lab.name}-out`, bridge: `lvs-${lab.name}-o`, subnet: nat.subnet, gateway: gatewayFor(lab, nat.subnet), labels } }
       : {}),
-    image: { tag: `lvs-lab/node:${lab.name}-${digest}`, labels, base, dockerfile: DOCKERFILE },
+    image: { tag: `lvs-lab/node:${lab.name}-${digest}`, labels, base, context: 'testbed/docker', dockerfile: DOCKERFILE },
     containers: hostsOf(lab).map((h) => ({
       host: h.name,
       role: h.role,
@@ -104,3 +105,8 @@ export function dockerLabSpec(lab: Lab, base = BASE_IMAGE_DEFAULT): DockerLabSpe
     })),
   };
 }
+
+const withinBridge = (bridge: string) => `DOCKER-USER -i ${bridge} -o ${bridge} -j ACCEPT`;
+/** NAT's rule on the engine's machine (see infra/resources.ts, BridgeRule): added once, removed every time. */
+export const bridgeRuleAdd = (bridge: string): string => `iptables -C ${withinBridge(bridge)} 2>/dev/null || iptables -I ${withinBridge(bridge)}`;
+export const bridgeRuleRemove = (bridge: string): string => `while iptables -D ${withinBridge(bridge)} 2>/dev/null; do :; done`;

@@ -12,6 +12,8 @@ const SUITE = 'bookworm';
 export const VM_PACKAGES = [
   'linux-image-amd64', 'kmod', 'iproute2', 'net-tools', 'ipvsadm', 'apache2', 'curl', 'tcpdump',
   'iputils-arping', 'iputils-ping', 'openssh-server', 'procps', 'tini',
+  // Vagrant machines address their management NIC by DHCP.
+  'isc-dhcp-client',
   // The health-checking variant's director.
   'keepalived',
   // The benchmark's load generator, run in a lab's client namespace.

@@ -12,7 +12,7 @@ import { shq } from '../../provision/shell.js';
 import { connectLab, type LabSession } from '../../testbed/lab.js';
 import { fetchSequence, ipvsTable, keepalivedPids, type LabAccess } from '../../verify/probes.js';
 import { verifyLab } from '../../verify/report.js';
-import { TEST_LAB } from './lab.js';
+import { TEST_LAB, machineOf } from './lab.js';
 import { sideLab as sideLabOn } from './side-lab.js';
 
 let s: LabSession;
@@ -21,7 +21,7 @@ beforeAll(async () => {
 });
 afterAll(async () => s?.close());
 
-const sideLab = (lab: Lab) => sideLabOn(() => s.machine, lab);
+const sideLab = (lab: Lab) => sideLabOn(() => machineOf(s), lab);
 const from = (r: Realserver) => `from ${r.ip}`;
 const failed = (bodies: string[]) => bodies.filter((b) => b.startsWith('curl-failed'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

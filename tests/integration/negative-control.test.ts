@@ -9,7 +9,7 @@ import { NetnsLab } from '../../testbed/netns.js';
 import {
   arpResponders, clientNeighborMac, fetchSequence, flushClientNeighbors, ipvsStats, macsOf, type LabAccess,
 } from '../../verify/probes.js';
-import { TEST_LAB } from './lab.js';
+import { TEST_LAB, machineOf } from './lab.js';
 
 const NEG = validateLab({ name: 'negctl' }, 'negative control');
 let s: LabSession;
@@ -19,7 +19,7 @@ let macs: Map<string, string>;
 
 beforeAll(async () => {
   s = await connectLab(TEST_LAB.name);
-  neg = new NetnsLab(s.machine, NEG);
+  neg = new NetnsLab(machineOf(s), NEG);
   await neg.teardown(); // left by a killed run
   await neg.build();
   await applyPlan(planLab(NEG, { httpd: neg.httpd, arpSysctls: false }), neg.transport);

@@ -6,11 +6,11 @@ import { SCHEDULERS, validateLab } from '../../model/topology.js';
 import { LocalShell } from '../../provision/shell.js';
 import { connectLab, type LabSession } from '../../testbed/lab.js';
 import { kernelHasIpvs, preflightMachine, PreflightError } from '../../testbed/preflight.js';
-import { TEST_LAB } from './lab.js';
+import { TEST_LAB, machineOf } from './lab.js';
 
 let s: LabSession;
-const namespaces = async () => (await s.machine.exec('ip netns list')).stdout.split('\n').filter(Boolean).sort();
-const links = async () => (await s.machine.exec('ip -o link show | cut -d: -f2')).stdout.split('\n').filter(Boolean).sort();
+const namespaces = async () => (await machineOf(s).exec('ip netns list')).stdout.split('\n').filter(Boolean).sort();
+const links = async () => (await machineOf(s).exec('ip -o link show | cut -d: -f2')).stdout.split('\n').filter(Boolean).sort();
 
 beforeAll(async () => {
   s = await connectLab(TEST_LAB.name);
@@ -21,23 +21,23 @@ describe('preflight', () => {
   it("refuses a scheduler the lab machine's kernel lacks, leaving no trace", async (ctx) => {
     // Debian bookworm's 6.1 kernel has no ip_vs_twos; a newer kernel may have every scheduler.
     const probe = SCHEDULERS.map((x) => `modprobe -n -q ip_vs_${x} 2>/dev/null || echo ${x}`).join('; ');
-    const missing = (await s.machine.exec(probe)).stdout.split('\n').filter(Boolean);
+    const missing = (await machineOf(s).exec(probe)).stdout.split('\n').filter(Boolean);
     if (missing.length === 0) ctx.skip('this kernel has every IPVS scheduler');
     const before = [await namespaces(), await links()];
     const lab = validateLab({ name: 'pflight', service: { scheduler: missing[0] } });
-    const err = await preflightMachine(s.machine, lab).catch((e) => e);
+    const err = await preflightMachine(machineOf(s), lab).catch((e) => e);
     expect(err).toBeInstanceOf(PreflightError);
     expect(err.message).toContain(`kernel: IPVS has no scheduler "${missing[0]}"`);
     expect([await namespaces(), await links()]).toEqual(before);
   });
 
   it("refuses to build over another lab's namespaces and links", async () => {
-    const err = await preflightMachine(s.machine, TEST_LAB).catch((e) => e);
+    const err = await preflightMachine(machineOf(s), TEST_LAB).catch((e) => e);
     expect(err).toBeInstanceOf(PreflightError);
     expect(err.problems).toContain(
       `exists: namespace ${TEST_LAB.name}-client is already there (left by an earlier run? \`npm run lab -- down --name ${TEST_LAB.name}\` removes it)`,
     );
-    await expect(preflightMachine(s.machine, TEST_LAB, { rebuilding: true })).resolves.toBeUndefined();
+    await expect(preflightMachine(machineOf(s), TEST_LAB, { rebuilding: true })).resolves.toBeUndefined();
   });
 });
 

@@ -9,7 +9,7 @@ import { connectLab, labDown, labUp, type LabSession } from '../../testbed/lab.j
 import { NetnsLab } from '../../testbed/netns.js';
 import { labStateDir } from '../../testbed/paths.js';
 import { fetchSequence, httpdMasters, ipvsTable } from '../../verify/probes.js';
-import { TEST_LAB, testbedChoice } from './lab.js';
+import { TEST_LAB, testbedChoice, machineOf } from './lab.js';
 
 let s: LabSession;
 beforeAll(async () => {
@@ -77,8 +77,8 @@ describe('two labs side by side', () => {
   const b = validateLab({ name: 'sideb', subnet: '192.168.181.0/24', vip: '192.168.181.100', director: { name: 'director', ip: '192.168.181.101' }, client: { name: 'client', ip: '192.168.181.10' }, realservers: 2 }, 'test');
 
   it('do not interfere, and each teardown removes only its own', async () => {
-    const before = await footprint(s.machine);
-    const labs = [a, b].map((lab) => new NetnsLab(s.machine, lab));
+    const before = await footprint(machineOf(s));
+    const labs = [a, b].map((lab) => new NetnsLab(machineOf(s), lab));
     try {
       for (const l of labs) {
         await l.build();
@@ -96,6 +96,6 @@ describe('two labs side by side', () => {
     } finally {
       for (const l of labs) await l.teardown();
     }
-    expect(await footprint(s.machine)).toEqual(before);
+    expect(await footprint(machineOf(s))).toEqual(before);
   });
 });

@@ -8,7 +8,7 @@ import {
   captureDuring, captureReplies, fetchSequence, httpdMasters, ipvsStats, ipvsStatsAfter, ipvsTable, macOf, parseTunnelled, type LabAccess,
 } from '../../verify/probes.js';
 import { verifyLab } from '../../verify/report.js';
-import { TEST_LAB } from './lab.js';
+import { TEST_LAB, machineOf } from './lab.js';
 import { sideLab as sideLabOn } from './side-lab.js';
 
 let s: LabSession;
@@ -17,7 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => s?.close());
 
-const sideLab = (lab: Lab) => sideLabOn(() => s.machine, lab);
+const sideLab = (lab: Lab) => sideLabOn(() => machineOf(s), lab);
 
 const countBy = (bodies: string[]) => bodies.reduce((m, b) => m.set(b, (m.get(b) ?? 0) + 1), new Map<string, number>());
 const from = (r: { ip: string }) => `from ${r.ip}`;

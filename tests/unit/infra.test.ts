@@ -1,5 +1,6 @@
 // The Pulumi resource graph under Pulumi's mocks (no CLI, no engine): what `pulumi up` would create, with which
 // inputs and dependencies, for the reference stack and its variants; and the stack config's validation.
+import { readFileSync } from 'node:fs';
 import * as pulumi from '@pulumi/pulumi';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readStackSettings, settingsFromConfig } from '../../infra/config.js';
@@ -7,26 +8,31 @@ import { DockerLab } from '../../infra/docker-lab.js';
 import { LabModelError, referenceLab, type Lab } from '../../model/topology.js';
 import { planLab } from '../../provision/plan.js';
 import type { ExecResult, Shell } from '../../provision/shell.js';
-import { containerRun, imageBuild, networkCreate, networkRemove } from '../../testbed/docker/commands.js';
+import { macFor } from '../../model/addressing.js';
 import { engineProblems } from '../../testbed/docker/engine.js';
-import { DOCKER_HTTPD, dockerLabSpec, LABEL } from '../../testbed/docker/spec.js';
+import { bridgeRuleAdd, bridgeRuleRemove, DOCKER_HTTPD, dockerLabSpec, LABEL } from '../../testbed/docker/spec.js';
 import { SEED_DIRECTOR } from './seed.js';
 
 interface Created {
   type: string;
   name: string;
   inputs: Record<string, any>;
+  provider?: string;
 }
 let created: Created[] = [];
 
 beforeAll(() => {
   pulumi.runtime.setMocks(
     {
-      // Outputs as operations.ts returns them: the inputs plus what create reads back.
-      newResource: ({ type, name, inputs }) => {
-        created.push({ type, name, inputs });
-        const spec = inputs.spec ?? {};
-        return { id: `${name}-id`, state: { ...inputs, name: spec.name, tag: spec.tag, ip: spec.ip, mac: spec.mac } };
+      // Outputs as the provider returns them: the inputs, plus the ids and addresses Docker reports.
+      newResource: ({ type, name, inputs, provider }) => {
+        created.push({ type, name, inputs, provider });
+        const networkDatas = (inputs.networksAdvanced ?? []).map((n: { name: string; ipv4Address: string; macAddress?: string }) => ({
+          networkName: n.name,
+          ipAddress: n.ipv4Address,
+          macAddress: n.macAddress ?? '',
+        }));
+        return { id: `${name}-id`, state: { ...inputs, imageId: type === 'docker:index/remoteImage:RemoteImage' ? 'sha256:feed' : undefined, networkDatas } };
       },
       call: ({ inputs }) => inputs,
     },
@@ -37,105 +43,143 @@ beforeAll(() => {
 });
 
 const value = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply(resolve));
+const CLIENT = { host: 'ssh://root@127.0.0.1:40022', sshOpts: ['-i', '/state/engine/id_ed25519'] };
 
 /** Builds the component under mocks and waits until every resource it declared was registered. */
 async function build(lab: Lab, engine: 'local' | 'vm' = 'vm') {
   created = [];
-  const component = new DockerLab(lab.name, { lab, engine, baseImage: 'lvs-lab/base:bookworm' });
+  const component = new DockerLab(lab.name, { lab, engine, client: CLIENT, baseImage: 'lvs-lab/base:bookworm' });
   await Promise.all([...component.provisioning.values()].map((p) => value(p.urn)));
-  const of = (kind: string) => created.filter((c) => c.type === `pulumi-nodejs:dynamic/lvs-lab:${kind}`);
+  await Promise.all(component.hosts.map((h) => value(h.mac)));
+  const of = (type: string) => created.filter((c) => c.type === type);
   return { component, of };
 }
 
+const NETWORK = 'docker:index/network:Network';
+const CONTAINER = 'docker:index/container:Container';
+const IMAGE = 'docker:index/remoteImage:RemoteImage';
+const PROVIDER = 'pulumi:providers:docker';
+const PROVISIONING = 'pulumi-nodejs:dynamic/lvs-lab:Provisioning';
+const BRIDGE_RULE = 'pulumi-nodejs:dynamic/lvs-lab:BridgeRule';
+
 describe('Docker lab resource graph', () => {
-  it('one component parents a network, an image, a container and a provisioning per host', async () => {
+  it("one component parents the Docker provider's own resources and a provisioning per host", async () => {
     const { component, of } = await build(referenceLab());
-    expect(of('DockerNetwork')).toHaveLength(1);
-    expect(of('DockerImage')).toHaveLength(1);
-    expect(of('DockerContainer').map((c) => c.name)).toEqual(['lvs-client', 'lvs-director', 'lvs-rs1', 'lvs-rs2']);
-    expect(of('Provisioning').map((c) => c.name)).toEqual(['lvs-client-provisioning', 'lvs-director-provisioning', 'lvs-rs1-provisioning', 'lvs-rs2-provisioning']);
+    expect(of(PROVIDER)).toHaveLength(1);
+    expect(of(NETWORK)).toHaveLength(1);
+    expect(of(IMAGE)).toHaveLength(1);
+    expect(of(CONTAINER).map((c) => c.name)).toEqual(['lvs-client', 'lvs-director', 'lvs-rs1', 'lvs-rs2']);
+    expect(of(PROVISIONING).map((c) => c.name)).toEqual(['lvs-client-provisioning', 'lvs-director-provisioning', 'lvs-rs1-provisioning', 'lvs-rs2-provisioning']);
+    expect(of(BRIDGE_RULE)).toHaveLength(0); // DR needs no rule on the engine
     // {parent: this}: each child's URN type is qualified by the component's.
     for (const r of [component.network, component.image, ...component.containers.values(), ...component.provisioning.values()])
-      expect(await value(r.urn)).toContain('::lvs-lab:index:DockerLab$pulumi-nodejs:dynamic/lvs-lab:');
+      expect(await value(r.urn)).toContain('::lvs-lab:index:DockerLab$');
   });
 
-  it('the network is an internal bridge with the model subnet in IPAM, labelled with the lab', async () => {
+  it('every Docker resource takes the one provider, which reaches the chosen engine', async () => {
+    const { component, of } = await build(referenceLab());
+    expect(of(PROVIDER)[0].inputs).toMatchObject({ host: CLIENT.host, sshOpts: JSON.stringify(CLIENT.sshOpts) });
+    const providerRef = `${await value(component.provider.urn)}::${await value(component.provider.id)}`;
+    for (const r of [...of(NETWORK), ...of(IMAGE), ...of(CONTAINER)]) expect(r.provider, r.name).toBe(providerRef);
+  });
+
+  it('the network is an internal bridge with the model subnet and gateway in IPAM, its bridge named, labelled with the lab', async () => {
     const { of } = await build(referenceLab());
-    const { spec, engine } = of('DockerNetwork')[0].inputs;
-    expect(engine).toBe('vm');
-    expect(spec).toMatchObject({ name: 'lvs-lab-lvs', subnet: '192.168.170.0/24', labels: { [LABEL.lab]: 'lvs' } });
-    expect(networkCreate(spec)).toBe(
-      'docker network create --driver bridge --internal --subnet 192.168.170.0/24 --gateway 192.168.170.254 ' +
-        '-o com.docker.network.bridge.name=lvs-lvs --label lvs-lab.lab=lvs lvs-lab-lvs' +
-        ' && { iptables -C DOCKER-USER -i lvs-lvs -o lvs-lvs -j ACCEPT 2>/dev/null || iptables -I DOCKER-USER -i lvs-lvs -o lvs-lvs -j ACCEPT; }',
-    );
-    expect(networkRemove(spec)).toMatch(/^while iptables -D DOCKER-USER -i lvs-lvs -o lvs-lvs -j ACCEPT 2>\/dev\/null; do :; done; docker network rm lvs-lab-lvs/);
+    expect(of(NETWORK)[0].inputs).toEqual({
+      name: 'lvs-lab-lvs',
+      driver: 'bridge',
+      internal: true,
+      ipamConfigs: [{ subnet: '192.168.170.0/24', gateway: '192.168.170.254' }],
+      options: { 'com.docker.network.bridge.name': 'lvs-lvs' },
+      labels: [{ label: LABEL.lab, value: 'lvs' }],
+    });
   });
 
-  it('the image is built from testbed/docker/Dockerfile with the base as a build argument', async () => {
+  it('the image is built from testbed/docker/Dockerfile with the base as a build argument, tagged with their digest', async () => {
     const { of } = await build(referenceLab());
-    const { spec } = of('DockerImage')[0].inputs;
-    expect(spec.dockerfile).toMatch(/^ARG BASE=debian:bookworm\nFROM \$\{BASE\}$/m);
-    expect(imageBuild(spec)).toMatch(/^docker build -q --build-arg BASE=lvs-lab\/base:bookworm --label lvs-lab.lab=lvs -t lvs-lab\/node:lvs-[0-9a-f]{12} -$/);
+    const { name, build: b, keepLocally } = of(IMAGE)[0].inputs;
+    expect(name).toMatch(/^lvs-lab\/node:lvs-[0-9a-f]{12}$/);
+    expect(b).toMatchObject({ context: 'testbed/docker', dockerfile: 'Dockerfile', buildArgs: { BASE: 'lvs-lab/base:bookworm' }, useLegacyBuilder: true });
+    expect(keepLocally).toBe(false);
+    expect(readFileSync('testbed/docker/Dockerfile', 'utf8')).toMatch(/^ARG BASE=debian:bookworm\nFROM \$\{BASE\}$/m);
   });
 
-  it('each host is a privileged container with its static IP, hostname and role labels, on the lab network and image', async () => {
+  it('each host is a privileged container with its static IP and MAC, hostname and role labels, on the lab network and image', async () => {
     const lab = referenceLab();
-    const { of } = await build(lab);
+    const { component, of } = await build(lab);
     const hosts = [lab.client, lab.director, ...lab.realservers];
-    for (const [i, c] of of('DockerContainer').entries()) {
-      const { spec, network, image } = c.inputs;
-      expect(network).toBe('lvs-lab-lvs');
-      expect(image).toMatch(/^lvs-lab\/node:lvs-/);
-      expect(spec).toMatchObject({ name: `lvs-lab-lvs-${hosts[i].name}`, hostname: hosts[i].name, ip: hosts[i].ip });
-      expect(spec.labels).toEqual({ [LABEL.lab]: 'lvs', [LABEL.role]: spec.role, [LABEL.host]: hosts[i].name });
-      const run = containerRun(spec, network, image);
-      expect(run).toContain('--privileged');
-      expect(run).toContain(`--network lvs-lab-lvs --ip ${hosts[i].ip} --mac-address ${spec.mac}`);
+    for (const [i, c] of of(CONTAINER).entries()) {
+      const { inputs } = c;
+      expect(inputs).toMatchObject({ name: `lvs-lab-lvs-${hosts[i].name}`, hostname: hosts[i].name, privileged: true, image: 'sha256:feed', mustRun: true });
+      expect(inputs.networksAdvanced).toEqual([{ name: 'lvs-lab-lvs', ipv4Address: hosts[i].ip, macAddress: macFor(hosts[i].ip) }]);
+      const role = i === 0 ? 'client' : i === 1 ? 'director' : 'realserver';
+      expect(inputs.labels).toEqual([
+        { label: LABEL.lab, value: 'lvs' },
+        { label: LABEL.role, value: role },
+        { label: LABEL.host, value: hosts[i].name },
+      ]);
       // No per-interface key at create time: eth0 does not exist yet when Docker applies sysctls.
-      expect(Object.keys(spec.sysctls).filter((k) => k.includes('.eth0.'))).toEqual([]);
+      expect(Object.keys(inputs.sysctls ?? {}).filter((k) => k.includes('.eth0.'))).toEqual([]);
     }
-    expect(of('DockerContainer')[2].inputs.spec.sysctls).toEqual({
+    expect(of(CONTAINER)[1].inputs.sysctls).toEqual({ 'net.ipv4.ip_forward': '1' });
+    expect(of(CONTAINER)[2].inputs.sysctls).toEqual({
       'net.ipv4.conf.all.arp_ignore': '1',
       'net.ipv4.conf.all.arp_announce': '2',
       'net.ipv4.conf.all.rp_filter': '0',
     });
+    expect(await Promise.all(component.hosts.map((h) => value(h.ip)))).toEqual(hosts.map((h) => h.ip));
+  });
+
+  it("NAT: the client on the outside network, the director on both (eth0 lab, eth1 outside), and the lab bridge's rule", async () => {
+    const nat = settingsFromConfig({}, 'nat-rr').lab;
+    const { of } = await build(nat);
+    expect(of(NETWORK).map((n) => [n.inputs.name, n.inputs.internal, n.inputs.ipamConfigs[0].subnet])).toEqual([
+      ['lvs-lab-natrr', true, '192.168.170.0/24'],
+      ['lvs-lab-natrr-out', true, '192.168.171.0/24'],
+    ]);
+    const networksOf = (host: string) => of(CONTAINER).find((c) => c.inputs.hostname === host)!.inputs.networksAdvanced.map((n: { name: string; ipv4Address: string }) => `${n.name}=${n.ipv4Address}`);
+    expect(networksOf('client')).toEqual(['lvs-lab-natrr-out=192.168.171.10']);
+    expect(networksOf('director')).toEqual(['lvs-lab-natrr=192.168.170.101', 'lvs-lab-natrr-out=192.168.171.1']);
+    expect(of(BRIDGE_RULE).map(({ inputs: { engine, bridge, networkId } }) => ({ engine, bridge, networkId }))).toEqual([{ engine: 'vm', bridge: 'lvs-natrr', networkId: 'natrr-network-id' }]);
+    expect(bridgeRuleAdd('lvs-natrr')).toBe('iptables -C DOCKER-USER -i lvs-natrr -o lvs-natrr -j ACCEPT 2>/dev/null || iptables -I DOCKER-USER -i lvs-natrr -o lvs-natrr -j ACCEPT');
+    expect(bridgeRuleRemove('lvs-natrr')).toBe('while iptables -D DOCKER-USER -i lvs-natrr -o lvs-natrr -j ACCEPT 2>/dev/null; do :; done');
   });
 
   it("each host's provisioning takes its container's name and id (so runs after it) and that host's plan steps", async () => {
     const lab = referenceLab();
     const { of } = await build(lab);
     const plan = planLab(lab, { httpd: DOCKER_HTTPD });
-    for (const p of of('Provisioning')) {
+    for (const p of of(PROVISIONING)) {
       const host = p.inputs.host as string;
       expect(p.inputs.container).toBe(`lvs-lab-lvs-${host}`);
       expect(p.inputs.containerId).toBe(`lvs-${host}-id`);
+      expect(p.inputs.engine).toBe('vm');
       expect(p.inputs.steps).toEqual(JSON.parse(JSON.stringify(plan.hosts.find((h) => h.host.name === host)!.steps)));
     }
-    const director = of('Provisioning').find((p) => p.inputs.host === 'director')!.inputs.steps.map((s: { command: string }) => s.command);
+    const director = of(PROVISIONING).find((p) => p.inputs.host === 'director')!.inputs.steps.map((s: { command: string }) => s.command);
     expect(director).toEqual(SEED_DIRECTOR);
   });
 
   it('variant stacks produce their own plans: wrr 3:1 on 192.168.171.0/24, sh with three realservers', async () => {
     const wrr = await readStackSettings('wrr');
     const { of } = await build(wrr.lab);
-    const director = of('Provisioning').find((p) => p.inputs.host === 'director')!.inputs.steps.map((s: { command: string }) => s.command);
+    const director = of(PROVISIONING).find((p) => p.inputs.host === 'director')!.inputs.steps.map((s: { command: string }) => s.command);
     expect(director).toContain('ipvsadm -A -t 192.168.171.100:80 -s wrr');
     expect(director).toContain('ipvsadm -a -t 192.168.171.100:80 -r 192.168.171.102 -g -w 3');
     expect(director).toContain('ipvsadm -a -t 192.168.171.100:80 -r 192.168.171.103 -g');
-    expect(of('DockerNetwork')[0].inputs.spec.subnet).toBe('192.168.171.0/24');
+    expect(of(NETWORK)[0].inputs.ipamConfigs[0].subnet).toBe('192.168.171.0/24');
 
     const sh = await readStackSettings('sh');
     const shGraph = await build(sh.lab);
-    expect(shGraph.of('DockerContainer')).toHaveLength(5);
-    expect(shGraph.of('Provisioning').find((p) => p.inputs.host === 'director')!.inputs.steps[2].command).toBe('ipvsadm -A -t 192.168.172.100:80 -s sh');
+    expect(shGraph.of(CONTAINER)).toHaveLength(5);
+    expect(shGraph.of(PROVISIONING).find((p) => p.inputs.host === 'director')!.inputs.steps[2].command).toBe('ipvsadm -A -t 192.168.172.100:80 -s sh');
   });
 
   it('a stack named dr-health gets the preset: keepalived in /etc/keepalived holds the director table', async () => {
     const health = settingsFromConfig({}, 'dr-health');
     expect(health.lab.healthCheck).toEqual({ interval: 1, timeout: 1, retries: 1 });
     const { of } = await build(health.lab);
-    const director = of('Provisioning').find((p) => p.inputs.host === 'director')!.inputs.steps.map((s: { command: string }) => s.command);
+    const director = of(PROVISIONING).find((p) => p.inputs.host === 'director')!.inputs.steps.map((s: { command: string }) => s.command);
     expect(director.find((c: string) => c.startsWith('mkdir -p /etc/keepalived && cat > /etc/keepalived/keepalived.conf <<'))).toContain('lb_kind DR');
     expect(director.some((c: string) => c.startsWith('keepalived --check --use-file /etc/keepalived/keepalived.conf'))).toBe(true);
     expect(director.some((c: string) => c.startsWith('ipvsadm -A'))).toBe(false);
@@ -189,7 +233,7 @@ describe('engine preflight', () => {
             ? { stdout: '6.12.0-cloud\n' }
             : {},
     );
-    const problems = await engineProblems({ kind: 'local', shell, close: async () => {} });
+    const problems = await engineProblems({ kind: 'local', shell, client: {}, close: async () => {} });
     expect(problems).toHaveLength(2);
     expect(problems[0]).toMatch(/^docker: no Docker engine answers on localhost \(Cannot connect to the Docker daemon.*\); start dockerd, or start the VM engine with `npm run lab -- engine up`/);
     expect(problems[1]).toMatch(/^kernel: the Docker engine's kernel \(6\.12\.0-cloud on localhost\) has no IPVS/);
@@ -197,7 +241,7 @@ describe('engine preflight', () => {
   });
 
   it('has nothing to say about an engine that answers on a kernel with IPVS', async () => {
-    expect(await engineProblems({ kind: 'vm', shell: fake(() => ({})), close: async () => {} })).toEqual([]);
+    expect(await engineProblems({ kind: 'vm', shell: fake(() => ({})), client: {}, close: async () => {} })).toEqual([]);
   });
 });
 

@@ -3,7 +3,8 @@ import { referenceLab, validateLab } from '../../model/topology.js';
 import { topologyChanges } from '../../testbed/lab.js';
 import { withPreset } from '../../model/presets.js';
 import { dockerLabSpec } from '../../testbed/docker/spec.js';
-import { leftoversScript, macFor, netnsNames, networkSteps, teardownScript } from '../../testbed/netns.js';
+import { macFor } from '../../model/addressing.js';
+import { leftoversScript, netnsNames, networkSteps, teardownScript } from '../../testbed/netns.js';
 import { preflightScript } from '../../testbed/preflight.js';
 import { qemuArgs } from '../../testbed/vm/qemu.js';
 

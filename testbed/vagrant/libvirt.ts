@@ -1,0 +1,139 @@
+// The libvirtd Vagrant labs run on. A machine that has one running (a workstation) keeps using it. Where none runs
+// (CI, machines without systemd), the kit starts its own, inside a network namespace of its own: every bridge, tap
+// and dnsmasq of every lab then lives there, no lab or management address exists in the host's root namespace, and
+// SSH reaches the guests through that namespace. One such libvirtd serves all labs; the last lab's `down` stops it.
+import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { $, retry, sleep } from 'zx';
+import { UserError } from '../../model/errors.js';
+import { LocalShell, shq } from '../../provision/shell.js';
+import { stateDir } from '../paths.js';
+import { PreflightError } from '../preflight.js';
+import { readJson, writeJson } from '../state.js';
+import type { Log } from '../testbed.js';
+
+export const LIBVIRT_URI = 'qemu:///system';
+export const LIBVIRT_NETNS = 'lvs-lab-libvirt';
+const RUN = '/run/lvs-lab/libvirt';
+
+interface DaemonState {
+  netns: string;
+  libvirtd: number;
+  virtlogd: number;
+  startedAt: string;
+  /** Whether /run/libvirt was there before: if not, it goes when the daemon stops. */
+  runDirExisted: boolean;
+}
+
+const daemonFile = () => join(stateDir(), 'libvirt', 'daemon.json');
+const local = new LocalShell();
+
+export async function virsh(args: string, timeoutMs = 60_000) {
+  return local.exec(`virsh -c ${LIBVIRT_URI} -q ${args}`, { timeoutMs });
+}
+
+const answers = async () => (await virsh('version', 10_000)).code === 0;
+
+/** True when pid runs the program `name` (never signal a recycled pid). */
+function runs(pid: number, name: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0].endsWith(name);
+  } catch {
+    return false;
+  }
+}
+
+/** The kit's own libvirtd when it runs. */
+async function ours(): Promise<DaemonState | undefined> {
+  const d = await readJson<DaemonState>(daemonFile());
+  return d && runs(d.libvirtd, 'libvirtd') ? d : undefined;
+}
+
+export async function checkLibvirtTools(): Promise<void> {
+  const tools = ['vagrant', 'virsh', 'qemu-img', 'socat', 'ip'];
+  const daemonNeeded = !(await ours()) && !(await answers());
+  if (daemonNeeded) tools.push('libvirtd', 'virtlogd');
+  const missing: string[] = [];
+  for (const t of tools) if ((await local.exec(`command -v ${t}`)).code !== 0) missing.push(t);
+  const problems = missing.map((t) => `tool: ${t} is not installed (testbed/install-deps.sh vagrant installs it)`);
+  if (daemonNeeded && process.getuid?.() !== 0) problems.push('root: starting libvirtd in a network namespace needs root');
+  if (problems.length > 0) throw new PreflightError('localhost', problems);
+}
+
+/**
+ * The libvirtd to use: the kit's own if it runs, else one already answering (the user's), else the kit's own,
+ * started now. Returns the network namespace SSH must go through (none for a user's libvirtd).
+ */
+export async function ensureLibvirtd(log: Log): Promise<{ netns?: string }> {
+  const running = await ours();
+  if (running) return { netns: running.netns };
+  if (await answers()) {
+    log(`libvirt: using the libvirtd that runs on this machine (${LIBVIRT_URI})`);
+    return {};
+  }
+  const t0 = Date.now();
+  const runDirExisted = existsSync('/run/libvirt');
+  const ns = LIBVIRT_NETNS;
+  const kvm = `${RUN}/kvm`;
+  // libvirt re-probes qemu every few seconds when "can the qemu user open /dev/kvm" disagrees with what its last
+  // probe found, which a root-only /dev/kvm makes happen (minutes per `vagrant up`). The daemon's own mount
+  // namespace gets a /dev/kvm node with Debian's usual owner and mode (root:kvm 0660); the host's stays as it is.
+  const script = [
+    'set -e',
+    `mkdir -p ${RUN}`,
+    `[ -e /run/netns/${ns} ] || ip netns add ${ns}`,
+    `ip -n ${ns} link set lo up`,
+    `if [ -c /dev/kvm ]; then rm -f ${kvm}; mknod ${kvm} c 10 232; chgrp kvm ${kvm}; chmod 0660 ${kvm}; fi`,
+    `ip netns exec ${ns} sh -c ${shq(
+      `[ -c ${kvm} ] && mount --bind ${kvm} /dev/kvm; ` +
+        `virtlogd -d -p ${RUN}/virtlogd.pid && libvirtd -d -p ${RUN}/libvirtd.pid`,
+    )}`,
+  ].join('\n');
+  const res = await local.exec(script, { timeoutMs: 60_000 });
+  if (res.code !== 0) throw new UserError(`libvirt: could not start libvirtd in namespace ${ns}: ${res.stderr.trim()}`);
+  const pid = async (name: string) =>
+    retry(20, '250ms', async () => {
+      const text = (await $({ quiet: true })`cat ${`${RUN}/${name}.pid`}`).stdout.trim();
+      if (!/^\d+$/.test(text)) throw new Error(`no pid in ${RUN}/${name}.pid`);
+      return Number(text);
+    });
+  const state: DaemonState = { netns: ns, libvirtd: await pid('libvirtd'), virtlogd: await pid('virtlogd'), startedAt: new Date().toISOString(), runDirExisted };
+  await writeJson(daemonFile(), state);
+  await retry(120, '250ms', async () => {
+    if (!(await answers())) throw new Error(`libvirtd (pid ${state.libvirtd}) does not answer on ${LIBVIRT_URI}`);
+  });
+  log(`libvirt: started libvirtd (pid ${state.libvirtd}) in network namespace ${ns} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  return { netns: ns };
+}
+
+async function stop(pid: number, name: string): Promise<void> {
+  if (!runs(pid, name)) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && runs(pid, name); i++) await sleep(100);
+  if (runs(pid, name)) process.kill(pid, 'SIGKILL');
+}
+
+/** Stops the kit's own libvirtd (and virtlogd) and removes its namespace, when `inUse` says no lab needs it. */
+export async function stopLibvirtdIfUnused(inUse: boolean, log: Log): Promise<void> {
+  const d = await readJson<DaemonState>(daemonFile());
+  if (!d || inUse) return;
+  await stop(d.libvirtd, 'libvirtd');
+  await stop(d.virtlogd, 'virtlogd');
+  // Whatever libvirtd started in the namespace (a network's dnsmasq) is ours too.
+  await local.exec(`[ -e /run/netns/${d.netns} ] && { pids=$(ip netns pids ${d.netns}); [ -n "$pids" ] && kill $pids; sleep 0.2; ip netns del ${d.netns}; }; rm -rf ${RUN}`);
+  if (!d.runDirExisted) await rm('/run/libvirt', { recursive: true, force: true });
+  await rm(daemonFile(), { force: true });
+  log(`libvirt: stopped the kit's libvirtd (pid ${d.libvirtd}) and removed namespace ${d.netns}: no Vagrant lab is up`);
+}
+
+/** What of the kit's libvirtd exists: its processes and namespace (empty: nothing). */
+export async function libvirtdLeftovers(): Promise<string[]> {
+  const d = await readJson<DaemonState>(daemonFile());
+  const left: string[] = [];
+  if (d && runs(d.libvirtd, 'libvirtd')) left.push(`libvirtd pid ${d.libvirtd}`);
+  if (d && runs(d.virtlogd, 'virtlogd')) left.push(`virtlogd pid ${d.virtlogd}`);
+  if (existsSync(`/run/netns/${LIBVIRT_NETNS}`)) left.push(`namespace ${LIBVIRT_NETNS}`);
+  return left;
+}

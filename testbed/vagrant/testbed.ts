@@ -1,0 +1,230 @@
+// The vagrant testbed: one Vagrant machine (a libvirt domain with its own kernel, ARP table and sysctls) per host,
+// on isolated libvirt networks, provisioned over SSH with node-ssh. Vagrant creates and destroys the machines from
+// the generated Vagrantfile; everything else (network addresses, the plan, the verifier) is the same as elsewhere.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { $, retry } from 'zx';
+import { UserError } from '../../model/errors.js';
+import { hostsOf, type Lab } from '../../model/topology.js';
+import { runSteps } from '../../provision/apply.js';
+import type { HttpdLayout } from '../../provision/httpd.js';
+import { SshShell } from '../../provision/ssh.js';
+import { sshTransport } from '../../provision/transport.js';
+import { addressSteps } from '../netns.js';
+import { labStateDir } from '../paths.js';
+import { preflightMachine } from '../preflight.js';
+import { listStates, type LabState } from '../state.js';
+import type { Log, Testbed, TestbedSession } from '../testbed.js';
+import { ensureImage } from '../vm/image.js';
+import { vmKeyFile } from '../vm/machine.js';
+import { chooseAccel } from '../vm/qemu.js';
+import { ensureBox, pruneBoxes } from './box.js';
+import { checkLibvirtTools, ensureLibvirtd, LIBVIRT_URI, libvirtdLeftovers, stopLibvirtdIfUnused, virsh } from './libvirt.js';
+import type { VagrantState } from './state.js';
+import { domainPrefix, labNetworkName, labNics, mgmtMac, mgmtNetworkName, outsideNetworkName, vagrantfile } from './vagrantfile.js';
+
+/** Each machine's own apache2, started the Debian way. */
+const HTTPD: HttpdLayout = { kind: 'system' };
+
+export const vagrantDir = (lab: string): string => join(labStateDir(lab), 'vagrant');
+
+/** `vagrant` on the lab's project, with nothing that reaches out (no version checkpoint, no box update check). */
+export async function vagrant(dir: string, args: string[], { timeoutMs = 1_800_000 } = {}) {
+  return $({
+    quiet: true,
+    nothrow: true,
+    timeout: timeoutMs,
+    env: {
+      ...process.env,
+      VAGRANT_CWD: dir,
+      VAGRANT_DEFAULT_PROVIDER: 'libvirt',
+      VAGRANT_CHECKPOINT_DISABLE: '1',
+      VAGRANT_BOX_UPDATE_CHECK_DISABLE: '1',
+      LIBVIRT_DEFAULT_URI: LIBVIRT_URI,
+    },
+  })`vagrant ${args}`;
+}
+
+/** A management subnet no other Vagrant lab of this machine uses: 10.249.<n>.0/24. */
+async function freeMgmtSubnet(lab: Lab): Promise<string> {
+  const used = new Set((await listStates()).filter((s) => s.lab.name !== lab.name).map((s) => s.vagrant?.mgmt.subnet));
+  for (let n = 0; n < 256; n++) if (!used.has(`10.249.${n}.0/24`)) return `10.249.${n}.0/24`;
+  throw new UserError('vagrant: 256 Vagrant labs are up; `down` one first');
+}
+
+/** Each machine's management address, from the DHCP leases of its management network, by its fixed MAC. */
+async function mgmtAddresses(lab: Lab): Promise<Record<string, string>> {
+  const res = await virsh(`net-dhcp-leases ${mgmtNetworkName(lab)}`);
+  const leases = new Map([...res.stdout.matchAll(/([0-9a-f:]{17})\s+ipv4\s+(\d+\.\d+\.\d+\.\d+)\//g)].map((m) => [m[1], m[2]]));
+  const addresses: Record<string, string> = {};
+  for (const h of hostsOf(lab)) {
+    const ip = leases.get(mgmtMac(h.ip));
+    if (!ip) throw new Error(`vagrant: ${h.name} has no DHCP lease on ${mgmtNetworkName(lab)} (leases: ${res.stdout.trim() || 'none'})`);
+    addresses[h.name] = ip;
+  }
+  return addresses;
+}
+
+async function connectHosts(lab: Lab, v: VagrantState, tries: number): Promise<Map<string, SshShell>> {
+  const privateKey = await readFile(vmKeyFile(labStateDir(lab.name)), 'utf8');
+  const shells = await Promise.allSettled(
+    hostsOf(lab).map(async (h) => {
+      const host = v.mgmt.addresses[h.name];
+      const proxy = v.netns ? ['ip', 'netns', 'exec', v.netns, 'socat', '-', `TCP:${host}:22`] : undefined;
+      const shell = await retry(tries, '1s', () => SshShell.connect({ host, port: 22, username: 'root', privateKey, hostKey: v.hostKey, proxy }));
+      return [h.name, shell] as const;
+    }),
+  );
+  const failed = shells.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  const open = shells.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  if (failed) {
+    await Promise.all(open.map(([, s]) => s.close()));
+    throw failed.reason;
+  }
+  return new Map(open);
+}
+
+function session(lab: Lab, v: VagrantState, shells: Map<string, SshShell>): TestbedSession {
+  return {
+    where: `${shells.size} Vagrant machines (libvirt${v.netns ? ` in namespace ${v.netns}` : ''})`,
+    transport: sshTransport(shells),
+    httpd: HTTPD,
+    preflight: async ({ rebuilding }) => {
+      await Promise.all([...shells.values()].map((shell) => preflightMachine(shell, lab, { rebuilding })));
+    },
+    buildNetwork: async () => {
+      // The lab NICs carry no address until now (auto_config: false): the testbed addresses them, as netns does.
+      await Promise.all(
+        hostsOf(lab).map((h) =>
+          runSteps(h.name, labNics(lab, h).flatMap((nic) => addressSteps('', nic.dev, `${nic.ip}/${nic.prefix}`)), (cmd) => shells.get(h.name)!.exec(cmd)),
+        ),
+      );
+      const networks = [labNetworkName(lab), ...(lab.forwarding === 'nat' ? [outsideNetworkName(lab)] : [])];
+      return `libvirt networks ${networks.join(', ')} (isolated, no DHCP, no host address), ${shells.size} machines addressed`;
+    },
+    close: async () => {
+      await Promise.all([...shells.values()].map((s) => s.close()));
+    },
+  };
+}
+
+/** The lab's domains, networks and volumes in libvirt, by the names the Vagrantfile gives them. */
+async function libvirtObjects(lab: Lab): Promise<{ domains: string[]; networks: string[]; volumes: string[] }> {
+  const prefix = domainPrefix(lab);
+  const names = async (args: string) => (await virsh(args)).stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const domains = (await names('list --all --name')).filter((d) => d.startsWith(prefix));
+  const labNets = [labNetworkName(lab), outsideNetworkName(lab), mgmtNetworkName(lab)];
+  const networks = (await names('net-list --all --name')).filter((n) => labNets.includes(n));
+  const pools = await names('pool-list --all --name');
+  const volumes = (await Promise.all(pools.map(async (p) => (await names(`vol-list ${p}`)).map((l) => [p, l.split(/\s+/)[0]] as const))))
+    .flat()
+    .filter(([, v]) => v.startsWith(prefix))
+    .map(([p, v]) => `${p}/${v}`);
+  return { domains, networks, volumes };
+}
+
+const listed = (o: Awaited<ReturnType<typeof libvirtObjects>>) => [
+  ...o.domains.map((d) => `domain ${d}`),
+  ...o.networks.map((n) => `network ${n}`),
+  ...o.volumes.map((v) => `volume ${v}`),
+];
+
+/** Removes what `vagrant destroy` did not (or could not: a killed `vagrant up`), by name. */
+async function removeLibvirtObjects(lab: Lab): Promise<string[]> {
+  const o = await libvirtObjects(lab);
+  for (const d of o.domains) {
+    await virsh(`destroy ${d}`);
+    await virsh(`undefine ${d} --remove-all-storage`);
+  }
+  for (const n of o.networks) {
+    await virsh(`net-destroy ${n}`);
+    await virsh(`net-undefine ${n}`);
+  }
+  for (const v of o.volumes) await virsh(`vol-delete --pool ${v.split('/')[0]} ${v.split('/')[1]}`);
+  await $({ quiet: true, nothrow: true })`sh -c ${`rm -f /var/log/libvirt/qemu/${domainPrefix(lab)}*.log`}`;
+  return listed(o);
+}
+
+const otherVagrantLabs = async (lab: Lab) => (await listStates()).some((s) => s.testbed === 'vagrant' && s.lab.name !== lab.name);
+
+export const vagrantTestbed: Testbed = {
+  kind: 'vagrant',
+  checkHost: () => checkLibvirtTools(),
+
+  create: async (lab, { dir, log, save }) => {
+    const image = await ensureImage(log);
+    const box = await ensureBox(image, log);
+    const { netns } = await ensureLibvirtd(log);
+    await pruneBoxes(box, log);
+    const keys = ssh2.utils.generateKeyPairSync('ed25519');
+    await writeFile(vmKeyFile(dir), keys.private, { mode: 0o600 });
+    const v: VagrantState = {
+      dir: vagrantDir(lab.name),
+      box: box.name,
+      mgmt: { name: mgmtNetworkName(lab), subnet: await freeMgmtSubnet(lab), addresses: {} },
+      netns,
+      hostKey: image.hostKey,
+    };
+    await mkdir(v.dir, { recursive: true });
+    const file = vagrantfile(lab, {
+      box: box.name,
+      boxUrl: `file://${box.file}`,
+      kernel: box.kernel,
+      initrd: box.initrd,
+      publicKey: keys.public.split(' ')[1],
+      privateKeyPath: vmKeyFile(dir),
+      mgmtSubnet: v.mgmt.subnet,
+      netns,
+      driver: chooseAccel().name === 'kvm' ? 'kvm' : 'qemu',
+      memoryMb: lab.vagrant?.memory,
+      cpus: lab.vagrant?.cpus,
+    });
+    await writeFile(join(v.dir, 'Vagrantfile'), file);
+    await save({ vagrant: v });
+    const t0 = Date.now();
+    log(`vagrant up: ${hostsOf(lab).length} machines from box ${box.name} (${v.dir})`);
+    const up = await vagrant(v.dir, ['up', '--no-provision']);
+    await writeFile(join(dir, 'vagrant-up.log'), up.stdout + up.stderr);
+    if (up.exitCode !== 0)
+      throw new Error(`vagrant up failed (exit ${up.exitCode}); last lines:\n${(up.stdout + up.stderr).trim().split('\n').slice(-15).join('\n')}`);
+    v.mgmt.addresses = await mgmtAddresses(lab);
+    await save({ vagrant: v });
+    const shells = await connectHosts(lab, v, 60);
+    log(`vagrant: ${shells.size} machines up and answering SSH (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    return session(lab, v, shells);
+  },
+
+  open: async (state) => {
+    const v = state.vagrant;
+    if (!v) throw new UserError(`lab ${state.lab.name}: its Vagrant machines were never created; \`npm run lab -- down --name ${state.lab.name}\` clears it`);
+    return session(state.lab, v, await connectHosts(state.lab, v, 3));
+  },
+
+  destroy: async (state, log) => {
+    const v = state.vagrant;
+    if (v?.netns) await ensureLibvirtd(log); // to remove what a killed run left, libvirtd must answer
+    if (v && existsSync(join(v.dir, 'Vagrantfile'))) {
+      const res = await vagrant(v.dir, ['destroy', '-f']);
+      if (res.exitCode !== 0) log(`vagrant destroy: exit ${res.exitCode}; removing the lab's libvirt objects by name`);
+    }
+    const swept = await removeLibvirtObjects(state.lab);
+    if (swept.length > 0) log(`removed what vagrant destroy left: ${swept.join(', ')}`);
+    log(`removed lab ${state.lab.name}: ${hostsOf(state.lab).length} Vagrant machines, their volumes and networks`);
+    await stopLibvirtdIfUnused(await otherVagrantLabs(state.lab), log);
+    if (v) await rm(v.dir, { recursive: true, force: true });
+  },
+
+  leftovers: async (state) => {
+    const answers = (await virsh('version', 10_000)).code === 0;
+    return [
+      ...(answers ? listed(await libvirtObjects(state.lab)) : []),
+      ...((await otherVagrantLabs(state.lab)) ? [] : await libvirtdLeftovers()),
+    ];
+  },
+
+  sweep: async (lab) => ((await virsh('version', 10_000)).code === 0 ? removeLibvirtObjects(lab) : []),
+
+  describe: (s) => `vagrant, ${hostsOf(s.lab).length} machines (${s.vagrant?.dir ?? 'not created'})`,
+};

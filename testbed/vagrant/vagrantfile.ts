@@ -1,0 +1,111 @@
+// model -> the lab's Vagrantfile. Pure, so it is pinned by tests and printed by `npm run lab -- vagrantfile`. One
+// machine per host, named after it; the lab NIC (fixed MAC, on an isolated network with no DHCP and no host address)
+// is renamed eth0 in the guest, so the seed's `ifconfig eth0:0` stays exact; the management NIC is separate, on an
+// isolated network with DHCP only. The box boots its kernel directly (no bootloader), settings on its command line.
+import { hostsOf, type Lab, type LabHost } from '../../model/topology.js';
+import { macFor } from '../../model/addressing.js';
+
+export interface VagrantfileOptions {
+  box: string;
+  /** file:// URL of the box, so Vagrant never asks Vagrant Cloud for it. */
+  boxUrl: string;
+  /** Kernel and initrd where libvirt's qemu user can read them. */
+  kernel: string;
+  initrd: string;
+  /** Base64 blob of the lab's ed25519 public key, and the private key's path. */
+  publicKey: string;
+  privateKeyPath: string;
+  mgmtSubnet: string;
+  /** The kit's libvirtd runs in this network namespace: SSH reaches the guests through it. */
+  netns?: string;
+  memoryMb?: number;
+  cpus?: number;
+  /** qemu (software emulation) unless this host has usable KVM. */
+  driver: 'qemu' | 'kvm';
+}
+
+export const domainPrefix = (lab: Lab): string => `lvs-lab-${lab.name}-`;
+export const labNetworkName = (lab: Lab): string => `lvs-lab-${lab.name}`;
+export const outsideNetworkName = (lab: Lab): string => `lvs-lab-${lab.name}-out`;
+export const mgmtNetworkName = (lab: Lab): string => `lvs-lab-${lab.name}-mgmt`;
+/** The management NIC's MAC: the lab MAC's scheme with 02:01, so guest and host tell the NICs apart. */
+export const mgmtMac = (ip: string): string => macFor(ip).replace(/^02:00:/, '02:01:');
+
+/** Ruby double-quoted string: JSON's escapes, and no `#{` interpolation. */
+const rb = (s: string): string => JSON.stringify(s).replace(/#/g, '\\#');
+
+/** The lab NICs of a host: [network name, MAC, guest name, address]; NAT's client is on the outside network only. */
+export function labNics(lab: Lab, host: LabHost): Array<{ network: string; mac: string; dev: string; ip: string; prefix: number }> {
+  const nat = lab.forwarding === 'nat' && lab.outside ? lab.outside : undefined;
+  if (nat && host.role === 'client')
+    return [{ network: outsideNetworkName(lab), mac: macFor(host.ip), dev: 'eth0', ip: host.ip, prefix: lab.outsidePrefixLength! }];
+  const nics = [{ network: labNetworkName(lab), mac: macFor(host.ip), dev: 'eth0', ip: host.ip, prefix: lab.prefixLength }];
+  if (nat && host.role === 'director')
+    nics.push({ network: outsideNetworkName(lab), mac: macFor(nat.directorIp), dev: 'eth1', ip: nat.directorIp, prefix: lab.outsidePrefixLength! });
+  return nics;
+}
+
+export function kernelCommandLine(lab: Lab, host: LabHost, publicKey: string): string {
+  const nics = labNics(lab, host).map((n) => `${n.mac}=${n.dev}`).join(',');
+  return `console=ttyS0 root=/dev/vda rw net.ifnames=0 panic=-1 init=/sbin/lvs-lab-init lvslab.host=${host.name} lvslab.nics=${nics} lvslab.key=${publicKey}`;
+}
+
+export function vagrantfile(lab: Lab, o: VagrantfileOptions): string {
+  const lines = [
+    `# lvs-lab: lab "${lab.name}" (${lab.forwarding.toUpperCase()}, VIP ${lab.vip}), generated from the lab model; \`npm run lab -- vagrantfile\` prints it.`,
+    '# Use it as any Vagrantfile: VAGRANT_CWD=<this directory> vagrant status | vagrant ssh director',
+    '# Nothing here looks up Vagrant Cloud: the box comes from a local file.',
+    'Vagrant.configure("2") do |config|',
+    `  config.vm.box = ${rb(o.box)}`,
+    `  config.vm.box_url = ${rb(o.boxUrl)}`,
+    '  config.vm.box_check_update = false',
+    '  config.vm.synced_folder ".", "/vagrant", disabled: true',
+    '  config.vm.boot_timeout = 900',
+    '  # root with the lab\'s own key (the box has no vagrant user and no insecure key)',
+    '  config.ssh.username = "root"',
+    `  config.ssh.private_key_path = ${rb(o.privateKeyPath)}`,
+    '  config.ssh.insert_key = false',
+    '  config.ssh.sudo_command = "%c"',
+    ...(o.netns
+      ? [
+          "  # The kit's libvirtd, and so every guest network, lives in its own network namespace: SSH goes through it.",
+          `  config.ssh.proxy_command = ${rb(`ip netns exec ${o.netns} socat - TCP:%h:%p`)}`,
+        ]
+      : []),
+    '',
+    '  config.vm.provider :libvirt do |lv|',
+    `    lv.driver = ${rb(o.driver)}`,
+    '    lv.cpu_mode = "custom"',
+    '    lv.cpu_model = "qemu64"',
+    `    lv.memory = ${o.memoryMb ?? 512}`,
+    `    lv.cpus = ${o.cpus ?? 1}`,
+    '    lv.graphics_type = "none"',
+    '    lv.video_type = "none"',
+    `    lv.default_prefix = ${rb(domainPrefix(lab))}`,
+    '    # management: isolated (no NAT, no forwarding), DHCP only; the guest keeps no default route',
+    `    lv.management_network_name = ${rb(mgmtNetworkName(lab))}`,
+    `    lv.management_network_address = ${rb(o.mgmtSubnet)}`,
+    '    lv.management_network_mode = "none"',
+    '    # the box is the vm testbed\'s image: its kernel boots directly, settings on the command line',
+    `    lv.kernel = ${rb(o.kernel)}`,
+    `    lv.initrd = ${rb(o.initrd)}`,
+    '  end',
+  ];
+  for (const host of hostsOf(lab)) {
+    lines.push('', `  # ${host.role} ${host.ip}`, `  config.vm.define ${rb(host.name)} do |m|`);
+    for (const nic of labNics(lab, host))
+      lines.push(
+        `    m.vm.network :private_network, libvirt__network_name: ${rb(nic.network)}, libvirt__forward_mode: "veryisolated", ` +
+          `libvirt__dhcp_enabled: false, auto_config: false, mac: ${rb(nic.mac)}  # ${nic.dev} ${nic.ip}/${nic.prefix}`,
+      );
+    lines.push(
+      '    m.vm.provider :libvirt do |lv|',
+      `      lv.management_network_mac = ${rb(mgmtMac(host.ip))}`,
+      `      lv.cmd_line = ${rb(kernelCommandLine(lab, host, o.publicKey))}`,
+      '    end',
+      '  end',
+    );
+  }
+  lines.push('end', '');
+  return lines.join('\n');
+}
