@@ -33,6 +33,17 @@ export default defineConfig({
           hookTimeout: 1_200_000,
         },
       },
+      {
+        test: {
+          // Four Vagrant machines (libvirt, software emulation), in a run of their own for the same reason.
+          name: 'vagrant',
+          include: ['tests/vagrant/**/*.test.ts'],
+          globalSetup: ['tests/vagrant/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 900_000,
+          hookTimeout: 1_800_000,
+        },
+      },
     ],
   },
 });

@@ -12,4 +12,7 @@ export PATH="$BIN:$PATH"
 export PULUMI_BACKEND_URL=${PULUMI_BACKEND_URL:-file://$STATE/pulumi}
 export PULUMI_CONFIG_PASSPHRASE=${PULUMI_CONFIG_PASSPHRASE-}
 export PULUMI_SKIP_UPDATE_CHECK=true
+# Plugins come from the build above (install-pulumi.sh), never from a download.
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+export PULUMI_HOME=${LVS_LAB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lvs-lab}/pulumi/home
 exec pulumi "$@"

@@ -122,7 +122,7 @@ export async function stopLibvirtdIfUnused(inUse: boolean, log: Log): Promise<vo
   await stop(d.libvirtd, 'libvirtd');
   await stop(d.virtlogd, 'virtlogd');
   // Whatever libvirtd started in the namespace (a network's dnsmasq) is ours too.
-  await local.exec(`[ -e /run/netns/${d.netns} ] && { pids=$(ip netns pids ${d.netns}); [ -n "$pids" ] && kill $pids; sleep 0.2; ip netns del ${d.netns}; }; rm -rf ${RUN}`);
+  await local.exec(`[ -e /run/netns/${d.netns} ] && { pids=$(ip netns pids ${d.netns}); [ -n "$pids" ] && kill $pids; sleep 0.2; ip netns del ${d.netns}; }; rm -rf ${RUN}; rmdir /run/lvs-lab 2>/dev/null; true`);
   if (!d.runDirExisted) await rm('/run/libvirt', { recursive: true, force: true });
   await rm(daemonFile(), { force: true });
   log(`libvirt: stopped the kit's libvirtd (pid ${d.libvirtd}) and removed namespace ${d.netns}: no Vagrant lab is up`);

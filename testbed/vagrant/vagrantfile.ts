@@ -61,6 +61,8 @@ export function vagrantfile(lab: Lab, o: VagrantfileOptions): string {
     '  config.vm.box_check_update = false',
     '  config.vm.synced_folder ".", "/vagrant", disabled: true',
     '  config.vm.boot_timeout = 900',
+    '  # named, so Vagrant skips probing every guest type over SSH (seconds each under emulation)',
+    '  config.vm.guest = :debian',
     '  # root with the lab\'s own key (the box has no vagrant user and no insecure key)',
     '  config.ssh.username = "root"',
     `  config.ssh.private_key_path = ${rb(o.privateKeyPath)}`,

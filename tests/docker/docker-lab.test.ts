@@ -34,6 +34,31 @@ beforeAll(async () => {
 afterAll(async () => s?.close());
 
 describe('pulumi stack', () => {
+  it('is in sync with the engine: a preview right after `up` and a refresh both find nothing to change', async () => {
+    const preview = await pulumi(['preview', '--expect-no-changes', '--non-interactive', '--stack', STACK], { nothrow: true });
+    expect(preview.exitCode, preview.stdout.slice(-3000)).toBe(0);
+    const refresh = await pulumi(['refresh', '--expect-no-changes', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK], { nothrow: true });
+    expect(refresh.exitCode, refresh.stdout.slice(-3000)).toBe(0);
+  });
+
+  it("holds the Docker provider's own resources, run by the plugin built from the vendored source, never a download", async () => {
+    const resources: Array<{ type: string }> = JSON.parse((await pulumi(['stack', 'export', '--stack', STACK])).stdout).deployment.resources;
+    const types = resources.map((r) => r.type);
+    expect(types.filter((t) => t === 'docker:index/container:Container')).toHaveLength(4);
+    expect(types).toContain('docker:index/network:Network');
+    expect(types).toContain('docker:index/remoteImage:RemoteImage');
+    expect(types).toContain('pulumi:providers:docker');
+    const plugins: Array<{ name: string; kind: string; version: string; path: string }> = JSON.parse((await pulumi(['plugin', 'ls', '--json'])).stdout);
+    const docker = plugins.find((p) => p.kind === 'resource' && p.name === 'docker');
+    expect(docker?.version).toBe('5.0.0');
+    const built = (await $({ quiet: true })`bash -c ${'sha256sum "${LVS_LAB_CACHE_DIR:-$HOME/.cache/lvs-lab}"/pulumi/plugins/pulumi-resource-docker-v5.0.0'}`).stdout.split(' ')[0];
+    const used = (await $({ quiet: true })`sha256sum ${`${docker!.path}/pulumi-resource-docker`}`).stdout.split(' ')[0];
+    expect(used).toBe(built);
+    // With automatic plugin acquisition off, a plugin the engine lacks is an error, not a download: the preview above
+    // passed, so it had every plugin it needed.
+    expect((await $({ quiet: true })`cat ${`${ROOT}/infra/pulumi.sh`}`).stdout).toContain('PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true');
+  });
+
   it('outputs the VIP, the verify command, and each host as the containers really are', async () => {
     expect(outputs.vip).toBe(`${lab.vip}:80`);
     expect(outputs.verify).toBe(`npm run lab -- verify --stack ${STACK}`);
@@ -51,8 +76,9 @@ describe('pulumi stack', () => {
     expect(net.Driver).toBe('bridge');
     expect(net.IPAM.Config[0].Subnet).toBe(lab.subnet);
     expect(net.Labels[LABEL.lab]).toBe(lab.name);
-    // the one rule beside Docker's: frames that stay on the lab's own bridge
-    expect((await s.engine.shell.exec('iptables -S DOCKER-USER')).stdout).toContain(`-A DOCKER-USER -i lvs-${lab.name} -o lvs-${lab.name} -j ACCEPT`);
+    expect(net.Options['com.docker.network.bridge.name']).toBe(`lvs-${lab.name}`);
+    // DR needs no rule beside Docker's (NAT's is checked with its stack below)
+    expect((await s.engine.shell.exec('iptables -S DOCKER-USER')).stdout).not.toContain(`lvs-${lab.name}`);
     for (const h of outputs.hosts) {
       const routes = (await s.transport.run(h.name, 'ip -4 route show')).stdout.trim().split('\n');
       expect(routes, h.name).toEqual([expect.stringMatching(new RegExp(`^${lab.subnet.replace(/\./g, '\\.')} dev eth0 `))]);
@@ -129,15 +155,44 @@ describe('pulumi stack', () => {
     }
   });
 
-  it('pulumi destroy removes every container, network and image of the lab', async () => {
+  it('an up that fails midway (the image cannot be built) leaves nothing after destroy', async () => {
+    const failing = `${STACK}fail`;
+    const name = 'dfail';
+    await pulumi(['stack', 'init', failing, '--non-interactive']);
+    try {
+      await pulumi(['config', 'set', '--stack', failing, 'lvs-lab:lab', JSON.stringify({ name, subnet: '192.168.175.0/24', vip: '192.168.175.100', director: { name: 'director', ip: '192.168.175.101' }, client: { name: 'client', ip: '192.168.175.10' }, realservers: 2 })]);
+      await pulumi(['config', 'set', '--stack', failing, 'lvs-lab:engine', engineKind]);
+      await pulumi(['config', 'set', '--stack', failing, 'lvs-lab:baseImage', 'lvs-lab/no-such-base:none']);
+      const up = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', failing], { nothrow: true });
+      expect(up.exitCode).not.toBe(0);
+      expect(up.stdout).toMatch(/lvs-lab\/no-such-base/);
+      // the network was created before the image failed
+      expect((await docker(`network ls -q --filter label=${LABEL.lab}=${name}`)).trim()).not.toBe('');
+      await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', failing]);
+      for (const kind of ['ps -a', 'network ls', 'images'] as const) expect(await docker(`${kind} -q --filter label=${LABEL.lab}=${name}`), kind).toBe('');
+    } finally {
+      await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', failing], { nothrow: true });
+      await pulumi(['stack', 'rm', '--yes', '--force', '--non-interactive', failing], { nothrow: true });
+    }
+  });
+
+  it('pulumi destroy, run from a fresh clone in another directory, removes every container, network and image of the lab', async () => {
     expect(await ours('ps -a')).toHaveLength(4);
     expect(await ours('network ls')).toHaveLength(1);
     expect(await ours('images')).toHaveLength(1);
-    await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK]);
+    const clone = (await $({ quiet: true })`mktemp -d /tmp/lvs-lab-clone-XXXXXX`).stdout.trim();
+    try {
+      // The committed project, its stack file (not committed: the suite writes it) and its installed packages.
+      await $({ quiet: true })`git clone -q ${ROOT} ${clone}`;
+      await $({ quiet: true })`cp ${`${ROOT}/Pulumi.${STACK}.yaml`} ${clone}/`;
+      await $({ quiet: true })`ln -s ${`${ROOT}/node_modules`} ${clone}/node_modules`;
+      await $({ cwd: clone, quiet: true })`bash infra/pulumi.sh destroy --yes --skip-preview --non-interactive --stack ${STACK}`;
+    } finally {
+      await $({ quiet: true })`rm -rf ${clone}`;
+    }
     expect(await ours('ps -a')).toEqual([]);
     expect(await ours('network ls')).toEqual([]);
     expect(await ours('images')).toEqual([]);
-    expect((await s.engine.shell.exec('iptables -S DOCKER-USER')).stdout).not.toContain(`lvs-${lab.name}`);
   });
 });
 
@@ -154,6 +209,9 @@ for (const preset of ['nat-rr', 'tun-rr', 'dr-health'] as const) {
         expect(lab.forwarding).toBe(preset.split('-')[0]);
         const access = await connectDockerLab(lab, engineKind);
         try {
+          const rules = async () => (await access.engine.shell.exec('iptables -S DOCKER-USER')).stdout;
+          // NAT's one rule beside Docker's: frames that stay on the lab's own bridge
+          if (lab.forwarding === 'nat') expect(await rules()).toContain(`-A DOCKER-USER -i lvs-${lab.name} -o lvs-${lab.name} -j ACCEPT`);
           const checks = await verifyLab(access);
           expect(checks.filter((c) => !c.ok)).toEqual([]);
           // TUN adds the IP-in-IP capture, health checks the keepalived check.

@@ -1,0 +1,129 @@
+// The lab lifecycle (testbed/lab.ts) through a fake testbed: at every point where `up` can fail, what the testbed
+// created is removed again by the one cleanup path, the state goes, and the session is closed exactly once.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { UserError } from '../../model/errors.js';
+import { validateLab } from '../../model/topology.js';
+import { StepFailed } from '../../provision/apply.js';
+import { labDown, labUp, TESTBEDS } from '../../testbed/lab.js';
+import { labStateDir } from '../../testbed/paths.js';
+import { readState } from '../../testbed/state.js';
+import type { Testbed } from '../../testbed/testbed.js';
+
+type Point = 'checkHost' | 'create-before-save' | 'create-after-save' | 'preflight' | 'network' | 'apply' | 'none';
+
+/** A testbed whose "machines" are names in a set; `failAt` makes one phase throw. */
+function fakeTestbed(failAt: Point) {
+  const machines = new Set<string>();
+  const calls: string[] = [];
+  const fail = (p: Point) => {
+    if (failAt === p) throw new Error(`injected at ${p}`);
+  };
+  const testbed: Testbed = {
+    kind: 'vm',
+    checkHost: async () => fail('checkHost'),
+    create: async (lab, { save }) => {
+      fail('create-before-save');
+      machines.add(`${lab.name}-machine`);
+      await save({});
+      fail('create-after-save');
+      return session();
+    },
+    open: async () => session(),
+    destroy: async () => {
+      calls.push('destroy');
+      machines.clear();
+    },
+    leftovers: async () => [...machines],
+    describe: () => 'fake',
+  };
+  const session = () => ({
+    where: 'fake',
+    httpd: { kind: 'system' as const },
+    transport: {
+      kind: 'ssh' as const,
+      // Each host's steps come as one script (provision/apply.ts): report each as run, or fail as a transport would.
+      run: async (_host: string, script: string) =>
+        failAt === 'apply'
+          ? { stdout: '', stderr: 'injected at apply', code: 7 }
+          : { stdout: [...script.matchAll(/^# step (\d+)$/gm)].map((m) => `\n@@lvs-lab-step ${m[1]} run 0\n`).join(''), stderr: '', code: 0 },
+    },
+    preflight: async () => fail('preflight'),
+    buildNetwork: async () => {
+      fail('network');
+      return 'fake network';
+    },
+    close: async () => {
+      calls.push('close');
+    },
+  });
+  return { testbed, machines, calls };
+}
+
+const lab = validateLab({ name: 'fake' }, 'test');
+const real = TESTBEDS.vm;
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'lvs-lab-lifecycle-'));
+  process.env.LVS_LAB_STATE_DIR = dir;
+});
+afterEach(() => {
+  TESTBEDS.vm = real;
+});
+afterAll(() => {
+  delete process.env.LVS_LAB_STATE_DIR;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('labUp cleans up at every failure point', () => {
+  it.each<[Point, boolean]>([
+    ['checkHost', false],
+    ['create-before-save', false],
+    ['create-after-save', true],
+    ['preflight', true],
+    ['network', true],
+  ])('a failure at %s leaves no machine, no state and no state directory', async (point, destroyed) => {
+    const fake = fakeTestbed(point);
+    TESTBEDS.vm = fake.testbed;
+    await expect(labUp(lab, { testbed: 'vm' })).rejects.toThrow(`injected at ${point}`);
+    expect(fake.machines.size).toBe(0);
+    expect(existsSync(labStateDir(lab.name))).toBe(false);
+    expect(fake.calls.filter((c) => c === 'destroy')).toHaveLength(destroyed ? 1 : 0);
+    // a session that was opened is closed once
+    expect(fake.calls.filter((c) => c === 'close')).toHaveLength(['create-after-save', 'checkHost', 'create-before-save'].includes(point) ? 0 : 1);
+  });
+
+  it('a failing apply stops with the host and its stderr, and removes the lab', async () => {
+    const fake = fakeTestbed('apply');
+    TESTBEDS.vm = fake.testbed;
+    const err = await labUp(lab, { testbed: 'vm' }).catch((e) => e);
+    expect(err).toBeInstanceOf(StepFailed);
+    expect(err.stderr).toContain('injected at apply');
+    expect(fake.machines.size).toBe(0);
+    expect(fake.calls).toEqual(['close', 'destroy']);
+    expect(await readState(lab.name)).toBeUndefined();
+  });
+
+  it('a re-apply that fails keeps the running lab, and closes its session', async () => {
+    const fake = fakeTestbed('none');
+    TESTBEDS.vm = fake.testbed;
+    const { session } = await labUp(lab, { testbed: 'vm' });
+    await session.close();
+    expect(fake.machines.size).toBe(1);
+    const moved = await labUp({ ...lab, vip: '192.168.170.99' }).catch((e) => e);
+    expect(moved).toBeInstanceOf(UserError);
+    expect(moved.message).toMatch(/another topology \(vip changed\)/);
+    const failing = fakeTestbed('network');
+    TESTBEDS.vm = { ...failing.testbed, destroy: fake.testbed.destroy, leftovers: fake.testbed.leftovers };
+    await expect(labUp(lab)).rejects.toThrow('injected at network');
+    expect(failing.calls).toEqual(['close']);
+    expect(fake.machines.size).toBe(1);
+    expect((await readState(lab.name))?.testbed).toBe('vm');
+    expect(await labDown(lab.name)).toBe(true);
+    expect(fake.machines.size).toBe(0);
+    expect(existsSync(labStateDir(lab.name))).toBe(false);
+  });
+});

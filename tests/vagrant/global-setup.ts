@@ -1,0 +1,20 @@
+// The Vagrant suite's lab: the reference lab as four Vagrant machines, built once per run. What the machine held
+// before it is recorded first, so the suite's last test can compare after `down`.
+import type { TestProject } from 'vitest/node';
+import { labDown, labUp } from '../../testbed/lab.js';
+import { footprint, VAGRANT_LAB } from './lab.js';
+
+const log = (msg: string) => console.log(`[vagrant lab ${VAGRANT_LAB.name}] ${msg}`);
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  await labDown(VAGRANT_LAB.name, { log, fallback: VAGRANT_LAB }); // left by a run that was killed
+  project.provide('footprintBefore', await footprint());
+  const t0 = Date.now();
+  const { session } = await labUp(VAGRANT_LAB, { testbed: 'vagrant', log });
+  await session.close();
+  log(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  // The suite removes its labs itself (and checks what is left); this catches a run that failed before it did.
+  return async () => {
+    await labDown(VAGRANT_LAB.name, { log });
+  };
+}

@@ -1,0 +1,138 @@
+// The vagrant testbed, end to end: the DR suite against four Vagrant machines (each its own kernel, ARP table and
+// sysctls), the negative control on the same machines, the verifier, `down` leaving the machine as before, then a
+// NAT lab built and removed the same way. One file: its parts run in this order.
+import { inject, afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withPreset } from '../../model/presets.js';
+import { applyPlan } from '../../provision/apply.js';
+import { planLab } from '../../provision/plan.js';
+import { connectLab, labDown, labUp, type LabSession } from '../../testbed/lab.js';
+import { readState } from '../../testbed/state.js';
+import { vagrant } from '../../testbed/vagrant/testbed.js';
+import { arpResponders, clientNeighborMac, fetchSequence, flushClientNeighbors, ipvsStats, ipvsStatsAfter, macsOf } from '../../verify/probes.js';
+import { verifyLab } from '../../verify/report.js';
+import { drSuite } from '../integration/dr-suite.js';
+import { footprint, VAGRANT_LAB } from './lab.js';
+
+const lab = VAGRANT_LAB;
+const log = (msg: string) => console.log(`[vagrant] ${msg}`);
+
+describe('the reference lab on Vagrant machines', () => {
+  drSuite(lab, () => connectLab(lab.name));
+
+  describe('as a Vagrant project', () => {
+    it('is a usable Vagrantfile: `vagrant status` lists the four machines running', async () => {
+      const state = await readState(lab.name);
+      const status = await vagrant(state!.vagrant!.dir, ['status', '--machine-readable']);
+      expect(status.exitCode).toBe(0);
+      const running = [...status.stdout.matchAll(/^\d+,([a-z0-9-]+),state,running$/gm)].map((m) => m[1]).sort();
+      expect(running).toEqual(['client', 'director', 'rs1', 'rs2']);
+    });
+
+    it('each machine has its own kernel: its own hostname, boot id and the lab NIC as eth0 with its MAC', async () => {
+      const s = await connectLab(lab.name);
+      try {
+        const seen = await Promise.all(
+          [lab.client, lab.director, ...lab.realservers].map(async (h) => {
+            const out = (await s.transport.run(h.name, 'hostname; cat /proc/sys/kernel/random/boot_id; cat /sys/class/net/eth0/address')).stdout.trim().split('\n');
+            return { host: h.name, hostname: out[0], bootId: out[1], mac: out[2] };
+          }),
+        );
+        expect(seen.map((x) => x.hostname)).toEqual(['client', 'director', 'rs1', 'rs2']);
+        expect(new Set(seen.map((x) => x.bootId)).size).toBe(4);
+        expect(seen.map((x) => x.mac)).toEqual(['02:00:c0:a8:aa:0a', '02:00:c0:a8:aa:65', '02:00:c0:a8:aa:66', '02:00:c0:a8:aa:67']);
+        // no guest has a route out: the management network is isolated and DHCP gives no gateway
+        for (const h of seen) expect((await s.transport.run(h.host, 'ip -4 route show default')).stdout.trim(), h.host).toBe('');
+      } finally {
+        await s.close();
+      }
+    });
+  });
+
+  describe('verifier', () => {
+    it('passes every DR check', async () => {
+      const s = await connectLab(lab.name);
+      try {
+        const checks = await verifyLab(s);
+        expect(checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.evidence}`)).toEqual([]);
+        expect(checks.length).toBeGreaterThanOrEqual(6);
+      } finally {
+        await s.close();
+      }
+    });
+  });
+
+  describe('negative control: the realservers without the ARP sysctls', () => {
+    let s: LabSession;
+    beforeAll(async () => {
+      s = await connectLab(lab.name);
+      for (const r of lab.realservers)
+        await s.transport.run(r.name, 'for d in all eth0; do echo 0 > /proc/sys/net/ipv4/conf/$d/arp_ignore; echo 0 > /proc/sys/net/ipv4/conf/$d/arp_announce; done');
+    });
+    afterAll(async () => s?.close());
+
+    it('the realservers answer ARP for the VIP, the client caches one of them and bypasses the director', async () => {
+      const macs = await macsOf(s);
+      const responders = new Set(await arpResponders(s, 3));
+      expect(responders).toContain(macs.get(lab.director.name));
+      expect(lab.realservers.some((r) => responders.has(macs.get(r.name)!))).toBe(true);
+      // The first reply wins the client's neighbour entry; retry until a realserver's does (each run is a race).
+      let bypassed: string | undefined;
+      for (let i = 0; i < 10 && !bypassed; i++) {
+        await flushClientNeighbors(s);
+        await fetchSequence(s, 1);
+        const cached = await clientNeighborMac(s);
+        bypassed = lab.realservers.find((r) => macs.get(r.name) === cached)?.name;
+      }
+      expect(bypassed, 'a realserver won the ARP race').toBeDefined();
+      const before = await ipvsStats(s);
+      const bodies = await fetchSequence(s, 6);
+      expect(bodies).toEqual(Array(6).fill(`from ${lab.realservers.find((r) => r.name === bypassed)!.ip}`));
+      await new Promise((r) => setTimeout(r, 2_500)); // the IPVS estimator's tick
+      expect((await ipvsStats(s)).conns).toBe(before.conns);
+    });
+
+    it('re-applying the plan puts the sysctls back, and DR works again', async () => {
+      const report = await applyPlan(planLab(lab, { httpd: s.httpd }), s.transport);
+      expect(report.outcomes.filter((o) => o.result === 'ran').map((o) => `${o.host}: ${o.command}`)).toEqual(
+        lab.realservers.flatMap((r) => [
+          `${r.name}: echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_ignore`,
+          `${r.name}: echo 2 > /proc/sys/net/ipv4/conf/eth0/arp_announce`,
+          `${r.name}: echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore`,
+          `${r.name}: echo 2 > /proc/sys/net/ipv4/conf/all/arp_announce`,
+        ]),
+      );
+      const macs = await macsOf(s);
+      expect(new Set(await arpResponders(s, 3))).toEqual(new Set([macs.get(lab.director.name)]));
+      await flushClientNeighbors(s);
+      const before = await ipvsStats(s);
+      await fetchSequence(s, 4);
+      expect((await ipvsStatsAfter(s, before, 4)).conns - before.conns).toBe(4);
+    });
+  });
+
+  describe('down', () => {
+    it('leaves no domain, network, volume, namespace, daemon, process or state of the lab', async () => {
+      expect(await labDown(lab.name, { log })).toBe(true);
+      expect(await footprint()).toEqual(inject('footprintBefore'));
+    });
+  });
+});
+
+describe('a NAT lab on Vagrant machines', () => {
+  const nat = { ...withPreset('nat-rr', {}, 'vagrant suite'), name: 'vnat' };
+
+  it('builds, passes every check of the verifier (replies back through the director), and goes without a trace', async () => {
+    const { session } = await labUp(nat, { testbed: 'vagrant', log });
+    try {
+      const checks = await verifyLab(session);
+      expect(checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.evidence}`)).toEqual([]);
+      expect(checks.map((c) => c.name)).toContain('replies come back through the director (NAT)');
+      // the client really is on the other network: its only address is on the outside subnet
+      expect((await session.transport.run(nat.client.name, 'ip -4 -o addr show dev eth0')).stdout).toContain(`inet ${nat.client.ip}/24`);
+    } finally {
+      await session.close();
+      await labDown(nat.name, { log });
+    }
+    expect(await footprint()).toEqual(inject('footprintBefore'));
+  });
+});
