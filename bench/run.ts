@@ -1,4 +1,4 @@
-// npm run bench [-- --runs N] [--sizes 2,8,16,32] [--no-docker] [--out bench/out]
+// npm run bench [-- --runs N] [--sizes 2,8,16,32] [--no-docker] [--no-vagrant] [--out bench/out]
 // Measures the lab lifecycle on every testbed this machine has, how build cost grows with realservers, and the
 // data plane through DR, NAT and straight to a realserver; prints a table, writes results.json and chart.png.
 // All load stays inside the labs' namespaces (in the VM where the host has no IPVS).
@@ -16,6 +16,7 @@ import { connectDockerLab, engineDown, engineUp, engineVmRunning } from '../test
 import { labDown, labUp, type LabSession } from '../testbed/lab.js';
 import { NetnsLab } from '../testbed/netns.js';
 import { kernelHasIpvs } from '../testbed/preflight.js';
+import { vagrantTestbed } from '../testbed/vagrant/testbed.js';
 import type { TestbedKind } from '../testbed/state.js';
 import { chooseAccel } from '../testbed/vm/qemu.js';
 import { ipvsStats, type LabAccess } from '../verify/probes.js';
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     sizes: { type: 'string', default: '2,8,16,32' },
     'no-docker': { type: 'boolean', default: false },
+    'no-vagrant': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/out' },
   },
 });
@@ -54,7 +56,9 @@ function phases(samples: Record<PhaseTiming['phase'], number[]>): PhaseTiming[] 
   return (Object.keys(samples) as PhaseTiming['phase'][]).map((phase) => ({ phase, ...spread(samples[phase]) }));
 }
 
-/** up (create + provision), verify, redeploy (rr -> wrr in place), down, on a netns or vm testbed. */
+const LIFECYCLE_LABEL: Record<TestbedKind, string> = { netns: 'netns on host', vm: 'netns in VM', vagrant: 'Vagrant (4 machines)' };
+
+/** up (create + provision), verify, redeploy (rr -> wrr in place), down, on a testbed of the lab lifecycle. */
 async function labLifecycle(testbed: TestbedKind): Promise<LifecycleResult> {
   const samples = { up: [] as number[], verify: [] as number[], redeploy: [] as number[], down: [] as number[] };
   for (let i = 0; i < RUNS; i++) {
@@ -68,7 +72,7 @@ async function labLifecycle(testbed: TestbedKind): Promise<LifecycleResult> {
     Object.entries({ up, verify, redeploy, down }).forEach(([k, v]) => samples[k as keyof typeof samples].push(v));
     log(`${testbed} run ${i + 1}/${RUNS}: up ${up.toFixed(1)} s, verify ${verify.toFixed(1)} s, redeploy ${redeploy.toFixed(1)} s, down ${down.toFixed(1)} s`);
   }
-  return { testbed: testbed === 'vm' ? 'netns in VM' : 'netns on host', phases: phases(samples) };
+  return { testbed: LIFECYCLE_LABEL[testbed], phases: phases(samples) };
 }
 
 const pulumi = (args: string[]) => $({ quiet: true })`bash infra/pulumi.sh ${args}`;
@@ -199,6 +203,15 @@ async function main() {
     } finally {
       if (ownEngine) await engineDown(log);
     }
+  }
+
+  if (!values['no-vagrant']) {
+    const problem = await vagrantTestbed.checkHost(BENCH).then(
+      () => undefined,
+      (e: Error) => e.message,
+    );
+    if (problem) log(`no Vagrant row: ${problem}`);
+    else results.lifecycle.push(await labLifecycle('vagrant'));
   }
 
   await mkdir(values.out!, { recursive: true });

@@ -8,7 +8,6 @@ import type { Lab } from '../model/topology.js';
 import { formatPlan, planLab } from '../provision/plan.js';
 import { connectDockerLab, engineDown, engineUp, engineVmRunning } from '../testbed/docker/engine.js';
 import { connectLab, labDown, labUp, TESTBEDS, type TestbedChoice } from '../testbed/lab.js';
-import { netnsNames } from '../testbed/netns.js';
 import { listStates, readState, TESTBED_KINDS } from '../testbed/state.js';
 import { previewVagrantfile } from '../testbed/vagrant/preview.js';
 import { formatChecks, verifyLab } from '../verify/report.js';
@@ -75,7 +74,9 @@ async function main(): Promise<number> {
   switch (command) {
     case 'plan': {
       const lab = await loadModel();
-      console.log(formatPlan(planLab(lab, { httpd: { kind: 'instance', root: netnsNames(lab).runDir } }), { guards: values.guards }));
+      // The plan of the testbed the lab would run on: realservers' httpd files differ between shared and own filesystems.
+      const tb = testbed === 'auto' ? TESTBEDS.netns : TESTBEDS[testbed];
+      console.log(formatPlan(planLab(lab, { httpd: tb.httpdLayout(lab) }), { guards: values.guards }));
       return 0;
     }
     case 'up': {

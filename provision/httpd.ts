@@ -57,7 +57,10 @@ export function instanceConfig(files: HttpdFiles, serverName: string, port: numb
   ].join('\n');
 }
 
-/** The two steps after the index page: write config where needed, and start httpd. */
+/**
+ * Starts httpd. A host of its own starts Debian's apache2 the Debian way, where the seed has `service httpd start`;
+ * namespaces sharing a filesystem start their own instance with its config.
+ */
 export function startCommand(layout: HttpdLayout, files: HttpdFiles): string {
-  return layout.kind === 'system' ? 'apache2ctl start' : `apache2 -f ${shq(files.config!)} -k start`;
+  return layout.kind === 'system' ? 'service apache2 start' : `apache2 -f ${shq(files.config!)} -k start`;
 }

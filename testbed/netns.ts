@@ -127,7 +127,7 @@ export class NetnsLab {
     readonly lab: Lab,
   ) {
     this.names = netnsNames(lab);
-    this.httpd = { kind: 'instance', root: this.names.runDir };
+    this.httpd = instanceLayout(lab);
     this.transport = netnsTransport(machine, this.names.namespace);
   }
 
@@ -151,6 +151,9 @@ export class NetnsLab {
   }
 }
 
+/** Realservers sharing one filesystem: one apache2 instance each, under the lab's run directory. */
+export const instanceLayout = (lab: Lab): HttpdLayout => ({ kind: 'instance', root: netnsNames(lab).runDir });
+
 /** A session on a netns lab on `machine`: this host (the netns testbed), or the VM over SSH (the vm testbed). */
 export function netnsSession(machine: Shell, lab: Lab): TestbedSession {
   const netns = new NetnsLab(machine, lab);
@@ -171,6 +174,7 @@ export function netnsSession(machine: Shell, lab: Lab): TestbedSession {
 /** The netns testbed: the lab's hosts are namespaces on this host, whose kernel must have IPVS. */
 export const netnsTestbed: Testbed = {
   kind: 'netns',
+  httpdLayout: instanceLayout,
   // The session's preflight checks everything (tools, kernel, free names) before anything is created.
   checkHost: async () => {},
   create: async (lab) => netnsSession(new LocalShell(), lab),

@@ -38,6 +38,8 @@ export interface CreateContext {
 
 export interface Testbed {
   readonly kind: TestbedKind;
+  /** Where realservers' httpd keep their files on this testbed: what `plan` prints before anything exists. */
+  httpdLayout(lab: Lab): HttpdLayout;
   /** This host can create the lab (tools, daemons): checked before anything exists. Throws PreflightError. */
   checkHost(lab: Lab): Promise<void>;
   /** Creates the lab's machines and returns a session on them. */

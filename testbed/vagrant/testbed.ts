@@ -151,6 +151,7 @@ const otherVagrantLabs = async (lab: Lab) => (await listStates()).some((s) => s.
 
 export const vagrantTestbed: Testbed = {
   kind: 'vagrant',
+  httpdLayout: () => HTTPD,
   checkHost: () => checkLibvirtTools(),
 
   create: async (lab, { dir, log, save }) => {

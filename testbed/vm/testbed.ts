@@ -1,7 +1,7 @@
 // The vm testbed: for hosts whose kernel has no IPVS. One qemu VM with Debian's kernel per lab, and inside it the
 // same netns lab as on a host with IPVS, reached over SSH.
 import { labStateDir } from '../paths.js';
-import { netnsSession } from '../netns.js';
+import { instanceLayout, netnsSession } from '../netns.js';
 import { UserError } from '../../model/errors.js';
 import type { Testbed } from '../testbed.js';
 import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning } from './machine.js';
@@ -10,6 +10,7 @@ const vmName = (lab: string) => `lvs-lab-${lab}`;
 
 export const vmTestbed: Testbed = {
   kind: 'vm',
+  httpdLayout: instanceLayout,
   checkHost: () => checkVmHostTools(),
   create: async (lab, { dir, log, save }) => netnsSession(await bootMachine(vmName(lab.name), dir, log, (vm) => save({ vm })), lab),
   open: async (state) => {

@@ -23,6 +23,7 @@ function fakeTestbed(failAt: Point) {
   };
   const testbed: Testbed = {
     kind: 'vm',
+    httpdLayout: () => ({ kind: 'system' }),
     checkHost: async () => fail('checkHost'),
     create: async (lab, { save }) => {
       fail('create-before-save');

@@ -51,7 +51,7 @@ describe('plan for the reference lab', () => {
 
   it('uses the stock apache2 on hosts with a filesystem of their own', () => {
     const system = planLab(referenceLab(), { httpd: { kind: 'system' } });
-    expect(seedCommands(system, 'rs1').slice(-2)).toEqual(["echo 'from 192.168.170.102' > /var/www/html/index.html", 'apache2ctl start']);
+    expect(seedCommands(system, 'rs1').slice(-2)).toEqual(["echo 'from 192.168.170.102' > /var/www/html/index.html", 'service apache2 start']);
     expect(commandsOf(system, 'rs1').some((s) => s.command.includes('apache2.conf'))).toBe(false);
   });
 
@@ -102,7 +102,7 @@ describe('plan for NAT and TUN', () => {
       'ipvsadm -a -t 192.168.171.100:80 -r 192.168.170.103:80 -m',
       'ipvsadm -ln',
     ]);
-    expect(commands(plan, 'rs1')).toEqual(["route add default gw 192.168.170.101", "echo 'from 192.168.170.102' > /var/www/html/index.html", 'apache2ctl start']);
+    expect(commands(plan, 'rs1')).toEqual(["route add default gw 192.168.170.101", "echo 'from 192.168.170.102' > /var/www/html/index.html", 'service apache2 start']);
   });
 
   it('TUN: -i, and the VIP on tunl0 with ARP and rp_filter handled', () => {
@@ -118,7 +118,7 @@ describe('plan for NAT and TUN', () => {
       'echo 0 > /proc/sys/net/ipv4/conf/tunl0/rp_filter',
       'ifconfig tunl0 192.168.170.100 netmask 255.255.255.255 up',
       "echo 'from 192.168.170.102' > /var/www/html/index.html",
-      'apache2ctl start',
+      'service apache2 start',
     ]);
   });
 });
