@@ -1,6 +1,8 @@
 // A lab as Docker containers: the model's Docker spec (testbed/docker/spec.ts) and plan (provision/plan.ts) turned
 // into @pulumi/docker resources on one provider (the chosen engine): network -> image -> one container per host ->
 // that host's provisioning (a dynamic resource: nothing in @pulumi/docker runs commands in a container).
+import { relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import type { Lab } from '../model/topology.js';
@@ -39,7 +41,7 @@ export class DockerLab extends pulumi.ComponentResource {
   constructor(name: string, args: DockerLabArgs, opts?: pulumi.ComponentResourceOptions) {
     super('lvs-lab:index:DockerLab', name, {}, opts);
     const { lab, engine } = args;
-    this.spec = dockerLabSpec(lab, args.baseImage);
+    this.spec = dockerLabSpec(lab, args.baseImage, relative(process.cwd(), fileURLToPath(new URL('../testbed/docker', import.meta.url))));
     this.provider = new docker.Provider(`${name}-engine`, { host: args.client.host, sshOpts: args.client.sshOpts }, { parent: this });
     const on = { parent: this, provider: this.provider };
 
@@ -70,7 +72,8 @@ export class DockerLab extends pulumi.ComponentResource {
       {
         name: image.tag,
         // The legacy builder: what Debian's Docker 20.10 offers over its API without a buildx builder.
-        build: { context: image.context, dockerfile: 'Dockerfile', buildArgs: { BASE: image.base }, label: image.labels, useLegacyBuilder: true },
+        // Paths relative to the program's working directory, where the provider runs too: no checkout path in the state.
+        build: { context: image.context, dockerfile: `${image.context}/Dockerfile`, buildArgs: { BASE: image.base }, label: image.labels, useLegacyBuilder: true },
         keepLocally: false,
       },
       on,

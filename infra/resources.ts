@@ -1,7 +1,7 @@
 // The lab's two Pulumi dynamic resources (everything else is @pulumi/docker's). Pulumi serializes a dynamic
 // provider's functions into the state and runs them in a plain `node` process, so each function here only loads
 // infra/operations.ts through tsx and calls it: the real code stays ordinary, typed, tested TypeScript. It is found
-// from the provider process's working directory, the project's: the state records no path of this checkout, so a
+// from the provider process's working directory, in the project: the state records no path of this checkout, so a
 // `pulumi destroy` from another clone runs that clone's code.
 import * as pulumi from '@pulumi/pulumi';
 import type { BridgeRuleInputs, OperationKind, ProvisioningInputs, ProvisioningOutputs } from './operations.js';
@@ -13,8 +13,15 @@ function providerFor<I, O>(kind: OperationKind): pulumi.dynamic.ResourceProvider
     const dynamicImport = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<any>;
     const { createRequire } = await dynamicImport('node:module');
     const { pathToFileURL } = await dynamicImport('node:url');
-    const root = pathToFileURL(`${process.cwd()}/`).href;
-    const { tsImport } = await dynamicImport(pathToFileURL(createRequire(root).resolve('tsx/esm/api')).href);
+    const { existsSync } = await dynamicImport('node:fs');
+    const { dirname } = await dynamicImport('node:path');
+    // Pulumi starts providers in the program's directory (infra/): the project is where Pulumi.yaml is, above it.
+    let dir: string = process.cwd();
+    while (!existsSync(`${dir}/Pulumi.yaml`) && dirname(dir) !== dir) dir = dirname(dir);
+    const root = pathToFileURL(`${dir}/`).href;
+    // tsx/esm/api's ESM build (require resolution finds its .cjs twin beside it, which cannot load it from ESM).
+    const tsxApi = createRequire(root).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs');
+    const { tsImport } = await dynamicImport(pathToFileURL(tsxApi).href);
     return (await tsImport('./infra/operations.ts', root)).operations[kind];
   };
   return {

@@ -81,7 +81,8 @@ function sysctlsFor(role: Role, lab: Lab): Record<string, string> {
   return {};
 }
 
-export function dockerLabSpec(lab: Lab, base = BASE_IMAGE_DEFAULT): DockerLabSpec {
+/** `context`: where testbed/docker is, relative to the directory the image is built from (the Pulumi program's). */
+export function dockerLabSpec(lab: Lab, base = BASE_IMAGE_DEFAULT, context = 'testbed/docker'): DockerLabSpec {
   const labels = { [LABEL.lab]: lab.name };
   const digest = createHash('sha256').update(base).update('\0').update(DOCKERFILE).digest('hex').slice(0, 12);
   const nat = lab.forwarding === 'nat' ? lab.outside : undefined;
@@ -90,7 +91,7 @@ export function dockerLabSpec(lab: Lab, base = BASE_IMAGE_DEFAULT): DockerLabSpe
     ...(nat
       ? { outside: { name: `lvs-lab-${lab.name}-out`, bridge: `lvs-${lab.name}-o`, subnet: nat.subnet, gateway: gatewayFor(lab, nat.subnet), labels } }
       : {}),
-    image: { tag: `lvs-lab/node:${lab.name}-${digest}`, labels, base, context: 'testbed/docker', dockerfile: DOCKERFILE },
+    image: { tag: `lvs-lab/node:${lab.name}-${digest}`, labels, base, context, dockerfile: DOCKERFILE },
     containers: hostsOf(lab).map((h) => ({
       host: h.name,
       role: h.role,
