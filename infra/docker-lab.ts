@@ -73,7 +73,7 @@ export class DockerLab extends pulumi.ComponentResource {
         name: image.tag,
         // The legacy builder: what Debian's Docker 20.10 offers over its API without a buildx builder.
         // Paths relative to the program's working directory, where the provider runs too: no checkout path in the state.
-        build: { context: image.context, dockerfile: `${image.context}/Dockerfile`, buildArgs: { BASE: image.base }, label: image.labels, useLegacyBuilder: true },
+        build: { context: image.context, dockerfile: `${image.context}/Dockerfile`, buildArgs: { BASE: image.base, LAB: lab.name }, useLegacyBuilder: true },
         keepLocally: false,
       },
       on,

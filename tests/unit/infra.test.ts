@@ -99,7 +99,8 @@ describe('Docker lab resource graph', () => {
     const { of } = await build(referenceLab());
     const { name, build: b, keepLocally } = of(IMAGE)[0].inputs;
     expect(name).toMatch(/^lvs-lab\/node:lvs-[0-9a-f]{12}$/);
-    expect(b).toMatchObject({ context: 'testbed/docker', dockerfile: 'Dockerfile', buildArgs: { BASE: 'lvs-lab/base:bookworm' }, useLegacyBuilder: true });
+    // relative to the program's working directory: the project here, infra/ under the Pulumi CLI
+    expect(b).toMatchObject({ context: 'testbed/docker', dockerfile: 'testbed/docker/Dockerfile', buildArgs: { BASE: 'lvs-lab/base:bookworm', LAB: 'lvs' }, useLegacyBuilder: true });
     expect(keepLocally).toBe(false);
     expect(readFileSync('testbed/docker/Dockerfile', 'utf8')).toMatch(/^ARG BASE=debian:bookworm\nFROM \$\{BASE\}$/m);
   });
