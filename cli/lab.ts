@@ -1,15 +1,23 @@
 // npm run lab -- up|verify|status|plan|down|vagrantfile|engine [--file lab.yaml] [--testbed auto|netns|vm|vagrant] [--name NAME] [--stack S]
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { capture, formatCapture } from '../inside/capture.js';
+import { renderGraph } from '../inside/graph.js';
+import { hostNamed } from '../inside/hosts.js';
+import { formatObservation, observe } from '../inside/observe.js';
 import { readStackSettings } from '../infra/config.js';
 import { UserError } from '../model/errors.js';
 import { loadLab } from '../model/load.js';
 import { PRESET_NAMES } from '../model/presets.js';
-import type { Lab } from '../model/topology.js';
+import { hostsOf, type Lab } from '../model/topology.js';
+import { shq } from '../provision/shell.js';
 import { formatPlan, planLab } from '../provision/plan.js';
 import { connectDockerLab, engineDown, engineUp, engineVmRunning } from '../testbed/docker/engine.js';
 import { connectLab, labDown, labUp, TESTBEDS, type TestbedChoice } from '../testbed/lab.js';
 import { listStates, readState, TESTBED_KINDS } from '../testbed/state.js';
 import { previewVagrantfile } from '../testbed/vagrant/preview.js';
+import { macsOf } from '../verify/probes.js';
 import { formatChecks, verifyLab } from '../verify/report.js';
 
 const USAGE = `usage: npm run lab -- <command> [options]
@@ -20,6 +28,11 @@ commands:
   status   list the labs that are up
   plan     print the exact commands each host runs (--guards adds the idempotency checks)
   down     remove everything the lab created
+  exec H -- CMD   run CMD on host H of a running lab, streaming its output; exits with its status (--all: every host)
+  shell H         an interactive shell on host H (leave with \`exit\` or Ctrl-D)
+  observe         send requests to the VIP, then show what the seed looks at: ipvsadm -lnc, netstat, arp, route
+  capture         capture on the hosts' lab interfaces while requests run: one pcap per host, and a summary
+  graph           draw the lab (SVG and PNG): hosts, IPs, MACs, the switch, the VIP, the request and reply paths
   vagrantfile
            print the lab's Vagrantfile (the running lab's, or the one \`up --testbed vagrant\` would write)
   engine up|down|status
@@ -30,7 +43,11 @@ options:
   --preset P      a named variant (its fields under the file's): ${PRESET_NAMES.join(', ')}
   --name N        lab name (default: the file's or preset's name field, or "lvs")
   --testbed T     auto (default) | netns | vm | vagrant
-  --stack S       with verify: the Docker lab of Pulumi stack S (Pulumi.S.yaml)
+  --stack S       with verify, exec, shell, observe, capture, graph: the Docker lab of Pulumi stack S (Pulumi.S.yaml)
+  --all           with exec: on every host, each line prefixed with its host
+  --requests N    with observe (default 6) and capture (default 4): requests to the VIP
+  --hosts A,B     with capture: the hosts to capture on (default: client, director, the first realserver)
+  --out PATH      with capture: the directory for the pcaps (default captures/); with graph: the SVG (default lab.svg)
   --no-verify     with up: skip the checks
   --guards        with plan: show each step's "already in place" check
   --debug         print stack traces with errors`;
@@ -53,6 +70,10 @@ async function main(): Promise<number> {
       testbed: { type: 'string', default: 'auto' },
       stack: { type: 'string' },
       'no-verify': { type: 'boolean', default: false },
+      all: { type: 'boolean', default: false },
+      requests: { type: 'string' },
+      hosts: { type: 'string' },
+      out: { type: 'string' },
       guards: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       debug: { type: 'boolean', default: false },
@@ -71,7 +92,96 @@ async function main(): Promise<number> {
     return values.name ? { ...lab, name: values.name } : lab;
   };
 
+  // A running lab: the netns/vm/vagrant lab of this name, or with --stack the Docker lab of that Pulumi stack.
+  const openLab = async () => (values.stack ? connectStackLab(values.stack) : connectLab(values.name ?? (await loadModel()).name));
+  const count = (fallback: number) => {
+    const n = values.requests === undefined ? fallback : Number(values.requests);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UserError(`--requests: "${values.requests}" is not a whole number from 1 to 1000`);
+    return n;
+  };
+
   switch (command) {
+    case 'exec': {
+      const [host, ...words] = positionals.slice(1);
+      if (!values.all && (!host || words.length === 0)) throw new UserError('exec: usage: exec <host> -- <command...>, or exec --all -- <command...>');
+      const access = await openLab();
+      try {
+        const command = (values.all ? [host, ...words] : words).filter((w) => w !== undefined).join(' ');
+        const hosts = values.all ? hostsOf(access.lab).map((h) => h.name) : [hostNamed(access.lab, host).name];
+        // One host streams as it comes; several at once prefix each line with the host, as they finish.
+        const results = await Promise.all(
+          hosts.map((h) =>
+            access.transport.run(
+              h,
+              command,
+              values.all ? {} : { onStdout: (c) => process.stdout.write(c), onStderr: (c) => process.stderr.write(c) },
+            ),
+          ),
+        );
+        if (values.all)
+          results.forEach((r, i) => {
+            const prefix = (text: string) => text.replace(/\n$/, '').split('\n').map((l) => `${hosts[i]}| ${l}`).join('\n');
+            if (r.stdout) console.log(prefix(r.stdout));
+            if (r.stderr) console.error(prefix(r.stderr));
+          });
+        return results.find((r) => r.code !== 0)?.code ?? 0;
+      } finally {
+        await access.close();
+      }
+    }
+    case 'shell': {
+      const host = positionals[1];
+      if (!host) throw new UserError('shell: usage: shell <host>');
+      const access = await openLab();
+      let argv: string[];
+      try {
+        hostNamed(access.lab, host);
+        const prompt = `[lvs-lab ${access.lab.name}:${host}] \\w\\$ `;
+        argv = await access.transport.interactive(host, `env PS1=${shq(prompt)} bash --norc -i`);
+      } finally {
+        await access.close();
+      }
+      return new Promise<number>((resolve) => spawn(argv[0], argv.slice(1), { stdio: 'inherit' }).on('exit', (code) => resolve(code ?? 1)));
+    }
+    case 'observe': {
+      const access = await openLab();
+      try {
+        console.log(formatObservation(access.lab, await observe(access, count(6))));
+        return 0;
+      } finally {
+        await access.close();
+      }
+    }
+    case 'capture': {
+      const access = await openLab();
+      try {
+        const { lab } = access;
+        const hosts = values.hosts ? values.hosts.split(',').map((h) => h.trim()) : [lab.client.name, lab.director.name, lab.realservers[0].name];
+        for (const h of hosts) hostNamed(lab, h); // an unknown name is refused before any capture starts
+        console.log(formatCapture(lab, await capture(access, hosts, count(4), values.out ?? 'captures')));
+        return 0;
+      } finally {
+        await access.close();
+      }
+    }
+    case 'graph': {
+      const out = values.out ?? 'lab.svg';
+      if (!out.endsWith('.svg')) throw new UserError(`--out: "${out}" must end in .svg (the PNG is written beside it)`);
+      // Live MACs when the lab runs; the model's planned ones otherwise.
+      const model = values.stack ? (await readStackSettings(values.stack)).lab : await loadModel();
+      const access = await openLab().catch((err) => (err instanceof UserError ? undefined : Promise.reject(err)));
+      let macs = new Map<string, string>();
+      try {
+        if (access) macs = await macsOf(access);
+      } finally {
+        await access?.close();
+      }
+      const { svg, png } = await renderGraph(access?.lab ?? model, macs);
+      await writeFile(out, svg);
+      await writeFile(out.replace(/\.svg$/, '.png'), png);
+      console.log(`wrote ${out} and ${out.replace(/\.svg$/, '.png')} (${access ? 'live MACs from the running lab' : 'the lab is not up: MACs as planned'})`);
+      return 0;
+    }
     case 'plan': {
       const lab = await loadModel();
       // The plan of the testbed the lab would run on: realservers' httpd files differ between shared and own filesystems.

@@ -12,12 +12,17 @@ export interface ExecOptions {
   /** Written to the command's standard input. */
   stdin?: string;
   timeoutMs?: number;
+  /** Called with output as it comes (it is also in the result): `exec` streams a long command's output. */
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
 }
 
 export interface Shell {
   /** What this shell reaches, for messages: "localhost", "vm lvs (127.0.0.1:40022)". */
   readonly where: string;
   exec(command: string, options?: ExecOptions): Promise<ExecResult>;
+  /** The command line that runs `command` on this machine with a terminal of its own (an interactive shell). */
+  interactive(command: string): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -37,8 +42,14 @@ export class LocalShell implements Shell {
 
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     const p = $({ quiet: true, nothrow: true, input: options.stdin, timeout: options.timeoutMs })`sh -c ${command}`;
+    if (options.onStdout) p.stdout.on('data', options.onStdout);
+    if (options.onStderr) p.stderr.on('data', options.onStderr);
     const out = await p;
     return { stdout: out.stdout, stderr: out.stderr, code: out.exitCode ?? 1 };
+  }
+
+  async interactive(command: string): Promise<string[]> {
+    return ['sh', '-c', command];
   }
 
   async close(): Promise<void> {}

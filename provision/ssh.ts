@@ -1,5 +1,6 @@
 // SSH transport for machines we do not share a kernel with: the lab VM, Vagrant boxes, bare metal.
 import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
 import type { ExecOptions, ExecResult, Shell } from './shell.js';
@@ -16,6 +17,8 @@ export interface SshTarget {
    * machines of the kit's libvirtd are reached through its network namespace (`ip netns exec NS socat - TCP:h:p`).
    */
   proxy?: string[];
+  /** The private key's file, for the `ssh` client of an interactive session (node-ssh takes the key itself). */
+  keyFile?: string;
 }
 
 export class SshShell implements Shell {
@@ -23,7 +26,7 @@ export class SshShell implements Shell {
 
   private constructor(
     private readonly ssh: NodeSSH,
-    target: SshTarget,
+    private readonly target: SshTarget,
   ) {
     this.where = `${target.username}@${target.host}:${target.port}`;
   }
@@ -53,9 +56,22 @@ export class SshShell implements Shell {
   }
 
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    const run = this.ssh.execCommand(command, { stdin: options.stdin });
+    const run = this.ssh.execCommand(command, { stdin: options.stdin, onStdout: options.onStdout, onStderr: options.onStderr });
     const result = options.timeoutMs ? await withTimeout(run, options.timeoutMs, command) : await run;
     return { stdout: result.stdout, stderr: result.stderr, code: result.code ?? 1 };
+  }
+
+  /** OpenSSH with a terminal, the same key, the host key pinned (a known_hosts file beside the key) and the same proxy. */
+  async interactive(command: string): Promise<string[]> {
+    const t = this.target;
+    if (!t.keyFile || !t.hostKey) throw new Error(`${this.where}: no key file or host key for an interactive session`);
+    const knownHosts = `${t.keyFile}.known_hosts`;
+    await writeFile(knownHosts, `${t.port === 22 ? t.host : `[${t.host}]:${t.port}`} ssh-ed25519 ${t.hostKey}\n`);
+    return [
+      'ssh', '-t', '-q', '-i', t.keyFile, '-p', String(t.port), '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${knownHosts}`,
+      '-o', 'StrictHostKeyChecking=yes', ...(t.proxy ? ['-o', `ProxyCommand=${t.proxy.join(' ')}`] : []),
+      `${t.username}@${t.host}`, command,
+    ];
   }
 
   async close(): Promise<void> {

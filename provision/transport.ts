@@ -5,6 +5,8 @@ import { shq, type ExecOptions, type ExecResult, type Shell } from './shell.js';
 export interface Transport {
   readonly kind: 'netns' | 'docker' | 'ssh';
   run(host: string, command: string, options?: ExecOptions): Promise<ExecResult>;
+  /** The command line (for this machine, with a terminal) that runs `command` on the host interactively. */
+  interactive(host: string, command: string): Promise<string[]>;
 }
 
 /** Hosts are network namespaces on the shell's machine (the netns testbed, on this host or inside the VM). */
@@ -12,6 +14,7 @@ export function netnsTransport(shell: Shell, namespaceOf: (host: string) => stri
   return {
     kind: 'netns',
     run: (host, command, options) => shell.exec(`ip netns exec ${shq(namespaceOf(host))} sh -c ${shq(command)}`, options),
+    interactive: (host, command) => shell.interactive(`ip netns exec ${shq(namespaceOf(host))} ${command}`),
   };
 }
 
@@ -21,17 +24,20 @@ export function dockerTransport(shell: Shell, containerOf: (host: string) => str
     kind: 'docker',
     run: (host, command, options) =>
       shell.exec(`docker exec ${options?.stdin !== undefined ? '-i ' : ''}${shq(containerOf(host))} sh -c ${shq(command)}`, options),
+    interactive: (host, command) => shell.interactive(`docker exec -it ${shq(containerOf(host))} ${command}`),
   };
 }
 
 /** Hosts are machines of their own, one SSH connection each (Vagrant boxes, bare metal). */
 export function sshTransport(shells: ReadonlyMap<string, Shell>): Transport {
+  const shellOf = (host: string) => {
+    const shell = shells.get(host);
+    if (!shell) throw new Error(`ssh transport: no connection for host "${host}"`);
+    return shell;
+  };
   return {
     kind: 'ssh',
-    run: (host, command, options) => {
-      const shell = shells.get(host);
-      if (!shell) throw new Error(`ssh transport: no connection for host "${host}"`);
-      return shell.exec(command, options);
-    },
+    run: (host, command, options) => shellOf(host).exec(command, options),
+    interactive: (host, command) => shellOf(host).interactive(command),
   };
 }

@@ -13,7 +13,7 @@ export interface LabAccess {
   httpd: HttpdLayout;
 }
 
-async function must(a: LabAccess, host: string, command: string): Promise<string> {
+export async function must(a: LabAccess, host: string, command: string): Promise<string> {
   const res = await a.transport.run(host, command);
   if (res.code !== 0) throw new Error(`${host}: \`${command.split('\n')[0]}\` exited ${res.code}: ${res.stderr.trim()}`);
   return res.stdout;
@@ -194,17 +194,31 @@ export async function httpdMasters(a: LabAccess, realserver: string): Promise<st
 }
 
 /**
+ * Starts tcpdump (`args`: interface, options, filter, output) detached on `host` and waits until it listens. It is
+ * bounded (it stops by itself after `seconds`, or at tcpdump's own -c); `stop` ends it and waits until it has gone,
+ * so its output is complete. Its files are `file`.*; stderr goes to `file`.err.
+ */
+export async function startTcpdump(a: LabAccess, host: string, args: string, file: string, seconds = 60): Promise<{ stop(): Promise<void> }> {
+  await must(a, host, `rm -f ${file}.*; (timeout ${seconds} tcpdump ${args} 2>${file}.err & echo $! >${file}.pid)`);
+  await must(a, host, `i=0; until grep -q "listening on" ${file}.err 2>/dev/null || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done`);
+  return {
+    stop: async () => {
+      await a.transport.run(host, `sleep 0.3; p=$(cat ${file}.pid); kill $p 2>/dev/null; while kill -0 $p 2>/dev/null; do sleep 0.05; done; true`);
+    },
+  };
+}
+
+/**
  * Captures on `host`'s interface `dev` (tcpdump -e -n, `filter`) while `during` runs elsewhere in the lab, and
- * returns tcpdump's lines. The capture starts detached in the host and is stopped after `during`.
+ * returns tcpdump's lines.
  */
 export async function captureDuring(a: LabAccess, host: string, filter: string, during: () => Promise<unknown>, dev = 'eth0'): Promise<string[]> {
   const file = `/tmp/lvs-lab-capture-${a.lab.name}-${host}`;
-  await must(a, host, `rm -f ${file}.*; (tcpdump -i ${dev} -e -n -l ${shq(filter)} >${file}.out 2>${file}.err & echo $! >${file}.pid)`);
-  await must(a, host, `i=0; until grep -q "listening on" ${file}.err 2>/dev/null || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done`);
+  const capture = await startTcpdump(a, host, `-i ${dev} -e -n -l ${shq(filter)} >${file}.out`, file);
   try {
     await during();
   } finally {
-    await a.transport.run(host, `sleep 0.3; kill "$(cat ${file}.pid)" 2>/dev/null; true`);
+    await capture.stop();
   }
   const out = await must(a, host, `cat ${file}.out; rm -f ${file}.*`);
   return out.split('\n').filter(Boolean);

@@ -73,7 +73,7 @@ async function connectHosts(lab: Lab, v: VagrantState, tries: number): Promise<M
     hostsOf(lab).map(async (h) => {
       const host = v.mgmt.addresses[h.name];
       const proxy = v.netns ? ['ip', 'netns', 'exec', v.netns, 'socat', '-', `TCP:${host}:22`] : undefined;
-      const shell = await retry(tries, '1s', () => SshShell.connect({ host, port: 22, username: 'root', privateKey, hostKey: v.hostKey, proxy }));
+      const shell = await retry(tries, '1s', () => SshShell.connect({ host, port: 22, username: 'root', privateKey, hostKey: v.hostKey, proxy, keyFile: vmKeyFile(labStateDir(lab.name)) }));
       return [h.name, shell] as const;
     }),
   );

@@ -42,7 +42,7 @@ async function waitForSsh(vm: VmState, dir: string, privateKey: string): Promise
       throw new Error(`the VM exited while booting; last console lines:\n${consoleLog.split('\n').slice(-15).join('\n')}`);
     }
     try {
-      return await SshShell.connect({ host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey }, 5_000);
+      return await SshShell.connect({ host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey, keyFile: vmKeyFile(dir) }, 5_000);
     } catch (err) {
       lastError = (err as Error).message;
       await new Promise((r) => setTimeout(r, 1_000));
@@ -75,7 +75,7 @@ export const vmRunning = (vm: VmState | undefined): vm is VmState => vm !== unde
 /** A new SSH session on a running VM booted by `bootMachine` (this process or another). */
 export async function openMachine(vm: VmState, dir: string): Promise<SshShell> {
   const privateKey = await readFile(vmKeyFile(dir), 'utf8');
-  return SshShell.connect({ host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey });
+  return SshShell.connect({ host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey, keyFile: vmKeyFile(dir) });
 }
 
 /** Stops the VM; everything inside it (namespaces, containers, images) goes with its overlay. */

@@ -104,6 +104,15 @@ describe('pulumi stack', () => {
     expect((await s.transport.run(lab.director.name, 'cat /proc/sys/net/ipv4/ip_forward')).stdout.trim()).toBe('1');
   });
 
+  it('exec --stack runs on a container and exits with its status; observe shows the connections', async () => {
+    const exec = await $({ cwd: ROOT, nothrow: true, quiet: true })`npx tsx cli/lab.ts exec rs1 --stack ${STACK} -- ${'hostname; exit 5'}`;
+    expect(exec.stdout.trim()).toBe('rs1');
+    expect(exec.exitCode).toBe(5);
+    const obs = await $({ cwd: ROOT, nothrow: true, quiet: true })`npx tsx cli/lab.ts observe --stack ${STACK} --requests 3`;
+    expect(obs.exitCode).toBe(0);
+    expect(obs.stdout.split('\n').filter((l) => l.includes(`${lab.client.ip}:`) && l.includes(`${lab.vip}:80`)).length).toBeGreaterThanOrEqual(3);
+  });
+
   it("the stack's verify command passes", async () => {
     const res = await $({ cwd: ROOT, nothrow: true, quiet: true })`npm run -s lab -- verify --stack ${STACK}`;
     expect(res.stdout).toMatch(/6\/6 checks passed/);

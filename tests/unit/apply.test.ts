@@ -25,6 +25,7 @@ function localTransport(calls: string[] = []): Transport {
       calls.push(host);
       return shell.exec(`mkdir -p ${shq(join(dir, host))} && cd ${shq(join(dir, host))} && ${command}`);
     },
+    interactive: async () => [],
   };
 }
 
@@ -119,6 +120,7 @@ describe('apply', () => {
     let most = 0;
     const transport: Transport = {
       kind: 'netns',
+      interactive: async () => [],
       run: async (host, command) => {
         most = Math.max(most, ++running);
         await new Promise((r) => setTimeout(r, 20));

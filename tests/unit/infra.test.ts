@@ -221,6 +221,7 @@ describe('engine preflight', () => {
   const fake = (answers: (cmd: string) => Partial<ExecResult>): Shell => ({
     where: 'localhost',
     exec: async (cmd) => ({ stdout: '', stderr: '', code: 0, ...answers(cmd) }),
+    interactive: async (cmd) => ['sh', '-c', cmd],
     close: async () => {},
   });
 

@@ -45,6 +45,7 @@ function fakeTestbed(failAt: Point) {
     httpd: { kind: 'system' as const },
     transport: {
       kind: 'ssh' as const,
+      interactive: async () => [],
       // Each host's steps come as one script (provision/apply.ts): report each as run, or fail as a transport would.
       run: async (_host: string, script: string) =>
         failAt === 'apply'

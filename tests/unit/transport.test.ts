@@ -9,6 +9,9 @@ class RecordingShell implements Shell {
     this.commands.push(command);
     return { stdout: 'ok', stderr: '', code: 0 };
   }
+  async interactive(command: string) {
+    return ['tty', command];
+  }
   async close() {}
 }
 

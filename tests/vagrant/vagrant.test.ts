@@ -2,6 +2,7 @@
 // sysctls), the negative control on the same machines, the verifier, `down` leaving the machine as before, then a
 // NAT lab built and removed the same way. One file: its parts run in this order.
 import { inject, afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { $ } from 'zx';
 import { withPreset } from '../../model/presets.js';
 import { applyPlan } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
@@ -45,6 +46,23 @@ describe('the reference lab on Vagrant machines', () => {
       } finally {
         await s.close();
       }
+    });
+  });
+
+  describe('working inside', () => {
+    const cli = (args: string[], input?: string) => $({ nothrow: true, quiet: true, input })`npx tsx cli/lab.ts ${args}`;
+
+    it("exec runs on the machine itself and exits with the command's status", async () => {
+      const res = await cli(['exec', 'rs2', '--name', lab.name, '--', 'hostname; exit 4']);
+      expect(res.stdout.trim()).toBe('rs2');
+      expect(res.exitCode).toBe(4);
+    });
+
+    it('shell opens a terminal on the machine through the namespace, and `exit` leaves it', async () => {
+      const res = await $({ nothrow: true, quiet: true, input: 'hostname\nexit\n' })`script -qec ${`npx tsx cli/lab.ts shell director --name ${lab.name}`} /dev/null`;
+      expect(res.exitCode).toBe(0);
+      expect(res.stdout).toContain(`[lvs-lab ${lab.name}:director]`);
+      expect(res.stdout).toMatch(/^director\r?$/m);
     });
   });
 

@@ -1,0 +1,64 @@
+// `npm run lab -- capture`: packet captures on the chosen hosts' lab interfaces while requests run, saved as one pcap
+// per host and interface (tcpdump -r and Wireshark read them), with a short tcpdump -e -n summary that shows the
+// path: the client's requests to the director's MAC, the director's forwarded copy to a realserver's MAC with the IP
+// header untouched (DR), the replies from a realserver's MAC with the VIP as source. Bounded in packets and time.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UserError } from '../model/errors.js';
+import type { Lab } from '../model/topology.js';
+import { fetchSequence, must, startTcpdump, type LabAccess } from '../verify/probes.js';
+import { hostNamed, labInterfaces } from './hosts.js';
+
+/** At most this many packets per capture, and this many seconds: a capture always stops by itself. */
+export const MAX_PACKETS = 2000;
+export const MAX_SECONDS = 60;
+
+export interface CaptureFile {
+  host: string;
+  dev: string;
+  file: string;
+  packets: number;
+  /** tcpdump -e -n -r of the pcap, the service's TCP frames, first lines. */
+  summary: string[];
+}
+
+export async function capture(a: LabAccess, hosts: string[], requests: number, outDir: string): Promise<{ bodies: string[]; files: CaptureFile[] }> {
+  const { lab } = a;
+  const targets = hosts.flatMap((name) => labInterfaces(lab, hostNamed(lab, name)).map((dev) => ({ host: name, dev })));
+  // A host whose lab interface is missing (a lab half torn down) is refused before any capture starts.
+  for (const t of targets) {
+    const res = await a.transport.run(t.host, `test -e /sys/class/net/${t.dev}`);
+    if (res.code !== 0) throw new UserError(`capture: ${t.host} has no lab interface ${t.dev}`);
+  }
+  const remote = (t: { host: string; dev: string }) => `/tmp/lvs-lab-pcap-${lab.name}-${t.host}-${t.dev}`;
+  const started: Array<{ stop(): Promise<void> }> = [];
+  let bodies: string[];
+  try {
+    for (const t of targets)
+      started.push(await startTcpdump(a, t.host, `-i ${t.dev} -U -c ${MAX_PACKETS} -w ${remote(t)}.pcap`, remote(t), MAX_SECONDS));
+    bodies = await fetchSequence(a, requests);
+  } finally {
+    // Every capture that started is stopped, whatever failed: no tcpdump is left running.
+    await Promise.all(started.map((c) => c.stop()));
+  }
+  await mkdir(outDir, { recursive: true });
+  const files = await Promise.all(
+    targets.map(async (t): Promise<CaptureFile> => {
+      const r = remote(t);
+      const summary = (await must(a, t.host, `tcpdump -e -n -r ${r}.pcap tcp port ${lab.service.port} 2>/dev/null`)).split('\n').filter(Boolean);
+      const packets = Number((await must(a, t.host, `tcpdump -n -r ${r}.pcap 2>/dev/null | wc -l`)).trim());
+      const pcap = Buffer.from((await must(a, t.host, `base64 -w0 ${r}.pcap; rm -f ${r}.*`)).trim(), 'base64');
+      const file = join(outDir, `${t.host}${t.dev === 'eth0' ? '' : `-${t.dev}`}.pcap`);
+      await writeFile(file, pcap);
+      return { ...t, file, packets, summary };
+    }),
+  );
+  return { bodies, files };
+}
+
+export function formatCapture(lab: Lab, c: { bodies: string[]; files: CaptureFile[] }, lines = 8): string {
+  const out = [`${c.bodies.length} requests to ${lab.vip}:${lab.service.port} from ${lab.client.name}: ${c.bodies.join(', ')}`];
+  for (const f of c.files)
+    out.push('', `== ${f.host} ${f.dev}: ${f.packets} packets -> ${f.file}  (tcpdump -e -n -r ${f.file})`, ...f.summary.slice(0, lines).map((l) => `   ${l}`), ...(f.summary.length > lines ? [`   ... ${f.summary.length - lines} more`] : []));
+  return out.join('\n');
+}
