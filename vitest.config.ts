@@ -17,7 +17,8 @@ export default defineConfig({
           // One lab, built once per run, shared by every file; files run one after another against it.
           globalSetup: ['tests/integration/global-setup.ts'],
           fileParallelism: false,
-          testTimeout: 120_000,
+          // A hang guard, not a speed bound: a side lab's `up` boots a second emulated VM beside the test lab's.
+          testTimeout: 300_000,
           hookTimeout: 600_000,
         },
       },

@@ -194,12 +194,13 @@ export async function httpdMasters(a: LabAccess, realserver: string): Promise<st
 }
 
 /**
- * Starts tcpdump (`args`: interface, options, filter, output) detached on `host` and waits until it listens. It is
- * bounded (it stops by itself after `seconds`, or at tcpdump's own -c); `stop` ends it and waits until it has gone,
- * so its output is complete. Its files are `file`.*; stderr goes to `file`.err.
+ * Starts tcpdump (`args`: interface, options, filter) detached on `host` and waits until it listens. It is bounded
+ * (it stops by itself after `seconds`, or at tcpdump's own -c); `stop` ends it and waits until it has gone, so its
+ * output is complete. Its files are `file`.*: stdout in `file`.out, stderr in `file`.err. Every descriptor is
+ * redirected: a detached process holding the session's output would keep the command (an SSH channel) open.
  */
 export async function startTcpdump(a: LabAccess, host: string, args: string, file: string, seconds = 60): Promise<{ stop(): Promise<void> }> {
-  await must(a, host, `rm -f ${file}.*; (timeout ${seconds} tcpdump ${args} 2>${file}.err & echo $! >${file}.pid)`);
+  await must(a, host, `rm -f ${file}.*; (timeout ${seconds} tcpdump ${args} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`);
   await must(a, host, `i=0; until grep -q "listening on" ${file}.err 2>/dev/null || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done`);
   return {
     stop: async () => {
@@ -214,7 +215,7 @@ export async function startTcpdump(a: LabAccess, host: string, args: string, fil
  */
 export async function captureDuring(a: LabAccess, host: string, filter: string, during: () => Promise<unknown>, dev = 'eth0'): Promise<string[]> {
   const file = `/tmp/lvs-lab-capture-${a.lab.name}-${host}`;
-  const capture = await startTcpdump(a, host, `-i ${dev} -e -n -l ${shq(filter)} >${file}.out`, file);
+  const capture = await startTcpdump(a, host, `-i ${dev} -e -n -l ${shq(filter)}`, file);
   try {
     await during();
   } finally {
