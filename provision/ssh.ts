@@ -50,6 +50,9 @@ export class SshShell implements Shell {
     }
     // The proxy ends with the connection (socat exits at EOF); kill it if the connection drops first.
     if (proxy) ssh.connection?.once('close', () => proxy.kill());
+    // A machine that goes away (a lab torn down while this session is open) closes the connection under it: that is
+    // an error for the next command, not a crash of the process.
+    ssh.connection?.on('error', () => {});
     // node-ssh adds a listener to the connection per running command, and a lab runs one per host side by side.
     ssh.connection?.setMaxListeners(256);
     return new SshShell(ssh, target);
