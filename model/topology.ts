@@ -30,7 +30,9 @@ const hostName = z
   .string()
   .regex(/^[a-z][a-z0-9-]{0,14}$/, { message: 'must be 1-15 characters of a-z, 0-9 and "-", starting with a letter' });
 
-const host = z.strictObject({ name: hostName, ip: ipv4 });
+/** A host entry; a field left out takes the reference lab's value for that host (`client: { ip: ... }` works). */
+const host = (defaults: { name: string; ip: string }) =>
+  z.strictObject({ name: hostName.default(defaults.name), ip: ipv4.default(defaults.ip) }).default({ ...defaults });
 
 /** ipvsadm has no limit that matters here; this keeps a lab inside what one machine builds in seconds. */
 export const MAX_REALSERVERS = 64;
@@ -92,7 +94,7 @@ const labSchema = z.strictObject({
   forwarding: z
     .enum(Object.keys(FORWARDING) as [Forwarding, ...Forwarding[]], { message: 'must be one of dr, nat, tun' })
     .default(REFERENCE_LAB.forwarding),
-  director: host.default({ ...REFERENCE_LAB.director }),
+  director: host(REFERENCE_LAB.director),
   // A list, or a count N: rs1..rsN with addresses assigned from the subnet.
   realservers: z
     .preprocess(
@@ -103,7 +105,7 @@ const labSchema = z.strictObject({
         .max(MAX_REALSERVERS, { message: `at most ${MAX_REALSERVERS} realservers` }),
     )
     .default(REFERENCE_LAB.realservers.map((r) => ({ ...r }))),
-  client: host.default({ ...REFERENCE_LAB.client }),
+  client: host(REFERENCE_LAB.client),
   // NAT only: the client's network, behind the director, which has directorIp on it and holds the VIP there.
   outside: z.strictObject({ subnet: z.string(), directorIp: ipv4 }).optional(),
   // Present: keepalived on the director holds the IPVS table and takes out realservers that stop answering.

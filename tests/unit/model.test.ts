@@ -193,3 +193,16 @@ describe('health checks (keepalived)', () => {
     ]);
   });
 });
+
+describe('partial host entries', () => {
+  it("take the reference lab's value for each field left out", () => {
+    const lab = validateLab({ client: { ip: '192.168.170.20' }, director: { name: 'lb1' } }, 'test');
+    expect(lab.client).toEqual({ name: 'client', ip: '192.168.170.20' });
+    expect(lab.director).toEqual({ name: 'lb1', ip: '192.168.170.101' });
+  });
+
+  it('are still checked field by field', () => {
+    expect(() => validateLab({ client: { ip: '192.168.171.20' } }, 'test')).toThrow(/client\.ip: 192\.168\.171\.20 is outside the subnet 192\.168\.170\.0\/24/);
+    expect(() => validateLab({ director: { name: 'Bad Name' } }, 'test')).toThrow(/director\.name: must be 1-15 characters/);
+  });
+});
