@@ -17,6 +17,7 @@ import { connectDockerLab, engineDown, engineUp, engineVmRunning } from '../test
 import { connectLab, labDown, labUp, TESTBEDS, type TestbedChoice } from '../testbed/lab.js';
 import { listStates, readState, TESTBED_KINDS } from '../testbed/state.js';
 import { previewVagrantfile } from '../testbed/vagrant/preview.js';
+import { ensureImage } from '../testbed/vm/image.js';
 import { macsOf } from '../verify/probes.js';
 import { formatChecks, verifyLab } from '../verify/report.js';
 
@@ -33,6 +34,7 @@ commands:
   observe         send requests to the VIP, then show what the seed looks at: ipvsadm -lnc, netstat, arp, route
   capture         capture on the hosts' lab interfaces while requests run: one pcap per host, and a summary
   graph           draw the lab (SVG and PNG): hosts, IPs, MACs, the switch, the VIP, the request and reply paths
+  image           build the VM image now (it is built on first use otherwise, and cached)
   vagrantfile
            print the lab's Vagrantfile (the running lab's, or the one \`up --testbed vagrant\` would write)
   engine up|down|status
@@ -235,6 +237,12 @@ async function main(): Promise<number> {
       const lab = await loadModel();
       const removed = await labDown(values.name ?? lab.name, { log, fallback: lab });
       if (!removed) log(`no lab named "${values.name ?? lab.name}" is up; nothing to remove`);
+      return 0;
+    }
+    case 'image': {
+      // The vm testbed's image (and the Vagrant box's source), built now if it is not cached.
+      const image = await ensureImage(log);
+      log(`VM image ready: ${image.dir} (kernel ${image.kernelVersion})`);
       return 0;
     }
     case 'vagrantfile': {
