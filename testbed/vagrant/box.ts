@@ -23,8 +23,9 @@ export interface Box {
 /** libvirt boxes are a tar of box.img, metadata.json and an optional Vagrantfile. virtual_size is in whole GB. */
 export const boxMetadata = (virtualSizeGb: number) => ({ provider: 'libvirt', format: 'qcow2', virtual_size: virtualSizeGb });
 
-export function boxFor(image: VmImage): Box {
-  const key = basename(image.dir); // bookworm-<hash of the image's inputs>
+/** The box of the image cached in `imageDir` (it need not be built yet: `plan`-time previews name it too). */
+export function boxFor(imageDir: string): Box {
+  const key = basename(imageDir); // bookworm-<hash of the image's inputs>
   const boot = join(BOOT, key);
   return { name: `lvs-lab/${key}`, key, file: join(cacheDir(), 'boxes', `${key}.box`), kernel: join(boot, 'vmlinuz'), initrd: join(boot, 'initrd.img') };
 }
@@ -33,7 +34,7 @@ const vagrant = (args: string[]) => $({ quiet: true, env: { ...process.env, VAGR
 
 /** The box for this image, built and added when missing (~15 s); the kernel and initrd copied where qemu reads them. */
 export async function ensureBox(image: VmImage, log: Log): Promise<Box> {
-  const box = boxFor(image);
+  const box = boxFor(image.dir);
   if (!existsSync(box.kernel) || !existsSync(box.initrd)) {
     await mkdir(join(box.kernel, '..'), { recursive: true });
     for (const [from, to] of [[image.kernel, box.kernel], [image.initrd, box.initrd]]) {

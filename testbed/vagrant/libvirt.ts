@@ -2,8 +2,7 @@
 // (CI, machines without systemd), the kit starts its own, inside a network namespace of its own: every bridge, tap
 // and dnsmasq of every lab then lives there, no lab or management address exists in the host's root namespace, and
 // SSH reaches the guests through that namespace. One such libvirtd serves all labs; the last lab's `down` stops it.
-import { existsSync } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $, retry, sleep } from 'zx';

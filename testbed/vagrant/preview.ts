@@ -14,8 +14,7 @@ import { vagrantfile } from './vagrantfile.js';
 
 export async function previewVagrantfile(lab: Lab, running?: VagrantState): Promise<string> {
   if (running) return readFile(join(running.dir, 'Vagrantfile'), 'utf8');
-  const dir = await imageDir();
-  const box = boxFor({ dir, disk: '', kernel: '', initrd: '', kernelVersion: '', hostKey: '' });
+  const box = boxFor(await imageDir());
   return vagrantfile(lab, {
     box: box.name,
     boxUrl: `file://${box.file}`,
