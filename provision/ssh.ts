@@ -64,17 +64,24 @@ export class SshShell implements Shell {
     return { stdout: result.stdout, stderr: result.stderr, code: result.code ?? 1 };
   }
 
-  /** OpenSSH with a terminal, the same key, the host key pinned (a known_hosts file beside the key) and the same proxy. */
-  async interactive(command: string): Promise<string[]> {
+  /**
+   * Options for an OpenSSH client to this same machine: the same key, the host key pinned (in a known_hosts file
+   * beside the key) and the same proxy. For interactive sessions, and for Docker's ssh:// client.
+   */
+  async opensshOptions(): Promise<string[]> {
     const t = this.target;
-    if (!t.keyFile || !t.hostKey) throw new Error(`${this.where}: no key file or host key for an interactive session`);
+    if (!t.keyFile || !t.hostKey) throw new Error(`${this.where}: no key file or host key for an OpenSSH client`);
     const knownHosts = `${t.keyFile}.known_hosts`;
     await writeFile(knownHosts, `${t.port === 22 ? t.host : `[${t.host}]:${t.port}`} ssh-ed25519 ${t.hostKey}\n`);
     return [
-      'ssh', '-t', '-q', '-i', t.keyFile, '-p', String(t.port), '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${knownHosts}`,
-      '-o', 'StrictHostKeyChecking=yes', ...(t.proxy ? ['-o', `ProxyCommand=${t.proxy.join(' ')}`] : []),
-      `${t.username}@${t.host}`, command,
+      '-i', t.keyFile, '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes',
+      ...(t.proxy ? ['-o', `ProxyCommand=${t.proxy.join(' ')}`] : []),
     ];
+  }
+
+  /** OpenSSH with a terminal, running `command` there. */
+  async interactive(command: string): Promise<string[]> {
+    return ['ssh', '-t', '-q', '-p', String(this.target.port), ...(await this.opensshOptions()), `${this.target.username}@${this.target.host}`, command];
   }
 
   async close(): Promise<void> {

@@ -1,13 +1,14 @@
 // The Docker engine a Docker lab runs on: this host's own, or one inside an lvs-lab VM. Containers share their
 // engine's kernel, so on a host whose kernel has no IPVS (this kind of machine, Docker Desktop, WSL2) the VM's
 // engine, on Debian's kernel, is the one that can run a director.
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LocalShell, type Shell } from '../../provision/shell.js';
 import { stateDir } from '../paths.js';
 import { readJson, writeJson } from '../state.js';
 import { kernelHasIpvs, PreflightError } from '../preflight.js';
-import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmKeyFile, vmRunning, type Log, type VmState } from '../vm/machine.js';
+import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning, type Log, type VmState } from '../vm/machine.js';
+import type { SshShell } from '../../provision/ssh.js';
 import type { Lab } from '../../model/topology.js';
 import { dockerTransport } from '../../provision/transport.js';
 import type { LabAccess } from '../../verify/probes.js';
@@ -140,20 +141,15 @@ export async function openEngine(choice: EngineChoice): Promise<DockerEngine | u
   const state = await readEngineState();
   if (!vmRunning(state?.vm)) return undefined;
   const shell = await openMachine(state.vm, engineDir());
-  return { kind, shell, defaultBase: BASE_IMAGE_LOCAL, client: await sshClientAddress(state.vm), close: () => shell.close() };
+  return { kind, shell, defaultBase: BASE_IMAGE_LOCAL, client: await sshClientAddress(state.vm, shell), close: () => shell.close() };
 }
 
 /**
- * The engine VM as the Docker client sees it: ssh:// to its loopback port with the engine's own key and its host key
- * pinned in a known_hosts file of its own (the ssh client then runs `docker system dial-stdio` in the VM).
+ * The engine VM as the Docker client sees it: ssh:// to its loopback port with the options of the engine's own SSH
+ * session (its key, its host key pinned); the ssh client then runs `docker system dial-stdio` in the VM.
  */
-async function sshClientAddress(vm: VmState): Promise<DockerClientAddress> {
-  const knownHosts = join(engineDir(), 'known_hosts');
-  await writeFile(knownHosts, `[127.0.0.1]:${vm.sshPort} ssh-ed25519 ${vm.hostKey}\n`);
-  return {
-    host: `ssh://root@127.0.0.1:${vm.sshPort}`,
-    sshOpts: ['-i', vmKeyFile(engineDir()), '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes', '-o', 'LogLevel=ERROR'],
-  };
+async function sshClientAddress(vm: VmState, shell: SshShell): Promise<DockerClientAddress> {
+  return { host: `ssh://root@127.0.0.1:${vm.sshPort}`, sshOpts: [...(await shell.opensshOptions()), '-o', 'LogLevel=ERROR'] };
 }
 
 /**

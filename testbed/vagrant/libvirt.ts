@@ -26,6 +26,9 @@ interface DaemonState {
   runDirExisted: boolean;
 }
 
+/** The command whose stdio is a TCP connection from inside the kit's namespace (Vagrant's %h:%p by default). */
+export const namespaceProxy = (netns: string, host = '%h', port = '%p'): string[] => ['ip', 'netns', 'exec', netns, 'socat', '-', `TCP:${host}:${port}`];
+
 const daemonFile = () => join(stateDir(), 'libvirt', 'daemon.json');
 const local = new LocalShell();
 

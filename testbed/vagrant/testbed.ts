@@ -21,7 +21,7 @@ import { ensureImage } from '../vm/image.js';
 import { vmKeyFile } from '../vm/machine.js';
 import { chooseAccel } from '../vm/qemu.js';
 import { ensureBox, pruneBoxes } from './box.js';
-import { checkLibvirtTools, ensureLibvirtd, LIBVIRT_URI, libvirtdLeftovers, stopLibvirtdIfUnused, virsh } from './libvirt.js';
+import { checkLibvirtTools, ensureLibvirtd, LIBVIRT_URI, libvirtdLeftovers, namespaceProxy, stopLibvirtdIfUnused, virsh } from './libvirt.js';
 import type { VagrantState } from './state.js';
 import { domainPrefix, labNetworkName, labNics, mgmtMac, mgmtNetworkName, outsideNetworkName, vagrantfile } from './vagrantfile.js';
 
@@ -72,7 +72,7 @@ async function connectHosts(lab: Lab, v: VagrantState, tries: number): Promise<M
   const shells = await Promise.allSettled(
     hostsOf(lab).map(async (h) => {
       const host = v.mgmt.addresses[h.name];
-      const proxy = v.netns ? ['ip', 'netns', 'exec', v.netns, 'socat', '-', `TCP:${host}:22`] : undefined;
+      const proxy = v.netns ? namespaceProxy(v.netns, host, '22') : undefined;
       const shell = await retry(tries, '1s', () => SshShell.connect({ host, port: 22, username: 'root', privateKey, hostKey: v.hostKey, proxy, keyFile: vmKeyFile(labStateDir(lab.name)) }));
       return [h.name, shell] as const;
     }),

@@ -4,6 +4,7 @@
 // isolated network with DHCP only. The box boots its kernel directly (no bootloader), settings on its command line.
 import { hostsOf, type Lab, type LabHost } from '../../model/topology.js';
 import { macFor } from '../../model/addressing.js';
+import { namespaceProxy } from './libvirt.js';
 
 export interface VagrantfileOptions {
   box: string;
@@ -71,7 +72,7 @@ export function vagrantfile(lab: Lab, o: VagrantfileOptions): string {
     ...(o.netns
       ? [
           "  # The kit's libvirtd, and so every guest network, lives in its own network namespace: SSH goes through it.",
-          `  config.ssh.proxy_command = ${rb(`ip netns exec ${o.netns} socat - TCP:%h:%p`)}`,
+          `  config.ssh.proxy_command = ${rb(namespaceProxy(o.netns).join(' '))}`,
         ]
       : []),
     '',
