@@ -27,7 +27,7 @@ export const boxMetadata = (virtualSizeGb: number) => ({ provider: 'libvirt', fo
 export function boxFor(imageDir: string): Box {
   const key = basename(imageDir); // bookworm-<hash of the image's inputs>
   const boot = join(BOOT, key);
-  return { name: `lvs-lab/${key}`, key, file: join(cacheDir(), 'boxes', `${key}.box`), kernel: join(boot, 'vmlinuz'), initrd: join(boot, 'initrd.img') };
+  return { name: `lvs-lab/${key}`, key, file: join(cacheDir(), 'boxes', `${key}.box`), kernel: join(boot, 'vmlinux'), initrd: join(boot, 'initrd.img') };
 }
 
 const vagrant = (args: string[]) => $({ quiet: true, env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: '1' } })`vagrant ${args}`;

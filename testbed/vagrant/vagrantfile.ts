@@ -92,6 +92,8 @@ export function vagrantfile(lab: Lab, o: VagrantfileOptions): string {
     '    # the box is the vm testbed\'s image: its kernel boots directly, settings on the command line',
     `    lv.kernel = ${rb(o.kernel)}`,
     `    lv.initrd = ${rb(o.initrd)}`,
+    '    # a virtio RNG: the guest\'s sshd starts without waiting seconds for entropy under emulation',
+    '    lv.random model: "random"',
     '  end',
   ];
   for (const host of hostsOf(lab)) {

@@ -12,6 +12,8 @@ const SUITE = 'bookworm';
 export const VM_PACKAGES = [
   'linux-image-amd64', 'kmod', 'iproute2', 'net-tools', 'ipvsadm', 'apache2', 'curl', 'tcpdump',
   'iputils-arping', 'iputils-ping', 'openssh-server', 'procps', 'tini',
+  // The initramfs's shell, insmod, mount and switch_root (static: the initramfs holds no libraries).
+  'busybox-static',
   // Vagrant machines address their management NIC by DHCP.
   'isc-dhcp-client',
   // The health-checking variant's director.
@@ -25,6 +27,11 @@ const DISK_SIZE = '4G'; // sparse; room for logs and captures in the overlay
 const FORMAT = 1; // bump when the build steps below change in a way the inputs do not show
 
 const initScript = fileURLToPath(new URL('./init.sh', import.meta.url));
+const initramfsInit = fileURLToPath(new URL('./initramfs-init.sh', import.meta.url));
+/** What the initramfs loads (with their dependencies, from modules.dep): the root disk, and the devices that udev
+ * would otherwise have loaded drivers for (there is no udev in these guests). virtio-rng seeds the kernel's RNG at
+ * once, so sshd does not wait seconds for entropy under emulation. */
+const INITRAMFS_MODULES = ['virtio_pci', 'virtio_blk', 'virtio_net', 'virtio-rng', 'crc32c_generic', 'ext4'];
 
 export interface VmImage {
   dir: string;
@@ -41,7 +48,9 @@ const mirror = (): string => process.env.LVS_LAB_DEBIAN_MIRROR ?? 'http://deb.de
 async function imageKey(): Promise<string> {
   const h = createHash('sha256');
   h.update(JSON.stringify({ FORMAT, SUITE, VM_PACKAGES, DISK_SIZE, mirror: mirror() }));
+  h.update(JSON.stringify(INITRAMFS_MODULES));
   h.update(await readFile(initScript));
+  h.update(await readFile(initramfsInit));
   return h.digest('hex').slice(0, 16);
 }
 
@@ -53,7 +62,7 @@ async function readImage(dir: string): Promise<VmImage | undefined> {
   const manifest = join(dir, 'manifest.json');
   if (!existsSync(manifest)) return undefined;
   const m = JSON.parse(await readFile(manifest, 'utf8'));
-  return { dir, disk: join(dir, 'disk.raw'), kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img'), kernelVersion: m.kernelVersion, hostKey: m.hostKey };
+  return { dir, disk: join(dir, 'disk.raw'), kernel: join(dir, 'vmlinux'), initrd: join(dir, 'initrd.img'), kernelVersion: m.kernelVersion, hostKey: m.hostKey };
 }
 
 /** Returns the cached image, building it first when its inputs changed or it was never built (~90 s). */
@@ -64,9 +73,9 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
     log(`VM image cached: ${dir}`);
     return cached;
   }
-  for (const tool of ['debootstrap', 'mkfs.ext4']) {
+  for (const tool of ['debootstrap', 'mkfs.ext4', 'xz']) {
     if ((await $({ nothrow: true, quiet: true })`command -v ${tool}`).exitCode !== 0)
-      throw new Error(`building the VM image needs ${tool}: run testbed/install-deps.sh (or apt-get install debootstrap e2fsprogs)`);
+      throw new Error(`building the VM image needs ${tool}: run testbed/install-deps.sh (or apt-get install debootstrap e2fsprogs xz-utils)`);
   }
   // Build beside the final place and rename at the end: an interrupted build never looks like a cached image.
   const work = `${dir}.building-${process.pid}`;
@@ -82,8 +91,8 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
     const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
     if (!vmlinuz) throw new Error('debootstrap installed no kernel in /boot');
     const kernelVersion = vmlinuz.slice('vmlinuz-'.length);
-    await copyFile(join(rootfs, 'boot', vmlinuz), join(work, 'vmlinuz'));
-    await copyFile(join(rootfs, 'boot', `initrd.img-${kernelVersion}`), join(work, 'initrd.img'));
+    await uncompressedKernel(join(rootfs, 'boot', vmlinuz), join(work, 'vmlinux'));
+    await buildInitramfs(rootfs, kernelVersion, join(work, 'initrd.img'));
     const hostKey = (await readFile(join(rootfs, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8')).split(' ')[1];
 
     log('VM image: mkfs.ext4 from the root filesystem');
@@ -111,4 +120,55 @@ async function configureRootfs(rootfs: string): Promise<void> {
   // What the lab never reads: package caches, docs, translations (a few hundred MB less to copy into the image).
   for (const path of ['var/cache/apt/archives', 'usr/share/doc', 'usr/share/man', 'usr/share/locale', 'var/lib/apt/lists'])
     await $`rm -rf ${join(rootfs, path)} && mkdir -p ${join(rootfs, path)}`;
+}
+
+/** The kernel's ELF image, out of Debian's xz-compressed bzImage: qemu boots it directly (PVH entry), which saves the
+ * ~5 s the in-guest decompressor takes under software emulation. */
+async function uncompressedKernel(bzImage: string, out: string): Promise<void> {
+  const data = await readFile(bzImage);
+  const at = data.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])); // the xz stream's magic
+  if (at < 0) throw new Error(`${bzImage}: no xz-compressed kernel inside (Debian's amd64 kernels are xz)`);
+  await $({ quiet: true, input: data.subarray(at) })`xz -dc --single-stream > ${out}`;
+  const elf = await readFile(out);
+  if (elf.subarray(0, 4).toString('latin1') !== '\x7fELF') throw new Error(`${bzImage}: what xz gave is not an ELF kernel`);
+}
+
+/** Modules in load order: each one's dependencies (modules.dep) before it; built-in ones are not listed there. */
+export function moduleLoadOrder(modulesDep: string, wanted: string[]): string[] {
+  const deps = new Map<string, string[]>();
+  for (const line of modulesDep.split('\n').filter(Boolean)) {
+    const [path, rest] = line.split(':');
+    deps.set(path, rest.trim().split(/\s+/).filter(Boolean));
+  }
+  const byName = new Map([...deps.keys()].map((p) => [p.split('/').pop()!.replace(/\.ko(\.\w+)?$/, ''), p]));
+  const order: string[] = [];
+  const visit = (path: string) => {
+    if (order.includes(path)) return;
+    for (const d of deps.get(path) ?? []) visit(d);
+    order.push(path);
+  };
+  for (const name of wanted) {
+    const path = byName.get(name);
+    if (!path) throw new Error(`initramfs: module ${name} is not in modules.dep`);
+    visit(path);
+  }
+  return order;
+}
+
+/** A small uncompressed initramfs: static busybox, the modules of INITRAMFS_MODULES and initramfs-init.sh. */
+async function buildInitramfs(rootfs: string, kernelVersion: string, out: string): Promise<void> {
+  const modDir = join(rootfs, 'lib/modules', kernelVersion);
+  const order = moduleLoadOrder(await readFile(join(modDir, 'modules.dep'), 'utf8'), INITRAMFS_MODULES);
+  const tree = `${out}.tree`;
+  await rm(tree, { recursive: true, force: true });
+  for (const d of ['bin', 'dev', 'proc', 'root', 'lib/modules']) await mkdir(join(tree, d), { recursive: true });
+  await copyFile(join(rootfs, 'bin/busybox'), join(tree, 'bin/busybox'));
+  await copyFile(initramfsInit, join(tree, 'init'));
+  await $`chmod 755 ${join(tree, 'init')} ${join(tree, 'bin/busybox')}`;
+  const names = order.map((p) => p.split('/').pop()!.replace(/\.ko$/, ''));
+  for (const [i, p] of order.entries()) await copyFile(join(modDir, p), join(tree, 'lib/modules', `${names[i]}.ko`));
+  await writeFile(join(tree, 'modules'), names.join('\n') + '\n');
+  // The image's own static busybox writes the archive: nothing more needed on the host.
+  await $({ quiet: true, cwd: tree })`find . | ${join(rootfs, 'bin/busybox')} cpio -o -H newc > ${out}`;
+  await rm(tree, { recursive: true, force: true });
 }

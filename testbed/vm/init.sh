@@ -52,8 +52,9 @@ chmod 700 /root/.ssh
 echo "ssh-ed25519 $key lvs-lab" >/root/.ssh/authorized_keys
 chmod 600 /root/.ssh/authorized_keys
 
-# IPVS and its common schedulers up front, so the first ipvsadm call does not wait on module loading.
-modprobe -a ip_vs ip_vs_rr ip_vs_wrr 2>/dev/null
+# IPVS and its common schedulers up front, so the first ipvsadm call does not wait on module loading; in the
+# background, so sshd does not wait on it either (under emulation it takes over a second).
+modprobe -a ip_vs ip_vs_rr ip_vs_wrr 2>/dev/null &
 
 /usr/sbin/sshd -E /var/log/sshd.log
 echo "lvs-lab-vm: ready" >/dev/console

@@ -77,6 +77,8 @@ export function qemuArgs(o: BootOptions, accel: Accel): string[] {
     '-drive', `file=${f.overlay},if=virtio,format=qcow2,cache=unsafe`,
     '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${o.sshPort}-:22`,
     '-device', 'virtio-net-pci,netdev=n0',
+    // Seeds the guest's RNG at once: sshd would otherwise wait seconds for entropy under emulation.
+    '-device', 'virtio-rng-pci',
     '-display', 'none',
     '-monitor', 'none',
     '-serial', `file:${f.console}`,

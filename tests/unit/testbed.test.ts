@@ -75,9 +75,9 @@ describe('VM testbed', () => {
   );
   const after = (flag: string) => args.filter((_, i) => args[i - 1] === flag);
 
-  it('gives the guest one restricted user-net NIC whose only way in is SSH on loopback', () => {
+  it('gives the guest one restricted user-net NIC whose only way in is SSH on loopback (and an RNG, no other device)', () => {
     expect(after('-netdev')).toEqual(['user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22']);
-    expect(after('-device')).toEqual(['virtio-net-pci,netdev=n0']);
+    expect(after('-device')).toEqual(['virtio-net-pci,netdev=n0', 'virtio-rng-pci']);
     expect(args).not.toContain('-nic');
   });
 

@@ -10,7 +10,7 @@ import { kernelCommandLine, labNics, vagrantfile, type VagrantfileOptions } from
 const OPTIONS: VagrantfileOptions = {
   box: 'lvs-lab/bookworm-0123456789abcdef',
   boxUrl: 'file:///cache/boxes/bookworm-0123456789abcdef.box',
-  kernel: '/var/lib/libvirt/boot/lvs-lab/bookworm-0123456789abcdef/vmlinuz',
+  kernel: '/var/lib/libvirt/boot/lvs-lab/bookworm-0123456789abcdef/vmlinux',
   initrd: '/var/lib/libvirt/boot/lvs-lab/bookworm-0123456789abcdef/initrd.img',
   publicKey: 'AAAAC3NzaC1lZDI1NTE5AAAAIKEY',
   privateKeyPath: '/state/labs/lvs/id_ed25519',
