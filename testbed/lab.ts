@@ -117,6 +117,7 @@ export async function labUp(lab: Lab, options: UpOptions = {}): Promise<{ sessio
     const t1 = Date.now();
     const report = await applyPlan(planLab(lab, { ...options.plan, httpd: session.httpd }), session.transport, { onStep: options.onStep });
     log(`provisioned: ${report.changed} steps changed, ${report.inPlace} already in place (${seconds(t1)})`);
+    await session.settle?.();
     if (existing) for (const o of report.outcomes.filter((o) => o.result === 'ran')) log(`changed on ${o.host}: ${o.command}`);
     return { session: { ...session, lab, testbed: kind }, report };
   } catch (err) {

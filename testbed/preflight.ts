@@ -1,6 +1,6 @@
 // Checks run before anything is created, so a missing tool or kernel feature is a clear message, not a half-built lab.
 import { UserError } from '../model/errors.js';
-import type { Lab } from '../model/topology.js';
+import type { Lab, LabHost } from '../model/topology.js';
 import type { Shell } from '../provision/shell.js';
 import { netnsNames } from './netns.js';
 import { hostsOf } from '../model/topology.js';
@@ -24,25 +24,29 @@ const PROBE_SERVICE = '192.0.2.1:80';
  * One script: prints one line per problem. IPVS is probed for real in a throwaway namespace: the module loads,
  * ipvsadm talks to the kernel, and a service with the lab's scheduler can be created.
  */
-export function preflightScript(lab: Lab): string {
+export function preflightScript(lab: Lab, { ipvs = true, names = true } = {}): string {
   const n = netnsNames(lab);
   const sched = lab.service.scheduler;
   return [
     `[ "$(id -u)" = 0 ] || echo "root: network namespaces and IPVS need root (run as root or with sudo)"`,
     `for t in ${[...LAB_TOOLS, ...(lab.healthCheck ? ['keepalived'] : [])].join(' ')}; do command -v $t >/dev/null 2>&1 || echo "tool: $t is not installed (testbed/install-deps.sh netns installs the lab's tools)"; done`,
-    // The kernel first, without ipvsadm: a host without IPVS is told to use the VM even before it has the tools.
-    `[ "$(id -u)" = 0 ] && { modprobe -q ip_vs 2>/dev/null; modprobe -q ip_vs_${sched} 2>/dev/null; }`,
-    `if [ "$(id -u)" = 0 ] && [ ! -e /proc/net/ip_vs ]; then`,
-    `  echo "kernel: this kernel has no IPVS (no /proc/net/ip_vs after modprobe ip_vs); use --testbed vm, which boots Debian's kernel in qemu"`,
-    `elif command -v ipvsadm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then`,
-    `  ns=lvsprobe$$; ip netns add $ns`,
-    `  if ! out=$(ip netns exec $ns ipvsadm -Ln 2>&1); then`,
-    `    echo "kernel: this kernel has no IPVS (ipvsadm: $(echo $out | head -c 200)); use --testbed vm, which boots Debian's kernel in qemu"`,
-    `  elif ! out=$(ip netns exec $ns ipvsadm -A -t ${PROBE_SERVICE} -s ${sched} 2>&1); then`,
-    `    echo "kernel: IPVS has no scheduler \\"${sched}\\" (ip_vs_${sched}: $(echo $out | head -c 200))"`,
-    `  fi`,
-    `  ip netns del $ns`,
-    `fi`,
+    ...(ipvs
+      ? [
+          // The kernel first, without ipvsadm: a host without IPVS is told to use the VM even before it has the tools.
+          `[ "$(id -u)" = 0 ] && { modprobe -q ip_vs 2>/dev/null; modprobe -q ip_vs_${sched} 2>/dev/null; }`,
+          `if [ "$(id -u)" = 0 ] && [ ! -e /proc/net/ip_vs ]; then`,
+          `  echo "kernel: this kernel has no IPVS (no /proc/net/ip_vs after modprobe ip_vs); use --testbed vm, which boots Debian's kernel in qemu"`,
+          `elif command -v ipvsadm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then`,
+          `  ns=lvsprobe$$; ip netns add $ns`,
+          `  if ! out=$(ip netns exec $ns ipvsadm -Ln 2>&1); then`,
+          `    echo "kernel: this kernel has no IPVS (ipvsadm: $(echo $out | head -c 200)); use --testbed vm, which boots Debian's kernel in qemu"`,
+          `  elif ! out=$(ip netns exec $ns ipvsadm -A -t ${PROBE_SERVICE} -s ${sched} 2>&1); then`,
+          `    echo "kernel: IPVS has no scheduler \\"${sched}\\" (ip_vs_${sched}: $(echo $out | head -c 200))"`,
+          `  fi`,
+          `  ip netns del $ns`,
+          `fi`,
+        ]
+      : []),
     ...(lab.forwarding === 'tun'
       ? [
           // TUN realservers decapsulate on tunl0, which exists in every namespace once ipip is loaded.
@@ -53,17 +57,24 @@ export function preflightScript(lab: Lab): string {
           `fi`,
         ]
       : []),
-    ...hostsOf(lab).map((h) => `[ -e /run/netns/${n.namespace(h.name)} ] && echo "exists: namespace ${n.namespace(h.name)} is already there"`),
-    ...[n.bridge, ...(lab.forwarding === 'nat' ? [n.outsideBridge] : [])].map(
-      (b) => `ip link show ${b} >/dev/null 2>&1 && echo "exists: link ${b} is already there"`,
-    ),
+    ...(names
+      ? [
+          ...hostsOf(lab).map((h) => `[ -e /run/netns/${n.namespace(h.name)} ] && echo "exists: namespace ${n.namespace(h.name)} is already there"`),
+          ...[n.bridge, ...(lab.forwarding === 'nat' ? [n.outsideBridge] : [])].map(
+            (b) => `ip link show ${b} >/dev/null 2>&1 && echo "exists: link ${b} is already there"`,
+          ),
+        ]
+      : []),
     `true`,
   ].join('\n');
 }
 
-/** Throws PreflightError unless the machine can host this netns lab. `rebuilding` skips the name checks. */
-export async function preflightMachine(shell: Shell, lab: Lab, { rebuilding = false } = {}): Promise<void> {
-  const res = await shell.exec(preflightScript(lab));
+/**
+ * Throws PreflightError unless the machine can host this netns lab. `rebuilding` skips the name checks. `host`: the
+ * machine is that one lab host (a Vagrant machine), so no namespace names to check, and IPVS only on a director.
+ */
+export async function preflightMachine(shell: Shell, lab: Lab, { rebuilding = false, host }: { rebuilding?: boolean; host?: LabHost } = {}): Promise<void> {
+  const res = await shell.exec(host ? preflightScript(lab, { ipvs: host.role === 'director', names: false }) : preflightScript(lab));
   const problems = res.stdout
     .split('\n')
     .filter(Boolean)

@@ -22,6 +22,11 @@ export interface TestbedSession {
   preflight(options: { rebuilding: boolean }): Promise<void>;
   /** Builds the lab's L2 network, or checks it is in place; returns one line saying what it is. */
   buildNetwork(): Promise<string>;
+  /**
+   * Waits for what `create` started and left running while the lab was provisioned (Vagrant's own readiness checks,
+   * which poll far slower than the kit); a failure there fails the `up`, which then removes the lab.
+   */
+  settle?(): Promise<void>;
   close(): Promise<void>;
 }
 

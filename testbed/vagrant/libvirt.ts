@@ -27,7 +27,9 @@ interface DaemonState {
 }
 
 /** The command whose stdio is a TCP connection from inside the kit's namespace (Vagrant's %h:%p by default). */
-export const namespaceProxy = (netns: string, host = '%h', port = '%p'): string[] => ['ip', 'netns', 'exec', netns, 'socat', '-', `TCP:${host}:${port}`];
+/** The command that carries an SSH connection into the kit's namespace. A guest that has its DHCP lease but not yet
+ * its address drops the SYN: give up after 3 s and let the caller retry, instead of waiting out TCP's backoff. */
+export const namespaceProxy = (netns: string, host = '%h', port = '%p'): string[] => ['ip', 'netns', 'exec', netns, 'socat', '-', `TCP:${host}:${port},connect-timeout=3`];
 
 const daemonFile = () => join(stateDir(), 'libvirt', 'daemon.json');
 const local = new LocalShell();

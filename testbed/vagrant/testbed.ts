@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { $, retry } from 'zx';
+import { $, retry, sleep, type Duration, type ProcessOutput } from 'zx';
 import { UserError } from '../../model/errors.js';
 import { hostsOf, type Lab } from '../../model/topology.js';
 import { runSteps } from '../../provision/apply.js';
@@ -31,7 +31,7 @@ const HTTPD: HttpdLayout = { kind: 'system' };
 export const vagrantDir = (lab: string): string => join(labStateDir(lab), 'vagrant');
 
 /** `vagrant` on the lab's project, with nothing that reaches out (no version checkpoint, no box update check). */
-export async function vagrant(dir: string, args: string[], { timeoutMs = 1_800_000 } = {}) {
+export function vagrant(dir: string, args: string[], { timeoutMs = 1_800_000 } = {}) {
   return $({
     quiet: true,
     nothrow: true,
@@ -54,26 +54,37 @@ async function freeMgmtSubnet(lab: Lab): Promise<string> {
   throw new UserError('vagrant: 256 Vagrant labs are up; `down` one first');
 }
 
-/** Each machine's management address, from the DHCP leases of its management network, by its fixed MAC. */
-async function mgmtAddresses(lab: Lab): Promise<Record<string, string>> {
+/** Each machine's management address, from the DHCP leases of its management network by its fixed MAC; undefined
+ * until every machine has one. */
+async function mgmtAddresses(lab: Lab): Promise<Record<string, string> | undefined> {
   const res = await virsh(`net-dhcp-leases ${mgmtNetworkName(lab)}`);
   const leases = new Map([...res.stdout.matchAll(/([0-9a-f:]{17})\s+ipv4\s+(\d+\.\d+\.\d+\.\d+)\//g)].map((m) => [m[1], m[2]]));
-  const addresses: Record<string, string> = {};
-  for (const h of hostsOf(lab)) {
-    const ip = leases.get(mgmtMac(h.ip));
-    if (!ip) throw new Error(`vagrant: ${h.name} has no DHCP lease on ${mgmtNetworkName(lab)} (leases: ${res.stdout.trim() || 'none'})`);
-    addresses[h.name] = ip;
-  }
-  return addresses;
+  const addresses = Object.fromEntries(hostsOf(lab).map((h) => [h.name, leases.get(mgmtMac(h.ip))]));
+  return Object.values(addresses).every(Boolean) ? (addresses as Record<string, string>) : undefined;
 }
 
-async function connectHosts(lab: Lab, v: VagrantState, tries: number): Promise<Map<string, SshShell>> {
+/** Polls `probe` every `everyMs` until it gives a value; throws what `failed` says as soon as it says something. */
+async function until<T>(probe: () => Promise<T | undefined>, failed: () => Error | undefined, limitMs: number, what: string, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const err = failed();
+    if (err) throw err;
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`vagrant: ${what} within ${limitMs / 1000} s`);
+    await sleep(everyMs);
+  }
+}
+
+async function connectHosts(lab: Lab, v: VagrantState, tries: number, delay: Duration = '1s'): Promise<Map<string, SshShell>> {
   const privateKey = await readFile(vmKeyFile(labStateDir(lab.name)), 'utf8');
   const shells = await Promise.allSettled(
     hostsOf(lab).map(async (h) => {
       const host = v.mgmt.addresses[h.name];
       const proxy = v.netns ? namespaceProxy(v.netns, host, '22') : undefined;
-      const shell = await retry(tries, '1s', () => SshShell.connect({ host, port: 22, username: 'root', privateKey, hostKey: v.hostKey, proxy, keyFile: vmKeyFile(labStateDir(lab.name)) }));
+      // A login takes seconds while four emulated machines boot: let a slow handshake finish rather than restart it.
+      const target = { host, port: 22, username: 'root', privateKey, hostKey: v.hostKey, proxy, keyFile: vmKeyFile(labStateDir(lab.name)) };
+      const shell = await retry(tries, delay, () => SshShell.connect(target, 30_000));
       return [h.name, shell] as const;
     }),
   );
@@ -86,13 +97,14 @@ async function connectHosts(lab: Lab, v: VagrantState, tries: number): Promise<M
   return new Map(open);
 }
 
-function session(lab: Lab, v: VagrantState, shells: Map<string, SshShell>): TestbedSession {
+function session(lab: Lab, v: VagrantState, shells: Map<string, SshShell>, settle?: () => Promise<void>): TestbedSession {
   return {
+    settle,
     where: `${shells.size} Vagrant machines (libvirt${v.netns ? ` in namespace ${v.netns}` : ''})`,
     transport: sshTransport(shells),
     httpd: HTTPD,
     preflight: async ({ rebuilding }) => {
-      await Promise.all([...shells.values()].map((shell) => preflightMachine(shell, lab, { rebuilding })));
+      await Promise.all(hostsOf(lab).map((host) => preflightMachine(shells.get(host.name)!, lab, { rebuilding, host })));
     },
     buildNetwork: async () => {
       // The lab NICs carry no address until now (auto_config: false): the testbed addresses them, as netns does.
@@ -186,15 +198,37 @@ export const vagrantTestbed: Testbed = {
     await save({ vagrant: v });
     const t0 = Date.now();
     log(`vagrant up: ${hostsOf(lab).length} machines from box ${box.name} (${v.dir})`);
-    const up = await vagrant(v.dir, ['up', '--no-provision']);
-    await writeFile(join(dir, 'vagrant-up.log'), up.stdout + up.stderr);
-    if (up.exitCode !== 0)
-      throw new Error(`vagrant up failed (exit ${up.exitCode}); last lines:\n${(up.stdout + up.stderr).trim().split('\n').slice(-15).join('\n')}`);
-    v.mgmt.addresses = await mgmtAddresses(lab);
-    await save({ vagrant: v });
-    const shells = await connectHosts(lab, v, 60);
+    // Vagrant creates and starts the machines, then polls for their leases and SSH every 5-10 s; the kit watches
+    // the leases and SSH itself (every 0.25 s) and provisions meanwhile. `settle` waits for Vagrant to finish.
+    const up = vagrant(v.dir, ['up', '--no-provision']);
+    let exited: ProcessOutput | undefined;
+    const finished = up.then(async (out) => {
+      exited = out;
+      await writeFile(join(dir, 'vagrant-up.log'), out.stdout + out.stderr);
+    });
+    const failed = () =>
+      exited && exited.exitCode !== 0
+        ? new Error(`vagrant up failed (exit ${exited.exitCode}); last lines:\n${(exited.stdout + exited.stderr).trim().split('\n').slice(-15).join('\n')}`)
+        : undefined;
+    let shells: Map<string, SshShell>;
+    try {
+      v.mgmt.addresses = await until(() => mgmtAddresses(lab), failed, 900_000, `not every machine had a DHCP lease on ${v.mgmt.name}`);
+      await save({ vagrant: v });
+      log(`vagrant: every machine has its management address (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      shells = await connectHosts(lab, v, 240, '500ms');
+    } catch (err) {
+      if (!exited) up.kill('SIGINT'); // Vagrant stops cleanly on an interrupt; `down` removes what it made
+      await finished;
+      throw err;
+    }
     log(`vagrant: ${shells.size} machines up and answering SSH (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-    return session(lab, v, shells);
+    return session(lab, v, shells, async () => {
+      const t1 = Date.now();
+      await finished;
+      const err = failed();
+      if (err) throw err;
+      log(`vagrant up: finished its own readiness checks (${((Date.now() - t1) / 1000).toFixed(1)} s after provisioning)`);
+    });
   },
 
   open: async (state) => {

@@ -73,7 +73,7 @@ export function qemuArgs(o: BootOptions, accel: Accel): string[] {
     '-m', String(o.memoryMb ?? 1024),
     '-kernel', o.image.kernel,
     '-initrd', o.image.initrd,
-    '-append', `console=ttyS0 root=/dev/vda rw net.ifnames=0 panic=-1 init=/sbin/lvs-lab-init lvslab.key=${o.publicKey}`,
+    '-append', `console=ttyS0 quiet root=/dev/vda rw net.ifnames=0 panic=-1 init=/sbin/lvs-lab-init lvslab.key=${o.publicKey}`,
     '-drive', `file=${f.overlay},if=virtio,format=qcow2,cache=unsafe`,
     '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${o.sshPort}-:22`,
     '-device', 'virtio-net-pci,netdev=n0',

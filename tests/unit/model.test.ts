@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseLab } from '../../model/load.js';
 import { PRESET_NAMES, withPreset } from '../../model/presets.js';
-import { LabModelError, REFERENCE_LAB, referenceLab, validateLab, type LabInput } from '../../model/topology.js';
+import { defaultVirtualRouterId, hostsOf, LabModelError, REFERENCE_LAB, referenceLab, validateLab, type LabInput } from '../../model/topology.js';
 
 function problemsOf(input: unknown): string[] {
   try {
@@ -204,5 +204,41 @@ describe('partial host entries', () => {
   it('are still checked field by field', () => {
     expect(() => validateLab({ client: { ip: '192.168.171.20' } }, 'test')).toThrow(/client\.ip: 192\.168\.171\.20 is outside the subnet 192\.168\.170\.0\/24/);
     expect(() => validateLab({ director: { name: 'Bad Name' } }, 'test')).toThrow(/director\.name: must be 1-15 characters/);
+  });
+});
+
+const PRESET_NAT = { forwarding: 'nat', outside: { subnet: '192.168.171.0/24', directorIp: '192.168.171.1' }, vip: '192.168.171.100', client: { ip: '192.168.171.10' } };
+
+describe('a director pair (ha)', () => {
+  it('fills in the backup, a router id from the lab name, adverts every second, preemption and sync', () => {
+    const lab = validateLab({ name: 'pair', ha: {} });
+    expect(lab.ha).toEqual({ backup: { name: 'director2', ip: '192.168.170.104' }, virtualRouterId: defaultVirtualRouterId('pair'), advertInterval: 1, preempt: true, sync: true });
+    expect(defaultVirtualRouterId('pair')).not.toBe(defaultVirtualRouterId('lvs'));
+    expect(hostsOf(lab).filter((h) => h.role === 'director').map((h) => h.name)).toEqual(['director', 'director2']);
+  });
+
+  it("assigns realservers around the backup's address", () => {
+    const lab = validateLab({ ha: {}, realservers: 3 });
+    expect(lab.realservers.map((r) => r.ip)).toEqual(['192.168.170.102', '192.168.170.103', '192.168.170.105']);
+  });
+
+  it('refuses NAT, a clashing backup and bad settings, naming each field', () => {
+    const problems = (input: unknown) => {
+      try {
+        validateLab(input, 't');
+      } catch (e) {
+        return (e as LabModelError).problems;
+      }
+      return [];
+    };
+    expect(problems({ ...PRESET_NAT, ha: {} })).toEqual([expect.stringMatching(/^ha: a director pair needs forwarding dr or tun/)]);
+    expect(problems({ ha: { backup: { name: 'director' } } })).toEqual(['ha.backup.name: name "director" is already used by director.name']);
+    expect(problems({ ha: { backup: { ip: '192.168.170.101' } } })).toEqual(['ha.backup.ip: 192.168.170.101 is already used by director.ip']);
+    expect(problems({ ha: { backup: { ip: '10.0.0.1' } } })).toEqual(['ha.backup.ip: 10.0.0.1 is outside the subnet 192.168.170.0/24']);
+    expect(problems({ ha: { virtualRouterId: 0, advertInterval: 'x', preempt: 'no' } })).toEqual([
+      'ha.virtualRouterId: must be between 1 and 255',
+      'ha.advertInterval: must be a number',
+      'ha.preempt: must be true or false',
+    ]);
   });
 });

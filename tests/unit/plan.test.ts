@@ -213,3 +213,76 @@ describe("the plan's checks against a real ipvsadm table", () => {
     expect(await ran(grown)).toEqual(['ipvsadm -E -t 192.168.170.100:80 -s rr -p 60', 'ipvsadm -a -t 192.168.170.100:80 -r 192.168.170.104 -g']);
   });
 });
+
+describe('plan for a director pair (dr-ha)', () => {
+  const lab = withPreset('dr-ha', {}, 't');
+  const plan = planLab(lab, netnsLayout);
+  const [primary, backup] = [commandsOf(plan, 'director'), commandsOf(plan, 'director2')];
+  const config = (steps: typeof primary) => steps.find((s) => s.command.includes('keepalived.conf <<'))!.command;
+
+  it('puts the backup director beside the director, realservers unchanged (the VIP on lo:0, the ARP sysctls)', () => {
+    expect(plan.hosts.map((h) => `${h.host.name} ${h.host.role} ${h.host.ip}`)).toEqual([
+      'client client 192.168.170.10',
+      'director director 192.168.170.101',
+      'director2 director 192.168.170.104',
+      'rs1 realserver 192.168.170.102',
+      'rs2 realserver 192.168.170.103',
+    ]);
+    const single = planLab(withPreset('dr-rr', { name: lab.name }, 't'), netnsLayout);
+    expect(plan.hosts.slice(3)).toEqual(single.hosts.slice(2));
+  });
+
+  it("lets VRRP move the VIP instead of the seed's ifconfig, and says so", () => {
+    for (const steps of [primary, backup]) {
+      expect(steps.some((s) => s.command.startsWith('ifconfig'))).toBe(false);
+      expect(steps.filter((s) => !s.why).map((s) => s.command)).toEqual(['echo 1 > /proc/sys/net/ipv4/ip_forward', 'ipvsadm -ln']);
+    }
+    expect(formatPlan(plan)).toContain(
+      "# beyond the seed: a director pair: keepalived's VRRP moves the VIP (the seed's ifconfig eth0:0 192.168.170.100/24, added by the MASTER only)",
+    );
+    expect(formatPlan(plan).split('\n')[0]).toMatch(/, director pair director\/director2 \(VRRP id \d+, adverts every 1 s, connection sync\)$/);
+  });
+
+  it('gives each director a VRRP instance: one router id, MASTER 150 / BACKUP 100, the VIP as eth0:0', () => {
+    const id = lab.ha!.virtualRouterId;
+    for (const [steps, state, priority] of [[primary, 'MASTER', 150], [backup, 'BACKUP', 100]] as const) {
+      const lines = config(steps).split('\n').map((l) => l.trim());
+      expect(lines).toEqual(
+        expect.arrayContaining([`vrrp_instance ${lab.name} {`, `state ${state}`, 'interface eth0', `virtual_router_id ${id}`, `priority ${priority}`, 'advert_int 1', '192.168.170.100/24 dev eth0 label eth0:0']),
+      );
+      expect(lines).not.toContain('nopreempt');
+      // The table in keepalived's words on both, with no checker and no alpha (realservers are in from the start).
+      expect(lines).toEqual(expect.arrayContaining(['virtual_server 192.168.170.100 80 {', 'lb_algo rr', 'lb_kind DR', 'real_server 192.168.170.102 80 {']));
+      expect(lines).not.toContain('alpha');
+      expect(lines.some((l) => l.startsWith('HTTP_GET'))).toBe(false);
+    }
+  });
+
+  it('with nopreempt, both start as BACKUP (keepalived ignores nopreempt on an initial MASTER) and nobody waits for the VIP', () => {
+    const np = planLab(withPreset('dr-ha', { ha: { preempt: false } }, 't'), netnsLayout);
+    for (const name of ['director', 'director2']) {
+      const lines = config(commandsOf(np, name)).split('\n').map((l) => l.trim());
+      expect(lines).toEqual(expect.arrayContaining(['state BACKUP', 'nopreempt']));
+      expect(commandsOf(np, name).some((s) => s.command.includes('VRRP has not made'))).toBe(false);
+    }
+  });
+
+  it('starts full keepalived (VRRP too) and both sync daemons on each director, guarded by what ipvsadm reports', () => {
+    for (const [name, steps] of [['director', primary], ['director2', backup]] as const) {
+      const start = steps.find((s) => s.command.startsWith('keepalived '))!.command;
+      expect(start).not.toMatch(/ --check /);
+      expect(start).toContain(`--vrrp_pid /run/lvs-lab/lvs/${name}/keepalived_vrrp.pid`);
+      const sync = steps.filter((s) => s.command.startsWith('ipvsadm --start-daemon'));
+      expect(sync.map((s) => s.command)).toEqual([
+        `ipvsadm --start-daemon master --mcast-interface eth0 --syncid ${lab.ha!.virtualRouterId}`,
+        `ipvsadm --start-daemon backup --mcast-interface eth0 --syncid ${lab.ha!.virtualRouterId}`,
+      ]);
+      expect(sync[0].unless).toBe(`ipvsadm -L --daemon | grep -qF 'master sync daemon (mcast=eth0, syncid=${lab.ha!.virtualRouterId})'`);
+    }
+    // The director waits for VRRP to make it MASTER; the backup does not.
+    expect(primary.some((s) => s.command.includes('VRRP has not made director MASTER'))).toBe(true);
+    expect(backup.some((s) => s.command.includes('VRRP has not made'))).toBe(false);
+    const nosync = planLab(withPreset('dr-ha', { ha: { sync: false } }, 't'), netnsLayout);
+    expect(commandsOf(nosync, 'director').some((s) => s.command.includes('--start-daemon'))).toBe(false);
+  });
+});
