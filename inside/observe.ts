@@ -1,6 +1,6 @@
 // `npm run lab -- observe`: what the seed says to look at after a request, in one view. Requests from the client,
 // then per host the commands that show where each connection lives, each with one line on what to notice.
-import { FORWARD_COLUMN, type Lab } from '../model/topology.js';
+import { directorsOf, FORWARD_COLUMN, type Lab } from '../model/topology.js';
 import { fetchSequence, type LabAccess } from '../verify/probes.js';
 
 export interface Section {
@@ -48,8 +48,18 @@ export async function observe(a: LabAccess, requests = 6): Promise<{ bodies: str
     return { host, command, output: (res.stdout + res.stderr).trimEnd(), note: why };
   };
   const port = lab.service.port;
+  // A pair: the VIP shows who is MASTER; the BACKUP's connection table holds what the sync daemon sent it.
+  const pair = lab.ha
+    ? directorsOf(lab).flatMap((d) => [
+        run(d.name, `ip -4 addr show dev eth0 | grep -F ' ${lab.vip}/' || echo '(no VIP here: BACKUP)'`, 'the VIP is on the MASTER only; VRRP moves it when the MASTER stops'),
+        run(d.name, 'ipvsadm -L --daemon', "the sync daemons: the MASTER's sends its connections, the BACKUP's receives them"),
+      ])
+    : [];
   const sections = await Promise.all([
-    run(lab.director.name, 'ipvsadm -lnc', note.connections),
+    ...pair,
+    ...directorsOf(lab).map((d) =>
+      run(d.name, 'ipvsadm -lnc', d.name === lab.director.name ? note.connections : `${note.connections} (on the BACKUP: the synced copies)`),
+    ),
     run(lab.director.name, 'ipvsadm -ln --stats', note.stats),
     run(lab.director.name, `netstat -natp | grep -E ':${port} ' || echo '(no TCP socket on port ${port})'`, note.directorSockets),
     ...lab.realservers.map((r) => run(r.name, `netstat -natp | grep -E ':${port} '`, note.realserver)),

@@ -29,6 +29,10 @@ export const PRESETS = {
     summary: 'DR, round robin, keepalived health checks every second: a realserver whose httpd stops leaves the table',
     lab: { name: 'drhealth', healthCheck: { interval: 1, timeout: 1, retries: 1 } },
   },
+  'dr-ha': {
+    summary: 'DR, round robin, two directors: keepalived VRRP moves the VIP, IPVS connection sync keeps connections through a takeover',
+    lab: { name: 'drha', ha: { backup: { name: 'director2', ip: '192.168.170.104' }, advertInterval: 1, preempt: true, sync: true } },
+  },
   'nat-rr': {
     summary: 'NAT, round robin: the client on 192.168.171.0/24 behind the director, realservers routed through it',
     lab: {

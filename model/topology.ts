@@ -68,6 +68,18 @@ const healthCheck = z.strictObject({
   retries: between(0, 10).default(1),
 });
 
+// A director pair (DR and TUN): keepalived's VRRP moves the VIP between the director and `backup`; IPVS connection
+// sync (ipvsadm --start-daemon) tells the backup about every connection, so established ones survive a takeover.
+const ha = z.strictObject({
+  backup: host({ name: 'director2', ip: '192.168.170.104' }),
+  // VRRP's virtual router id, also the IPVS sync id; by default derived from the lab's name (one per lab).
+  virtualRouterId: between(1, 255).optional(),
+  advertInterval: between(1, 255).default(1),
+  // false: keepalived's nopreempt, so a returning director does not take the VIP back from a healthy MASTER.
+  preempt: z.boolean({ message: 'must be true or false' }).default(true),
+  sync: z.boolean({ message: 'must be true or false' }).default(true),
+});
+
 export const REFERENCE_LAB = {
   name: 'lvs',
   subnet: '192.168.170.0/24',
@@ -110,6 +122,8 @@ const labSchema = z.strictObject({
   outside: z.strictObject({ subnet: z.string(), directorIp: ipv4 }).optional(),
   // Present: keepalived on the director holds the IPVS table and takes out realservers that stop answering.
   healthCheck: healthCheck.optional(),
+  // Present: a second director, VRRP and connection sync (see `ha` above).
+  ha: ha.optional(),
   // The vagrant testbed's machines: memory (MiB) and vCPUs each.
   vagrant: z.strictObject({ memory: between(256, 16384).default(512), cpus: between(1, 16).default(1) }).optional(),
 });
@@ -119,6 +133,8 @@ type Parsed = z.output<typeof labSchema>;
 export type Host = Parsed['director'];
 export type Service = Parsed['service'];
 export type HealthCheck = NonNullable<Parsed['healthCheck']>;
+/** The director pair, its virtual router id settled. */
+export type Ha = NonNullable<Parsed['ha']> & { virtualRouterId: number };
 export interface Realserver {
   name: string;
   ip: string;
@@ -128,8 +144,9 @@ export interface Realserver {
 export type Role = 'director' | 'realserver' | 'client';
 
 /** A validated lab: the shape of the input, every realserver named and addressed, plus what follows from it. */
-export interface Lab extends Omit<Parsed, 'realservers'> {
+export interface Lab extends Omit<Parsed, 'realservers' | 'ha'> {
   realservers: Realserver[];
+  ha?: Ha;
   /** The subnet's prefix length, e.g. 24: the seed's `ifconfig eth0:0 <VIP>/24` uses it. */
   prefixLength: number;
   /** NAT: the outside network's prefix length (the VIP's alias there). */
@@ -145,8 +162,19 @@ export function hostsOf(lab: Lab): LabHost[] {
   return [
     { ...lab.client, role: 'client' },
     { ...lab.director, role: 'director' },
+    ...(lab.ha ? [{ ...lab.ha.backup, role: 'director' as const }] : []),
     ...lab.realservers.map((r) => ({ name: r.name, ip: r.ip, role: 'realserver' as const })),
   ];
+}
+
+/** The lab's directors: the director, then the HA pair's backup. */
+export const directorsOf = (lab: Lab): Host[] => [lab.director, ...(lab.ha ? [lab.ha.backup] : [])];
+
+/** A virtual router id from the lab's name (1-255), so labs sharing a segment by accident do not share one. */
+export function defaultVirtualRouterId(name: string): number {
+  let h = 0;
+  for (const c of name) h = (h * 31 + c.charCodeAt(0)) % 255;
+  return h + 1;
 }
 
 export class LabModelError extends UserError {
@@ -173,7 +201,7 @@ const toIp = numberToIp;
 function resolveRealservers(lab: Parsed, subnet: string): { realservers: Realserver[]; problems: string[] } {
   const first = toNumber(ipaddr.IPv4.networkAddressFromCIDR(subnet).toString()) + 1;
   const last = toNumber(ipaddr.IPv4.broadcastAddressFromCIDR(subnet).toString()) - 1;
-  const used = new Set([lab.vip, lab.director.ip, lab.client.ip, ...lab.realservers.flatMap((r) => (r.ip ? [r.ip] : []))]);
+  const used = new Set([lab.vip, lab.director.ip, lab.client.ip, ...(lab.ha ? [lab.ha.backup.ip] : []), ...lab.realservers.flatMap((r) => (r.ip ? [r.ip] : []))]);
   const start = ipaddr.IPv4.isValidFourPartDecimal(lab.director.ip) ? toNumber(lab.director.ip) : first;
   let next = start;
   const problems: string[] = [];
@@ -222,6 +250,10 @@ function semanticProblems(lab: Parsed): Checked {
   const nat = lab.forwarding === 'nat';
   if (nat && !lab.outside)
     problems.push('outside: forwarding nat needs the client on another subnet behind the director: add outside: { subnet, directorIp }');
+  if (lab.ha && nat)
+    problems.push(
+      'ha: a director pair needs forwarding dr or tun (with nat every realserver routes through one director address; a shared gateway address is not modelled)',
+    );
   if (!nat && lab.outside) problems.push(`outside: only forwarding nat has an outside network (this lab is ${lab.forwarding})`);
   const outside = nat && lab.outside ? parseCidr('outside.subnet', lab.outside.subnet, problems) : undefined;
   if (inside && outside && (inside.base.match(outside.base, outside.len) || outside.base.match(inside.base, inside.len)))
@@ -236,6 +268,7 @@ function semanticProblems(lab: Parsed): Checked {
   const addresses: Array<[string, string, Cidr | undefined, string]> = [
     ['vip', lab.vip, nat ? outside : inside, nat ? lab.outside?.subnet ?? '' : lab.subnet],
     ['director.ip', lab.director.ip, inside, lab.subnet],
+    ...(lab.ha ? [['ha.backup.ip', lab.ha.backup.ip, inside, lab.subnet] as [string, string, Cidr, string]] : []),
     ['client.ip', lab.client.ip, nat ? outside : inside, nat ? clientCidr : lab.subnet],
     ...(outside ? [['outside.directorIp', lab.outside!.directorIp, outside, lab.outside!.subnet] as [string, string, Cidr, string]] : []),
     ...realservers.flatMap((r, i): Array<[string, string, Cidr, string]> => (r.ip ? [[`realservers[${i}].ip`, r.ip, inside, lab.subnet]] : [])), // '' was reported above
@@ -261,6 +294,7 @@ function semanticProblems(lab: Parsed): Checked {
 
   const names: Array<[string, string]> = [
     ['director.name', lab.director.name],
+    ...(lab.ha ? [['ha.backup.name', lab.ha.backup.name] as [string, string]] : []),
     ['client.name', lab.client.name],
     ...realservers.map((r, i): [string, string] => [`realservers[${i}].name`, r.name]),
   ];
@@ -293,7 +327,14 @@ export function validateLab(input: unknown, source = 'lab'): Lab {
   }
   const { problems, prefixLength, outsidePrefixLength, realservers } = semanticProblems(parsed.data);
   if (problems.length > 0) throw new LabModelError(source, problems);
-  return { ...parsed.data, realservers, prefixLength, ...(outsidePrefixLength ? { outsidePrefixLength } : {}) };
+  const { ha: pair, ...rest } = parsed.data;
+  return {
+    ...rest,
+    ...(pair ? { ha: { ...pair, virtualRouterId: pair.virtualRouterId ?? defaultVirtualRouterId(rest.name) } } : {}),
+    realservers,
+    prefixLength,
+    ...(outsidePrefixLength ? { outsidePrefixLength } : {}),
+  };
 }
 
 export const referenceLab = (): Lab => validateLab({}, 'reference lab');

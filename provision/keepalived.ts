@@ -1,7 +1,8 @@
-// The health-checking variant's director: keepalived's checker process holds the IPVS table (its virtual_server is
-// the seed's `ipvsadm -A`, each real_server an `ipvsadm -a`) and takes a realserver out while its httpd fails the
-// check. Only the checker runs (--check): one director, no VRRP, so the VIP stays the seed's `ifconfig eth0:0`.
-import { FORWARDING, type HealthCheck, type Lab } from '../model/topology.js';
+// keepalived on a director, in two roles. Health checks (dr-health): its checker holds the IPVS table (virtual_server
+// is the seed's `ipvsadm -A`, each real_server an `ipvsadm -a`) and takes a realserver out while its httpd fails the
+// check; with one director only the checker runs (--check) and the VIP stays the seed's `ifconfig eth0:0`. A director
+// pair (dr-ha): its VRRP instance moves the VIP between the two directors, each of which holds the same table.
+import { FORWARDING, type Ha, type HealthCheck, type Host, type Lab } from '../model/topology.js';
 import type { HttpdLayout } from './httpd.js';
 
 export interface KeepalivedFiles {
@@ -9,6 +10,7 @@ export interface KeepalivedFiles {
   /** A copy of the config keepalived last (re)loaded: when it differs from `config`, a reload is due. */
   loaded: string;
   pidFile: string;
+  vrrpPidFile: string;
   checkersPidFile: string;
 }
 
@@ -19,6 +21,7 @@ export function keepalivedFiles(layout: HttpdLayout, host: string): KeepalivedFi
     config: `${conf}/keepalived.conf`,
     loaded: `${run}/keepalived.conf.loaded`,
     pidFile: `${run}/keepalived.pid`,
+    vrrpPidFile: `${run}/keepalived_vrrp.pid`,
     checkersPidFile: `${run}/keepalived_checkers.pid`,
   };
 }
@@ -45,42 +48,79 @@ export function joinWindowSeconds(hc: HealthCheck): number {
   return hc.interval + hc.timeout;
 }
 
-/** keepalived.conf for the lab's virtual service; each realserver is checked with a GET of / that must answer 200. */
-export function keepalivedConfig(lab: Lab, hc: HealthCheck): string {
-  const { service } = lab;
+/** VRRP priorities: the director starts as MASTER, the backup takes over when its adverts stop. */
+export const PRIORITY = { director: 150, backup: 100 } as const;
+
+/**
+ * The longest the backup waits before it takes the VIP once the MASTER's adverts stop: VRRP's master down interval,
+ * three advert intervals plus a skew that favours higher priorities (RFC 3768 6.1).
+ */
+export function takeoverWindowSeconds(ha: Ha): number {
+  return 3 * ha.advertInterval + ((256 - PRIORITY.backup) * ha.advertInterval) / 256;
+}
+
+/** The VRRP instance: the VIP as the seed's eth0:0 alias, added by the MASTER and removed when it steps down. */
+function vrrpInstance(lab: Lab, ha: Ha, primary: boolean, prefix: number): string[] {
+  // nopreempt only works when both start as BACKUP (keepalived ignores it for an initial MASTER).
+  const state = ha.preempt && primary ? 'MASTER' : 'BACKUP';
   return [
-    `# lvs-lab: lab ${lab.name}'s IPVS table, held by keepalived's checker (virtual_server = ipvsadm -A, real_server = ipvsadm -a)`,
-    'global_defs {',
-    `  router_id ${lab.name}-${lab.director.name}`,
+    `vrrp_instance ${lab.name} {`,
+    `  state ${state}`,
+    '  interface eth0',
+    `  virtual_router_id ${ha.virtualRouterId}`,
+    `  priority ${primary ? PRIORITY.director : PRIORITY.backup}`,
+    `  advert_int ${ha.advertInterval}`,
+    ...(ha.preempt ? [] : ['  nopreempt']),
+    '  virtual_ipaddress {',
+    `    ${lab.vip}/${prefix} dev eth0 label eth0:0`,
+    '  }',
     '}',
+  ];
+}
+
+/** keepalived.conf of `director`: the VRRP instance of a pair, and the lab's virtual service with its checks. */
+export function keepalivedConfig(lab: Lab, director: Host): string {
+  const { service, healthCheck: hc, ha } = lab;
+  const roles = [hc ? 'health checks' : '', ha ? 'VRRP for the VIP' : ''].filter(Boolean).join(', ');
+  return [
+    `# lvs-lab: lab ${lab.name}'s IPVS table on ${director.name} (virtual_server = ipvsadm -A, real_server = ipvsadm -a); ${roles}`,
+    'global_defs {',
+    `  router_id ${lab.name}-${director.name}`,
+    '}',
+    ...(ha ? vrrpInstance(lab, ha, director.name === lab.director.name, lab.prefixLength) : []),
     `virtual_server ${lab.vip} ${service.port} {`,
-    `  delay_loop ${hc.interval}`,
+    ...(hc ? [`  delay_loop ${hc.interval}`] : []),
     `  lb_algo ${service.scheduler}`,
     `  lb_kind ${LB_KIND[lab.forwarding]}`,
     `  protocol ${service.protocol.toUpperCase()}`,
-    // Realservers start out of the table and join on their first passing check: none gets traffic before its
-    // httpd answers (the hosts are provisioned side by side, so the director can be ready first).
-    '  alpha',
+    // Checked realservers start out of the table and join on their first passing check: none gets traffic before
+    // its httpd answers (the hosts are provisioned side by side, so the director can be ready first).
+    ...(hc ? ['  alpha'] : []),
     ...(service.persistence ? [`  persistence_timeout ${service.persistence}`] : []),
     ...lab.realservers.flatMap((rs) => [
       `  real_server ${rs.ip} ${service.port} {`,
       `    weight ${rs.weight}`,
-      '    HTTP_GET {',
-      '      url {',
-      '        path /',
-      '        status_code 200',
-      '      }',
-      `      connect_timeout ${hc.timeout}`,
-      `      retry ${hc.retries}`,
-      `      delay_before_retry ${RETRY_DELAY_SECONDS}`,
-      '    }',
+      ...(hc
+        ? [
+            '    HTTP_GET {',
+            '      url {',
+            '        path /',
+            '        status_code 200',
+            '      }',
+            `      connect_timeout ${hc.timeout}`,
+            `      retry ${hc.retries}`,
+            `      delay_before_retry ${RETRY_DELAY_SECONDS}`,
+            '    }',
+          ]
+        : []),
       '  }',
     ]),
     '}',
   ].join('\n');
 }
 
-/** Starts keepalived's checker only, with this lab's config and pid files, so several directors share a machine. */
-export function keepalivedStart(files: KeepalivedFiles): string {
-  return `keepalived --check --use-file ${files.config} --pid ${files.pidFile} --checkers_pid ${files.checkersPidFile}`;
+/** Starts keepalived with this lab's config and pid files (several directors share a machine): only its checker
+ * for one director, its VRRP process too for a pair. */
+export function keepalivedStart(files: KeepalivedFiles, vrrp: boolean): string {
+  return `keepalived ${vrrp ? '' : '--check '}--use-file ${files.config} --pid ${files.pidFile}${vrrp ? ` --vrrp_pid ${files.vrrpPidFile}` : ''} --checkers_pid ${files.checkersPidFile}`;
 }

@@ -1,8 +1,8 @@
 // model -> plan: the exact, ordered shell commands per host. Pure: no I/O, so the text can be pinned by tests
 // and printed before anything runs.
-import { FORWARD_COLUMN, FORWARDING, hostsOf, type Lab, type LabHost, type Realserver } from '../model/topology.js';
+import { FORWARD_COLUMN, FORWARDING, hostsOf, type Host, type Lab, type LabHost, type Realserver } from '../model/topology.js';
 import { httpdFiles, instanceConfig, startCommand, type HttpdLayout } from './httpd.js';
-import { joinWindowSeconds, keepalivedConfig, keepalivedFiles, keepalivedStart } from './keepalived.js';
+import { joinWindowSeconds, keepalivedConfig, keepalivedFiles, keepalivedStart, takeoverWindowSeconds } from './keepalived.js';
 import { daemonRunning, shq } from './shell.js';
 
 export interface Step {
@@ -57,7 +57,10 @@ const aliasPresent = (dev: string, label: string, address: string, prefix: numbe
 
 export const virtualService = (lab: Lab): string => `-t ${lab.vip}:${lab.service.port}`;
 
-function directorSteps(lab: Lab, options: PlanOptions): Step[] {
+/** `ipvsadm -L --daemon`'s line for a running sync daemon of this lab. */
+const syncDaemonLine = (role: 'master' | 'backup', syncId: number) => `${role} sync daemon (mcast=eth0, syncid=${syncId})`;
+
+function directorSteps(lab: Lab, options: PlanOptions, director: Host): Step[] {
   const svc = virtualService(lab);
   const { scheduler, persistence } = lab.service;
   const listService = `ipvsadm -Ln ${svc}`;
@@ -70,35 +73,63 @@ function directorSteps(lab: Lab, options: PlanOptions): Step[] {
   const destLine = (rs: Realserver) => `-> ${at(rs.ip)} +${FORWARD_COLUMN[lab.forwarding]} +${rs.weight} `;
   // DR and TUN: the VIP beside the DIP on the lab network. NAT: on the outside interface, where the client is.
   const [vipDev, vipPrefix] = lab.forwarding === 'nat' ? ['eth1', lab.outsidePrefixLength!] : ['eth0', lab.prefixLength];
-  const vip: Step[] = [
-    { command: `ifconfig ${vipDev}:0 ${lab.vip}/${vipPrefix}`, unless: aliasPresent(vipDev, `${vipDev}:0`, lab.vip, vipPrefix) },
-    proc('ip_forward', 1),
-  ];
+  const vipAlias = aliasPresent(vipDev, `${vipDev}:0`, lab.vip, vipPrefix);
+  // A pair's VIP is VRRP's to move: keepalived adds the same alias on whichever director is MASTER.
+  const vip: Step[] = [...(lab.ha ? [] : [{ command: `ifconfig ${vipDev}:0 ${lab.vip}/${vipPrefix}`, unless: vipAlias }]), proc('ip_forward', 1)];
   const show: Step = { command: 'ipvsadm -ln', show: true };
-  if (lab.healthCheck) {
-    const files = keepalivedFiles(options.httpd, lab.director.name);
-    const why = 'health checks: keepalived holds the IPVS table (virtual_server = ipvsadm -A, real_server = ipvsadm -a) and takes out a realserver whose httpd stops answering';
+  if (lab.healthCheck || lab.ha) {
+    const files = keepalivedFiles(options.httpd, director.name);
+    const why = lab.ha
+      ? `a director pair: keepalived's VRRP moves the VIP (the seed's ifconfig ${vipDev}:0 ${lab.vip}/${vipPrefix}, added by the MASTER only) and holds the IPVS table (virtual_server = ipvsadm -A, real_server = ipvsadm -a) on both directors`
+      : 'health checks: keepalived holds the IPVS table (virtual_server = ipvsadm -A, real_server = ipvsadm -a) and takes out a realserver whose httpd stops answering';
     const running = daemonRunning(files.pidFile);
     const loaded = `cp ${shq(files.config)} ${shq(files.loaded)}`;
     const asPlanned = [serviceLine, ...lab.realservers.map(destLine)].map(listed).join(' && ');
-    const limit = joinWindowSeconds(lab.healthCheck) + 10; // the margin covers httpd starting on a slow machine
+    // the margin covers httpd starting on a slow machine
+    const limit = (lab.healthCheck ? joinWindowSeconds(lab.healthCheck) : 0) + 10;
+    const sync: Step[] =
+      lab.ha?.sync
+        ? (['master', 'backup'] as const).map((role) => ({
+            command: `ipvsadm --start-daemon ${role} --mcast-interface eth0 --syncid ${lab.ha!.virtualRouterId}`,
+            unless: `ipvsadm -L --daemon | grep -qF ${shq(syncDaemonLine(role, lab.ha!.virtualRouterId))}`,
+            why:
+              'IPVS connection sync: each director multicasts the connections it forwards (master daemon) and learns ' +
+              "the other's (backup daemon), so whichever holds the VIP knows every established connection",
+          }))
+        : [];
+    // With preemption the director is MASTER whenever it is up: wait for VRRP to give it the VIP.
+    const vipLimit = lab.ha ? Math.ceil(takeoverWindowSeconds(lab.ha)) + 10 : 0;
+    const awaitVip: Step[] =
+      lab.ha?.preempt && director.name === lab.director.name
+        ? [
+            {
+              command:
+                `timeout ${vipLimit} sh -c ${shq(`until ${vipAlias}; do sleep 0.2; done`)} || ` +
+                `{ echo ${shq(`VRRP has not made ${director.name} MASTER (the VIP on ${vipDev}:0) within ${vipLimit} s`)} >&2; false; }`,
+              unless: vipAlias,
+              why: `VRRP elects the MASTER within a few advert intervals: wait for the VIP (at most ${vipLimit} s)`,
+            },
+          ]
+        : [];
     return [
       ...vip,
-      fileStep(files.config, keepalivedConfig(lab, lab.healthCheck), why),
+      fileStep(files.config, keepalivedConfig(lab, director), why),
       {
-        command: `${keepalivedStart(files)} && ${loaded}`,
+        command: `${keepalivedStart(files, lab.ha !== undefined)} && ${loaded}`,
         unless: `${running} && cmp -s ${shq(files.config)} ${shq(files.loaded)}`,
         // A running keepalived rereads its config on SIGHUP and edits the table in place (scheduler, weights).
         edit: { when: running, command: `kill -HUP "$(cat ${shq(files.pidFile)})" && ${loaded}` },
         why,
       },
+      ...sync,
       {
         command:
           `timeout ${limit} sh -c ${shq(`until ${asPlanned}; do sleep 0.2; done`)} || ` +
-          `{ echo ${shq(`keepalived has not listed every realserver as planned within ${limit} s; those missing fail its check (GET / answering 200):`)} >&2; ${listService} >&2; false; }`,
+          `{ echo ${shq(`keepalived has not listed every realserver as planned within ${limit} s${lab.healthCheck ? '; those missing fail its check (GET / answering 200)' : ''}:`)} >&2; ${listService} >&2; false; }`,
         unless: asPlanned,
-        why: `keepalived fills the table in the background, each realserver once it passes a check: wait for it (at most ${limit} s)`,
+        why: `keepalived fills the table in the background${lab.healthCheck ? ', each realserver once it passes a check' : ''}: wait for it (at most ${limit} s)`,
       },
+      ...awaitVip,
       show,
     ];
   }
@@ -192,7 +223,7 @@ export function planLab(lab: Lab, options: PlanOptions): Plan {
       host,
       steps:
         host.role === 'director'
-          ? directorSteps(lab, options)
+          ? directorSteps(lab, options, host)
           : host.role === 'realserver'
             ? realserverSteps(lab, lab.realservers.find((r) => r.name === host.name)!, options)
             : [], // nothing on the client: it talks to the VIP on its own L2 segment (NAT: the outside one)
@@ -206,7 +237,10 @@ export function formatPlan(plan: Plan, { guards = false } = {}): string {
   const out = [
     `# lvs-lab plan for lab "${lab.name}": ${lab.forwarding.toUpperCase()} forwarding, scheduler ${lab.service.scheduler}, ` +
       `VIP ${lab.vip}:${lab.service.port} on ${lab.subnet}` +
-      (lab.healthCheck ? `, keepalived health checks every ${lab.healthCheck.interval} s` : ''),
+      (lab.healthCheck ? `, keepalived health checks every ${lab.healthCheck.interval} s` : '') +
+      (lab.ha
+        ? `, director pair ${lab.director.name}/${lab.ha.backup.name} (VRRP id ${lab.ha.virtualRouterId}, adverts every ${lab.ha.advertInterval} s${lab.ha.sync ? ', connection sync' : ''}${lab.ha.preempt ? '' : ', nopreempt'})`
+        : ''),
   ];
   for (const { host, steps } of plan.hosts) {
     out.push('', `## ${host.name} (${host.role}, ${host.ip})`);

@@ -1,6 +1,6 @@
 // Observations of a running lab, each from where it can be seen: responses and frames at the client, the IPVS
 // table and counters at the director, the access log at a realserver. They return data; judging it is the caller's.
-import type { Lab } from '../model/topology.js';
+import { directorsOf, hostsOf, type Lab } from '../model/topology.js';
 import { httpdFiles, type HttpdLayout } from '../provision/httpd.js';
 import { CHECKER_USER_AGENT, keepalivedFiles } from '../provision/keepalived.js';
 import { virtualService } from '../provision/plan.js';
@@ -26,8 +26,7 @@ export async function macOf(a: LabAccess, host: string, dev = 'eth0'): Promise<s
 }
 
 export async function macsOf(a: LabAccess): Promise<Map<string, string>> {
-  const names = [a.lab.director.name, a.lab.client.name, ...a.lab.realservers.map((r) => r.name)];
-  return new Map(await Promise.all(names.map(async (n): Promise<[string, string]> => [n, await macOf(a, n)])));
+  return new Map(await Promise.all(hostsOf(a.lab).map(async (h): Promise<[string, string]> => [h.name, await macOf(a, h.name)])));
 }
 
 /** A shell loop, run in the client, making `count` requests, each a fresh TCP connection; one body line each. */
@@ -103,11 +102,11 @@ export function parseIpvsStats(text: string): IpvsStats | undefined {
   return service;
 }
 
-/** The director's packet counters for the lab's virtual service (`ipvsadm -Ln --stats --exact`). */
-export async function ipvsStats(a: LabAccess): Promise<IpvsStats> {
-  const text = await must(a, a.lab.director.name, `ipvsadm -Ln --stats --exact ${virtualService(a.lab)}`);
+/** A director's packet counters for the lab's virtual service (`ipvsadm -Ln --stats --exact`). */
+export async function ipvsStats(a: LabAccess, director = a.lab.director.name): Promise<IpvsStats> {
+  const text = await must(a, director, `ipvsadm -Ln --stats --exact ${virtualService(a.lab)}`);
   const stats = parseIpvsStats(text);
-  if (!stats) throw new Error(`director: no virtual service ${a.lab.vip}:${a.lab.service.port} in:\n${text}`);
+  if (!stats) throw new Error(`${director}: no virtual service ${a.lab.vip}:${a.lab.service.port} in:\n${text}`);
   return stats;
 }
 
@@ -116,10 +115,10 @@ export async function ipvsStats(a: LabAccess): Promise<IpvsStats> {
  * counters into what ipvsadm reads only on the IPVS estimator's tick (every 2 s), so a read right after traffic
  * can lag behind it.
  */
-export async function ipvsStatsAfter(a: LabAccess, before: IpvsStats, newConns: number, timeoutMs = 6_000): Promise<IpvsStats> {
+export async function ipvsStatsAfter(a: LabAccess, before: IpvsStats, newConns: number, timeoutMs = 6_000, director = a.lab.director.name): Promise<IpvsStats> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const now = await ipvsStats(a);
+    const now = await ipvsStats(a, director);
     if (now.conns - before.conns >= newConns || Date.now() > deadline) return now;
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -142,12 +141,46 @@ export function parseIpvsTable(text: string): IpvsService | undefined {
   return svc;
 }
 
-/** The director's IPVS table for the lab's service (`ipvsadm -Ln`): scheduler, realservers, forwarding, weights. */
-export async function ipvsTable(a: LabAccess): Promise<IpvsService> {
-  const text = await must(a, a.lab.director.name, `ipvsadm -Ln ${virtualService(a.lab)}`);
+/** A director's IPVS table for the lab's service (`ipvsadm -Ln`): scheduler, realservers, forwarding, weights. */
+export async function ipvsTable(a: LabAccess, director = a.lab.director.name): Promise<IpvsService> {
+  const text = await must(a, director, `ipvsadm -Ln ${virtualService(a.lab)}`);
   const svc = parseIpvsTable(text);
-  if (!svc) throw new Error(`director: no virtual service ${a.lab.vip}:${a.lab.service.port} in:\n${text}`);
+  if (!svc) throw new Error(`${director}: no virtual service ${a.lab.vip}:${a.lab.service.port} in:\n${text}`);
   return svc;
+}
+
+/** The directors whose eth0 carries the VIP now (the kernel's word, not keepalived's): one, in a healthy pair. */
+export async function vipHolders(a: LabAccess): Promise<string[]> {
+  const held = await Promise.all(
+    directorsOf(a.lab).map(async (d) => ((await a.transport.run(d.name, `ip -4 -o addr show dev eth0 | grep -qF ' inet ${a.lab.vip}/'`)).code === 0 ? [d.name] : [])),
+  );
+  return held.flat();
+}
+
+/** Waits (up to `seconds`) until exactly one director holds the VIP, and returns who holds it then. */
+export async function settledVipHolders(a: LabAccess, seconds: number): Promise<string[]> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const holders = await vipHolders(a);
+    if (holders.length === 1 || Date.now() > deadline) return holders;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The connections a director's IPVS knows from `clientIp` to the VIP (`ipvsadm -Lnc`): state and realserver each. */
+export async function ipvsConnections(a: LabAccess, director: string, clientIp = a.lab.client.ip): Promise<Array<{ state: string; client: string; rs: string }>> {
+  const out = await must(a, director, 'ipvsadm -Lnc');
+  const vip = `${a.lab.vip}:${a.lab.service.port}`;
+  return out.split('\n').flatMap((line) => {
+    const f = line.trim().split(/\s+/);
+    // pro expire state source virtual destination
+    return f.length >= 6 && f[3].startsWith(`${clientIp}:`) && f[4] === vip ? [{ state: f[2], client: f[3], rs: f[5].replace(/:\d+$/, '') }] : [];
+  });
+}
+
+/** The IPVS sync daemons running on a director (`ipvsadm -L --daemon`), as ipvsadm prints them. */
+export async function syncDaemons(a: LabAccess, director: string): Promise<string[]> {
+  return (await must(a, director, 'ipvsadm -L --daemon')).split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
 /** The client address of each request in a realserver's access log, oldest first. */
@@ -243,12 +276,12 @@ export function parseTunnelled(lines: string[]): TunnelledPacket[] {
   });
 }
 
-/** keepalived's main and checker processes on the director, by their pid files; absent when not running. */
-export async function keepalivedPids(a: LabAccess): Promise<{ main?: number; checker?: number }> {
-  const files = keepalivedFiles(a.httpd, a.lab.director.name);
+/** keepalived's main, checker and VRRP processes on a director, by their pid files; absent when not running. */
+export async function keepalivedPids(a: LabAccess, director = a.lab.director.name): Promise<{ main?: number; checker?: number; vrrp?: number }> {
+  const files = keepalivedFiles(a.httpd, director);
   const alive = (file: string) => `{ ${daemonRunning(file)} && cat ${shq(file)}; } || echo -`;
-  const out = (await must(a, a.lab.director.name, `${alive(files.pidFile)}; ${alive(files.checkersPidFile)}`)).split('\n');
+  const out = (await must(a, director, [files.pidFile, files.checkersPidFile, files.vrrpPidFile].map(alive).join('; '))).split('\n');
   const pid = (line?: string) => (line && /^\d+$/.test(line) ? Number(line) : undefined);
-  return { main: pid(out[0]), checker: pid(out[1]) };
+  return { main: pid(out[0]), checker: pid(out[1]), vrrp: pid(out[2]) };
 }
 

@@ -1,0 +1,115 @@
+// The director pair, proven on a running dr-ha lab: shared by the netns suite (a side lab in the VM) and the Docker
+// suite (a dr-ha stack). Failover with requests running, connection sync (and the same without it), failback.
+import { describe, expect, it } from 'vitest';
+import { directorsOf } from '../../model/topology.js';
+import { applyPlan } from '../../provision/apply.js';
+import { takeoverWindowSeconds } from '../../provision/keepalived.js';
+import { planLab } from '../../provision/plan.js';
+import { failoverDrill, holdConnection, peerOf, restoreDirector, secondsUntilSoleHolder, cutDirector } from '../../verify/failover.js';
+import { clientNeighborMac, ipvsConnections, macOf, must, vipHolders, type LabAccess } from '../../verify/probes.js';
+import { verifyLab } from '../../verify/report.js';
+
+// Margin for emulated machines, where keepalived's timers and our polls run late.
+const SLACK_SECONDS = 3;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function haSuite(access: () => LabAccess): void {
+  const window = () => takeoverWindowSeconds(access().lab.ha!);
+  const limit = () => window() + SLACK_SECONDS;
+
+  /** Brings the cut director back and waits until VRRP has given the VIP back to the primary (preemption). */
+  async function failback(a: LabAccess, cut: string): Promise<number | undefined> {
+    const t0 = Date.now();
+    await restoreDirector(a, cut);
+    return secondsUntilSoleHolder(a, a.lab.director.name, limit(), t0);
+  }
+
+  describe('director pair (dr-ha)', () => {
+    it('the verifier passes: the VIP on the director alone, keepalived and both sync daemons on each, the backup knows the connections', async () => {
+      const checks = await verifyLab(access());
+      expect(checks.filter((c) => !c.ok), JSON.stringify(checks, null, 2)).toEqual([]);
+      expect(checks.map((c) => c.name)).toEqual(
+        expect.arrayContaining(['VRRP: the VIP on exactly one director', `the backup (${access().lab.ha!.backup.name}) knows the client's connections (IPVS sync)`]),
+      );
+      expect(await vipHolders(access())).toEqual([access().lab.director.name]);
+    });
+
+    it('failover: with requests running, the backup holds the VIP within the VRRP window, the client follows its gratuitous ARP, requests succeed again', async () => {
+      const a = access();
+      const [directorMac, backupMac] = await Promise.all(directorsOf(a.lab).map((d) => macOf(a, d.name)));
+      const drill = await failoverDrill(a, limit());
+      try {
+        expect(drill.from).toBe(a.lab.director.name);
+        expect(drill.takeoverSeconds, `no takeover within ${limit()} s`).toBeDefined();
+        expect(drill.takeoverSeconds!).toBeLessThanOrEqual(limit());
+        expect(drill.clientMacBefore).toBe(directorMac);
+        expect(drill.clientMacAfter).toBe(backupMac);
+        // Each failed request waited out its 1 s timeout: at most one per second of the outage, plus the one in flight.
+        expect(drill.failed).toBeLessThanOrEqual(Math.ceil(limit()) + 1);
+        const takenOver = drill.requests[0].at + 2 + drill.takeoverSeconds! + 1;
+        const late = drill.requests.filter((r) => r.at > takenOver);
+        expect(late.length).toBeGreaterThan(5);
+        expect(late.filter((r) => !r.ok)).toEqual([]);
+        expect(new Set(late.map((r) => r.body))).toEqual(new Set(a.lab.realservers.map((r) => `from ${r.ip}`)));
+      } finally {
+        const back = await failback(a, drill.from);
+        expect(back, `${a.lab.director.name} did not take the VIP back within ${limit()} s`).toBeDefined();
+      }
+    });
+
+    it('failback: the returning director takes the VIP back (preemption) and the client follows', async () => {
+      const a = access();
+      expect(await vipHolders(a)).toEqual([a.lab.director.name]);
+      // The client's entry moves back on the director's gratuitous ARP; give it one request to be sure it is used.
+      await must(a, a.lab.client.name, `curl -s --max-time 2 http://${a.lab.vip}:${a.lab.service.port}/ >/dev/null`);
+      expect(await clientNeighborMac(a)).toBe(await macOf(a, a.lab.director.name));
+    });
+
+    it('connection sync: a connection opened before the failover is known to the backup and carries on after it', async () => {
+      const a = access();
+      const backup = peerOf(a.lab, a.lab.director.name);
+      const held = await holdConnection(a);
+      let synced = false;
+      for (let i = 0; i < 50 && !synced; i++) {
+        synced = (await ipvsConnections(a, backup)).some((c) => c.client === held.client && c.state === 'ESTABLISHED');
+        if (!synced) await sleep(100);
+      }
+      expect(synced, `${backup} never learned ${held.client} from the sync daemon`).toBe(true);
+      const t0 = Date.now();
+      await cutDirector(a, a.lab.director.name);
+      try {
+        expect(await secondsUntilSoleHolder(a, backup, limit(), t0)).toBeDefined();
+        const response = await held.finish();
+        expect(response).toMatch(/^HTTP\/1\.1 200 OK/);
+        expect(response).toMatch(/from 192\.168\.\d+\.\d+\s*$/);
+      } finally {
+        expect(await failback(a, a.lab.director.name)).toBeDefined();
+      }
+    });
+
+    it('without sync the same connection is reset by the new MASTER; re-applying the plan starts the sync daemons again', async () => {
+      const a = access();
+      const backup = peerOf(a.lab, a.lab.director.name);
+      for (const d of directorsOf(a.lab)) await must(a, d.name, 'ipvsadm --stop-daemon master; ipvsadm --stop-daemon backup');
+      const held = await holdConnection(a);
+      await sleep(2_000); // what sync would have needed to send it
+      expect((await ipvsConnections(a, backup)).some((c) => c.client === held.client)).toBe(false);
+      const t0 = Date.now();
+      await cutDirector(a, a.lab.director.name);
+      try {
+        expect(await secondsUntilSoleHolder(a, backup, limit(), t0)).toBeDefined();
+        expect(await held.finish()).not.toMatch(/HTTP\/1\.1 200/);
+      } finally {
+        expect(await failback(a, a.lab.director.name)).toBeDefined();
+      }
+      const report = await applyPlan(planLab(a.lab, { httpd: a.httpd }), a.transport);
+      const ran = report.outcomes.filter((o) => o.result === 'ran').map((o) => `${o.host}: ${o.command}`);
+      const id = a.lab.ha!.virtualRouterId;
+      expect(ran.sort()).toEqual(
+        directorsOf(a.lab)
+          .flatMap((d) => ['master', 'backup'].map((r) => `${d.name}: ipvsadm --start-daemon ${r} --mcast-interface eth0 --syncid ${id}`))
+          .sort(),
+      );
+    });
+  });
+}

@@ -1,0 +1,15 @@
+// The director pair on a side lab beside the test lab (namespaces in the same machine): see ha-suite.ts.
+import { afterAll, beforeAll } from 'vitest';
+import { withPreset } from '../../model/presets.js';
+import { connectLab, type LabSession } from '../../testbed/lab.js';
+import { haSuite } from './ha-suite.js';
+import { TEST_LAB, machineOf } from './lab.js';
+import { sideLab } from './side-lab.js';
+
+let s: LabSession;
+beforeAll(async () => {
+  s = await connectLab(TEST_LAB.name);
+});
+afterAll(async () => s?.close());
+
+haSuite(sideLab(() => machineOf(s), withPreset('dr-ha', { name: 'hapair' }, 'test')));

@@ -1,0 +1,125 @@
+// A director pair under a failover drill: the client keeps requesting while the MASTER loses its lab link, and
+// what it saw is read back afterwards. Data only; tests and the benchmark judge it.
+import { directorsOf, type Lab } from '../model/topology.js';
+import { shq } from '../provision/shell.js';
+import { clientNeighborMac, must, serviceUrl, vipHolders, type LabAccess } from './probes.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The pair's other director. */
+export const peerOf = (lab: Lab, name: string): string => directorsOf(lab).find((d) => d.name !== name)!.name;
+
+/** A director "dies" on the lab network: its eth0 goes down (keepalived sees the link go and drops to FAULT). */
+export const cutDirector = (a: LabAccess, name: string) => must(a, name, 'ip link set eth0 down');
+/** ...and comes back. */
+export const restoreDirector = (a: LabAccess, name: string) => must(a, name, 'ip link set eth0 up');
+
+/** Seconds until `name` alone holds the VIP, polled every 100 ms from now; undefined past `limit` seconds. */
+export async function secondsUntilSoleHolder(a: LabAccess, name: string, limit: number, since = Date.now()): Promise<number | undefined> {
+  while (Date.now() - since < limit * 1000) {
+    const holders = await vipHolders(a);
+    if (holders.length === 1 && holders[0] === name) return (Date.now() - since) / 1000;
+    await sleep(100);
+  }
+  return undefined;
+}
+
+export interface RequestLoop {
+  /** Stops the loop (if still running) and returns each request: when it started (epoch s) and whether it was answered. */
+  results(): Promise<Array<{ at: number; ok: boolean; body: string }>>;
+}
+
+/**
+ * Starts, detached on the client, a bounded loop: a new connection to the VIP every `everyMs` for `seconds`, each
+ * request given 1 s. Every descriptor is redirected, so the session that started it is free at once.
+ */
+export async function startRequestLoop(a: LabAccess, seconds: number, everyMs = 100): Promise<RequestLoop> {
+  const file = `/tmp/lvs-lab-loop-${a.lab.name}`;
+  const loop =
+    `end=$(($(date +%s) + ${seconds})); while [ $(date +%s) -lt $end ]; do t=$(date +%s.%N); ` +
+    `if b=$(curl -s --max-time 1 ${shq(serviceUrl(a.lab))}); then echo "$t ok $b"; else echo "$t fail"; fi; sleep ${everyMs / 1000}; done`;
+  await must(a, a.lab.client.name, `rm -f ${file}.*; (sh -c ${shq(loop)} </dev/null >${file}.out 2>/dev/null & echo $! >${file}.pid)`);
+  return {
+    results: async () => {
+      await must(a, a.lab.client.name, `p=$(cat ${file}.pid); while kill -0 $p 2>/dev/null; do sleep 0.2; done; true`);
+      const out = await must(a, a.lab.client.name, `cat ${file}.out; rm -f ${file}.*`);
+      return out
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => {
+          const [at, result, ...body] = line.split(' ');
+          return { at: Number(at), ok: result === 'ok', body: body.join(' ') };
+        });
+    },
+  };
+}
+
+export interface Failover {
+  from: string;
+  to: string;
+  /** From the MASTER's link going down to the backup alone holding the VIP. */
+  takeoverSeconds?: number;
+  /** The client's neighbour entry for the VIP before and after: the MASTER's MAC, then (gratuitous ARP) the backup's. */
+  clientMacBefore?: string;
+  clientMacAfter?: string;
+  requests: Array<{ at: number; ok: boolean; body: string }>;
+  failed: number;
+}
+
+/**
+ * The drill: requests from the client (a new connection every 100 ms), the MASTER's link cut after `leadSeconds`,
+ * the backup's takeover timed, requests continuing `tailSeconds` after it. The cut director stays cut.
+ */
+export async function failoverDrill(a: LabAccess, limitSeconds: number, { leadSeconds = 2, tailSeconds = 4 } = {}): Promise<Failover> {
+  const [from] = await vipHolders(a);
+  if (!from) throw new Error('failover drill: no director holds the VIP');
+  const to = peerOf(a.lab, from);
+  const clientMacBefore = await clientNeighborMac(a);
+  const loop = await startRequestLoop(a, leadSeconds + limitSeconds + tailSeconds);
+  await sleep(leadSeconds * 1000);
+  const cut = Date.now();
+  await cutDirector(a, from);
+  const takeoverSeconds = await secondsUntilSoleHolder(a, to, limitSeconds, cut);
+  const requests = await loop.results();
+  return { from, to, takeoverSeconds, clientMacBefore, clientMacAfter: await clientNeighborMac(a), requests, failed: requests.filter((r) => !r.ok).length };
+}
+
+export interface HeldConnection {
+  /** The client's end of it, "ip:port", as IPVS lists it. */
+  client: string;
+  /** Sends the rest of the request and returns what came back: the response, or nothing when it was reset. */
+  finish(): Promise<string>;
+}
+
+/**
+ * Opens one TCP connection from the client to the VIP and sends the first half of a request (httpd waits for the
+ * rest), detached; `finish` sends the end of the headers over the same connection. A connection that outlives a
+ * failover answers; one the new MASTER does not know is reset.
+ */
+export async function holdConnection(a: LabAccess): Promise<HeldConnection> {
+  const file = `/tmp/lvs-lab-held-${a.lab.name}`;
+  const port = a.lab.service.port;
+  const script = [
+    `exec 3<>/dev/tcp/${a.lab.vip}/${port} || exit 1`,
+    `printf 'GET / HTTP/1.1\\r\\nHost: ${a.lab.vip}\\r\\n' >&3`,
+    `i=0; while [ ! -e ${file}.go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done`,
+    `printf 'Connection: close\\r\\n\\r\\n' >&3 2>/dev/null`,
+    'timeout 5 cat <&3',
+  ].join('\n');
+  await must(a, a.lab.client.name, `rm -f ${file}.*; (bash -c ${shq(script)} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`);
+  // Its local port, once connected (the kernel's socket table names it).
+  let client = '';
+  for (let i = 0; i < 50 && !client; i++) {
+    const ss = await must(a, a.lab.client.name, `ss -Htn state established dst ${a.lab.vip}:${port} | awk '{print $3}'`);
+    client = ss.split('\n').find(Boolean) ?? '';
+    if (!client) await sleep(100);
+  }
+  if (!client) throw new Error(`client: no connection to ${a.lab.vip}:${port} established`);
+  return {
+    client,
+    finish: async () => {
+      await must(a, a.lab.client.name, `touch ${file}.go; p=$(cat ${file}.pid); while kill -0 $p 2>/dev/null; do sleep 0.1; done; true`);
+      return must(a, a.lab.client.name, `cat ${file}.out; rm -f ${file}.*`);
+    },
+  };
+}
