@@ -37,12 +37,22 @@ export interface DataPlaneResult {
   ipvsOutPkts: number;
 }
 
+/** The dr-ha pair's failover drill, repeated: the MASTER's link cut while the client requests every 100 ms. */
+export interface FailoverResult {
+  testbed: string;
+  /** VRRP's master down interval for the lab's advert interval: the takeover's theoretical bound. */
+  windowSeconds: number;
+  takeoverSeconds: Spread;
+  failedRequests: Spread;
+}
+
 export interface BenchResults {
   when: string;
   machine: { description: string; cores: number; memoryGiB: number; accel: string };
   lifecycle: LifecycleResult[];
   scale: ScaleResult[];
   dataPlane: DataPlaneResult[];
+  failover?: FailoverResult;
 }
 
 export function spread(runs: number[]): Spread {
@@ -92,6 +102,15 @@ export function formatTable(r: BenchResults): string {
       `  ${d.path.padEnd(26)} ${d.requestsPerSecond.toFixed(0).padStart(6)} req/s   p50 ${d.latencyMs.p50.toFixed(2)} ms  p90 ${d.latencyMs.p90.toFixed(2)} ms  ` +
         `p99 ${d.latencyMs.p99.toFixed(2)} ms   kernel CPU ${d.kernelCpuSeconds.toFixed(2)} s   ` +
         `director IPVS pkts in/out ${d.ipvsInPkts}/${d.ipvsOutPkts} (${per.in.toFixed(1)}/${per.out.toFixed(1)} per request)`,
+    );
+  }
+  if (r.failover) {
+    const f = r.failover;
+    out.push(
+      '',
+      `failover (dr-ha on ${f.testbed}: the MASTER's link cut, a request every 100 ms; median [min-max] of ${f.takeoverSeconds.runs.length})`,
+      `  takeover ${s(f.takeoverSeconds.median)} s [${s(f.takeoverSeconds.min)}-${s(f.takeoverSeconds.max)}] (VRRP window ${s(f.windowSeconds)} s)   ` +
+        `failed requests ${f.failedRequests.median} [${f.failedRequests.min}-${f.failedRequests.max}]`,
     );
   }
   return out.join('\n');

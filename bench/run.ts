@@ -10,6 +10,7 @@ import { $ } from 'zx';
 import { withPreset } from '../model/presets.js';
 import { validateLab } from '../model/topology.js';
 import { applyPlan } from '../provision/apply.js';
+import { takeoverWindowSeconds } from '../provision/keepalived.js';
 import { planLab } from '../provision/plan.js';
 import { LocalShell } from '../provision/shell.js';
 import { connectDockerLab, engineDown, engineUp, engineVmRunning } from '../testbed/docker/engine.js';
@@ -19,10 +20,13 @@ import { kernelHasIpvs } from '../testbed/preflight.js';
 import { vagrantTestbed } from '../testbed/vagrant/testbed.js';
 import type { TestbedKind } from '../testbed/state.js';
 import { chooseAccel } from '../testbed/vm/qemu.js';
+import { failoverDrill, restoreDirector, secondsUntilSoleHolder } from '../verify/failover.js';
 import { ipvsStats, type LabAccess } from '../verify/probes.js';
 import { verifyLab } from '../verify/report.js';
 import { renderPng } from './chart.js';
-import { formatTable, kernelJiffies, parseWrk, spread, type BenchResults, type DataPlaneResult, type LifecycleResult, type PhaseTiming, type ScaleResult } from './results.js';
+import {
+  formatTable, kernelJiffies, parseWrk, spread, type BenchResults, type DataPlaneResult, type FailoverResult, type LifecycleResult, type PhaseTiming, type ScaleResult,
+} from './results.js';
 
 const { values } = parseArgs({
   options: {
@@ -162,6 +166,32 @@ async function dataPlane(s: LabSession): Promise<DataPlaneResult[]> {
   }
 }
 
+/** The failover drill on a dr-ha lab beside `s`'s: takeover time and failed requests, RUNS times (each with failback). */
+async function failover(s: LabSession): Promise<FailoverResult> {
+  const pair = withPreset('dr-ha', { name: 'bha' }, 'bench');
+  const side = new NetnsLab(s.machine, pair);
+  await side.teardown();
+  await side.build();
+  const access = { lab: pair, transport: side.transport, httpd: side.httpd };
+  await applyPlan(planLab(pair, { httpd: side.httpd }), side.transport);
+  const window = takeoverWindowSeconds(pair.ha!);
+  const [takeovers, failed] = [[] as number[], [] as number[]];
+  try {
+    for (let i = 0; i < Math.max(RUNS, 3); i++) {
+      const drill = await failoverDrill(access, window + 10);
+      await restoreDirector(access, drill.from);
+      if (drill.takeoverSeconds === undefined) throw new Error(`failover: ${drill.to} did not take the VIP within ${window + 10} s`);
+      if ((await secondsUntilSoleHolder(access, pair.director.name, window + 10)) === undefined) throw new Error('failover: no failback');
+      takeovers.push(drill.takeoverSeconds);
+      failed.push(drill.failed);
+      log(`failover: takeover in ${drill.takeoverSeconds.toFixed(1)} s (VRRP window ${window.toFixed(1)} s), ${drill.failed} of ${drill.requests.length} requests failed`);
+    }
+  } finally {
+    await side.teardown();
+  }
+  return { testbed: LIFECYCLE_LABEL[s.testbed], windowSeconds: window, takeoverSeconds: spread(takeovers), failedRequests: spread(failed) };
+}
+
 async function main() {
   const hostIpvs = await kernelHasIpvs(new LocalShell());
   const testbeds: TestbedKind[] = hostIpvs ? ['netns', 'vm'] : ['vm'];
@@ -186,6 +216,7 @@ async function main() {
   try {
     results.scale = await scale(session);
     results.dataPlane = await dataPlane(session);
+    results.failover = await failover(session);
   } finally {
     await session.close();
     await labDown(BENCH.name);

@@ -57,8 +57,9 @@ const aliasPresent = (dev: string, label: string, address: string, prefix: numbe
 
 export const virtualService = (lab: Lab): string => `-t ${lab.vip}:${lab.service.port}`;
 
-/** `ipvsadm -L --daemon`'s line for a running sync daemon of this lab. */
-const syncDaemonLine = (role: 'master' | 'backup', syncId: number) => `${role} sync daemon (mcast=eth0, syncid=${syncId})`;
+/** An extended regex for `ipvsadm -L --daemon`'s line of a running sync daemon of this lab (newer ipvsadm appends
+ * maxlen, group, port and ttl). */
+export const syncDaemonPattern = (role: 'master' | 'backup', syncId: number) => `^${role} sync daemon \\(mcast=eth0, syncid=${syncId}[,)]`;
 
 function directorSteps(lab: Lab, options: PlanOptions, director: Host): Step[] {
   const svc = virtualService(lab);
@@ -91,7 +92,7 @@ function directorSteps(lab: Lab, options: PlanOptions, director: Host): Step[] {
       lab.ha?.sync
         ? (['master', 'backup'] as const).map((role) => ({
             command: `ipvsadm --start-daemon ${role} --mcast-interface eth0 --syncid ${lab.ha!.virtualRouterId}`,
-            unless: `ipvsadm -L --daemon | grep -qF ${shq(syncDaemonLine(role, lab.ha!.virtualRouterId))}`,
+            unless: `ipvsadm -L --daemon | grep -qE ${shq(syncDaemonPattern(role, lab.ha!.virtualRouterId))}`,
             why:
               'IPVS connection sync: each director multicasts the connections it forwards (master daemon) and learns ' +
               "the other's (backup daemon), so whichever holds the VIP knows every established connection",

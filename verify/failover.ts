@@ -36,7 +36,7 @@ export interface RequestLoop {
 export async function startRequestLoop(a: LabAccess, seconds: number, everyMs = 100): Promise<RequestLoop> {
   const file = `/tmp/lvs-lab-loop-${a.lab.name}`;
   const loop =
-    `end=$(($(date +%s) + ${seconds})); while [ $(date +%s) -lt $end ]; do t=$(date +%s.%N); ` +
+    `end=$(($(date +%s) + ${Math.ceil(seconds)})); while [ $(date +%s) -lt $end ]; do t=$(date +%s.%N); ` +
     `if b=$(curl -s --max-time 1 ${shq(serviceUrl(a.lab))}); then echo "$t ok $b"; else echo "$t fail"; fi; sleep ${everyMs / 1000}; done`;
   await must(a, a.lab.client.name, `rm -f ${file}.*; (sh -c ${shq(loop)} </dev/null >${file}.out 2>/dev/null & echo $! >${file}.pid)`);
   return {

@@ -2,6 +2,7 @@
 // must be true depends on the forwarding method: DR and TUN replies bypass the director, NAT replies pass it.
 import { directorsOf, FORWARD_COLUMN, type Lab } from '../model/topology.js';
 import { removalWindowSeconds, takeoverWindowSeconds } from '../provision/keepalived.js';
+import { syncDaemonPattern } from '../provision/plan.js';
 import {
   accessLogClients, arpResponders, captureDuring, captureReplies, fetchSequence, ipvsConnections, ipvsStats, ipvsStatsAfter, ipvsTable, keepalivedPids,
   macOf, macsOf, parseTunnelled, serviceUrl, settledVipHolders, syncDaemons, type LabAccess,
@@ -142,10 +143,10 @@ async function pairChecks(a: LabAccess, holders: string[]): Promise<Check[]> {
   ];
   if (ha.sync) {
     const daemons = await Promise.all(directors.map((d) => syncDaemons(a, d.name)));
-    const want = (role: string) => `${role} sync daemon (mcast=eth0, syncid=${ha.virtualRouterId})`;
+    const running = (lines: string[], role: 'master' | 'backup') => lines.some((l) => new RegExp(syncDaemonPattern(role, ha.virtualRouterId)).test(l));
     checks.push({
       name: 'IPVS connection sync runs on both directors (master and backup daemons)',
-      ok: daemons.every((lines) => ['master', 'backup'].every((r) => lines.includes(want(r)))),
+      ok: daemons.every((lines) => running(lines, 'master') && running(lines, 'backup')),
       evidence: directors.map((d, i) => `${d.name}: ${daemons[i].join(', ') || 'none'}`).join('; '),
     });
   }

@@ -10,6 +10,7 @@ import { containerName, dockerLabSpec, LABEL } from '../../testbed/docker/spec.j
 import { fetchSequence, httpdMasters, ipvsTable, macOf, type LabAccess } from '../../verify/probes.js';
 import { verifyLab } from '../../verify/report.js';
 import { drSuite } from '../integration/dr-suite.js';
+import { haSuite } from '../integration/ha-suite.js';
 import { DOCKER_LAB, pulumi, ROOT, STACK } from './stack.js';
 
 const engineKind = inject('engine');
@@ -236,3 +237,23 @@ for (const preset of ['nat-rr', 'tun-rr', 'dr-health'] as const) {
     });
   });
 }
+
+// The director pair as a stack of its own (after the presets above: it uses the lab's subnet too).
+describe('stack dr-ha', () => {
+  let pair: (LabAccess & { close(): Promise<void> }) | undefined;
+  beforeAll(async () => {
+    await pulumi(['stack', 'select', '--create', 'dr-ha', '--non-interactive']);
+    await pulumi(['config', 'set', '--stack', 'dr-ha', 'lvs-lab:engine', engineKind]);
+    const up = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', 'dr-ha'], { nothrow: true });
+    expect(up.exitCode, up.stdout.slice(-3000)).toBe(0);
+    const { lab: pairLab } = await readStackSettings('dr-ha');
+    expect(pairLab.ha?.backup.name).toBe('director2');
+    pair = await connectDockerLab(pairLab, engineKind);
+  });
+  afterAll(async () => {
+    await pair?.close();
+    await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', 'dr-ha'], { nothrow: true });
+    await pulumi(['stack', 'rm', '--yes', '--force', '--non-interactive', 'dr-ha'], { nothrow: true });
+  });
+  haSuite(() => pair!);
+});

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { referenceLab, validateLab } from '../../model/topology.js';
 import { withPreset } from '../../model/presets.js';
 import { runSteps } from '../../provision/apply.js';
-import { formatPlan, planLab, type Plan } from '../../provision/plan.js';
+import { formatPlan, planLab, syncDaemonPattern, type Plan } from '../../provision/plan.js';
 import { LocalShell, shq } from '../../provision/shell.js';
 import { SEED_DIRECTOR } from './seed.js';
 
@@ -277,7 +277,11 @@ describe('plan for a director pair (dr-ha)', () => {
         `ipvsadm --start-daemon master --mcast-interface eth0 --syncid ${lab.ha!.virtualRouterId}`,
         `ipvsadm --start-daemon backup --mcast-interface eth0 --syncid ${lab.ha!.virtualRouterId}`,
       ]);
-      expect(sync[0].unless).toBe(`ipvsadm -L --daemon | grep -qF 'master sync daemon (mcast=eth0, syncid=${lab.ha!.virtualRouterId})'`);
+      expect(sync[0].unless).toBe(`ipvsadm -L --daemon | grep -qE '^master sync daemon \\(mcast=eth0, syncid=${lab.ha!.virtualRouterId}[,)]'`);
+      // ipvsadm 1.31 prints more after the sync id; older ones close the parenthesis right after it.
+      for (const line of [`master sync daemon (mcast=eth0, syncid=${lab.ha!.virtualRouterId}, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)`, `master sync daemon (mcast=eth0, syncid=${lab.ha!.virtualRouterId})`])
+        expect(new RegExp(syncDaemonPattern('master', lab.ha!.virtualRouterId)).test(line)).toBe(true);
+      expect(new RegExp(syncDaemonPattern('master', lab.ha!.virtualRouterId)).test(`master sync daemon (mcast=eth0, syncid=${lab.ha!.virtualRouterId}1)`)).toBe(false);
     }
     // The director waits for VRRP to make it MASTER; the backup does not.
     expect(primary.some((s) => s.command.includes('VRRP has not made director MASTER'))).toBe(true);
