@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
 import { cacheDir } from '../paths.js';
+import { debianMirror } from './mirror.js';
 
 const SUITE = 'bookworm';
 export const VM_PACKAGES = [
@@ -42,7 +43,7 @@ export interface VmImage {
   hostKey: string;
 }
 
-const mirror = (): string => process.env.LVS_LAB_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+const mirror = (): string => debianMirror().url;
 
 async function imageKey(): Promise<string> {
   const h = createHash('sha256');
@@ -82,8 +83,9 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
   await mkdir(work, { recursive: true });
   const rootfs = join(work, 'rootfs');
   try {
-    log(`VM image: debootstrap ${SUITE} with ${VM_PACKAGES.length} packages from ${mirror()} (about 90 s)`);
-    await $({ quiet: true })`debootstrap --variant=minbase --include=${VM_PACKAGES.join(',')} ${SUITE} ${rootfs} ${mirror()}`;
+    const source = debianMirror();
+    log(`VM image: debootstrap ${SUITE} with ${VM_PACKAGES.length} packages from ${source.url} (from ${source.from}; about 3 min)`);
+    await $({ quiet: true })`debootstrap --variant=minbase --include=${VM_PACKAGES.join(',')} ${SUITE} ${rootfs} ${source.url}`;
     await configureRootfs(rootfs);
 
     const boot = await readdir(join(rootfs, 'boot'));
