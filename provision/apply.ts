@@ -1,6 +1,6 @@
 // plan -> apply: runs each host's steps in order through a transport; hosts run side by side.
 import { CommandError } from '../model/errors.js';
-import type { ExecResult } from './shell.js';
+import { shq, type ExecResult } from './shell.js';
 import type { Transport } from './transport.js';
 import type { Plan, Step } from './plan.js';
 
@@ -42,8 +42,14 @@ const MARKER = '@@lvs-lab-step';
 // At either end of stdout the newline may be gone: node-ssh trims what it returns.
 const OUTCOME = new RegExp(`(?:^|\\n)${MARKER} (\\d+) (in-place|run|edit) (\\d+)(?:\\n|$)`);
 
-// A subshell each, so a step's `exit`, `cd` or variables stay its own; `( ... )` on lines of their own for heredocs.
-const sub = (command: string) => `(\n${command}\n)`;
+/** The longest one step (or its check) may run: keepalived's and VRRP's waits are the slowest, at about 15 s. */
+export const STEP_TIMEOUT_SECONDS = 120;
+/** The longest a host's whole script may take to come back: past it the transport is taken as hung. */
+export const HOST_SCRIPT_TIMEOUT_SECONDS = 600;
+
+// A shell of its own each, so a step's `exit`, `cd` or variables stay its own, under `timeout`: a step that hangs
+// (a daemon that never detaches) fails with a message instead of hanging the lab's `up`.
+const sub = (command: string) => `timeout ${STEP_TIMEOUT_SECONDS} sh -c ${shq(command)}`;
 
 /**
  * A host's steps as one POSIX shell script, so a host costs one round trip (one SSH channel, `docker exec` or
@@ -63,6 +69,7 @@ export function stepsScript(steps: Step[]): string {
       step.unless ? `if ${sub(step.unless)} >/dev/null 2>&1; then rc=0; ${outcome('in-place')}; else` : 'if true; then',
       run,
       'rc=$?',
+      `if [ $rc -eq 124 ]; then echo 'timed out after ${STEP_TIMEOUT_SECONDS} s' >>"$e"; fi`,
       `${outcome('"$k"')}`,
       'if [ $rc -ne 0 ]; then cat "$e" >&2; exit $rc; fi',
       'fi',
@@ -82,7 +89,14 @@ export async function runSteps(
   options: ApplyOptions = {},
 ): Promise<StepOutcome[]> {
   if (steps.length === 0) return [];
-  const res = await run(stepsScript(steps));
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new StepFailed(host, steps[0].command, 124, `the host's steps did not come back within ${HOST_SCRIPT_TIMEOUT_SECONDS} s (a hung connection?)`)),
+      HOST_SCRIPT_TIMEOUT_SECONDS * 1000,
+    );
+  });
+  const res = await Promise.race([run(stepsScript(steps)), hung]).finally(() => clearTimeout(timer));
   const outcomes: StepOutcome[] = [];
   // stdout is: output of step 0, its outcome line, output of step 1, ... (the printf puts each on a line of its own).
   let rest = res.stdout;

@@ -1,5 +1,6 @@
 // Observations of a running lab, each from where it can be seen: responses and frames at the client, the IPVS
 // table and counters at the director, the access log at a realserver. They return data; judging it is the caller's.
+import { CommandError } from '../model/errors.js';
 import { directorsOf, hostsOf, type Lab } from '../model/topology.js';
 import { httpdFiles, type HttpdLayout } from '../provision/httpd.js';
 import { CHECKER_USER_AGENT, keepalivedFiles } from '../provision/keepalived.js';
@@ -13,9 +14,17 @@ export interface LabAccess {
   httpd: HttpdLayout;
 }
 
-export async function must(a: LabAccess, host: string, command: string): Promise<string> {
-  const res = await a.transport.run(host, command);
-  if (res.code !== 0) throw new Error(`${host}: \`${command.split('\n')[0]}\` exited ${res.code}: ${res.stderr.trim()}`);
+/** The longest a probe may take (the failover drill's request loop is the longest, at about 20 s). */
+export const PROBE_TIMEOUT_MS = 120_000;
+
+/** Runs a probe on a lab host; its output, or a CommandError naming the host, the command and (if so) the limit. */
+export async function must(a: LabAccess, host: string, command: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new CommandError(host, command, 124, `no result within ${timeoutMs / 1000} s`, 'probe')), timeoutMs);
+  });
+  const res = await Promise.race([a.transport.run(host, command, { timeoutMs }), limit]).finally(() => clearTimeout(timer));
+  if (res.code !== 0) throw new CommandError(host, command, res.code, res.stderr, 'probe');
   return res.stdout;
 }
 

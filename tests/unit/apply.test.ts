@@ -134,7 +134,18 @@ describe('apply', () => {
 
   it('prints each step with its check, so the script reads like the plan', () => {
     const script = stepsScript(hostSteps('rr'));
-    expect(script).toContain('# step 1\nif (\ngrep -qx rr table\n) >/dev/null 2>&1; then');
-    expect(script).toContain('(\necho rr > table && echo edited >> log\n) 2>"$e"');
+    expect(script).toContain("# step 1\nif timeout 120 sh -c 'grep -qx rr table' >/dev/null 2>&1; then");
+    expect(script).toContain(`timeout 120 sh -c ${shq('echo rr > table && echo edited >> log')} 2>"$e"`);
+  });
+
+  it('stops a step that hangs with a message naming the limit, host and command', async () => {
+    const steps = [{ command: 'sleep 300' }];
+    const script = stepsScript(steps).replace(/timeout 120 /g, 'timeout 1 ');
+    const res = await shell.exec(script);
+    expect(res.code).toBe(124);
+    expect(res.stderr).toContain('timed out after');
+    const err = await runSteps('rs1', steps, async () => res).catch((e) => e);
+    expect(err).toBeInstanceOf(StepFailed);
+    expect(err.message).toMatch(/^rs1: step failed with exit code 124\n {2}command: sleep 300\n {2}stderr: timed out after 120 s/);
   });
 });

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { referenceLab, validateLab } from '../../model/topology.js';
 import { withPreset } from '../../model/presets.js';
@@ -192,10 +195,13 @@ describe("the plan's checks against a real ipvsadm table", () => {
     '  -> 192.168.170.103:80           Route   1      0          0         ',
   ];
   const ipvsadmSteps = (plan: Plan) => commandsOf(plan, 'director').filter((s) => s.command.startsWith('ipvsadm -'));
-  const stub = `ipvsadm() { case "$1" in -Ln) printf '%s\\n' ${table.map(shq).join(' ')};; *) echo "ipvsadm $*" >&3;; esac; }`;
+  // A stand-in ipvsadm first on PATH (each step runs in a shell of its own, under timeout).
+  const stub = `#!/bin/sh\ncase "$1" in -Ln) printf '%s\\n' ${table.map(shq).join(' ')};; *) echo "ipvsadm $*" >&3;; esac\n`;
   async function ran(plan: Plan): Promise<string[]> {
     const shell = new LocalShell();
-    const out = await runSteps('director', ipvsadmSteps(plan), (script) => shell.exec(`exec 3>&1; ${stub}\n${script}`));
+    const bin = mkdtempSync(join(tmpdir(), 'ipvsadm-'));
+    writeFileSync(join(bin, 'ipvsadm'), stub, { mode: 0o755 });
+    const out = await runSteps('director', ipvsadmSteps(plan), (script) => shell.exec(`exec 3>&1; PATH=${bin}:$PATH\n${script}`));
     return out.filter((o) => o.result === 'ran').map((o) => o.command);
   }
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseFrames, parseIpvsStats, parseIpvsTable } from '../../verify/probes.js';
+import { CommandError } from '../../model/errors.js';
+import { referenceLab } from '../../model/topology.js';
+import { must, parseFrames, parseIpvsStats, parseIpvsTable, type LabAccess } from '../../verify/probes.js';
 
 // Captured from the reference lab in the VM testbed.
 const TCPDUMP = `01:32:12.673772 02:00:c0:a8:aa:67 > 02:00:c0:a8:aa:0a, ethertype IPv4 (0x0800), length 74: 192.168.170.100.80 > 192.168.170.10.60610: Flags [S.], seq 2959020610, ack 1745907725, win 65160, options [mss 1460,sackOK,TS val 614053524 ecr 3023820653,nop,wscale 7], length 0
@@ -47,5 +49,21 @@ describe('probe parsers', () => {
       ],
     });
     expect(parseIpvsTable('TCP  10.0.0.1:80 wrr persistent 300\n')!.flags).toBe('persistent 300');
+  });
+});
+
+describe('a probe', () => {
+  const access = (run: () => Promise<{ stdout: string; stderr: string; code: number }>) =>
+    ({ lab: referenceLab(), httpd: { kind: 'system' }, transport: { kind: 'ssh', run, interactive: async () => [] } }) as unknown as LabAccess;
+
+  it('that hangs fails after its limit, naming the host, the command and the limit', async () => {
+    const err = await must(access(() => new Promise(() => {})), 'rs1', 'cat /var/log/apache2/access.log', 200).catch((e) => e);
+    expect(err).toBeInstanceOf(CommandError);
+    expect(err.message).toBe('rs1: probe failed with exit code 124\n  command: cat /var/log/apache2/access.log\n  stderr: no result within 0.2 s');
+  });
+
+  it('that fails says where, what and why', async () => {
+    const err = await must(access(async () => ({ stdout: '', stderr: 'No such file\n', code: 1 })), 'client', 'cat /nope').catch((e) => e);
+    expect(err.message).toBe('client: probe failed with exit code 1\n  command: cat /nope\n  stderr: No such file');
   });
 });
