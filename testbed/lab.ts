@@ -9,6 +9,7 @@ import { applyPlan, type ApplyReport, type StepOutcome } from '../provision/appl
 import { planLab, type PlanOptions } from '../provision/plan.js';
 import { LocalShell } from '../provision/shell.js';
 import { netnsTestbed } from './netns.js';
+import { withLabLock } from './lock.js';
 import { labStateDir } from './paths.js';
 import { kernelHasIpvs } from './preflight.js';
 import { readState, writeState, type LabState, type TestbedKind } from './state.js';
@@ -83,6 +84,10 @@ async function reopen(existing: LabState, lab: Lab, options: UpOptions, log: Log
  * as planned). On any failure after something was created, everything created is removed again.
  */
 export async function labUp(lab: Lab, options: UpOptions = {}): Promise<{ session: LabSession; report: ApplyReport }> {
+  return withLabLock(lab.name, 'up', () => labUpLocked(lab, options));
+}
+
+async function labUpLocked(lab: Lab, options: UpOptions): Promise<{ session: LabSession; report: ApplyReport }> {
   const log = options.log ?? (() => {});
   const existing = await readState(lab.name);
   const dir = labStateDir(lab.name);
@@ -143,7 +148,11 @@ export async function connectLab(name: string): Promise<LabSession> {
  * Removes everything the lab created and only that, through its testbed, then its state. A lab with no state but a
  * model (`fallback`) is still swept by name from every testbed that can find one without state.
  */
-export async function labDown(name: string, { log = () => {}, fallback }: { log?: Log; fallback?: Lab } = {}): Promise<boolean> {
+export async function labDown(name: string, options: { log?: Log; fallback?: Lab } = {}): Promise<boolean> {
+  return withLabLock(name, 'down', () => labDownLocked(name, options));
+}
+
+async function labDownLocked(name: string, { log = () => {}, fallback }: { log?: Log; fallback?: Lab }): Promise<boolean> {
   const state = await readState(name);
   if (!state) {
     if (!fallback) return false;

@@ -1,6 +1,6 @@
 // The lab lifecycle (testbed/lab.ts) through a fake testbed: at every point where `up` can fail, what the testbed
 // created is removed again by the one cleanup path, the state goes, and the session is closed exactly once.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { UserError } from '../../model/errors.js';
 import { validateLab } from '../../model/topology.js';
 import { StepFailed } from '../../provision/apply.js';
 import { labDown, labUp, TESTBEDS } from '../../testbed/lab.js';
+import { LabBusyError, lockFile } from '../../testbed/lock.js';
 import { labStateDir } from '../../testbed/paths.js';
 import { readState } from '../../testbed/state.js';
 import type { Testbed } from '../../testbed/testbed.js';
@@ -127,5 +128,39 @@ describe('labUp cleans up at every failure point', () => {
     expect(await labDown(lab.name)).toBe(true);
     expect(fake.machines.size).toBe(0);
     expect(existsSync(labStateDir(lab.name))).toBe(false);
+  });
+});
+
+describe('one lifecycle command per lab at a time', () => {
+  it('a second `up` while one runs is refused, naming who holds the lab; `down` too; the lock goes with the command', async () => {
+    const fake = fakeTestbed('none');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    TESTBEDS.vm = { ...fake.testbed, checkHost: () => gate }; // the first `up` waits here, holding the lock
+    const first = labUp(lab, { testbed: 'vm' });
+    await new Promise((r) => setTimeout(r, 50));
+    const second = await labUp(lab, { testbed: 'vm' }).catch((e) => e);
+    expect(second).toBeInstanceOf(LabBusyError);
+    expect(second.message).toMatch(new RegExp(`^lab "fake" is busy: \`up\` \\(pid ${process.pid}\\) has held it since \\d{4}-`));
+    expect(await labDown(lab.name).catch((e) => e)).toBeInstanceOf(LabBusyError);
+    // Another lab is not held up by it.
+    expect(await labDown('other')).toBe(false);
+    release();
+    const { session } = await first;
+    await session.close();
+    expect(existsSync(lockFile(lab.name))).toBe(false);
+    expect(await labDown(lab.name)).toBe(true);
+    expect(fake.machines.size).toBe(0);
+  });
+
+  it('a lock left by a process that is gone (killed, rebooted) is taken over', async () => {
+    mkdirSync(join(dir, 'locks'), { recursive: true });
+    writeFileSync(lockFile(lab.name), JSON.stringify({ pid: 2 ** 22 + 17, command: 'up', since: '2026-01-01T00:00:00Z' }));
+    const fake = fakeTestbed('none');
+    TESTBEDS.vm = fake.testbed;
+    const { session } = await labUp(lab, { testbed: 'vm' });
+    await session.close();
+    expect(await labDown(lab.name)).toBe(true);
+    expect(existsSync(lockFile(lab.name))).toBe(false);
   });
 });

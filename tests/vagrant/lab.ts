@@ -26,6 +26,7 @@ export async function footprint(): Promise<string[]> {
     'ip -o link show | cut -d: -f2 | sed "s/@.*//; s/^ */link /"',
     "ps -eo args= | grep -E '^(/usr/bin/)?(qemu-system|libvirtd|virtlogd|/usr/sbin/dnsmasq|socat)' | grep -v grep | cut -c1-80 | sed 's/^/process /'",
     `ls \${LVS_LAB_STATE_DIR:-$HOME/.local/state/lvs-lab}/labs 2>/dev/null | sed "s/^/lab state /"`,
+    `ls \${LVS_LAB_STATE_DIR:-$HOME/.local/state/lvs-lab}/locks 2>/dev/null | sed "s/^/lab lock /"`,
   ].join('\n');
   return (await new LocalShell().exec(script)).stdout.split('\n').filter(Boolean).sort();
 }
