@@ -6,6 +6,7 @@ import { capture, formatCapture } from '../inside/capture.js';
 import { renderGraph } from '../inside/graph.js';
 import { hostNamed } from '../inside/hosts.js';
 import { formatObservation, observe } from '../inside/observe.js';
+import { trapInterrupts } from './interrupt.js';
 import { readStackSettings } from '../infra/config.js';
 import { UserError } from '../model/errors.js';
 import { loadLab } from '../model/load.js';
@@ -194,23 +195,43 @@ async function main(): Promise<number> {
     case 'up': {
       const lab = await loadModel();
       log(`lab ${lab.name}: ${lab.forwarding.toUpperCase()}, ${lab.service.scheduler}, VIP ${lab.vip}:${lab.service.port}, ${lab.realservers.length} realservers`);
-      const { session, report } = await labUp(lab, {
-        testbed,
-        log,
-        onStep: (o) => {
-          if (o.result === 'shown') console.log(o.output.trimEnd().replace(/^/gm, `        ${o.host}| `));
-        },
-      });
+      const down = `\`npm run lab -- down${values.file ? ` --file ${values.file}` : ''}\``;
+      // Interrupted, a run that built this lab removes it; one that re-applied to a running lab leaves it up.
+      const building = !(await readState(lab.name));
+      const signals = trapInterrupts(log, `${down} removes what is left`);
+      const interrupted = async () => {
+        if (building) {
+          await labDown(lab.name, { log });
+          log(`interrupted: removed lab ${lab.name}, which this run had started to build`);
+        } else log(`interrupted: lab ${lab.name} was up before this run and stays up`);
+        return 130;
+      };
       try {
-        if (values['no-verify']) return 0;
-        log('verifying');
-        const checks = await verifyLab(session);
-        console.log(formatChecks(checks));
-        log(`${checks.filter((c) => c.ok).length}/${checks.length} checks passed; \`npm run lab -- down${values.file ? ` --file ${values.file}` : ''}\` removes the lab`);
-        return checks.every((c) => c.ok) ? 0 : 1;
+        const { session } = await labUp(lab, {
+          testbed,
+          log,
+          onStep: (o) => {
+            if (o.result === 'shown') console.log(o.output.trimEnd().replace(/^/gm, `        ${o.host}| `));
+          },
+        });
+        try {
+          if (signals.interrupted) return await interrupted();
+          if (values['no-verify']) return 0;
+          log('verifying');
+          const checks = await verifyLab(session);
+          if (signals.interrupted) return await interrupted();
+          console.log(formatChecks(checks));
+          log(`${checks.filter((c) => c.ok).length}/${checks.length} checks passed; ${down} removes the lab`);
+          return checks.every((c) => c.ok) ? 0 : 1;
+        } finally {
+          await session.close();
+        }
+      } catch (err) {
+        // labUp's own failure path has removed what it created; say why it failed.
+        if (signals.interrupted) return await interrupted();
+        throw err;
       } finally {
-        void report;
-        await session.close();
+        signals.dispose();
       }
     }
     case 'verify': {

@@ -1,5 +1,7 @@
 // Reliability: re-running up, down after up and after a failed up, and two labs side by side. Each compares what
 // the machine holds before and after, as listings, so anything left behind shows up by name.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateLab } from '../../model/topology.js';
 import { applyPlan } from '../../provision/apply.js';
@@ -10,6 +12,8 @@ import { NetnsLab } from '../../testbed/netns.js';
 import { labStateDir } from '../../testbed/paths.js';
 import { fetchSequence, httpdMasters, ipvsTable } from '../../verify/probes.js';
 import { TEST_LAB, testbedChoice, machineOf } from './lab.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 let s: LabSession;
 beforeAll(async () => {
@@ -69,6 +73,27 @@ describe('down', () => {
     expect(await footprint(host)).toEqual(before);
     expect((await host.exec(`test -e ${labStateDir(lab.name)}`)).code).not.toBe(0);
     expect(await labDown(lab.name)).toBe(false); // nothing left to remove
+  });
+});
+
+describe('Ctrl-C', () => {
+  it('during `lab up`, once its network is built: the run removes the lab it started, says so, exits 130, leaves nothing', async () => {
+    const host = new LocalShell();
+    const before = await footprint(host);
+    // Its own process group, as a terminal's foreground job: Ctrl-C reaches the CLI and whatever it runs.
+    const child = spawn('node_modules/.bin/tsx', ['cli/lab.ts', 'up', '--preset', 'dr-lc', '--testbed', testbedChoice], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (out += d));
+    for (let i = 0; i < 1800 && !/\] network: /.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(out).toMatch(/\] network: /);
+    process.kill(-child.pid!, 'SIGINT');
+    expect(await exited, out).toBe(130);
+    expect(out).toContain('SIGINT: stopping; what this run created will be removed');
+    expect(out).toContain('interrupted: removed lab drlc, which this run had started to build');
+    expect(await footprint(host)).toEqual(before);
+    expect((await host.exec(`test -e ${labStateDir('drlc')}`)).code).not.toBe(0);
   });
 });
 

@@ -1,0 +1,36 @@
+// Ctrl-C (SIGINT) or SIGTERM during a command that builds something: the run is not killed on the spot. Children
+// in its process group got the Ctrl-C too (Vagrant, ssh) and stop; the command's own failure path or the caller
+// then removes what this run created, says so, and exits 130. A second signal exits at once, saying what is left.
+import type { Log } from '../testbed/testbed.js';
+
+export interface Interrupts {
+  readonly interrupted: boolean;
+  dispose(): void;
+}
+
+export function trapInterrupts(log: Log, leftBehind: string): Interrupts {
+  let signal: NodeJS.Signals | undefined;
+  let at = 0;
+  const handler = (sig: NodeJS.Signals) => {
+    // One Ctrl-C can arrive twice (from the terminal, and relayed by tsx's parent process): only a later one counts.
+    if (signal && Date.now() - at < 1_000) return;
+    if (signal) {
+      log(`${sig} again: exiting now; ${leftBehind}`);
+      process.exit(130);
+    }
+    signal = sig;
+    at = Date.now();
+    log(`${sig}: stopping; what this run created will be removed before it exits (again to exit at once)`);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    get interrupted() {
+      return signal !== undefined;
+    },
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
