@@ -310,6 +310,30 @@ function semanticProblems(lab: Parsed): Checked {
   return { problems, prefixLength: inside.len, outsidePrefixLength: outside?.len, realservers };
 }
 
+/** Names and addresses the input gives twice, from the raw input (for when the schema already failed). */
+function duplicatesInInput(input: unknown): string[] {
+  const o = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+  const lab = o(input);
+  const entries: Array<[string, Record<string, unknown>]> = [
+    ['director', o(lab.director)],
+    ...(lab.ha !== undefined ? [['ha.backup', o(o(lab.ha).backup)] as [string, Record<string, unknown>]] : []),
+    ['client', o(lab.client)],
+    ...(Array.isArray(lab.realservers) ? lab.realservers.map((r, i): [string, Record<string, unknown>] => [`realservers[${i}]`, o(r)]) : []),
+  ];
+  const problems: string[] = [];
+  for (const key of ['name', 'ip'] as const) {
+    const seen = new Map<string, string>();
+    for (const [field, entry] of entries) {
+      const value = entry[key];
+      if (typeof value !== 'string') continue;
+      const other = seen.get(value);
+      if (other) problems.push(`${field}.${key}: ${key === 'name' ? `name "${value}"` : value} is already used by ${other}`);
+      else seen.set(value, `${field}.${key}`);
+    }
+  }
+  return problems;
+}
+
 /**
  * Validates a lab description (already parsed from YAML/JSON/stack config) and fills in the reference lab's
  * defaults. Throws LabModelError listing every problem as `field: reason`.
@@ -317,13 +341,14 @@ function semanticProblems(lab: Parsed): Checked {
 export function validateLab(input: unknown, source = 'lab'): Lab {
   const parsed = labSchema.safeParse(input ?? {});
   if (!parsed.success) {
-    throw new LabModelError(
-      source,
-      parsed.error.issues.map((issue) => {
+    throw new LabModelError(source, [
+      ...parsed.error.issues.map((issue) => {
         if (issue.code === 'unrecognized_keys') return `${fieldPath(issue.path)}: unknown field(s) ${issue.keys.join(', ')}`;
         return `${fieldPath(issue.path)}: ${issue.message}`;
       }),
-    );
+      // What the schema cannot see, reported in the same pass: names and addresses given twice.
+      ...duplicatesInInput(input),
+    ]);
   }
   const { problems, prefixLength, outsidePrefixLength, realservers } = semanticProblems(parsed.data);
   if (problems.length > 0) throw new LabModelError(source, problems);

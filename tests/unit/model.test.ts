@@ -242,3 +242,20 @@ describe('a director pair (ha)', () => {
     ]);
   });
 });
+
+describe('every problem in one pass', () => {
+  it('a duplicate name or address is reported beside a field the schema refuses', () => {
+    const err = (() => {
+      try {
+        validateLab({ realservers: [{ name: 'rs1', ip: '192.168.170.102', weight: -1 }, { name: 'rs1', ip: '192.168.170.102' }] }, 'lab.yaml');
+      } catch (e) {
+        return e as LabModelError;
+      }
+    })();
+    expect(err?.problems).toEqual([
+      'realservers[0].weight: must be between 0 and 65535',
+      'realservers[1].name: name "rs1" is already used by realservers[0].name',
+      'realservers[1].ip: 192.168.170.102 is already used by realservers[0].ip',
+    ]);
+  });
+});
