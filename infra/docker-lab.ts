@@ -61,8 +61,10 @@ export class DockerLab extends pulumi.ComponentResource {
       );
     this.network = network(`${name}-network`, this.spec.network);
     this.outside = this.spec.outside && network(`${name}-outside-network`, this.spec.outside);
+    // NAT's forwarded requests and a director pair's multicast (VRRP adverts to 224.0.0.18, IPVS sync to 224.0.0.81)
+    // stay on the lab's bridge but fall outside its subnet, which Docker's isolation of internal networks drops.
     const rules =
-      lab.forwarding === 'nat'
+      lab.forwarding === 'nat' || lab.ha
         ? [new BridgeRule(`${name}-bridge-rule`, { engine, bridge: this.spec.network.bridge, networkId: this.network.id }, { parent: this })]
         : [];
 

@@ -45,10 +45,11 @@ export class Provisioning extends pulumi.dynamic.Resource {
 }
 
 /**
- * NAT: frames that enter and leave the lab's own bridge are accepted. With br_netfilter, Docker's isolation of
- * internal networks drops bridged frames whose source is outside the network's subnet, which is what NAT's forwarded
- * requests are (the client's address, on the realservers' bridge). The rule goes in DOCKER-USER, Docker's chain for
- * such rules, on the engine's machine; nothing new can leave the bridge.
+ * NAT and director pairs: frames that enter and leave the lab's own bridge are accepted. With br_netfilter, Docker's
+ * isolation of internal networks drops bridged frames whose source or destination is outside the network's subnet:
+ * NAT's forwarded requests (the client's address, on the realservers' bridge), and a pair's multicast (VRRP adverts
+ * to 224.0.0.18, IPVS sync to 224.0.0.81), without which both directors would be MASTER. The rule goes in
+ * DOCKER-USER, Docker's chain for such rules, on the engine's machine; nothing new can leave the bridge.
  */
 export class BridgeRule extends pulumi.dynamic.Resource {
   constructor(name: string, args: Inputs<BridgeRuleInputs>, opts?: pulumi.CustomResourceOptions) {

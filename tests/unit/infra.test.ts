@@ -146,6 +146,19 @@ describe('Docker lab resource graph', () => {
     expect(bridgeRuleRemove('lvs-natrr')).toBe('while iptables -D DOCKER-USER -i lvs-natrr -o lvs-natrr -j ACCEPT 2>/dev/null; do :; done');
   });
 
+  it('a director pair: five containers, both directors privileged on the lab network, and the bridge rule for its multicast', async () => {
+    const pair = settingsFromConfig({}, 'dr-ha').lab;
+    const { of } = await build(pair);
+    expect(of(CONTAINER).map((c) => `${c.inputs.hostname} ${c.inputs.networksAdvanced[0].ipv4Address}`)).toEqual([
+      'client 192.168.170.10',
+      'director 192.168.170.101',
+      'director2 192.168.170.104',
+      'rs1 192.168.170.102',
+      'rs2 192.168.170.103',
+    ]);
+    expect(of(BRIDGE_RULE).map(({ inputs: { bridge } }) => bridge)).toEqual(['lvs-drha']);
+  });
+
   it("each host's provisioning takes its container's name and id (so runs after it) and that host's plan steps", async () => {
     const lab = referenceLab();
     const { of } = await build(lab);
