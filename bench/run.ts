@@ -21,7 +21,8 @@ import { vagrantTestbed } from '../testbed/vagrant/testbed.js';
 import type { TestbedKind } from '../testbed/state.js';
 import { chooseAccel } from '../testbed/vm/qemu.js';
 import { failoverDrill, restoreDirector, secondsUntilSoleHolder } from '../verify/failover.js';
-import { ipvsStats, type LabAccess } from '../verify/probes.js';
+import { ipvsStats } from '../verify/probes.js';
+import type { LabAccess } from '../provision/transport.js';
 import { verifyLab } from '../verify/report.js';
 import { renderPng } from './chart.js';
 import {

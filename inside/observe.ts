@@ -1,7 +1,8 @@
 // `npm run lab -- observe`: what the seed says to look at after a request, in one view. Requests from the client,
 // then per host the commands that show where each connection lives, each with one line on what to notice.
 import { directorsOf, FORWARD_COLUMN, type Lab } from '../model/topology.js';
-import { fetchSequence, type LabAccess } from '../verify/probes.js';
+import { fetchSequence } from '../verify/probes.js';
+import type { LabAccess } from '../provision/transport.js';
 
 export interface Section {
   host: string;

@@ -1,5 +1,7 @@
 // A Transport runs a command on one lab host, by the host's name in the model. Each kind is a thin wrapper
 // that says how to reach a host from a Shell: enter its network namespace, exec into its container, or SSH to it.
+import type { Lab } from '../model/topology.js';
+import type { HttpdLayout } from './httpd.js';
 import { shq, type ExecOptions, type ExecResult, type Shell } from './shell.js';
 
 export interface Transport {
@@ -40,4 +42,12 @@ export function sshTransport(shells: ReadonlyMap<string, Shell>): Transport {
     run: (host, command, options) => shellOf(host).exec(command, options),
     interactive: (host, command) => shellOf(host).interactive(command),
   };
+}
+
+/** What provisioning, probes and everything that works inside a running lab need of it: the model, a way to each host,
+ * and where each realserver's httpd keeps its files. */
+export interface LabAccess {
+  lab: Lab;
+  transport: Transport;
+  httpd: HttpdLayout;
 }

@@ -2,7 +2,8 @@
 // what it saw is read back afterwards. Data only; tests and the benchmark judge it.
 import { directorsOf, type Lab } from '../model/topology.js';
 import { shq } from '../provision/shell.js';
-import { clientNeighborMac, must, serviceUrl, vipHolders, type LabAccess } from './probes.js';
+import { clientNeighborMac, must, serviceUrl, vipHolders } from './probes.js';
+import type { LabAccess } from '../provision/transport.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

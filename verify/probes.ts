@@ -6,13 +6,8 @@ import { httpdFiles, type HttpdLayout } from '../provision/httpd.js';
 import { CHECKER_USER_AGENT, keepalivedFiles } from '../provision/keepalived.js';
 import { virtualService } from '../provision/plan.js';
 import { daemonRunning, shq } from '../provision/shell.js';
-import type { Transport } from '../provision/transport.js';
+import type { LabAccess } from '../provision/transport.js';
 
-export interface LabAccess {
-  lab: Lab;
-  transport: Transport;
-  httpd: HttpdLayout;
-}
 
 /** The longest a probe may take (the failover drill's request loop is the longest, at about 20 s). */
 export const PROBE_TIMEOUT_MS = 120_000;

@@ -3,10 +3,8 @@
 import { directorsOf, FORWARD_COLUMN, type Lab } from '../model/topology.js';
 import { removalWindowSeconds, takeoverWindowSeconds } from '../provision/keepalived.js';
 import { syncDaemonPattern } from '../provision/plan.js';
-import {
-  accessLogClients, arpResponders, captureDuring, captureReplies, fetchSequence, ipvsConnections, ipvsStats, ipvsStatsAfter, ipvsTable, keepalivedPids,
-  macOf, macsOf, parseTunnelled, serviceUrl, settledVipHolders, syncDaemons, type LabAccess,
-} from './probes.js';
+import { accessLogClients, arpResponders, captureDuring, captureReplies, fetchSequence, ipvsConnections, ipvsStats, ipvsStatsAfter, ipvsTable, keepalivedPids, macOf, macsOf, parseTunnelled, serviceUrl, settledVipHolders, syncDaemons } from './probes.js';
+import type { LabAccess } from '../provision/transport.js';
 
 export interface Check {
   name: string;

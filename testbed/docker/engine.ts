@@ -11,7 +11,7 @@ import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning, typ
 import type { SshShell } from '../../provision/ssh.js';
 import type { Lab } from '../../model/topology.js';
 import { dockerTransport } from '../../provision/transport.js';
-import type { LabAccess } from '../../verify/probes.js';
+import type { LabAccess } from '../../provision/transport.js';
 import { BASE_IMAGE_LOCAL, containerName, DOCKER_HTTPD } from './spec.js';
 
 export type EngineKind = 'local' | 'vm';

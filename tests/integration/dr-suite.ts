@@ -5,10 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../model/topology.js';
 import { applyPlan, StepFailed } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
-import {
-  accessLogClients, arpResponders, captureReplies, clientNeighborMac, fetchSequence, flushClientNeighbors,
-  httpdMasters, ipvsStats, ipvsStatsAfter, ipvsTable, macsOf, type LabAccess,
-} from '../../verify/probes.js';
+import { accessLogClients, arpResponders, captureReplies, clientNeighborMac, fetchSequence, flushClientNeighbors, httpdMasters, ipvsStats, ipvsStatsAfter, ipvsTable, macsOf } from '../../verify/probes.js';
+import type { LabAccess } from '../../provision/transport.js';
 
 export type SuiteAccess = LabAccess & { close(): Promise<void> };
 

@@ -6,7 +6,8 @@ import { applyPlan } from '../../provision/apply.js';
 import { takeoverWindowSeconds } from '../../provision/keepalived.js';
 import { planLab } from '../../provision/plan.js';
 import { failoverDrill, holdConnection, peerOf, restoreDirector, secondsUntilSoleHolder, cutDirector } from '../../verify/failover.js';
-import { clientNeighborMac, ipvsConnections, macOf, must, vipHolders, type LabAccess } from '../../verify/probes.js';
+import { clientNeighborMac, ipvsConnections, macOf, must, vipHolders } from '../../verify/probes.js';
+import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
 
 // Margin for emulated machines, where keepalived's timers and our polls run late.

@@ -6,9 +6,8 @@ import { applyPlan } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
 import { connectLab, type LabSession } from '../../testbed/lab.js';
 import { NetnsLab } from '../../testbed/netns.js';
-import {
-  arpResponders, clientNeighborMac, fetchSequence, flushClientNeighbors, ipvsStats, macsOf, type LabAccess,
-} from '../../verify/probes.js';
+import { arpResponders, clientNeighborMac, fetchSequence, flushClientNeighbors, ipvsStats, macsOf } from '../../verify/probes.js';
+import type { LabAccess } from '../../provision/transport.js';
 import { TEST_LAB, machineOf } from './lab.js';
 
 const NEG = validateLab({ name: 'negctl' }, 'negative control');

@@ -6,7 +6,7 @@ import { applyPlan } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
 import type { Shell } from '../../provision/shell.js';
 import { NetnsLab } from '../../testbed/netns.js';
-import type { LabAccess } from '../../verify/probes.js';
+import type { LabAccess } from '../../provision/transport.js';
 
 /** `machine` is read when the block starts (the test lab's session is opened in a beforeAll). */
 export function sideLab(machine: () => Shell, lab: Lab): () => LabAccess {

@@ -4,9 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withPreset } from '../../model/presets.js';
 import { validateLab, type Lab } from '../../model/topology.js';
 import { connectLab, labUp, type LabSession } from '../../testbed/lab.js';
-import {
-  captureDuring, captureReplies, fetchSequence, httpdMasters, ipvsStats, ipvsStatsAfter, ipvsTable, macOf, parseTunnelled, type LabAccess,
-} from '../../verify/probes.js';
+import { captureDuring, captureReplies, fetchSequence, httpdMasters, ipvsStats, ipvsStatsAfter, ipvsTable, macOf, parseTunnelled } from '../../verify/probes.js';
+import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
 import { TEST_LAB, machineOf } from './lab.js';
 import { sideLab as sideLabOn } from './side-lab.js';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CommandError } from '../../model/errors.js';
 import { referenceLab } from '../../model/topology.js';
-import { must, parseFrames, parseIpvsStats, parseIpvsTable, type LabAccess } from '../../verify/probes.js';
+import { must, parseFrames, parseIpvsStats, parseIpvsTable } from '../../verify/probes.js';
+import type { LabAccess } from '../../provision/transport.js';
 
 // Captured from the reference lab in the VM testbed.
 const TCPDUMP = `01:32:12.673772 02:00:c0:a8:aa:67 > 02:00:c0:a8:aa:0a, ethertype IPv4 (0x0800), length 74: 192.168.170.100.80 > 192.168.170.10.60610: Flags [S.], seq 2959020610, ack 1745907725, win 65160, options [mss 1460,sackOK,TS val 614053524 ecr 3023820653,nop,wscale 7], length 0
