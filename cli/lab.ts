@@ -7,7 +7,7 @@ import { renderGraph } from '../inside/graph.js';
 import { hostNamed } from '../inside/hosts.js';
 import { formatObservation, observe } from '../inside/observe.js';
 import { trapInterrupts } from './interrupt.js';
-import { readStackSettings } from '../infra/config.js';
+import { readStackSettings } from '../model/stack.js';
 import { UserError } from '../model/errors.js';
 import { loadLab } from '../model/load.js';
 import { PRESET_NAMES } from '../model/presets.js';

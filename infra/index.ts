@@ -3,7 +3,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { UserError } from '../model/errors.js';
 import { preflightEngine } from '../testbed/docker/engine.js';
 import { BASE_IMAGE_DEFAULT } from '../testbed/docker/spec.js';
-import { settingsFromConfig } from './config.js';
+import { settingsFromConfig } from '../model/stack.js';
 import { DockerLab } from './docker-lab.js';
 
 const stack = pulumi.getStack();

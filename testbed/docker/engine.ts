@@ -9,13 +9,14 @@ import { readJson, writeJson } from '../state.js';
 import { kernelHasIpvs, PreflightError } from '../preflight.js';
 import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning, type Log, type VmState } from '../vm/machine.js';
 import type { SshShell } from '../../provision/ssh.js';
+import type { EngineChoice } from '../../model/stack.js';
 import type { Lab } from '../../model/topology.js';
 import { dockerTransport } from '../../provision/transport.js';
 import type { LabAccess } from '../../provision/transport.js';
 import { BASE_IMAGE_LOCAL, containerName, DOCKER_HTTPD } from './spec.js';
 
 export type EngineKind = 'local' | 'vm';
-export type EngineChoice = 'auto' | EngineKind;
+// The choice of engine (auto, local, vm) is the stack's setting: model/stack.ts.
 
 /** How a Docker client (the Pulumi Docker provider) reaches an engine: its DOCKER_HOST, and ssh options for ssh://. */
 export interface DockerClientAddress {

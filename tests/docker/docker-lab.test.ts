@@ -4,7 +4,7 @@
 // subnet, the NAT and TUN presets as stacks of their own.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
-import { readStackSettings } from '../../infra/config.js';
+import { readStackSettings } from '../../model/stack.js';
 import { connectDockerLab, type DockerEngine } from '../../testbed/docker/engine.js';
 import { containerName, dockerLabSpec, LABEL } from '../../testbed/docker/spec.js';
 import { fetchSequence, httpdMasters, ipvsTable, macOf } from '../../verify/probes.js';

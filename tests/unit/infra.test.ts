@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import * as pulumi from '@pulumi/pulumi';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readStackSettings, settingsFromConfig } from '../../infra/config.js';
+import { readStackSettings, settingsFromConfig } from '../../model/stack.js';
 import { DockerLab } from '../../infra/docker-lab.js';
 import { LabModelError, referenceLab, type Lab } from '../../model/topology.js';
 import { planLab } from '../../provision/plan.js';

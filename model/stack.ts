@@ -1,4 +1,4 @@
-// Stack config -> the topology model, through the same validation (and messages) as a lab file. A stack is a lab:
+// Stack config -> the topology model (model side: the CLI and the Pulumi program both read it), through the same validation (and messages) as a lab file. A stack is a lab:
 //
 //   config:
 //     lvs-lab:lab:            # the lab file's fields; omitted ones default to the reference lab
@@ -10,12 +10,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { isPreset, withPreset } from '../model/presets.js';
-import { LabModelError, validateLab, type Lab } from '../model/topology.js';
-import type { EngineChoice } from '../testbed/docker/engine.js';
+import { isPreset, withPreset } from './presets.js';
+import { LabModelError, validateLab, type Lab } from './topology.js';
 
 export const PROJECT = 'lvs-lab';
-const ENGINES: EngineChoice[] = ['auto', 'local', 'vm'];
+/** Which Docker engine runs a stack's containers: this host's, the engine VM, or whichever fits (auto). */
+export const ENGINES = ['auto', 'local', 'vm'] as const;
+export type EngineChoice = (typeof ENGINES)[number];
 
 export interface StackSettings {
   lab: Lab;
