@@ -1,10 +1,13 @@
 // The proof that the lab does what its model says, as a list of named checks with the evidence behind each. What
 // must be true depends on the forwarding method: DR and TUN replies bypass the director, NAT replies pass it.
-import { directorsOf, FORWARD_COLUMN, type Lab } from '../model/topology.js';
+import { directorsOf, FORWARD_COLUMN, type Forwarding, type Lab } from '../model/topology.js';
 import { removalWindowSeconds, takeoverWindowSeconds } from '../provision/keepalived.js';
 import { syncDaemonPattern } from '../provision/plan.js';
-import { accessLogClients, arpResponders, captureDuring, captureReplies, fetchSequence, ipvsConnections, ipvsStats, ipvsStatsAfter, ipvsTable, keepalivedPids, macOf, macsOf, parseTunnelled, serviceUrl, settledVipHolders, syncDaemons } from './probes.js';
 import type { LabAccess } from '../provision/transport.js';
+import {
+  accessLogClients, arpResponders, captureDuring, captureReplies, fetchSequence, ipvsConnections, ipvsStats, ipvsStatsAfter, ipvsTable, keepalivedPids,
+  macOf, macsOf, parseTunnelled, serviceUrl, settledVipHolders, syncDaemons, type Frame,
+} from './probes.js';
 
 export interface Check {
   name: string;
@@ -14,109 +17,174 @@ export interface Check {
 
 const rsByIp = (lab: Lab) => new Map(lab.realservers.map((r) => [r.ip, r.name]));
 
+/** What every check reads: the hosts' MACs, and the director the client's traffic goes through (a pair's MASTER). */
+interface Context {
+  a: LabAccess;
+  macs: Map<string, string>;
+  /** The directors holding the VIP: one in a healthy lab. */
+  holders: string[];
+  director: string;
+  /** The director's MAC as the client sees it: eth0 on the shared network, eth1 on NAT's outside one. */
+  directorMac: string;
+  macName: Map<string, string>;
+}
+
+async function context(a: LabAccess): Promise<Context> {
+  const { lab } = a;
+  const macs = await macsOf(a);
+  // A pair's active director is the one VRRP gave the VIP; the traffic checks look at it.
+  const holders = lab.ha ? await settledVipHolders(a, takeoverWindowSeconds(lab.ha) + 2) : [lab.director.name];
+  const director = holders[0] ?? lab.director.name;
+  const directorMac = lab.forwarding === 'nat' ? await macOf(a, director, 'eth1') : macs.get(director)!;
+  const macName = new Map([...macs].map(([n, m]) => [m, n]));
+  macName.set(directorMac, director);
+  return { a, macs, holders, director, directorMac, macName };
+}
+
+/** The frames that answered the client's requests, and the director's counters around them. */
+interface Traffic {
+  frames: Frame[];
+  inDelta: number;
+  outDelta: number;
+  outTotal: number;
+  conns: number;
+}
+
+/** What differs between forwarding methods: how replies come back, what the director's counters show, extra proof. */
+interface MethodChecks {
+  replies(c: Context, t: Traffic, sources: string): Check;
+  counters(t: Traffic, stats: string): Check;
+  extra?(c: Context): Promise<Check[]>;
+}
+
+/** DR and TUN: replies straight from the realservers, the director sees the inbound half only. */
+const DIRECT: MethodChecks = {
+  replies: (c, t, sources) => ({
+    name: 'replies go straight from the realservers to the client',
+    ok: t.frames.length > 0 && t.frames.every((f) => f.srcIp === c.a.lab.vip && f.srcMac !== c.directorMac && c.a.lab.realservers.some((r) => c.macs.get(r.name) === f.srcMac)),
+    evidence: `${t.frames.length} reply frames captured at the client, IP source and sending MAC: ${sources} (director's MAC ${c.directorMac} sent none)`,
+  }),
+  counters: (t, stats) => ({ name: 'the director sees only the inbound half', ok: t.inDelta > 0 && t.outTotal === 0, evidence: stats }),
+};
+
+const METHODS: Record<Forwarding, MethodChecks> = {
+  dr: DIRECT,
+  tun: { ...DIRECT, extra: async (c) => [await tunnelCheck(c)] },
+  nat: {
+    replies: (c, t, sources) => ({
+      name: 'replies come back through the director (NAT)',
+      ok: t.frames.length > 0 && t.frames.every((f) => f.srcIp === c.a.lab.vip && f.srcMac === c.directorMac),
+      evidence: `${t.frames.length} reply frames captured at the client, IP source and sending MAC: ${sources}`,
+    }),
+    counters: (t, stats) => ({ name: 'the director handles both halves (NAT)', ok: t.inDelta > 0 && t.outDelta > 0, evidence: stats }),
+  },
+};
+
 /** Runs every check once; a failing check does not stop the others, so the report shows the whole picture. */
 export async function verifyLab(a: LabAccess, requests = 3 * a.lab.realservers.length): Promise<Check[]> {
   const { lab } = a;
-  const checks: Check[] = [];
-  const nat = lab.forwarding === 'nat';
-  const macs = await macsOf(a);
-  // A pair's active director is the one VRRP gave the VIP; the traffic checks below look at it.
-  const holders = lab.ha ? await settledVipHolders(a, takeoverWindowSeconds(lab.ha) + 2) : [lab.director.name];
-  const director = holders[0] ?? lab.director.name;
-  // The director's MAC as the client sees it: eth0 on the shared network, eth1 on NAT's outside one.
-  const directorMac = nat ? await macOf(a, director, 'eth1') : macs.get(director)!;
-  const names = rsByIp(lab);
-  const macName = new Map([...macs].map(([n, m]) => [m, n]));
-  macName.set(directorMac, director);
-  if (lab.ha) checks.push(...(await pairChecks(a, holders)));
+  const c = await context(a);
+  const method = METHODS[lab.forwarding];
+  const checks: Check[] = [...(lab.ha ? await pairChecks(a, c.holders) : []), ...(await tableChecks(a))];
+  if (lab.healthCheck) checks.push(await healthCheckCheck(a, lab.healthCheck));
 
+  const before = await ipvsStats(a, c.director);
+  const { bodies, frames } = await captureReplies(a, requests);
+  const after = await ipvsStatsAfter(a, before, requests, undefined, c.director);
+  const { check: served, counts } = requestsCheck(lab, bodies, requests);
+  const t: Traffic = { frames, inDelta: after.inPkts - before.inPkts, outDelta: after.outPkts - before.outPkts, outTotal: after.outPkts, conns: after.conns - before.conns };
+  const sources = [...new Set(frames.map((f) => `${f.srcIp} from ${c.macName.get(f.srcMac) ?? f.srcMac}`))].join('; ');
+  const stats = `ipvsadm --stats: InPkts +${t.inDelta}, OutPkts +${t.outDelta} (total OutPkts ${t.outTotal}), connections +${t.conns}`;
+  checks.push(served, method.replies(c, t, sources), method.counters(t, stats), ...((await method.extra?.(c)) ?? []));
+  checks.push(await clientAddressCheck(c, counts));
+  if (lab.ha?.sync) checks.push(await syncCheck(a, c.director));
+  checks.push(await arpCheck(c));
+  return checks;
+}
+
+/** The table as modelled on each director (both of a pair). */
+async function tableChecks(a: LabAccess): Promise<Check[]> {
+  const { lab } = a;
   const expected = lab.realservers.filter((r) => r.weight > 0);
   const column = FORWARD_COLUMN[lab.forwarding];
-  for (const d of lab.ha ? directorsOf(lab) : [lab.director]) {
-    const table = await ipvsTable(a, d.name);
-    checks.push({
-      name: lab.ha ? `IPVS table on ${d.name}` : 'IPVS table on the director',
-      ok: table.scheduler === lab.service.scheduler && expected.every((r) => table.dests.some((d) => d.rip === r.ip && d.forward === column)),
-      evidence: `TCP ${lab.vip}:${lab.service.port} ${table.scheduler} -> ${table.dests.map((d) => `${d.rip} ${d.forward} w${d.weight}`).join(', ')}`,
-    });
-  }
+  return Promise.all(
+    (lab.ha ? directorsOf(lab) : [lab.director]).map(async (d) => {
+      const table = await ipvsTable(a, d.name);
+      return {
+        name: lab.ha ? `IPVS table on ${d.name}` : 'IPVS table on the director',
+        ok: table.scheduler === lab.service.scheduler && expected.every((r) => table.dests.some((x) => x.rip === r.ip && x.forward === column)),
+        evidence: `TCP ${lab.vip}:${lab.service.port} ${table.scheduler} -> ${table.dests.map((x) => `${x.rip} ${x.forward} w${x.weight}`).join(', ')}`,
+      };
+    }),
+  );
+}
 
-  if (lab.healthCheck) {
-    const { main, checker } = await keepalivedPids(a);
-    checks.push({
-      name: 'keepalived health-checks every realserver',
-      ok: main !== undefined && checker !== undefined,
-      evidence:
-        `keepalived pid ${main ?? 'not running'}, checker pid ${checker ?? 'not running'}: GET / on each realserver every ` +
-        `${lab.healthCheck.interval} s; one that stops answering leaves the table within ${removalWindowSeconds(lab.healthCheck)} s`,
-    });
-  }
+async function healthCheckCheck(a: LabAccess, hc: NonNullable<Lab['healthCheck']>): Promise<Check> {
+  const { main, checker } = await keepalivedPids(a);
+  return {
+    name: 'keepalived health-checks every realserver',
+    ok: main !== undefined && checker !== undefined,
+    evidence:
+      `keepalived pid ${main ?? 'not running'}, checker pid ${checker ?? 'not running'}: GET / on each realserver every ` +
+      `${hc.interval} s; one that stops answering leaves the table within ${removalWindowSeconds(hc)} s`,
+  };
+}
 
-  const before = await ipvsStats(a, director);
-  const { bodies, frames } = await captureReplies(a, requests);
-  const after = await ipvsStatsAfter(a, before, requests, undefined, director);
+/** Every request answered by a realserver of the lab; with plain round robin, an equal share each. */
+function requestsCheck(lab: Lab, bodies: string[], requests: number): { check: Check; counts: Map<string, number> } {
+  const names = rsByIp(lab);
+  const expected = lab.realservers.filter((r) => r.weight > 0);
   const served = bodies.map((b) => names.get(b.replace(/^from /, '')) ?? b);
   const counts = new Map<string, number>();
   for (const s of served) counts.set(s, (counts.get(s) ?? 0) + 1);
   const allServed = bodies.every((b) => names.has(b.replace(/^from /, '')));
   const even = lab.service.scheduler !== 'rr' || lab.service.persistence !== undefined || expected.every((r) => counts.get(r.name) === requests / expected.length);
-  checks.push({
-    name: `${requests} requests to ${serviceUrl(lab)} from the client`,
-    ok: allServed && even,
-    evidence: `${served.join(', ')}${lab.service.scheduler === 'rr' && !lab.service.persistence ? ' (round robin: an equal share each)' : ''}`,
-  });
+  return {
+    counts,
+    check: {
+      name: `${requests} requests to ${serviceUrl(lab)} from the client`,
+      ok: allServed && even,
+      evidence: `${served.join(', ')}${lab.service.scheduler === 'rr' && !lab.service.persistence ? ' (round robin: an equal share each)' : ''}`,
+    },
+  };
+}
 
-  const replySources = [...new Set(frames.map((f) => `${f.srcIp} from ${macName.get(f.srcMac) ?? f.srcMac}`))].join('; ');
-  if (nat) {
-    checks.push({
-      name: 'replies come back through the director (NAT)',
-      ok: frames.length > 0 && frames.every((f) => f.srcIp === lab.vip && f.srcMac === directorMac),
-      evidence: `${frames.length} reply frames captured at the client, IP source and sending MAC: ${replySources}`,
-    });
-  } else {
-    checks.push({
-      name: 'replies go straight from the realservers to the client',
-      ok: frames.length > 0 && frames.every((f) => f.srcIp === lab.vip && f.srcMac !== directorMac && lab.realservers.some((r) => macs.get(r.name) === f.srcMac)),
-      evidence: `${frames.length} reply frames captured at the client, IP source and sending MAC: ${replySources} (director's MAC ${directorMac} sent none)`,
-    });
-  }
+/** TUN: requests reach a realserver inside IP-in-IP from the director. */
+async function tunnelCheck(c: Context): Promise<Check> {
+  const { lab } = c.a;
+  const expected = lab.realservers.filter((r) => r.weight > 0);
+  const rs = expected[0];
+  const directorIp = directorsOf(lab).find((d) => d.name === c.director)!.ip;
+  const packets = parseTunnelled(await captureDuring(c.a, rs.name, 'ip proto 4', () => fetchSequence(c.a, expected.length)));
+  return {
+    name: `requests reach ${rs.name} encapsulated (IP-in-IP) by the director`,
+    ok: packets.length > 0 && packets.every((p) => p.outerSrc === directorIp && p.outerDst === rs.ip && p.innerDst === lab.vip && p.innerSrc === lab.client.ip),
+    evidence: `${packets.length} IPIP packets on ${rs.name}'s eth0: ${[...new Set(packets.map((p) => `${p.outerSrc} > ${p.outerDst} carrying ${p.innerSrc} > ${p.innerDst}:${p.innerDstPort}`))].join('; ')}`,
+  };
+}
 
-  const inDelta = after.inPkts - before.inPkts;
-  const outDelta = after.outPkts - before.outPkts;
-  const stats = `ipvsadm --stats: InPkts +${inDelta}, OutPkts +${outDelta} (total OutPkts ${after.outPkts}), connections +${after.conns - before.conns}`;
-  checks.push(
-    nat
-      ? { name: 'the director handles both halves (NAT)', ok: inDelta > 0 && outDelta > 0, evidence: stats }
-      : { name: 'the director sees only the inbound half', ok: inDelta > 0 && after.outPkts === 0, evidence: stats },
-  );
-
-  if (lab.forwarding === 'tun') {
-    const rs = expected[0];
-    const packets = parseTunnelled(await captureDuring(a, rs.name, 'ip proto 4', () => fetchSequence(a, expected.length)));
-    const ok = packets.length > 0 && packets.every((p) => p.outerSrc === lab.director.ip && p.outerDst === rs.ip && p.innerDst === lab.vip && p.innerSrc === lab.client.ip);
-    checks.push({
-      name: `requests reach ${rs.name} encapsulated (IP-in-IP) by the director`,
-      ok,
-      evidence: `${packets.length} IPIP packets on ${rs.name}'s eth0: ${[...new Set(packets.map((p) => `${p.outerSrc} > ${p.outerDst} carrying ${p.innerSrc} > ${p.innerDst}:${p.innerDstPort}`))].join('; ')}`,
-    });
-  }
-
-  const logs = await Promise.all(expected.map(async (r) => [r.name, (await accessLogClients(a, r.name)).slice(-Math.max(1, counts.get(r.name) ?? 1))] as const));
-  checks.push({
+/** The realservers' access logs: the requests came from the client's own address, not the director's. */
+async function clientAddressCheck(c: Context, counts: Map<string, number>): Promise<Check> {
+  const { lab } = c.a;
+  const expected = lab.realservers.filter((r) => r.weight > 0);
+  const logs = await Promise.all(expected.map(async (r) => [r.name, (await accessLogClients(c.a, r.name)).slice(-Math.max(1, counts.get(r.name) ?? 1))] as const));
+  const directorIp = directorsOf(lab).find((d) => d.name === c.director)!.ip;
+  return {
     name: "realservers see the client's own address",
     ok: logs.every(([, ips]) => ips.length > 0 && ips.every((ip) => ip === lab.client.ip)),
-    evidence: logs.map(([n, ips]) => `${n} access log: ${[...new Set(ips)].join(', ')}`).join('; ') + ` (director is ${lab.director.ip})`,
-  });
+    evidence: logs.map(([n, ips]) => `${n} access log: ${[...new Set(ips)].join(', ')}`).join('; ') + ` (director is ${directorIp})`,
+  };
+}
 
-  if (lab.ha?.sync) checks.push(await syncCheck(a, director));
-
-  const arp = await arpResponders(a);
-  checks.push({
-    name: lab.ha ? `only the MASTER (${director}) answers ARP for the VIP` : 'only the director answers ARP for the VIP',
-    ok: arp.length > 0 && arp.every((m) => m === directorMac),
-    evidence: `ARP replies for ${lab.vip}: ${[...new Set(arp)].map((m) => `${m} (${macName.get(m) ?? '?'})`).join(', ') || 'none'}`,
-  });
-  return checks;
+/** Who answers ARP for the VIP: the director alone (a pair's MASTER), never a realserver. */
+async function arpCheck(c: Context): Promise<Check> {
+  const { lab } = c.a;
+  const arp = await arpResponders(c.a);
+  return {
+    name: lab.ha ? `only the MASTER (${c.director}) answers ARP for the VIP` : 'only the director answers ARP for the VIP',
+    ok: arp.length > 0 && arp.every((m) => m === c.directorMac),
+    evidence: `ARP replies for ${lab.vip}: ${[...new Set(arp)].map((m) => `${m} (${c.macName.get(m) ?? '?'})`).join(', ') || 'none'}`,
+  };
 }
 
 /** A director pair: the VIP on exactly one director, keepalived (VRRP and table) and the sync daemons on both. */
