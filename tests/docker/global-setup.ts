@@ -2,7 +2,8 @@
 // whose kernel has IPVS and a Docker engine, the host's engine runs it; elsewhere the lvs-lab engine VM does.
 import type { TestProject } from 'vitest/node';
 import { LocalShell } from '../../provision/shell.js';
-import { engineDown, engineUp, engineVmRunning, type EngineKind } from '../../testbed/docker/engine.js';
+import type { EngineKind } from '../../testbed/docker/engine.js';
+import { engineDown, engineUp, engineVmRunning } from '../../testbed/docker/engine-vm.js';
 import { kernelHasIpvs } from '../../testbed/preflight.js';
 import { DOCKER_LAB, pulumi, STACK, stackOutputs } from './stack.js';
 

@@ -1,0 +1,100 @@
+// The engine VM: an lvs-lab VM (Debian's kernel, with IPVS) running dockerd, for Docker labs on hosts whose kernel
+// has no IPVS. Its lifecycle only (`npm run lab -- engine up|down|status`); choosing and opening an engine is engine.ts.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CommandError } from '../../model/errors.js';
+import type { Shell } from '../../provision/shell.js';
+import { stateDir } from '../paths.js';
+import { readJson, writeJson } from '../state.js';
+import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning, type Log, type VmState } from '../vm/machine.js';
+import { BASE_IMAGE_LOCAL } from './spec.js';
+
+interface EngineState {
+  version: 1;
+  createdAt: string;
+  vm?: VmState;
+}
+
+const ENGINE_VM = 'lvs-lab-engine';
+export const engineDir = (): string => join(stateDir(), 'engine');
+const stateFile = () => join(engineDir(), 'state.json');
+
+export const readEngineState = () => readJson<EngineState>(stateFile());
+const writeEngineState = (state: EngineState) => writeJson(stateFile(), state);
+
+async function must(shell: Shell, command: string, what: string, timeoutMs?: number): Promise<string> {
+  const res = await shell.exec(command, { timeoutMs });
+  if (res.code !== 0) throw new CommandError(shell.where, command, res.code, res.stderr.trim() || res.stdout.trim(), what);
+  return res.stdout;
+}
+
+/** dockerd inside the VM, detached from the SSH session; waits until it answers. */
+const START_DOCKERD = [
+  // Containers cannot load modules; the engine host loads what labs use: IPVS schedulers, and ipip for TUN.
+  'modprobe -a ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_dh ipip 2>/dev/null',
+  'docker info >/dev/null 2>&1 && exit 0',
+  'setsid dockerd --log-level warn </dev/null >/var/log/dockerd.log 2>&1 &',
+  'for i in $(seq 120); do docker info >/dev/null 2>&1 && exit 0; sleep 0.5; done',
+  'tail -n 20 /var/log/dockerd.log >&2; exit 1',
+].join('\n');
+
+/**
+ * The VM's own root filesystem (debootstrap bookworm with the lab's packages) as a base image, so the Dockerfile
+ * needs no registry. Kernel, modules, the engine itself and SSH keys stay out of it.
+ */
+const IMPORT_BASE = [
+  `docker image inspect ${BASE_IMAGE_LOCAL} >/dev/null 2>&1 && exit 0`,
+  'tar -C / --one-file-system -c' +
+    ' --exclude=./boot --exclude=./lib/modules --exclude=./usr/lib/modules --exclude=./var/lib/docker' +
+    ' --exclude=./var/lib/containerd --exclude=./usr/bin/dockerd --exclude=./usr/sbin/dockerd --exclude=./usr/bin/containerd*' +
+    ' --exclude=./root/.ssh --exclude="./etc/ssh/ssh_host_*" --exclude=./var/log/dockerd.log .' +
+    ` | docker import - ${BASE_IMAGE_LOCAL} >/dev/null`,
+].join('\n');
+
+/** Boots the engine VM (or finds it running), starts its dockerd and imports the base image. Idempotent. */
+export async function engineUp(log: Log = () => {}): Promise<void> {
+  const existing = await readEngineState();
+  let shell: Shell;
+  if (vmRunning(existing?.vm)) {
+    log(`engine VM already running (qemu pid ${existing.vm.pid})`);
+    shell = await openMachine(existing.vm, engineDir());
+  } else {
+    if (existing) await rm(engineDir(), { recursive: true, force: true });
+    await checkVmHostTools();
+    const state: EngineState = { version: 1, createdAt: new Date().toISOString() };
+    await writeEngineState(state);
+    try {
+      shell = await bootMachine(ENGINE_VM, engineDir(), log, (vm) => writeEngineState({ ...state, vm }));
+    } catch (err) {
+      await engineDown(log);
+      throw err;
+    }
+  }
+  try {
+    let t = Date.now();
+    await must(shell, START_DOCKERD, 'starting dockerd', 120_000);
+    log(`dockerd answers in the engine VM (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+    t = Date.now();
+    await must(shell, IMPORT_BASE, `docker import of ${BASE_IMAGE_LOCAL}`, 600_000);
+    log(`base image ${BASE_IMAGE_LOCAL} in place (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+  } finally {
+    await shell.close();
+  }
+}
+
+/** Stops the engine VM: every container, network and image in it goes with its overlay. */
+export async function engineDown(log: Log = () => {}): Promise<boolean> {
+  const state = await readEngineState();
+  if (!state) return false;
+  if (state.vm) {
+    await stopMachine(state.vm);
+    log(`removed the engine VM (qemu pid ${state.vm.pid}) and everything in it`);
+  }
+  await rm(engineDir(), { recursive: true, force: true });
+  return true;
+}
+
+export async function engineVmRunning(): Promise<boolean> {
+  return vmRunning((await readEngineState())?.vm);
+}
+
