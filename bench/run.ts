@@ -2,6 +2,7 @@
 // Measures the lab lifecycle on every testbed this machine has, how build cost grows with realservers, and the
 // data plane through DR, NAT and straight to a realserver; prints a table, writes results.json and chart.png.
 // All load stays inside the labs' namespaces (in the VM where the host has no IPVS).
+import { CommandError } from '../model/errors.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -143,7 +144,7 @@ async function load(s: LabSession, access: LabAccess, path: string, url: string)
   const stat = async () => kernelJiffies((await s.machine.exec('cat /proc/stat')).stdout);
   const [j0, v0] = [await stat(), await ipvsStats(access)];
   const res = await access.transport.run(access.lab.client.name, `wrk -t2 -c16 -d10s --latency ${url}`, { timeoutMs: 60_000 });
-  if (res.code !== 0) throw new Error(`wrk failed (${res.code}): ${res.stderr}`);
+  if (res.code !== 0) throw new CommandError(access.lab.client.name, `wrk ${url}`, res.code, res.stderr, 'load');
   const [j1, v1] = [await stat(), await ipvsStats(access)];
   const wrk = parseWrk(res.stdout);
   log(`data plane: ${path}: ${wrk.requestsPerSecond.toFixed(0)} req/s`);

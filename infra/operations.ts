@@ -2,7 +2,7 @@
 // provisioning (one host's steps of the plan, through the docker transport; nothing in @pulumi/docker runs commands
 // in a container), and NAT's bridge rule on the engine's machine. Network, image and containers are @pulumi/docker's.
 import type * as pulumi from '@pulumi/pulumi';
-import { UserError } from '../model/errors.js';
+import { CommandError, UserError } from '../model/errors.js';
 import { runSteps } from '../provision/apply.js';
 import type { Step } from '../provision/plan.js';
 import { dockerTransport } from '../provision/transport.js';
@@ -77,7 +77,7 @@ export const bridgeRule: pulumi.dynamic.ResourceProvider<BridgeRuleInputs, Bridg
   create: async (inputs) => {
     await withEngine(inputs.engine, async (e) => {
       const res = await e.shell.exec(bridgeRuleAdd(inputs.bridge));
-      if (res.code !== 0) throw new Error(`adding the bridge rule for ${inputs.bridge} failed on ${e.shell.where}: ${res.stderr.trim()}`);
+      if (res.code !== 0) throw new CommandError(e.shell.where, bridgeRuleAdd(inputs.bridge), res.code, res.stderr, `adding the bridge rule for ${inputs.bridge}`);
     });
     return { id: `${inputs.bridge}-within`, outs: inputs };
   },

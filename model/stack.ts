@@ -7,6 +7,7 @@
 //     lvs-lab:preset: dr-wrr  # a named variant under lab's fields; a stack named after a preset gets it anyway
 //     lvs-lab:engine: vm      # auto (default) | local | vm: which Docker engine runs the containers
 //     lvs-lab:baseImage: ...  # base of the node image; default: the engine's own (debian:bookworm, or the VM's import)
+import { UserError } from './errors.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -47,7 +48,7 @@ export function settingsFromConfig(raw: Record<string, unknown>, stack: string):
 export async function readStackSettings(stack: string, projectDir = process.cwd()): Promise<StackSettings> {
   const file = join(projectDir, `Pulumi.${stack}.yaml`);
   const text = await readFile(file, 'utf8').catch(() => {
-    throw new Error(`no stack file ${file} (stacks are Pulumi.<stack>.yaml beside Pulumi.yaml)`);
+    throw new UserError(`no stack file ${file} (stacks are Pulumi.<stack>.yaml beside Pulumi.yaml)`);
   });
   const config = (parse(text)?.config ?? {}) as Record<string, unknown>;
   const prefix = `${PROJECT}:`;

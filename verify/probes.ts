@@ -203,7 +203,7 @@ export async function accessLogClients(a: LabAccess, realserver: string): Promis
 export async function arpResponders(a: LabAccess, probes = 3): Promise<string[]> {
   const res = await a.transport.run(a.lab.client.name, `arping -b -c ${probes} -w ${probes + 2} -I eth0 ${a.lab.vip}`);
   const macs = [...res.stdout.matchAll(/reply from \S+ \[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1].toLowerCase());
-  if (macs.length === 0 && res.code > 1) throw new Error(`client: arping failed (${res.code}): ${res.stderr.trim()}`);
+  if (macs.length === 0 && res.code > 1) throw new CommandError(a.lab.client.name, `arping ${a.lab.vip}`, res.code, res.stderr, 'probe');
   return macs;
 }
 

@@ -1,6 +1,7 @@
 // The Docker engine a Docker lab runs on: this host's own, or one inside an lvs-lab VM. Containers share their
 // engine's kernel, so on a host whose kernel has no IPVS (this kind of machine, Docker Desktop, WSL2) the VM's
 // engine, on Debian's kernel, is the one that can run a director.
+import { UserError } from '../../model/errors.js';
 import { LocalShell, type Shell } from '../../provision/shell.js';
 import { kernelHasIpvs, PreflightError } from '../preflight.js';
 import { openMachine, vmRunning, type VmState } from '../vm/machine.js';
@@ -99,7 +100,7 @@ export async function preflightEngine(choice: EngineChoice): Promise<DockerEngin
 /** Access to a running Docker lab's hosts for the verifier and the tests: the docker transport on its engine. */
 export async function connectDockerLab(lab: Lab, choice: EngineChoice): Promise<LabAccess & { engine: DockerEngine; close(): Promise<void> }> {
   const engine = await openEngine(choice);
-  if (!engine) throw new Error(`lab ${lab.name}: the lvs-lab engine VM is not running, so neither is the lab`);
+  if (!engine) throw new UserError(`lab ${lab.name}: the lvs-lab engine VM is not running, so neither is the lab`);
   const transport = dockerTransport(engine.shell, (host) => containerName(lab.name, host));
   return { lab, transport, httpd: DOCKER_HTTPD, engine, close: () => engine.close() };
 }

@@ -1,5 +1,6 @@
 // The VM image: Debian bookworm by debootstrap, with Debian's kernel (it ships the ip_vs modules) and the lab's
 // tools. Built once and cached under a hash of everything that goes into it; a lab boots a throwaway overlay of it.
+import { UserError } from '../../model/errors.js';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile, copyFile } from 'node:fs/promises';
@@ -75,7 +76,7 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
   }
   for (const tool of ['debootstrap', 'mkfs.ext4', 'xz']) {
     if ((await $({ nothrow: true, quiet: true })`command -v ${tool}`).exitCode !== 0)
-      throw new Error(`building the VM image needs ${tool}: run testbed/install-deps.sh (or apt-get install debootstrap e2fsprogs xz-utils)`);
+      throw new UserError(`building the VM image needs ${tool}: run testbed/install-deps.sh (or apt-get install debootstrap e2fsprogs xz-utils)`);
   }
   // Build beside the final place and rename at the end: an interrupted build never looks like a cached image.
   const work = `${dir}.building-${process.pid}`;

@@ -1,5 +1,6 @@
 // Boots the lab VM: qemu with Debian's kernel, a throwaway qcow2 overlay over the cached image, and user-mode
 // networking with restrict=on, so the guest reaches nothing but the one loopback port forwarded to its sshd.
+import { CommandError } from '../../model/errors.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -94,7 +95,7 @@ export async function bootVm(o: BootOptions): Promise<{ pid: number; accel: Acce
   const accel = chooseAccel();
   await $({ quiet: true })`qemu-img create -q -f qcow2 -F raw -b ${o.image.disk} ${f.overlay}`;
   const res = await $({ quiet: true, nothrow: true })`qemu-system-x86_64 ${qemuArgs(o, accel)}`;
-  if (res.exitCode !== 0) throw new Error(`qemu did not start: ${res.stderr.trim()}`);
+  if (res.exitCode !== 0) throw new CommandError('localhost', `qemu-system-x86_64 ${qemuArgs(o, accel).join(' ')}`, res.exitCode ?? 1, res.stderr, 'starting qemu');
   return { pid: Number((await readFile(f.pidFile, 'utf8')).trim()), accel };
 }
 
