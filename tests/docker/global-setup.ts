@@ -5,6 +5,7 @@ import { LocalShell } from '../../provision/shell.js';
 import type { EngineKind } from '../../testbed/docker/engine.js';
 import { engineDown, engineUp, engineVmRunning } from '../../testbed/docker/engine-vm.js';
 import { kernelHasIpvs } from '../../testbed/preflight.js';
+import { teardownOnSignal } from '../on-signal.js';
 import { DOCKER_LAB, pulumi, STACK, stackOutputs } from './stack.js';
 
 const log = (msg: string) => console.log(`[docker lab ${STACK}] ${msg}`);
@@ -21,6 +22,7 @@ async function chooseEngine(): Promise<EngineKind> {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const engine = await chooseEngine();
   const ownEngine = engine === 'vm' && !(await engineVmRunning());
+  const untrap = teardownOnSignal(`stack ${STACK}${ownEngine ? ' and the engine VM' : ''}`, () => teardown(), log);
   let t0 = Date.now();
   if (engine === 'vm') await engineUp(log);
   log(`engine: ${engine}${ownEngine ? ` (VM started in ${seconds(t0)})` : ''}`);
@@ -46,5 +48,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     log(`pulumi destroy in ${seconds(t1)}`);
     if (ownEngine) await engineDown(log);
   }
-  return teardown;
+  return async () => {
+    untrap();
+    await teardown();
+  };
 }

@@ -1,17 +1,23 @@
 import { labDown, labUp } from '../../testbed/lab.js';
+import { teardownOnSignal } from '../on-signal.js';
 import { TEST_LAB, testbedChoice } from './lab.js';
 
 const log = (msg: string) => console.log(`[integration lab ${TEST_LAB.name}] ${msg}`);
 
 export default async function setup(): Promise<() => Promise<void>> {
   await labDown(TEST_LAB.name, { log, fallback: TEST_LAB }); // left by a run that was killed
+  const teardown = async () => {
+    const t1 = Date.now();
+    await labDown(TEST_LAB.name, { log });
+    log(`down in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+  };
+  const untrap = teardownOnSignal(`lab ${TEST_LAB.name}`, teardown, log);
   const t0 = Date.now();
   const { session } = await labUp(TEST_LAB, { testbed: testbedChoice, log });
   await session.close();
   log(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return async () => {
-    const t1 = Date.now();
-    await labDown(TEST_LAB.name, { log });
-    log(`down in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    untrap();
+    await teardown();
   };
 }

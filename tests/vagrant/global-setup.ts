@@ -2,6 +2,7 @@
 // before it is recorded first, so the suite's last test can compare after `down`.
 import type { TestProject } from 'vitest/node';
 import { labDown, labUp } from '../../testbed/lab.js';
+import { teardownOnSignal } from '../on-signal.js';
 import { footprint, VAGRANT_LAB } from './lab.js';
 
 const log = (msg: string) => console.log(`[vagrant lab ${VAGRANT_LAB.name}] ${msg}`);
@@ -9,12 +10,17 @@ const log = (msg: string) => console.log(`[vagrant lab ${VAGRANT_LAB.name}] ${ms
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await labDown(VAGRANT_LAB.name, { log, fallback: VAGRANT_LAB }); // left by a run that was killed
   project.provide('footprintBefore', await footprint());
+  // The suite's own labs are the global one and the NAT one its tests build.
+  const untrap = teardownOnSignal(`the suite's Vagrant labs`, async () => {
+    for (const name of [VAGRANT_LAB.name, 'vnat']) await labDown(name, { log });
+  }, log);
   const t0 = Date.now();
   const { session } = await labUp(VAGRANT_LAB, { testbed: 'vagrant', log });
   await session.close();
   log(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   // The suite removes its labs itself (and checks what is left); this catches a run that failed before it did.
   return async () => {
+    untrap();
     await labDown(VAGRANT_LAB.name, { log });
   };
 }
