@@ -38,7 +38,7 @@ export function haSuite(access: () => LabAccess): void {
     it('failover: with requests running, the backup holds the VIP within the VRRP window, the client follows its gratuitous ARP, requests succeed again', async () => {
       const a = access();
       const [directorMac, backupMac] = await Promise.all(directorsOf(a.lab).map((d) => macOf(a, d.name)));
-      const drill = await failoverDrill(a, limit());
+      const drill = await failoverDrill(a, limit(), { tailSeconds: 6 });
       try {
         expect(drill.from).toBe(a.lab.director.name);
         expect(drill.takeoverSeconds, `no takeover within ${limit()} s`).toBeDefined();
@@ -47,9 +47,10 @@ export function haSuite(access: () => LabAccess): void {
         expect(drill.clientMacAfter).toBe(backupMac);
         // Each failed request waited out its 1 s timeout: at most one per second of the outage, plus the one in flight.
         expect(drill.failed).toBeLessThanOrEqual(Math.ceil(limit()) + 1);
+        // A request takes about a second in a container of the emulated engine VM: a few land after the takeover.
         const takenOver = drill.requests[0].at + 2 + drill.takeoverSeconds! + 1;
         const late = drill.requests.filter((r) => r.at > takenOver);
-        expect(late.length).toBeGreaterThan(5);
+        expect(late.length).toBeGreaterThanOrEqual(3);
         expect(late.filter((r) => !r.ok)).toEqual([]);
         expect(new Set(late.map((r) => r.body))).toEqual(new Set(a.lab.realservers.map((r) => `from ${r.ip}`)));
       } finally {
