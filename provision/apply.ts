@@ -1,6 +1,6 @@
 // plan -> apply: runs each host's steps in order through a transport; hosts run side by side.
 import { CommandError } from '../model/errors.js';
-import { shq, type ExecResult } from './shell.js';
+import { shq, withTimeout, type ExecResult } from './shell.js';
 import type { Transport } from './transport.js';
 import type { Plan, Step } from './plan.js';
 
@@ -89,14 +89,11 @@ export async function runSteps(
   options: ApplyOptions = {},
 ): Promise<StepOutcome[]> {
   if (steps.length === 0) return [];
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new StepFailed(host, steps[0].command, 124, `the host's steps did not come back within ${HOST_SCRIPT_TIMEOUT_SECONDS} s (a hung connection?)`)),
-      HOST_SCRIPT_TIMEOUT_SECONDS * 1000,
-    );
-  });
-  const res = await Promise.race([run(stepsScript(steps)), hung]).finally(() => clearTimeout(timer));
+  const res = await withTimeout(
+    run(stepsScript(steps)),
+    HOST_SCRIPT_TIMEOUT_SECONDS * 1000,
+    () => new StepFailed(host, steps[0].command, 124, `the host's steps did not come back within ${HOST_SCRIPT_TIMEOUT_SECONDS} s (a hung connection?)`),
+  );
   const outcomes: StepOutcome[] = [];
   // stdout is: output of step 0, its outcome line, output of step 1, ... (the printf puts each on a line of its own).
   let rest = res.stdout;

@@ -36,6 +36,17 @@ export function daemonRunning(pidFile: string): string {
   return `test -s ${shq(pidFile)} && kill -0 "$(cat ${shq(pidFile)})" 2>/dev/null`;
 }
 
+/** `p`, or the error `timedOut` makes once `ms` have passed (the one timeout race of SSH commands, steps and probes). */
+export function withTimeout<T>(p: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(timedOut()), ms);
+    }),
+  ]);
+}
+
 /** Runs commands on this machine with zx. */
 export class LocalShell implements Shell {
   readonly where = 'localhost';

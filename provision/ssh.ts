@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
-import type { ExecOptions, ExecResult, Shell } from './shell.js';
+import { withTimeout, type ExecOptions, type ExecResult, type Shell } from './shell.js';
 
 export interface SshTarget {
   host: string;
@@ -60,7 +60,7 @@ export class SshShell implements Shell {
 
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     const run = this.ssh.execCommand(command, { stdin: options.stdin, onStdout: options.onStdout, onStderr: options.onStderr });
-    const result = options.timeoutMs ? await withTimeout(run, options.timeoutMs, command) : await run;
+    const result = options.timeoutMs ? await withTimeout(run, options.timeoutMs, () => new Error(`timed out after ${options.timeoutMs} ms: ${command}`)) : await run;
     return { stdout: result.stdout, stderr: result.stderr, code: result.code ?? 1 };
   }
 
@@ -89,12 +89,3 @@ export class SshShell implements Shell {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]);
-}

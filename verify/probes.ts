@@ -5,7 +5,7 @@ import { directorsOf, hostsOf, type Lab } from '../model/topology.js';
 import { httpdFiles, type HttpdLayout } from '../provision/httpd.js';
 import { CHECKER_USER_AGENT, keepalivedFiles } from '../provision/keepalived.js';
 import { virtualService } from '../provision/plan.js';
-import { daemonRunning, shq } from '../provision/shell.js';
+import { daemonRunning, shq, withTimeout } from '../provision/shell.js';
 import type { LabAccess } from '../provision/transport.js';
 
 
@@ -14,11 +14,7 @@ export const PROBE_TIMEOUT_MS = 120_000;
 
 /** Runs a probe on a lab host; its output, or a CommandError naming the host, the command and (if so) the limit. */
 export async function must(a: LabAccess, host: string, command: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CommandError(host, command, 124, `no result within ${timeoutMs / 1000} s`, 'probe')), timeoutMs);
-  });
-  const res = await Promise.race([a.transport.run(host, command, { timeoutMs }), limit]).finally(() => clearTimeout(timer));
+  const res = await withTimeout(a.transport.run(host, command, { timeoutMs }), timeoutMs, () => new CommandError(host, command, 124, `no result within ${timeoutMs / 1000} s`, 'probe'));
   if (res.code !== 0) throw new CommandError(host, command, res.code, res.stderr, 'probe');
   return res.stdout;
 }
