@@ -50,7 +50,7 @@ const changedKeys = <I extends object>(olds: I, news: I): string[] =>
 async function provision(inputs: ProvisioningInputs): Promise<ProvisioningOutputs> {
   return withEngine(inputs.engine, async (e) => {
     const transport = dockerTransport(e.shell, () => inputs.container);
-    const outcomes = await runSteps(inputs.host, inputs.steps, (cmd) => transport.run(inputs.host, cmd));
+    const outcomes = await runSteps(inputs.host, inputs.steps, (cmd, options) => transport.run(inputs.host, cmd, options));
     return {
       ...inputs,
       ran: outcomes.filter((o) => o.result === 'ran').map((o) => o.command),

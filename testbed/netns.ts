@@ -4,9 +4,9 @@
 import { macFor } from '../model/addressing.js';
 import { hostsOf, type Lab } from '../model/topology.js';
 import type { HttpdLayout } from '../provision/httpd.js';
-import { runSteps } from '../provision/apply.js';
+import { runSteps, sideBySide } from '../provision/apply.js';
 import type { Step } from '../provision/plan.js';
-import { LocalShell, shq, type Shell } from '../provision/shell.js';
+import { LocalShell, shq, type ExecOptions, type Shell } from '../provision/shell.js';
 import { netnsTransport, type Transport } from '../provision/transport.js';
 import { preflightMachine } from './preflight.js';
 import type { Testbed, TestbedSession } from './testbed.js';
@@ -36,7 +36,7 @@ export function netnsNames(lab: Lab): NetnsNames {
 
 
 const bridgeSteps = (bridge: string): Step[] => [
-  { command: `ip link add ${bridge} type bridge`, unless: `ip link show ${bridge} >/dev/null 2>&1` },
+  { command: `ip link add ${bridge} type bridge`, unless: `[ -e /sys/class/net/${bridge} ]` },
   { command: `ip link set ${bridge} up` },
 ];
 
@@ -49,36 +49,70 @@ export function addressSteps(ns: string, dev: string, cidr: string): Step[] {
   ];
 }
 
-/** A veth from `bridge` to interface `dev` of namespace `ns`, addressed `ip/prefix`. */
-function attachSteps(ns: string, veth: string, dev: string, bridge: string, ip: string, prefix: number): Step[] {
-  return [
-    { command: `ip link add ${veth} type veth peer name ${dev} address ${macFor(ip)} netns ${ns}`, unless: `ip link show ${veth} >/dev/null 2>&1` },
-    { command: `ip link set ${veth} master ${bridge} up` },
-    ...addressSteps(ns, dev, `${ip}/${prefix}`),
-  ];
+interface Nic {
+  veth: string;
+  dev: string;
+  bridge: string;
+  ip: string;
+  prefix: number;
 }
 
 /**
- * The commands that build the lab's L2 network. Hosts attach in model order: client, director, realservers; with
- * NAT the client sits on a second bridge, which the director also reaches through its eth1.
+ * One host's namespace with its NICs: veths from the bridges, addressed and up. Checks are shell tests where they
+ * can be and the namespace's own settings go in one `ip -batch` (each `ip` started costs ~0.1 s under software
+ * emulation); `addr replace` and `link set` are idempotent, so they need no check.
  */
-export function networkSteps(lab: Lab): Step[] {
+function hostNetworkSteps(ns: string, nics: Nic[]): Step[] {
+  return [
+    { command: `ip netns add ${ns}`, unless: `[ -e /run/netns/${ns} ]` },
+    ...nics.flatMap((nic): Step[] => [
+      { command: `ip link add ${nic.veth} type veth peer name ${nic.dev} address ${macFor(nic.ip)} netns ${ns}`, unless: `[ -e /sys/class/net/${nic.veth} ]` },
+      { command: `ip link set ${nic.veth} master ${nic.bridge} up` },
+    ]),
+    {
+      command: [
+        `ip -n ${ns} -batch - <<'EOF'`,
+        'link set lo up',
+        ...nics.flatMap((nic) => [`addr replace ${nic.ip}/${nic.prefix} dev ${nic.dev}`, `link set ${nic.dev} up`]),
+        'EOF',
+      ].join('\n'),
+    },
+  ];
+}
+
+export interface NetworkPlan {
+  /** The bridges, first. */
+  bridges: Step[];
+  /** Then each host's namespace, side by side, in model order: client, director, realservers. */
+  hosts: { host: string; steps: Step[] }[];
+}
+
+/**
+ * The commands that build the lab's L2 network. With NAT the client sits on a second bridge, which the director
+ * also reaches through its eth1.
+ */
+export function networkSteps(lab: Lab): NetworkPlan {
   const n = netnsNames(lab);
   const outside = lab.forwarding === 'nat' && lab.outside ? lab.outside : undefined;
-  const steps: Step[] = [...bridgeSteps(n.bridge), ...(outside ? bridgeSteps(n.outsideBridge) : [])];
-  hostsOf(lab).forEach((host, i) => {
-    const ns = n.namespace(host.name);
-    const onOutside = outside && host.role === 'client';
-    steps.push(
-      { command: `ip netns add ${ns}`, unless: `test -e /run/netns/${ns}` },
-      { command: `ip -n ${ns} link set lo up` },
-      ...attachSteps(ns, n.veth(i), 'eth0', onOutside ? n.outsideBridge : n.bridge, host.ip, onOutside ? lab.outsidePrefixLength! : lab.prefixLength),
-      ...(outside && host.role === 'director'
-        ? attachSteps(ns, n.outsideVeth, 'eth1', n.outsideBridge, outside.directorIp, lab.outsidePrefixLength!)
-        : []),
-    );
-  });
-  return steps;
+  return {
+    bridges: [...bridgeSteps(n.bridge), ...(outside ? bridgeSteps(n.outsideBridge) : [])],
+    hosts: hostsOf(lab).map((host, i) => {
+      const onOutside = outside && host.role === 'client';
+      const nics: Nic[] = [
+        {
+          veth: n.veth(i),
+          dev: 'eth0',
+          bridge: onOutside ? n.outsideBridge : n.bridge,
+          ip: host.ip,
+          prefix: onOutside ? lab.outsidePrefixLength! : lab.prefixLength,
+        },
+        ...(outside && host.role === 'director'
+          ? [{ veth: n.outsideVeth, dev: 'eth1', bridge: n.outsideBridge, ip: outside.directorIp, prefix: lab.outsidePrefixLength! }]
+          : []),
+      ];
+      return { host: host.name, steps: hostNetworkSteps(n.namespace(host.name), nics) };
+    }),
+  };
 }
 
 /** Every link of the lab on the machine: host veths, NAT's director veth, the bridges. */
@@ -132,7 +166,10 @@ export class NetnsLab {
   }
 
   async build(): Promise<void> {
-    await runSteps('machine', networkSteps(this.lab), (cmd) => this.machine.exec(cmd));
+    const plan = networkSteps(this.lab);
+    const exec = (cmd: string, options?: ExecOptions) => this.machine.exec(cmd, options);
+    await runSteps('machine', plan.bridges, exec);
+    await sideBySide(plan.hosts.map((h) => runSteps(`machine (${h.host})`, h.steps, exec)));
   }
 
   async teardown(): Promise<void> {

@@ -6,6 +6,7 @@ import { CommandError } from '../../model/errors.js';
 import type { Shell } from '../../provision/shell.js';
 import { stateDir } from '../paths.js';
 import { readJson, writeJson } from '../state.js';
+import type { VmFlavour } from '../vm/saved.js';
 import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning, type Log, type VmState } from '../vm/machine.js';
 import { BASE_IMAGE_LOCAL } from './spec.js';
 
@@ -51,6 +52,9 @@ const IMPORT_BASE = [
     ` | docker import - ${BASE_IMAGE_LOCAL} >/dev/null`,
 ].join('\n');
 
+/** The engine VM is saved booted with dockerd running and the base image imported: a restored one is ready at once. */
+const ENGINE_FLAVOUR: VmFlavour = { name: 'engine', prepare: [START_DOCKERD, IMPORT_BASE] };
+
 /** Boots the engine VM (or finds it running), starts its dockerd and imports the base image. Idempotent. */
 export async function engineUp(log: Log = () => {}): Promise<void> {
   const existing = await readEngineState();
@@ -64,7 +68,7 @@ export async function engineUp(log: Log = () => {}): Promise<void> {
     const state: EngineState = { version: 1, createdAt: new Date().toISOString() };
     await writeEngineState(state);
     try {
-      shell = await bootMachine(ENGINE_VM, engineDir(), log, (vm) => writeEngineState({ ...state, vm }));
+      shell = await bootMachine(ENGINE_VM, engineDir(), log, (vm) => writeEngineState({ ...state, vm }), ENGINE_FLAVOUR);
     } catch (err) {
       await engineDown(log);
       throw err;

@@ -110,7 +110,7 @@ function session(lab: Lab, v: VagrantState, shells: Map<string, SshShell>, settl
       // The lab NICs carry no address until now (auto_config: false): the testbed addresses them, as netns does.
       await Promise.all(
         hostsOf(lab).map((h) =>
-          runSteps(h.name, labNics(lab, h).flatMap((nic) => addressSteps('', nic.dev, `${nic.ip}/${nic.prefix}`)), (cmd) => shells.get(h.name)!.exec(cmd)),
+          runSteps(h.name, labNics(lab, h).flatMap((nic) => addressSteps('', nic.dev, `${nic.ip}/${nic.prefix}`)), (cmd, options) => shells.get(h.name)!.exec(cmd, options)),
         ),
       );
       const networks = [labNetworkName(lab), ...(lab.forwarding === 'nat' ? [outsideNetworkName(lab)] : [])];

@@ -1,14 +1,17 @@
-// One VM as a machine to run commands on: boot it from the cached image with a fresh SSH key, wait for its sshd,
-// reconnect to it later from its saved state, stop it. Labs (the vm testbed) and the Docker engine VM both use it.
+// One VM as a machine to run commands on: start it (restored from a saved booted VM, or booted) with a fresh SSH key,
+// wait for its sshd, reconnect to it later from its saved state, stop it. Labs (the vm testbed) and the Docker engine VM both use it.
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { $ } from 'zx';
+import { CommandError } from '../../model/errors.js';
 import { SshShell } from '../../provision/ssh.js';
 import { PreflightError } from '../preflight.js';
-import { ensureImage, imageDir } from './image.js';
+import { ensureImage, imageDir, type VmImage } from './image.js';
 import { bootVm, freeLoopbackPort, isOurVm, stopVm, vmFiles } from './qemu.js';
+import { discardSaved, findSaved, LAB_VM, resumeRestored, saveVm, type SavedVm, type VmFlavour } from './saved.js';
 
 export interface VmState {
   name: string;
@@ -16,6 +19,8 @@ export interface VmState {
   sshPort: number;
   hostKey: string;
   accel: string;
+  /** Started from the saved booted VM rather than booted. */
+  restored?: boolean;
 }
 
 export type Log = (message: string) => void;
@@ -33,41 +38,109 @@ export async function checkVmHostTools(): Promise<void> {
   if (problems.length > 0) throw new PreflightError('localhost', problems);
 }
 
-async function waitForSsh(vm: VmState, dir: string, privateKey: string): Promise<SshShell> {
-  const deadline = Date.now() + 300_000;
+async function waitForSsh(vm: VmState, dir: string, privateKey: string, keyFile: string, timeoutMs = 300_000): Promise<SshShell> {
+  const deadline = Date.now() + timeoutMs;
   let lastError = '';
   while (Date.now() < deadline) {
     if (!isOurVm(vm.pid, vm.name)) {
       const consoleLog = await readFile(vmFiles(dir).console, 'utf8').catch(() => '');
-      throw new Error(`the VM exited while booting; last console lines:\n${consoleLog.split('\n').slice(-15).join('\n')}`);
+      throw new Error(`the VM exited while starting; last console lines:\n${consoleLog.split('\n').slice(-15).join('\n')}`);
     }
     try {
-      return await SshShell.connect({ host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey, keyFile: vmKeyFile(dir) }, 5_000);
+      return await SshShell.connect({ host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey, keyFile }, 5_000);
     } catch (err) {
       lastError = (err as Error).message;
-      await new Promise((r) => setTimeout(r, 1_000));
+      await new Promise((r) => setTimeout(r, 250));
     }
   }
-  throw new Error(`no SSH from the VM within 300 s (last error: ${lastError})`);
+  throw new Error(`no SSH from the VM within ${timeoutMs / 1000} s (last error: ${lastError})`);
 }
 
+const seconds = (since: number): string => ((Date.now() - since) / 1000).toFixed(1);
+
 /**
- * Boots a VM whose files live in `dir` and returns a shell on it. `booted` is called with the VM's state as soon
- * as qemu runs, before waiting on SSH, so the caller records something to clean up if the wait fails.
+ * Starts a VM whose files live in `dir` and returns a shell on it: restored from the saved booted VM of its flavour
+ * (saving one first when there is none), or booted when LVS_LAB_COLD_BOOT=1 or a restore fails (said in the log).
+ * `booted` is called with the VM's state as soon as qemu runs, before waiting on SSH, so the caller records
+ * something to clean up if the wait fails.
  */
-export async function bootMachine(name: string, dir: string, log: Log, booted: (vm: VmState) => Promise<void>): Promise<SshShell> {
+export async function bootMachine(
+  name: string,
+  dir: string,
+  log: Log,
+  booted: (vm: VmState) => Promise<void>,
+  flavour: VmFlavour = LAB_VM,
+): Promise<SshShell> {
   const image = await ensureImage(log);
   const keys = ssh2.utils.generateKeyPairSync('ed25519');
   await writeFile(vmKeyFile(dir), keys.private, { mode: 0o600 });
+  const publicKey = keys.public.split(' ')[1];
+  if (process.env.LVS_LAB_COLD_BOOT !== '1') {
+    let saved: SavedVm | undefined;
+    try {
+      saved =
+        (await findSaved(flavour, image)) ??
+        (await saveVm(flavour, image, (pid, n, sshPort, d, key) => waitForSsh({ name: n, pid, sshPort, hostKey: image.hostKey, accel: '' }, d, key, join(d, 'id_ed25519')), log));
+      return await restoreMachine(name, dir, image, saved, { private: keys.private, public: publicKey }, log, booted);
+    } catch (err) {
+      const what = saved ? 'restoring the saved VM' : 'saving a booted VM';
+      log(`${what} failed (${(err as Error).message.split('\n')[0]}): booting instead${saved ? '; that saved state is discarded' : ''}`);
+      if (saved) await discardSaved(saved);
+      const f = vmFiles(dir);
+      for (const file of [f.overlay, f.qmp, f.pidFile]) await rm(file, { force: true });
+    }
+  }
   const sshPort = await freeLoopbackPort();
   const t0 = Date.now();
-  const { pid, accel } = await bootVm({ name, image, dir, sshPort, publicKey: keys.public.split(' ')[1] });
+  const { pid, accel } = await bootVm({ name, image, dir, sshPort, publicKey });
   const vm: VmState = { name, pid, sshPort, hostKey: image.hostKey, accel: accel.name };
   await booted(vm);
   log(`VM booting (qemu pid ${pid}, ${accel.name}, kernel ${image.kernelVersion}, ssh on 127.0.0.1:${sshPort})`);
-  const shell = await waitForSsh(vm, dir, keys.private);
-  log(`VM up: SSH answered after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const shell = await waitForSsh(vm, dir, keys.private, vmKeyFile(dir));
+  log(`VM up: booted, SSH answered after ${seconds(t0)} s`);
   return shell;
+}
+
+/**
+ * Restores the saved VM into `dir` and makes it this VM's own before returning: until then it is a copy of the saved
+ * guest, with the saved key, a clock stopped at the save and the saved random state. Throws (the caller boots
+ * instead) when qemu refuses the state or the guest does not answer.
+ */
+async function restoreMachine(
+  name: string,
+  dir: string,
+  image: VmImage,
+  saved: SavedVm,
+  key: { private: string; public: string },
+  log: Log,
+  booted: (vm: VmState) => Promise<void>,
+): Promise<SshShell> {
+  const sshPort = await freeLoopbackPort();
+  const t0 = Date.now();
+  const { pid, accel } = await bootVm({ name, image, dir, sshPort, publicKey: saved.publicKey, restore: saved });
+  const vm: VmState = { name, pid, sshPort, hostKey: image.hostKey, accel: accel.name, restored: true };
+  await booted(vm);
+  try {
+    await resumeRestored(dir);
+    const first = await waitForSsh(vm, dir, await readFile(saved.keyFile, 'utf8'), saved.keyFile, 30_000);
+    try {
+      const own = [
+        `printf 'ssh-ed25519 %s lvs-lab\\n' '${key.public}' > /root/.ssh/authorized_keys`,
+        `date -s @${(Date.now() / 1000).toFixed(3)} >/dev/null`,
+        `printf %s ${randomBytes(64).toString('hex')} > /dev/urandom`,
+      ].join(' && ');
+      const res = await first.exec(own, { timeoutMs: 30_000 });
+      if (res.code !== 0) throw new CommandError(first.where, own.split(' && ')[0], res.code, res.stderr, 'giving the restored VM its own key');
+    } finally {
+      await first.close();
+    }
+    const shell = await SshShell.connect({ host: '127.0.0.1', port: sshPort, username: 'root', privateKey: key.private, hostKey: image.hostKey, keyFile: vmKeyFile(dir) });
+    log(`VM up: restored a saved booted VM (qemu pid ${pid}, ${accel.name}, ssh on 127.0.0.1:${sshPort}), SSH answered after ${seconds(t0)} s`);
+    return shell;
+  } catch (err) {
+    await stopVm(pid, name);
+    throw err;
+  }
 }
 
 export const vmRunning = (vm: VmState | undefined): vm is VmState => vm !== undefined && isOurVm(vm.pid, vm.name);

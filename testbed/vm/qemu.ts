@@ -46,12 +46,15 @@ export interface VmFiles {
   overlay: string;
   pidFile: string;
   console: string;
+  /** qemu's machine protocol: saving a booted VM, resuming a restored one, and a clean quit. */
+  qmp: string;
 }
 
 export const vmFiles = (dir: string): VmFiles => ({
   overlay: join(dir, 'overlay.qcow2'),
   pidFile: join(dir, 'qemu.pid'),
   console: join(dir, 'console.log'),
+  qmp: join(dir, 'qmp.sock'),
 });
 
 export interface BootOptions {
@@ -63,6 +66,8 @@ export interface BootOptions {
   /** Base64 blob of the lab's ed25519 public key. */
   publicKey: string;
   memoryMb?: number;
+  /** Start from a saved booted VM (saved.ts) instead of booting: its disk becomes the overlay's backing file. */
+  restore?: { disk: string; state: string };
 }
 
 export function qemuArgs(o: BootOptions, accel: Accel): string[] {
@@ -83,9 +88,12 @@ export function qemuArgs(o: BootOptions, accel: Accel): string[] {
     '-display', 'none',
     '-monitor', 'none',
     '-serial', `file:${f.console}`,
+    '-qmp', `unix:${f.qmp},server=on,wait=off`,
     '-no-reboot',
     '-daemonize',
     '-pidfile', f.pidFile,
+    // The saved memory and device state; the guest stays paused until resumed over QMP.
+    ...(o.restore ? ['-incoming', `exec:cat '${o.restore.state}'`] : []),
   ];
 }
 
@@ -93,7 +101,9 @@ export function qemuArgs(o: BootOptions, accel: Accel): string[] {
 export async function bootVm(o: BootOptions): Promise<{ pid: number; accel: Accel }> {
   const f = vmFiles(o.dir);
   const accel = chooseAccel();
-  await $({ quiet: true })`qemu-img create -q -f qcow2 -F raw -b ${o.image.disk} ${f.overlay}`;
+  // A restored VM's overlay sits on the disk as it was when its memory was saved, never on the pristine image.
+  if (o.restore) await $({ quiet: true })`qemu-img create -q -f qcow2 -F qcow2 -b ${o.restore.disk} ${f.overlay}`;
+  else await $({ quiet: true })`qemu-img create -q -f qcow2 -F raw -b ${o.image.disk} ${f.overlay}`;
   const res = await $({ quiet: true, nothrow: true })`qemu-system-x86_64 ${qemuArgs(o, accel)}`;
   if (res.exitCode !== 0) throw new CommandError('localhost', `qemu-system-x86_64 ${qemuArgs(o, accel).join(' ')}`, res.exitCode ?? 1, res.stderr, 'starting qemu');
   return { pid: Number((await readFile(f.pidFile, 'utf8')).trim()), accel };

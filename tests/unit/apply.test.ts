@@ -1,6 +1,6 @@
 // apply, for real: each host's steps become one script that a real `sh` runs, here over files in a temporary
 // directory standing in for a host's state (never the plan's own commands: those would change this machine).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -21,9 +21,9 @@ const shell = new LocalShell();
 function localTransport(calls: string[] = []): Transport {
   return {
     kind: 'netns',
-    run: (host, command) => {
+    run: (host, command, options) => {
       calls.push(host);
-      return shell.exec(`mkdir -p ${shq(join(dir, host))} && cd ${shq(join(dir, host))} && ${command}`);
+      return shell.exec(`mkdir -p ${shq(join(dir, host))} && cd ${shq(join(dir, host))} && ${command}`, options);
     },
     interactive: async () => [],
   };
@@ -134,18 +134,27 @@ describe('apply', () => {
 
   it('prints each step with its check, so the script reads like the plan', () => {
     const script = stepsScript(hostSteps('rr'));
-    expect(script).toContain("# step 1\nif timeout 120 sh -c 'grep -qx rr table' >/dev/null 2>&1; then");
-    expect(script).toContain(`timeout 120 sh -c ${shq('echo rr > table && echo edited >> log')} 2>"$e"`);
+    expect(script).toContain("# step 1\necho @@lvs-lab-step 1 >&2\nif ( eval 'grep -qx rr table' ) >/dev/null 2>&1; then");
+    expect(script).toContain(`k=edit; ( eval ${shq('echo rr > table && echo edited >> log')} )`);
   });
 
   it('stops a step that hangs with a message naming the limit, host and command', async () => {
-    const steps = [{ command: 'sleep 300' }];
-    const script = stepsScript(steps).replace(/timeout 120 /g, 'timeout 1 ');
-    const res = await shell.exec(script);
-    expect(res.code).toBe(124);
-    expect(res.stderr).toContain('timed out after');
-    const err = await runSteps('rs1', steps, async () => res).catch((e) => e);
+    const steps = [{ command: 'touch before' }, { command: 'sleep 300' }, { command: 'touch after' }];
+    const started = Date.now();
+    const err = await runSteps('rs1', steps, (cmd, o) => localTransport().run('rs1', cmd, o), { stepTimeoutSeconds: 1 }).catch((e) => e);
     expect(err).toBeInstanceOf(StepFailed);
-    expect(err.message).toMatch(/^rs1: step failed with exit code 124\n {2}command: sleep 300\n {2}stderr: timed out after 120 s/);
+    expect(err.message).toMatch(/^rs1: step failed with exit code 124\n {2}command: sleep 300\n {2}stderr: timed out after 1 s/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(existsSync(join(dir, 'rs1', 'before'))).toBe(true);
+    expect(existsSync(join(dir, 'rs1', 'after'))).toBe(false);
+    // The hung command was stopped, not left behind.
+    expect((await shell.exec('pgrep -x -f "sleep 300"')).code).toBe(1);
+  });
+
+  it("reports the failing step's own stderr, not what earlier steps wrote there", async () => {
+    const steps = [{ command: 'echo warning from step 0 >&2' }, { command: 'echo broken >&2; exit 3' }];
+    const err = await runSteps('a', steps, (cmd, o) => localTransport().run('a', cmd, o)).catch((e) => e);
+    expect(err).toMatchObject({ host: 'a', command: 'echo broken >&2; exit 3', code: 3 });
+    expect(err.stderr.trim()).toBe('broken');
   });
 });

@@ -1,0 +1,85 @@
+// A minimal client for qemu's machine protocol (QMP) on a unix socket: what saving and restoring a booted VM needs
+// (stop, migrate, query-migrate, cont, quit). One command at a time; asynchronous events are skipped.
+import { createConnection, type Socket } from 'node:net';
+
+export class QmpError extends Error {}
+
+export class Qmp {
+  private buffer = '';
+  private waiting: ((line: Record<string, unknown>) => void)[] = [];
+  private lines: Record<string, unknown>[] = [];
+  private closed?: Error;
+
+  private constructor(private readonly socket: Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      this.buffer += chunk;
+      for (let nl = this.buffer.indexOf('\n'); nl >= 0; nl = this.buffer.indexOf('\n')) {
+        const line = this.buffer.slice(0, nl).trim();
+        this.buffer = this.buffer.slice(nl + 1);
+        if (!line) continue;
+        const msg = JSON.parse(line) as Record<string, unknown>;
+        if ('event' in msg) continue;
+        const next = this.waiting.shift();
+        if (next) next(msg);
+        else this.lines.push(msg);
+      }
+    });
+    const fail = (err: Error) => {
+      this.closed = err;
+      for (const w of this.waiting.splice(0)) w({ error: { desc: err.message } });
+    };
+    socket.on('error', fail);
+    socket.on('close', () => fail(new QmpError('QMP connection closed')));
+  }
+
+  /** Connects, reads qemu's greeting and leaves capabilities negotiation, retrying while qemu creates the socket. */
+  static async connect(path: string, timeoutMs = 10_000): Promise<Qmp> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const socket = await new Promise<Socket>((resolve, reject) => {
+          const s = createConnection(path, () => resolve(s));
+          s.once('error', reject);
+        });
+        const qmp = new Qmp(socket);
+        await qmp.next(); // the greeting
+        await qmp.execute('qmp_capabilities');
+        return qmp;
+      } catch (err) {
+        if (Date.now() > deadline) throw new QmpError(`no QMP on ${path} within ${timeoutMs} ms: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  private next(): Promise<Record<string, unknown>> {
+    const queued = this.lines.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.closed) return Promise.reject(this.closed);
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  async execute<T = unknown>(command: string, args?: Record<string, unknown>): Promise<T> {
+    this.socket.write(JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}) }) + '\n');
+    const reply = await this.next();
+    if ('error' in reply) throw new QmpError(`QMP ${command}: ${(reply.error as { desc?: string }).desc ?? JSON.stringify(reply.error)}`);
+    return reply.return as T;
+  }
+
+  /** Polls `query-migrate` until the migration (outgoing or incoming) completed; throws when it failed. */
+  async migrationDone(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { status } = await this.execute<{ status?: string }>('query-migrate');
+      if (status === 'completed') return;
+      if (status === 'failed' || status === 'cancelled') throw new QmpError(`migration ${status}`);
+      if (Date.now() > deadline) throw new QmpError(`migration not completed within ${timeoutMs} ms (status ${status})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
