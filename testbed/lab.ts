@@ -114,7 +114,9 @@ async function labUpLocked(lab: Lab, options: UpOptions): Promise<{ session: Lab
         await writeState(recorded);
       };
       session = await testbed.create(lab, { log, dir, save });
+      const tp = Date.now();
       await session.preflight({ rebuilding: false });
+      log(`preflight: the hosts can run the lab (${seconds(tp)})`);
       if (!recorded) await save({});
     }
     const t0 = Date.now();

@@ -27,21 +27,26 @@ const PROBE_SERVICE = '192.0.2.1:80';
 export function preflightScript(lab: Lab, { ipvs = true, names = true } = {}): string {
   const n = netnsNames(lab);
   const sched = lab.service.scheduler;
+  // Each process started costs ~0.1 s under software emulation: one `id`, shell tests, and the IPVS probe's
+  // second ipvsadm only to tell "no IPVS" from "no such scheduler" when the first fails.
   return [
-    `[ "$(id -u)" = 0 ] || echo "root: network namespaces and IPVS need root (run as root or with sudo)"`,
+    'uid=$(id -u)',
+    `[ "$uid" = 0 ] || echo "root: network namespaces and IPVS need root (run as root or with sudo)"`,
     `for t in ${[...LAB_TOOLS, ...(lab.healthCheck ? ['keepalived'] : [])].join(' ')}; do command -v $t >/dev/null 2>&1 || echo "tool: $t is not installed (testbed/install-deps.sh netns installs the lab's tools)"; done`,
     ...(ipvs
       ? [
           // The kernel first, without ipvsadm: a host without IPVS is told to use the VM even before it has the tools.
-          `[ "$(id -u)" = 0 ] && { modprobe -q ip_vs 2>/dev/null; modprobe -q ip_vs_${sched} 2>/dev/null; }`,
-          `if [ "$(id -u)" = 0 ] && [ ! -e /proc/net/ip_vs ]; then`,
+          `[ "$uid" = 0 ] && modprobe -q -a ip_vs ip_vs_${sched} 2>/dev/null`,
+          `if [ "$uid" = 0 ] && [ ! -e /proc/net/ip_vs ]; then`,
           `  echo "kernel: this kernel has no IPVS (no /proc/net/ip_vs after modprobe ip_vs); use --testbed vm, which boots Debian's kernel in qemu"`,
-          `elif command -v ipvsadm >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then`,
+          `elif command -v ipvsadm >/dev/null 2>&1 && [ "$uid" = 0 ]; then`,
           `  ns=lvsprobe$$; ip netns add $ns`,
-          `  if ! out=$(ip netns exec $ns ipvsadm -Ln 2>&1); then`,
-          `    echo "kernel: this kernel has no IPVS (ipvsadm: $(echo $out | head -c 200)); use --testbed vm, which boots Debian's kernel in qemu"`,
-          `  elif ! out=$(ip netns exec $ns ipvsadm -A -t ${PROBE_SERVICE} -s ${sched} 2>&1); then`,
-          `    echo "kernel: IPVS has no scheduler \\"${sched}\\" (ip_vs_${sched}: $(echo $out | head -c 200))"`,
+          `  if ! out=$(ip netns exec $ns ipvsadm -A -t ${PROBE_SERVICE} -s ${sched} 2>&1); then`,
+          `    if ! ip netns exec $ns ipvsadm -Ln >/dev/null 2>&1; then`,
+          `      echo "kernel: this kernel has no IPVS (ipvsadm: $(echo $out | head -c 200)); use --testbed vm, which boots Debian's kernel in qemu"`,
+          `    else`,
+          `      echo "kernel: IPVS has no scheduler \\"${sched}\\" (ip_vs_${sched}: $(echo $out | head -c 200))"`,
+          `    fi`,
           `  fi`,
           `  ip netns del $ns`,
           `fi`,
@@ -50,7 +55,7 @@ export function preflightScript(lab: Lab, { ipvs = true, names = true } = {}): s
     ...(lab.forwarding === 'tun'
       ? [
           // TUN realservers decapsulate on tunl0, which exists in every namespace once ipip is loaded.
-          `if [ "$(id -u)" = 0 ]; then`,
+          `if [ "$uid" = 0 ]; then`,
           `  ns=lvsprobeipip$$; ip netns add $ns; modprobe -q ipip 2>/dev/null`,
           `  ip netns exec $ns ip link show tunl0 >/dev/null 2>&1 || echo "kernel: no ipip tunnels (no tunl0 after modprobe ipip), which TUN forwarding needs; use --testbed vm, whose Debian kernel has them"`,
           `  ip netns del $ns`,
@@ -61,7 +66,7 @@ export function preflightScript(lab: Lab, { ipvs = true, names = true } = {}): s
       ? [
           ...hostsOf(lab).map((h) => `[ -e /run/netns/${n.namespace(h.name)} ] && echo "exists: namespace ${n.namespace(h.name)} is already there"`),
           ...[n.bridge, ...(lab.forwarding === 'nat' ? [n.outsideBridge] : [])].map(
-            (b) => `ip link show ${b} >/dev/null 2>&1 && echo "exists: link ${b} is already there"`,
+            (b) => `[ -e /sys/class/net/${b} ] && echo "exists: link ${b} is already there"`,
           ),
         ]
       : []),

@@ -29,13 +29,33 @@ export async function macsOf(a: LabAccess): Promise<Map<string, string>> {
   return new Map(await Promise.all(hostsOf(a.lab).map(async (h): Promise<[string, string]> => [h.name, await macOf(a, h.name)])));
 }
 
-/** A shell loop, run in the client, making `count` requests, each a fresh TCP connection; one body line each. */
-const fetchLoop = (lab: Lab, count: number) =>
-  `for i in $(seq ${count}); do b=$(curl -s --max-time 5 ${shq(serviceUrl(lab))}) || b="curl-failed:$?"; echo "$b"; done`;
+// Not starting with @: curl reads a -w format starting with @ from a file.
+const FETCHED = '#lvs-lab-fetched';
+
+/**
+ * One curl, run in the client, making `count` requests to the VIP, each on a fresh TCP connection (`Connection:
+ * close`), so the scheduler picks a realserver for each; one process rather than one per request (each costs ~0.1 s
+ * under software emulation). After each response, a line with that request's curl exit code.
+ */
+const fetchCommand = (lab: Lab, count: number) =>
+  `curl -s --max-time 5 -H 'Connection: close' -w '${FETCHED} %{exitcode}\\n' ${Array(count).fill(shq(serviceUrl(lab))).join(' ')}`;
+
+/** Each request's body ("from <RIP>"), or "curl-failed:<exit>" for a failed one, from fetchCommand's output. */
+export function parseFetched(out: string): string[] {
+  const bodies: string[] = [];
+  const re = new RegExp(`([\\s\\S]*?)${FETCHED} (\\d+)\\n?`, 'g');
+  for (const m of out.matchAll(re)) bodies.push(m[2] === '0' ? m[1].trim() : `curl-failed:${m[2]}`);
+  return bodies;
+}
 
 /** Requests from the client to the VIP; each body ("from <RIP>"), or "curl-failed:<exit>" for a failed request. */
 export async function fetchSequence(a: LabAccess, count: number): Promise<string[]> {
-  return (await must(a, a.lab.client.name, fetchLoop(a.lab, count))).split('\n').filter(Boolean);
+  const command = fetchCommand(a.lab, count);
+  // curl's own exit code is the last request's; each one's is in its line.
+  const bodies = parseFetched(await must(a, a.lab.client.name, `${command} || true`));
+  // Fewer results than requests: curl itself failed (not installed, bad option), not the lab.
+  if (bodies.length !== count) throw new CommandError(a.lab.client.name, command, 1, `${count} requests gave ${bodies.length} results`, 'probe');
+  return bodies;
 }
 
 export interface Frame {
@@ -63,16 +83,16 @@ export function parseFrames(tcpdumpOutput: string): Frame[] {
 export async function captureReplies(a: LabAccess, count: number): Promise<{ bodies: string[]; frames: Frame[] }> {
   const script = [
     'd=$(mktemp -d)',
-    `timeout 60 tcpdump -i eth0 -e -n -l ${shq(`tcp and src port ${a.lab.service.port}`)} >$d/out 2>$d/err & t=$!`,
+    `timeout 60 tcpdump --immediate-mode -i eth0 -e -n -l ${shq(`tcp and src port ${a.lab.service.port}`)} >$d/out 2>$d/err & t=$!`,
     // Start the requests only once tcpdump is listening, or the first replies go unseen.
     'i=0; until grep -q "listening on" $d/err 2>/dev/null || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done',
-    fetchLoop(a.lab, count),
+    `${fetchCommand(a.lab, count)} || true`,
     'sleep 0.3; kill $t 2>/dev/null; wait $t 2>/dev/null',
     'echo "--- frames"; cat $d/out; rm -rf $d',
   ].join('\n');
   const out = await must(a, a.lab.client.name, script);
   const [bodies, frames] = out.split('--- frames\n');
-  return { bodies: bodies.split('\n').filter(Boolean), frames: parseFrames(frames ?? '') };
+  return { bodies: parseFetched(bodies), frames: parseFrames(frames ?? '') };
 }
 
 export interface IpvsCounters {
@@ -193,11 +213,13 @@ export async function accessLogClients(a: LabAccess, realserver: string): Promis
 }
 
 /**
- * Every MAC that answers an ARP request for the VIP from the client. arping -b keeps broadcasting, so each
- * probe can be answered by every host that claims the address, not only the first one that did.
+ * Every MAC that answers ARP requests for the VIP from the client within `seconds` (one request a second). arping
+ * -b keeps broadcasting, so each request can be answered by every host that claims the address, and it waits for
+ * more replies than there are hosts, so it listens for the whole time rather than stopping at the first answer.
  */
-export async function arpResponders(a: LabAccess, probes = 3): Promise<string[]> {
-  const res = await a.transport.run(a.lab.client.name, `arping -b -c ${probes} -w ${probes + 2} -I eth0 ${a.lab.vip}`);
+export async function arpResponders(a: LabAccess, seconds = 1): Promise<string[]> {
+  const replies = 2 * hostsOf(a.lab).length * seconds;
+  const res = await a.transport.run(a.lab.client.name, `arping -b -c ${replies} -w ${seconds} -I eth0 ${a.lab.vip}`);
   const macs = [...res.stdout.matchAll(/reply from \S+ \[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1].toLowerCase());
   if (macs.length === 0 && res.code > 1) throw new CommandError(a.lab.client.name, `arping ${a.lab.vip}`, res.code, res.stderr, 'probe');
   return macs;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CommandError } from '../../model/errors.js';
 import { referenceLab } from '../../model/topology.js';
-import { must, parseFrames, parseIpvsStats, parseIpvsTable } from '../../verify/probes.js';
+import { must, parseFetched, parseFrames, parseIpvsStats, parseIpvsTable } from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
 
 // Captured from the reference lab in the VM testbed.
@@ -26,6 +26,14 @@ TCP  192.168.170.100:80 rr
 `;
 
 describe('probe parsers', () => {
+  it("reads one result per request from curl's output: the body, or the request's own exit code", () => {
+    // What curl -w '#lvs-lab-fetched %{exitcode}\n' prints for: a body with a newline, a refused connection, a
+    // timeout, and a body without a trailing newline.
+    const out = 'from 192.168.170.102\n#lvs-lab-fetched 0\n#lvs-lab-fetched 7\n#lvs-lab-fetched 28\nfrom 192.168.170.103#lvs-lab-fetched 0\n';
+    expect(parseFetched(out)).toEqual(['from 192.168.170.102', 'curl-failed:7', 'curl-failed:28', 'from 192.168.170.103']);
+    expect(parseFetched('curl: option -w: is badly used here\n')).toEqual([]);
+  });
+
   it('reads the sending MAC and IP source of each captured frame', () => {
     expect(parseFrames(TCPDUMP)).toEqual([
       { srcMac: '02:00:c0:a8:aa:67', dstMac: '02:00:c0:a8:aa:0a', srcIp: '192.168.170.100', srcPort: 80, dstIp: '192.168.170.10', dstPort: 60610 },

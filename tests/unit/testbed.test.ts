@@ -58,7 +58,7 @@ describe('netns testbed', () => {
 
   it('probes IPVS with the lab scheduler in a throwaway namespace on a documentation address', () => {
     const script = preflightScript(validateLab({ service: { scheduler: 'sh' } }));
-    expect(script).toContain('modprobe -q ip_vs_sh');
+    expect(script).toContain('modprobe -q -a ip_vs ip_vs_sh');
     expect(script).toContain('ipvsadm -A -t 192.0.2.1:80 -s sh');
     expect(script).toMatch(/ip netns add \$ns[\s\S]*ip netns del \$ns/);
   });

@@ -1,0 +1,15 @@
+import { connectLab } from './testbed/lab.js';
+import * as p from './verify/probes.js';
+const t0 = Date.now();
+const s = await connectLab('sv1');
+const t = async (name: string, f: () => Promise<unknown>) => { const t0 = Date.now(); await f(); console.log(name, Date.now() - t0, 'ms'); };
+console.log('connect', Date.now() - t0);
+await t('macsOf', () => p.macsOf(s));
+let before: any;
+await t('ipvsStats', async () => { before = await p.ipvsStats(s); });
+await t('captureReplies', () => p.captureReplies(s, 6));
+await t('ipvsStatsAfter', () => p.ipvsStatsAfter(s, before, 6));
+await t('arpResponders', () => p.arpResponders(s));
+await t('fetch6', () => p.fetchSequence(s, 6));
+await t('tcpdump start', () => p.must(s, 'client', 'd=$(mktemp -d); timeout 60 tcpdump --immediate-mode -i eth0 -e -n -l >$d/out 2>$d/err & t=$!; i=0; until grep -q "listening on" $d/err 2>/dev/null || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done; kill $t'));
+await s.close();
