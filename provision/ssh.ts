@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
+import ssh2 from 'ssh2';
 import { withTimeout, type ExecOptions, type ExecResult, type Shell } from './shell.js';
 
 export interface SshTarget {
@@ -19,6 +20,17 @@ export interface SshTarget {
   proxy?: string[];
   /** The private key's file, for the `ssh` client of an interactive session (node-ssh takes the key itself). */
   keyFile?: string;
+}
+
+/**
+ * A fresh ed25519 key pair in OpenSSH format. ssh2's generator drops a leading zero byte of the public key about one
+ * time in a hundred, and such a key parses nowhere (measured: 2 in 200): generate again until it parses.
+ */
+export function newSshKeyPair(): { private: string; public: string } {
+  for (;;) {
+    const keys = ssh2.utils.generateKeyPairSync('ed25519');
+    if (!(ssh2.utils.parseKey(keys.private) instanceof Error)) return keys;
+  }
 }
 
 export class SshShell implements Shell {

@@ -4,9 +4,9 @@
 import { macFor } from '../model/addressing.js';
 import { hostsOf, type Lab } from '../model/topology.js';
 import type { HttpdLayout } from '../provision/httpd.js';
-import { runSteps, sideBySide } from '../provision/apply.js';
+import { runSteps } from '../provision/apply.js';
 import type { Step } from '../provision/plan.js';
-import { LocalShell, shq, type ExecOptions, type Shell } from '../provision/shell.js';
+import { LocalShell, shq, type Shell } from '../provision/shell.js';
 import { netnsTransport, type Transport } from '../provision/transport.js';
 import { preflightMachine } from './preflight.js';
 import type { Testbed, TestbedSession } from './testbed.js';
@@ -35,10 +35,12 @@ export function netnsNames(lab: Lab): NetnsNames {
 }
 
 
-const bridgeSteps = (bridge: string): Step[] => [
-  { command: `ip link add ${bridge} type bridge`, unless: `[ -e /sys/class/net/${bridge} ]` },
-  { command: `ip link set ${bridge} up` },
-];
+/**
+ * `ip -batch` fed the lines of `lines` (a shell list that echoes them): one process for several changes, each costs
+ * ~0.1 s under software emulation. Lines behind `[ -e ... ] ||` are only for what is missing, so a network left half
+ * built (an interrupted `up`) is completed rather than refused.
+ */
+const ipBatch = (lines: string[], ns?: string) => `{\n${lines.map((l) => `  ${l}`).join('\n')}\n} | ip${ns ? ` -n ${ns}` : ''} -batch -`;
 
 /** Interface `dev` (of namespace `ns`, or the machine's own where `ns` is empty) addressed `cidr` and up. */
 export function addressSteps(ns: string, dev: string, cidr: string): Step[] {
@@ -58,61 +60,52 @@ interface Nic {
 }
 
 /**
- * One host's namespace with its NICs: veths from the bridges, addressed and up. Checks are shell tests where they
- * can be and the namespace's own settings go in one `ip -batch` (each `ip` started costs ~0.1 s under software
- * emulation); `addr replace` and `link set` are idempotent, so they need no check.
+ * The commands that build the lab's L2 network: first, in one `ip -batch`, the bridges and each host's namespace with
+ * veths from the bridges (a veth is created with its peer already in the namespace); then inside each namespace
+ * the addresses and links up (`addr replace` and `link set` change nothing when in place). Hosts in model order:
+ * client, director, realservers. With NAT the client sits on a second bridge, which the director also reaches
+ * through its eth1.
  */
-function hostNetworkSteps(ns: string, nics: Nic[]): Step[] {
-  return [
-    { command: `ip netns add ${ns}`, unless: `[ -e /run/netns/${ns} ]` },
-    ...nics.flatMap((nic): Step[] => [
-      { command: `ip link add ${nic.veth} type veth peer name ${nic.dev} address ${macFor(nic.ip)} netns ${ns}`, unless: `[ -e /sys/class/net/${nic.veth} ]` },
-      { command: `ip link set ${nic.veth} master ${nic.bridge} up` },
-    ]),
-    {
-      command: [
-        `ip -n ${ns} -batch - <<'EOF'`,
-        'link set lo up',
-        ...nics.flatMap((nic) => [`addr replace ${nic.ip}/${nic.prefix} dev ${nic.dev}`, `link set ${nic.dev} up`]),
-        'EOF',
-      ].join('\n'),
-    },
-  ];
-}
-
-export interface NetworkPlan {
-  /** The bridges, first. */
-  bridges: Step[];
-  /** Then each host's namespace, side by side, in model order: client, director, realservers. */
-  hosts: { host: string; steps: Step[] }[];
-}
-
-/**
- * The commands that build the lab's L2 network. With NAT the client sits on a second bridge, which the director
- * also reaches through its eth1.
- */
-export function networkSteps(lab: Lab): NetworkPlan {
+export function networkSteps(lab: Lab): Step[] {
   const n = netnsNames(lab);
   const outside = lab.forwarding === 'nat' && lab.outside ? lab.outside : undefined;
-  return {
-    bridges: [...bridgeSteps(n.bridge), ...(outside ? bridgeSteps(n.outsideBridge) : [])],
-    hosts: hostsOf(lab).map((host, i) => {
-      const onOutside = outside && host.role === 'client';
-      const nics: Nic[] = [
-        {
-          veth: n.veth(i),
-          dev: 'eth0',
-          bridge: onOutside ? n.outsideBridge : n.bridge,
-          ip: host.ip,
-          prefix: onOutside ? lab.outsidePrefixLength! : lab.prefixLength,
-        },
-        ...(outside && host.role === 'director'
-          ? [{ veth: n.outsideVeth, dev: 'eth1', bridge: n.outsideBridge, ip: outside.directorIp, prefix: lab.outsidePrefixLength! }]
-          : []),
-      ];
-      return { host: host.name, steps: hostNetworkSteps(n.namespace(host.name), nics) };
-    }),
-  };
+  const hosts = hostsOf(lab).map((host, i) => {
+    const onOutside = outside && host.role === 'client';
+    const nics: Nic[] = [
+      {
+        veth: n.veth(i),
+        dev: 'eth0',
+        bridge: onOutside ? n.outsideBridge : n.bridge,
+        ip: host.ip,
+        prefix: onOutside ? lab.outsidePrefixLength! : lab.prefixLength,
+      },
+      ...(outside && host.role === 'director'
+        ? [{ veth: n.outsideVeth, dev: 'eth1', bridge: n.outsideBridge, ip: outside.directorIp, prefix: lab.outsidePrefixLength! }]
+        : []),
+    ];
+    return { ns: n.namespace(host.name), nics };
+  });
+  const bridges = [n.bridge, ...(outside ? [n.outsideBridge] : [])];
+  return [
+    {
+      command: ipBatch([
+        ...bridges.flatMap((b) => [`[ -e /sys/class/net/${b} ] || echo 'link add ${b} type bridge'`, `echo 'link set ${b} up'`]),
+        ...hosts.flatMap(({ ns, nics }) => [
+          `[ -e /run/netns/${ns} ] || echo 'netns add ${ns}'`,
+          ...nics.flatMap((nic) => [
+            `[ -e /sys/class/net/${nic.veth} ] || echo 'link add ${nic.veth} type veth peer name ${nic.dev} address ${macFor(nic.ip)} netns ${ns}'`,
+            `echo 'link set ${nic.veth} master ${nic.bridge} up'`,
+          ]),
+        ]),
+      ]),
+    },
+    ...hosts.map(({ ns, nics }) => ({
+      command: ipBatch(
+        ["echo 'link set lo up'", ...nics.flatMap((nic) => [`echo 'addr replace ${nic.ip}/${nic.prefix} dev ${nic.dev}'`, `echo 'link set ${nic.dev} up'`])],
+        ns,
+      ),
+    })),
+  ];
 }
 
 /** Every link of the lab on the machine: host veths, NAT's director veth, the bridges. */
@@ -166,10 +159,7 @@ export class NetnsLab {
   }
 
   async build(): Promise<void> {
-    const plan = networkSteps(this.lab);
-    const exec = (cmd: string, options?: ExecOptions) => this.machine.exec(cmd, options);
-    await runSteps('machine', plan.bridges, exec);
-    await sideBySide(plan.hosts.map((h) => runSteps(`machine (${h.host})`, h.steps, exec)));
+    await runSteps('machine', networkSteps(this.lab), (cmd, options) => this.machine.exec(cmd, options));
   }
 
   async teardown(): Promise<void> {

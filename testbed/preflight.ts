@@ -75,15 +75,16 @@ export function preflightScript(lab: Lab, { ipvs = true, names = true } = {}): s
 }
 
 /**
- * Throws PreflightError unless the machine can host this netns lab. `rebuilding` skips the name checks. `host`: the
+ * Throws PreflightError unless the machine can host this netns lab. `rebuilding` skips the name checks and the IPVS probe. `host`: the
  * machine is that one lab host (a Vagrant machine), so no namespace names to check, and IPVS only on a director.
  */
 export async function preflightMachine(shell: Shell, lab: Lab, { rebuilding = false, host }: { rebuilding?: boolean; host?: LabHost } = {}): Promise<void> {
-  const res = await shell.exec(host ? preflightScript(lab, { ipvs: host.role === 'director', names: false }) : preflightScript(lab));
+  // A lab being rebuilt already runs: its kernel has shown it has IPVS, so only the tools are checked again.
+  const ipvs = !rebuilding && (host === undefined || host.role === 'director');
+  const res = await shell.exec(preflightScript(lab, { ipvs, names: !rebuilding && host === undefined }));
   const problems = res.stdout
     .split('\n')
     .filter(Boolean)
-    .filter((line) => !(rebuilding && line.startsWith('exists:')))
     .map((line) =>
       line.startsWith('exists:') ? `${line} (left by an earlier run? \`npm run lab -- down --name ${lab.name}\` removes it)` : line,
     );

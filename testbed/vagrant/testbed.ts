@@ -4,13 +4,12 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { $, retry, sleep, type Duration, type ProcessOutput } from 'zx';
 import { UserError } from '../../model/errors.js';
 import { hostsOf, type Lab } from '../../model/topology.js';
 import { runSteps } from '../../provision/apply.js';
 import type { HttpdLayout } from '../../provision/httpd.js';
-import { SshShell } from '../../provision/ssh.js';
+import { newSshKeyPair, SshShell } from '../../provision/ssh.js';
 import { sshTransport } from '../../provision/transport.js';
 import { addressSteps } from '../netns.js';
 import { labStateDir } from '../paths.js';
@@ -171,7 +170,7 @@ export const vagrantTestbed: Testbed = {
     const box = await ensureBox(image, log);
     const { netns } = await ensureLibvirtd(log);
     await pruneBoxes(box, log);
-    const keys = ssh2.utils.generateKeyPairSync('ed25519');
+    const keys = newSshKeyPair();
     await writeFile(vmKeyFile(dir), keys.private, { mode: 0o600 });
     const v: VagrantState = {
       dir: vagrantDir(lab.name),

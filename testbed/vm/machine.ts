@@ -4,10 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { $ } from 'zx';
 import { CommandError } from '../../model/errors.js';
-import { SshShell } from '../../provision/ssh.js';
+import { newSshKeyPair, SshShell } from '../../provision/ssh.js';
 import { PreflightError } from '../preflight.js';
 import { ensureImage, imageDir, type VmImage } from './image.js';
 import { bootVm, freeLoopbackPort, isOurVm, stopVm, vmFiles } from './qemu.js';
@@ -72,7 +71,7 @@ export async function bootMachine(
   flavour: VmFlavour = LAB_VM,
 ): Promise<SshShell> {
   const image = await ensureImage(log);
-  const keys = ssh2.utils.generateKeyPairSync('ed25519');
+  const keys = newSshKeyPair();
   await writeFile(vmKeyFile(dir), keys.private, { mode: 0o600 });
   const publicKey = keys.public.split(' ')[1];
   if (process.env.LVS_LAB_COLD_BOOT !== '1') {
@@ -81,7 +80,7 @@ export async function bootMachine(
       saved =
         (await findSaved(flavour, image)) ??
         (await saveVm(flavour, image, (pid, n, sshPort, d, key) => waitForSsh({ name: n, pid, sshPort, hostKey: image.hostKey, accel: '' }, d, key, join(d, 'id_ed25519')), log));
-      return await restoreMachine(name, dir, image, saved, { private: keys.private, public: publicKey }, log, booted);
+      return await restoreMachine(name, dir, image, saved, publicKey, log, booted);
     } catch (err) {
       const what = saved ? 'restoring the saved VM' : 'saving a booted VM';
       log(`${what} failed (${(err as Error).message.split('\n')[0]}): booting instead${saved ? '; that saved state is discarded' : ''}`);
@@ -111,7 +110,7 @@ async function restoreMachine(
   dir: string,
   image: VmImage,
   saved: SavedVm,
-  key: { private: string; public: string },
+  publicKey: string,
   log: Log,
   booted: (vm: VmState) => Promise<void>,
 ): Promise<SshShell> {
@@ -122,19 +121,18 @@ async function restoreMachine(
   await booted(vm);
   try {
     await resumeRestored(dir);
-    const first = await waitForSsh(vm, dir, await readFile(saved.keyFile, 'utf8'), saved.keyFile, 30_000);
-    try {
-      const own = [
-        `printf 'ssh-ed25519 %s lvs-lab\\n' '${key.public}' > /root/.ssh/authorized_keys`,
-        `date -s @${(Date.now() / 1000).toFixed(3)} >/dev/null`,
-        `printf %s ${randomBytes(64).toString('hex')} > /dev/urandom`,
-      ].join(' && ');
-      const res = await first.exec(own, { timeoutMs: 30_000 });
-      if (res.code !== 0) throw new CommandError(first.where, own.split(' && ')[0], res.code, res.stderr, 'giving the restored VM its own key');
-    } finally {
-      await first.close();
+    // Logged in with the saved key; from here on the VM accepts only its own (which OpenSSH clients get: keyFile).
+    const shell = await waitForSsh(vm, dir, await readFile(saved.keyFile, 'utf8'), vmKeyFile(dir), 30_000);
+    const own = [
+      `printf 'ssh-ed25519 %s lvs-lab\\n' '${publicKey}' > /root/.ssh/authorized_keys`,
+      `date -s @${(Date.now() / 1000).toFixed(3)} >/dev/null`,
+      `printf %s ${randomBytes(64).toString('hex')} > /dev/urandom`,
+    ].join(' && ');
+    const res = await shell.exec(own, { timeoutMs: 30_000 });
+    if (res.code !== 0) {
+      await shell.close();
+      throw new CommandError(shell.where, own.split(' && ')[0], res.code, res.stderr, 'giving the restored VM its own key');
     }
-    const shell = await SshShell.connect({ host: '127.0.0.1', port: sshPort, username: 'root', privateKey: key.private, hostKey: image.hostKey, keyFile: vmKeyFile(dir) });
     log(`VM up: restored a saved booted VM (qemu pid ${pid}, ${accel.name}, ssh on 127.0.0.1:${sshPort}), SSH answered after ${seconds(t0)} s`);
     return shell;
   } catch (err) {

@@ -7,10 +7,9 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { $ } from 'zx';
 import { CommandError } from '../../model/errors.js';
-import type { SshShell } from '../../provision/ssh.js';
+import { newSshKeyPair, type SshShell } from '../../provision/ssh.js';
 import type { VmImage } from './image.js';
 import { Qmp } from './qmp.js';
 import { bootVm, chooseAccel, freeLoopbackPort, qemuArgs, stopVm, vmFiles } from './qemu.js';
@@ -88,7 +87,7 @@ export async function saveVm(
   let pid = 0;
   try {
     const t0 = Date.now();
-    const keys = ssh2.utils.generateKeyPairSync('ed25519');
+    const keys = newSshKeyPair();
     await writeFile(join(work, 'id_ed25519'), keys.private, { mode: 0o600 });
     const publicKey = keys.public.split(' ')[1];
     const sshPort = await freeLoopbackPort();
