@@ -46,6 +46,12 @@ export interface FailoverResult {
   failedRequests: Spread;
 }
 
+/** A VM's start until its first command runs: restored from the saved booted VM, and booted. */
+export interface VmStartResult {
+  restore: Spread;
+  boot: Spread;
+}
+
 export interface BenchResults {
   when: string;
   machine: { description: string; cores: number; memoryGiB: number; accel: string };
@@ -53,6 +59,10 @@ export interface BenchResults {
   scale: ScaleResult[];
   dataPlane: DataPlaneResult[];
   failover?: FailoverResult;
+  vmStart?: VmStartResult;
+  /** The Docker engine VM's `engine up` (seconds): a first start (saving its booted state when there is none yet), then
+   * a second one, restored. */
+  engineStart?: { first: number; second: number };
 }
 
 export function spread(runs: number[]): Spread {
@@ -89,7 +99,15 @@ export function directorPacketsPerRequest(d: DataPlaneResult): { in: number; out
 
 export function formatTable(r: BenchResults): string {
   const s = (x: number) => x.toFixed(1);
-  const out = [`lvs-lab benchmark, ${r.when}, ${r.machine.description}`, '', 'lifecycle (seconds: median [min-max] of runs)'];
+  const out = [`lvs-lab benchmark, ${r.when}, ${r.machine.description}`];
+  if (r.vmStart) {
+    const v = r.vmStart;
+    out.push('', `VM start until its first command (seconds: median [min-max] of ${v.restore.runs.length})`);
+    out.push(`  restored from the saved booted VM  ${s(v.restore.median)} [${s(v.restore.min)}-${s(v.restore.max)}]`);
+    out.push(`  booted                             ${s(v.boot.median)} [${s(v.boot.min)}-${s(v.boot.max)}]`);
+  }
+  if (r.engineStart) out.push('', `Docker engine VM: engine up ${s(r.engineStart.first)} s the first time, ${s(r.engineStart.second)} s restored`);
+  out.push('', 'lifecycle (seconds: median [min-max] of runs)');
   const testbedWidth = Math.max(...r.lifecycle.map((t) => t.testbed.length));
   for (const t of r.lifecycle)
     out.push(`  ${t.testbed.padEnd(testbedWidth)}  ${t.phases.map((p) => `${p.phase} ${s(p.median)} [${s(p.min)}-${s(p.max)}]`).join('   ')}`);

@@ -1,9 +1,10 @@
 // npm run bench [-- --runs N] [--sizes 2,8,16,32] [--no-docker] [--no-vagrant] [--out bench/out]
-// Measures the lab lifecycle on every testbed this machine has, how build cost grows with realservers, and the
-// data plane through DR, NAT and straight to a realserver; prints a table, writes results.json and chart.png.
+// Measures a VM's start (restored vs booted), the lab lifecycle on every testbed this machine has (and in the VM
+// booted rather than restored), how build cost grows with realservers, and the data plane through DR, NAT and
+// straight to a realserver; prints a table, writes results.json and chart.png.
 // All load stays inside the labs' namespaces (in the VM where the host has no IPVS).
 import { CommandError } from '../model/errors.js';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +22,7 @@ import { NetnsLab } from '../testbed/netns.js';
 import { kernelHasIpvs } from '../testbed/preflight.js';
 import { vagrantTestbed } from '../testbed/vagrant/testbed.js';
 import type { TestbedKind } from '../testbed/state.js';
+import { bootMachine, stopMachine, type VmState } from '../testbed/vm/machine.js';
 import { chooseAccel } from '../testbed/vm/qemu.js';
 import { failoverDrill, restoreDirector, secondsUntilSoleHolder } from '../verify/failover.js';
 import { ipvsStats } from '../verify/probes.js';
@@ -28,7 +30,7 @@ import type { LabAccess } from '../provision/transport.js';
 import { verifyLab } from '../verify/report.js';
 import { renderPng } from './chart.js';
 import {
-  formatTable, kernelJiffies, parseWrk, spread, type BenchResults, type DataPlaneResult, type FailoverResult, type LifecycleResult, type PhaseTiming, type ScaleResult,
+  formatTable, kernelJiffies, parseWrk, spread, type BenchResults, type DataPlaneResult, type FailoverResult, type LifecycleResult, type PhaseTiming, type ScaleResult, type VmStartResult,
 } from './results.js';
 
 const { values } = parseArgs({
@@ -65,8 +67,33 @@ function phases(samples: Record<PhaseTiming['phase'], number[]>): PhaseTiming[] 
 
 const LIFECYCLE_LABEL: Record<TestbedKind, string> = { netns: 'netns on host', vm: 'netns in VM', vagrant: 'Vagrant (4 machines)' };
 
+/** The vm testbed's VM started RUNS times each way: restored from the saved booted VM, and booted. */
+async function vmStart(): Promise<VmStartResult> {
+  const samples = { restore: [] as number[], boot: [] as number[] };
+  const dir = await mkdtemp(join(os.tmpdir(), 'lvs-lab-bench-vm-'));
+  try {
+    for (let i = 0; i < RUNS; i++)
+      for (const way of ['restore', 'boot'] as const) {
+        let vm: VmState | undefined;
+        const [shell, t] = await timed(async () => {
+          const shell = await bootMachine('lvs-lab-bench-vm', dir, () => {}, async (v) => void (vm = v), undefined, { coldBoot: way === 'boot' });
+          await shell.exec('true');
+          return shell;
+        });
+        await shell.close();
+        if (vm) await stopMachine(vm);
+        if (way === 'restore' && !vm?.restored) throw new Error('the benchmark VM was booted, not restored: no usable saved state');
+        samples[way].push(t);
+        log(`VM start run ${i + 1}/${RUNS}: ${way} ${t.toFixed(1)} s`);
+      }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return { restore: spread(samples.restore), boot: spread(samples.boot) };
+}
+
 /** up (create + provision), verify, redeploy (rr -> wrr in place), down, on a testbed of the lab lifecycle. */
-async function labLifecycle(testbed: TestbedKind): Promise<LifecycleResult> {
+async function labLifecycle(testbed: TestbedKind, label = LIFECYCLE_LABEL[testbed]): Promise<LifecycleResult> {
   const samples = { up: [] as number[], verify: [] as number[], redeploy: [] as number[], down: [] as number[] };
   for (let i = 0; i < RUNS; i++) {
     await labDown(BENCH.name);
@@ -79,7 +106,7 @@ async function labLifecycle(testbed: TestbedKind): Promise<LifecycleResult> {
     Object.entries({ up, verify, redeploy, down }).forEach(([k, v]) => samples[k as keyof typeof samples].push(v));
     log(`${testbed} run ${i + 1}/${RUNS}: up ${up.toFixed(1)} s, verify ${verify.toFixed(1)} s, redeploy ${redeploy.toFixed(1)} s, down ${down.toFixed(1)} s`);
   }
-  return { testbed: LIFECYCLE_LABEL[testbed], phases: phases(samples) };
+  return { testbed: label, phases: phases(samples) };
 }
 
 const pulumi = (args: string[]) => $({ quiet: true })`bash infra/pulumi.sh ${args}`;
@@ -211,7 +238,15 @@ async function main() {
     scale: [],
     dataPlane: [],
   };
+  results.vmStart = await vmStart();
   for (const t of testbeds) results.lifecycle.push(await labLifecycle(t));
+  // Before the saved booted VM: the same lifecycle with the VM booted each time.
+  process.env.LVS_LAB_COLD_BOOT = '1';
+  try {
+    results.lifecycle.push(await labLifecycle('vm', 'netns in VM, booted (no saved VM)'));
+  } finally {
+    delete process.env.LVS_LAB_COLD_BOOT;
+  }
 
   // Scale and data plane on the fastest testbed here, in one machine.
   log(`scale and data plane on the ${testbeds[0]} testbed`);
@@ -229,8 +264,14 @@ async function main() {
     const dockerLocal = hostIpvs && (await $({ quiet: true, nothrow: true })`docker version`).exitCode === 0;
     const ownEngine = !dockerLocal && !(await engineVmRunning());
     if (!dockerLocal) {
-      const [, t] = await timed(() => engineUp(log));
-      log(`engine VM ready in ${t.toFixed(1)} s`);
+      // Twice when the engine VM is ours: the second start is restored from its saved booted state.
+      const [, first] = await timed(() => engineUp(log));
+      if (ownEngine) {
+        await engineDown(log);
+        const [, second] = await timed(() => engineUp(log));
+        results.engineStart = { first, second };
+      }
+      log(`engine VM ready in ${first.toFixed(1)} s${results.engineStart ? `, ${results.engineStart.second.toFixed(1)} s restored` : ''}`);
     }
     try {
       results.lifecycle.push(await dockerLifecycle(dockerLocal ? 'local' : 'vm'));

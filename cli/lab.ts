@@ -20,6 +20,8 @@ import { connectLab, labDown, labUp, TESTBEDS, type TestbedChoice } from '../tes
 import { listStates, readState, TESTBED_KINDS } from '../testbed/state.js';
 import { previewVagrantfile } from '../testbed/vagrant/preview.js';
 import { ensureImage } from '../testbed/vm/image.js';
+import { ensureSavedVm } from '../testbed/vm/machine.js';
+import { LAB_VM } from '../testbed/vm/saved.js';
 import { macsOf } from '../verify/probes.js';
 import { formatChecks, verifyLab } from '../verify/report.js';
 
@@ -36,7 +38,7 @@ commands:
   observe         send requests to the VIP, then show what the seed looks at: ipvsadm -lnc, netstat, arp, route
   capture         capture on the hosts' lab interfaces while requests run: one pcap per host, and a summary
   graph           draw the lab (SVG and PNG): hosts, IPs, MACs, the switch, the VIP, the request and reply paths
-  image           build the VM image now (it is built on first use otherwise, and cached)
+  image           build the VM image and save a booted lab VM now (otherwise done on first use; both cached)
   vagrantfile
            print the lab's Vagrantfile (the running lab's, or the one \`up --testbed vagrant\` would write)
   engine up|down|status
@@ -265,6 +267,8 @@ async function main(): Promise<number> {
       // The vm testbed's image (and the Vagrant box's source), built now if it is not cached.
       const image = await ensureImage(log);
       log(`VM image ready: ${image.dir} (kernel ${image.kernelVersion})`);
+      // And the booted lab VM that labs start from (restored in seconds instead of booted).
+      if (process.env.LVS_LAB_COLD_BOOT !== '1') log(`saved booted VM ready: ${(await ensureSavedVm(image, LAB_VM, log)).dir}`);
       return 0;
     }
     case 'vagrantfile': {

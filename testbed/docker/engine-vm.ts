@@ -8,7 +8,7 @@ import { stateDir } from '../paths.js';
 import { readJson, writeJson } from '../state.js';
 import type { VmFlavour } from '../vm/saved.js';
 import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning, type Log, type VmState } from '../vm/machine.js';
-import { BASE_IMAGE_LOCAL } from './spec.js';
+import { BASE_IMAGE_LOCAL, DOCKERFILE } from './spec.js';
 
 interface EngineState {
   version: 1;
@@ -52,8 +52,19 @@ const IMPORT_BASE = [
     ` | docker import - ${BASE_IMAGE_LOCAL} >/dev/null`,
 ].join('\n');
 
-/** The engine VM is saved booted with dockerd running and the base image imported: a restored one is ready at once. */
-const ENGINE_FLAVOUR: VmFlavour = { name: 'engine', prepare: [START_DOCKERD, IMPORT_BASE] };
+/**
+ * The lab host image's shared layers, built once with the same Dockerfile and base as every lab's (the legacy builder,
+ * as the Pulumi provider's build): a lab's image build then reuses them and only adds its label.
+ */
+const BUILD_LAYERS = [
+  `DOCKER_BUILDKIT=0 docker build -q -t lvs-lab/node-layers:bookworm --build-arg BASE=${BASE_IMAGE_LOCAL} - >/dev/null <<'EOF'`,
+  DOCKERFILE.trimEnd(),
+  'EOF',
+].join('\n');
+
+/** The engine VM is saved booted with dockerd running, the base image imported and the lab image's layers built: a
+ * restored one is ready at once. */
+const ENGINE_FLAVOUR: VmFlavour = { name: 'engine', prepare: [START_DOCKERD, IMPORT_BASE, BUILD_LAYERS] };
 
 /** Boots the engine VM (or finds it running), starts its dockerd and imports the base image. Idempotent. */
 export async function engineUp(log: Log = () => {}): Promise<void> {

@@ -57,6 +57,14 @@ async function waitForSsh(vm: VmState, dir: string, privateKey: string, keyFile:
 
 const seconds = (since: number): string => ((Date.now() - since) / 1000).toFixed(1);
 
+/** The saved booted VM of this flavour, saving one first when there is none (about one cold boot, once per image). */
+export async function ensureSavedVm(image: VmImage, flavour: VmFlavour, log: Log): Promise<SavedVm> {
+  return (
+    (await findSaved(flavour, image)) ??
+    saveVm(flavour, image, (pid, name, sshPort, dir, key) => waitForSsh({ name, pid, sshPort, hostKey: image.hostKey, accel: '' }, dir, key, join(dir, 'id_ed25519')), log)
+  );
+}
+
 /**
  * Starts a VM whose files live in `dir` and returns a shell on it: restored from the saved booted VM of its flavour
  * (saving one first when there is none), or booted when LVS_LAB_COLD_BOOT=1 or a restore fails (said in the log).
@@ -69,17 +77,16 @@ export async function bootMachine(
   log: Log,
   booted: (vm: VmState) => Promise<void>,
   flavour: VmFlavour = LAB_VM,
+  { coldBoot = process.env.LVS_LAB_COLD_BOOT === '1' }: { coldBoot?: boolean } = {},
 ): Promise<SshShell> {
   const image = await ensureImage(log);
   const keys = newSshKeyPair();
   await writeFile(vmKeyFile(dir), keys.private, { mode: 0o600 });
   const publicKey = keys.public.split(' ')[1];
-  if (process.env.LVS_LAB_COLD_BOOT !== '1') {
+  if (!coldBoot) {
     let saved: SavedVm | undefined;
     try {
-      saved =
-        (await findSaved(flavour, image)) ??
-        (await saveVm(flavour, image, (pid, n, sshPort, d, key) => waitForSsh({ name: n, pid, sshPort, hostKey: image.hostKey, accel: '' }, d, key, join(d, 'id_ed25519')), log));
+      saved = await ensureSavedVm(image, flavour, log);
       return await restoreMachine(name, dir, image, saved, publicKey, log, booted);
     } catch (err) {
       const what = saved ? 'restoring the saved VM' : 'saving a booted VM';
@@ -120,7 +127,7 @@ async function restoreMachine(
   const vm: VmState = { name, pid, sshPort, hostKey: image.hostKey, accel: accel.name, restored: true };
   await booted(vm);
   try {
-    await resumeRestored(dir);
+    await resumeRestored(dir, () => isOurVm(pid, name));
     // Logged in with the saved key; from here on the VM accepts only its own (which OpenSSH clients get: keyFile).
     const shell = await waitForSsh(vm, dir, await readFile(saved.keyFile, 'utf8'), vmKeyFile(dir), 30_000);
     const own = [

@@ -85,6 +85,9 @@ export function qemuArgs(o: BootOptions, accel: Accel): string[] {
     '-device', 'virtio-net-pci,netdev=n0',
     // Seeds the guest's RNG at once: sshd would otherwise wait seconds for entropy under emulation.
     '-device', 'virtio-rng-pci',
+    // A new generation ID at every start: a guest restored from a saved state sees it change and reseeds its RNG
+    // (the kernel's vmgenid driver), so two labs restored from one state do not draw the same random numbers.
+    '-device', 'vmgenid,guid=auto',
     '-display', 'none',
     '-monitor', 'none',
     '-serial', `file:${f.console}`,

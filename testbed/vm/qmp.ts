@@ -33,10 +33,14 @@ export class Qmp {
     socket.on('close', () => fail(new QmpError('QMP connection closed')));
   }
 
-  /** Connects, reads qemu's greeting and leaves capabilities negotiation, retrying while qemu creates the socket. */
-  static async connect(path: string, timeoutMs = 10_000): Promise<Qmp> {
+  /**
+   * Connects, reads qemu's greeting and leaves capabilities negotiation, retrying while qemu creates the socket;
+   * gives up at once when `running` says qemu is gone.
+   */
+  static async connect(path: string, timeoutMs = 10_000, running: () => boolean = () => true): Promise<Qmp> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      if (!running()) throw new QmpError('qemu exited');
       try {
         const socket = await new Promise<Socket>((resolve, reject) => {
           const s = createConnection(path, () => resolve(s));

@@ -130,8 +130,10 @@ export async function saveVm(
 }
 
 /** After a restore: waits until qemu has read the saved state, then resumes the guest. */
-export async function resumeRestored(dir: string, timeoutMs = 60_000): Promise<void> {
-  const qmp = await Qmp.connect(vmFiles(dir).qmp, timeoutMs);
+export async function resumeRestored(dir: string, running: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const qmp = await Qmp.connect(vmFiles(dir).qmp, timeoutMs, running).catch((err: Error) => {
+    throw new Error(`${err.message} (qemu refused the saved state?)`);
+  });
   try {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

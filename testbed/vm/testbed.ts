@@ -25,5 +25,8 @@ export const vmTestbed: Testbed = {
     log(`removed lab ${state.lab.name}: VM (qemu pid ${state.vm.pid}) and its overlay`);
   },
   leftovers: async (state) => (vmRunning(state.vm) ? [`qemu pid ${state.vm.pid} (${state.vm.name})`] : []),
-  describe: (s) => (s.vm ? `vm qemu pid ${s.vm.pid} (${vmRunning(s.vm) ? 'running' : 'NOT running'}), ssh 127.0.0.1:${s.vm.sshPort}` : 'vm (not booted)'),
+  describe: (s) =>
+    s.vm
+      ? `vm qemu pid ${s.vm.pid} (${vmRunning(s.vm) ? 'running' : 'NOT running'}${s.vm.restored ? ', restored from the saved booted VM' : ''}), ssh 127.0.0.1:${s.vm.sshPort}`
+      : 'vm (not booted)',
 };

@@ -1,0 +1,116 @@
+// Labs started from the saved booted VM (testbed/vm/saved.ts): two restored from one saved state share nothing (VM,
+// key, disk, clock, randomness), and a saved state that fails to restore gives a cold boot that says so. These run
+// on the vm testbed whatever the suite's own testbed is: restoring is what that testbed does.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile, copyFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateLab } from '../../model/topology.js';
+import { SshShell } from '../../provision/ssh.js';
+import { labDown, labUp, type LabSession } from '../../testbed/lab.js';
+import { labStateDir } from '../../testbed/paths.js';
+import { readState } from '../../testbed/state.js';
+import { ensureImage } from '../../testbed/vm/image.js';
+import { bootMachine, ensureSavedVm, stopMachine, vmKeyFile, type VmState } from '../../testbed/vm/machine.js';
+import { LAB_VM, savedDir, type VmFlavour } from '../../testbed/vm/saved.js';
+import { fetchSequence } from '../../verify/probes.js';
+
+const labs = ['rsta', 'rstb'].map((name) => validateLab({ name }, 'restore test'));
+
+describe('two labs restored from one saved booted VM', () => {
+  const sessions: LabSession[] = [];
+  beforeAll(async () => {
+    // Side by side, as two users would.
+    for (const { session } of await Promise.all(labs.map((lab) => labUp(lab, { testbed: 'vm' })))) sessions.push(session);
+  });
+  afterAll(async () => {
+    for (const s of sessions) await s.close();
+    for (const lab of labs) await labDown(lab.name);
+  });
+
+  const vms = async () => Promise.all(labs.map(async (lab) => (await readState(lab.name))!.vm!));
+  const run = async (i: number, command: string) => (await sessions[i].machine!.exec(command)).stdout.trim();
+
+  it('are two VMs of their own, each restored, on ports and overlays of their own', async () => {
+    const [a, b] = await vms();
+    expect(a.restored && b.restored).toBe(true);
+    expect(a.pid).not.toBe(b.pid);
+    expect(a.sshPort).not.toBe(b.sshPort);
+    const overlay = (lab: string) => join(labStateDir(lab), 'overlay.qcow2');
+    // Each overlay sits on the saved disk, never on the image itself or on the other lab's overlay.
+    const image = await ensureImage();
+    const saved = await ensureSavedVm(image, LAB_VM, () => {});
+    for (const lab of labs) expect((await readFile(overlay(lab.name))).includes(saved.disk)).toBe(true);
+    await sessions[0].machine!.exec('echo only-in-a > /root/marker');
+    expect(await run(1, 'cat /root/marker 2>/dev/null || echo absent')).toBe('absent');
+  });
+
+  it('each accepts its own key only: not the other lab\'s, not the saved state\'s', async () => {
+    const [a, b] = await vms();
+    const image = await ensureImage();
+    const saved = await ensureSavedVm(image, LAB_VM, () => {});
+    const keyOf = (lab: string) => readFile(vmKeyFile(labStateDir(lab)), 'utf8');
+    const [keyA, keyB, savedKey] = await Promise.all([keyOf('rsta'), keyOf('rstb'), readFile(saved.keyFile, 'utf8')]);
+    expect(keyA).not.toBe(keyB);
+    const login = (vm: VmState, privateKey: string) =>
+      SshShell.connect({ host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey }).then(
+        async (s) => (await s.close(), 'accepted'),
+        () => 'refused',
+      );
+    expect(await login(a, keyA)).toBe('accepted');
+    expect(await login(a, keyB)).toBe('refused');
+    expect(await login(b, keyA)).toBe('refused');
+    expect(await login(a, savedKey)).toBe('refused');
+    expect(await login(b, savedKey)).toBe('refused');
+  });
+
+  it("have the host's time, not the saved VM's, and draw different random numbers", async () => {
+    for (const i of [0, 1]) expect(Math.abs(Number(await run(i, 'date +%s')) - Date.now() / 1000)).toBeLessThan(5);
+    const [ra, rb] = await Promise.all([0, 1].map((i) => run(i, 'head -c 16 /dev/urandom | od -An -tx1 | tr -d " \\n"')));
+    expect(ra).toMatch(/^[0-9a-f]{32}$/);
+    expect(ra).not.toBe(rb);
+    // The kernel saw the VM generation change at restore and reseeded.
+    expect(await run(0, 'dmesg | grep -c "crng reseeded due to virtual machine fork" || true')).not.toBe('0');
+  });
+
+  it('are each a working lab, and one going down leaves the other serving', async () => {
+    for (const s of sessions) expect(new Set(await fetchSequence(s, 4))).toEqual(new Set(s.lab.realservers.map((r) => `from ${r.ip}`)));
+    await sessions[0].close();
+    sessions.shift();
+    expect(await labDown('rsta')).toBe(true);
+    expect(new Set(await fetchSequence(sessions[0], 4))).toEqual(new Set(labs[1].realservers.map((r) => `from ${r.ip}`)));
+  });
+});
+
+describe('a saved state that does not restore', () => {
+  // A flavour of its own, so the state every other lab restores from is never touched.
+  const flavour: VmFlavour = { name: 'broken-test' };
+  const dir = join(labStateDir('rstbad'));
+  let vm: VmState | undefined;
+  afterAll(async () => {
+    if (vm) await stopMachine(vm);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('gives a cold boot that says so, and the broken state is discarded', async () => {
+    const image = await ensureImage();
+    const good = await ensureSavedVm(image, LAB_VM, () => {});
+    const broken = await savedDir(flavour, image);
+    await mkdir(broken, { recursive: true });
+    for (const f of ['disk.qcow2', 'id_ed25519', 'manifest.json']) await copyFile(join(good.dir, f), join(broken, f));
+    await writeFile(join(broken, 'state'), randomBytes(4096)); // not a migration stream
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const lines: string[] = [];
+    const shell = await bootMachine('lvs-lab-rstbad', dir, (l) => lines.push(l), async (v) => void (vm = v), flavour);
+    try {
+      expect((await shell.exec('echo up')).stdout.trim()).toBe('up');
+    } finally {
+      await shell.close();
+    }
+    expect(lines.join('\n')).toMatch(/restoring the saved VM failed \(.*\): booting instead; that saved state is discarded/);
+    expect(lines.join('\n')).toMatch(/VM up: booted/);
+    expect(vm!.restored).toBeUndefined();
+    expect(existsSync(broken)).toBe(false);
+  });
+});
