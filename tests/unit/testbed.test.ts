@@ -78,10 +78,30 @@ describe('VM testbed', () => {
   );
   const after = (flag: string) => args.filter((_, i) => args[i - 1] === flag);
 
-  it('gives the guest one restricted user-net NIC whose only way in is SSH on loopback (and an RNG, no other device)', () => {
+  it('gives the guest one restricted user-net NIC whose only way in is SSH on loopback (and an RNG and a VM generation ID, no other device)', () => {
     expect(after('-netdev')).toEqual(['user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22']);
-    expect(after('-device')).toEqual(['virtio-net-pci,netdev=n0', 'virtio-rng-pci']);
+    expect(after('-device')).toEqual(['virtio-net-pci,netdev=n0', 'virtio-rng-pci', 'vmgenid,guid=auto']);
     expect(args).not.toContain('-nic');
+    expect(args).not.toContain('-incoming');
+  });
+
+  it('restores a saved VM over an overlay of its saved disk, paused until resumed, with a QMP socket of its own', () => {
+    const restored = qemuArgs(
+      {
+        name: 'lvs-lab-lvs',
+        dir: '/state/lvs',
+        sshPort: 40022,
+        publicKey: 'AAAAkey',
+        image: { dir: '/img', disk: '/img/disk.raw', kernel: '/img/vmlinuz', initrd: '/img/initrd.img', kernelVersion: '6.1', hostKey: 'x' },
+        restore: { disk: '/img/saved/lab-1/disk.qcow2', state: '/img/saved/lab-1/state' },
+      },
+      { name: 'tcg', args: ['-accel', 'tcg'] },
+    );
+    const flag = (f: string) => restored.filter((_, i) => restored[i - 1] === f);
+    expect(flag('-incoming')).toEqual(["exec:cat '/img/saved/lab-1/state'"]);
+    expect(flag('-qmp')).toEqual(['unix:/state/lvs/qmp.sock,server=on,wait=off']);
+    // Apart from -incoming, the very command line a boot uses: a saved state only loads into identical devices.
+    expect(restored.slice(0, restored.indexOf('-incoming'))).toEqual(args);
   });
 
   it("boots Debian's kernel from a throwaway overlay, with the lab key on the command line", () => {
