@@ -78,7 +78,7 @@ export class SshShell implements Shell {
 
   /**
    * Options for an OpenSSH client to this same machine: the same key, the host key pinned (in a known_hosts file
-   * beside the key) and the same proxy. For interactive sessions, and for Docker's ssh:// client.
+   * beside the key) and the same proxy. For interactive sessions, and the engine VM's Docker socket forward.
    */
   async opensshOptions(): Promise<string[]> {
     const t = this.target;

@@ -1,9 +1,13 @@
 // The engine VM: an lvs-lab VM (Debian's kernel, with IPVS) running dockerd, for Docker labs on hosts whose kernel
 // has no IPVS. Its lifecycle only (`npm run lab -- engine up|down|status`); choosing and opening an engine is engine.ts.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { CommandError } from '../../model/errors.js';
 import type { Shell } from '../../provision/shell.js';
+import type { SshShell } from '../../provision/ssh.js';
 import { stateDir } from '../paths.js';
 import { readJson, writeJson } from '../state.js';
 import type { VmFlavour } from '../vm/saved.js';
@@ -14,6 +18,8 @@ interface EngineState {
   version: 1;
   createdAt: string;
   vm?: VmState;
+  /** The ssh process forwarding the engine's Docker socket to this host (dockerSocket()). */
+  forwarder?: { pid: number };
 }
 
 const ENGINE_VM = 'lvs-lab-engine';
@@ -21,6 +27,8 @@ export const engineDir = (): string => join(stateDir(), 'engine');
 const stateFile = () => join(engineDir(), 'state.json');
 
 export const readEngineState = () => readJson<EngineState>(stateFile());
+/** The engine VM's Docker socket on this host: ssh binds it for root alone (mode 0600). */
+export const dockerSocket = (): string => join(engineDir(), 'docker.sock');
 const writeEngineState = (state: EngineState) => writeJson(stateFile(), state);
 
 async function must(shell: Shell, command: string, what: string, timeoutMs?: number): Promise<string> {
@@ -69,7 +77,7 @@ const ENGINE_FLAVOUR: VmFlavour = { name: 'engine', prepare: [START_DOCKERD, IMP
 /** Boots the engine VM (or finds it running), starts its dockerd and imports the base image. Idempotent. */
 export async function engineUp(log: Log = () => {}): Promise<void> {
   const existing = await readEngineState();
-  let shell: Shell;
+  let shell: SshShell;
   if (vmRunning(existing?.vm)) {
     log(`engine VM already running (qemu pid ${existing.vm.pid})`);
     shell = await openMachine(existing.vm, engineDir());
@@ -92,15 +100,61 @@ export async function engineUp(log: Log = () => {}): Promise<void> {
     t = Date.now();
     await must(shell, IMPORT_BASE, `docker import of ${BASE_IMAGE_LOCAL}`, 600_000);
     log(`base image ${BASE_IMAGE_LOCAL} in place (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+    await ensureDockerForwarder(shell);
+    log(`its Docker socket forwarded to ${dockerSocket()}`);
   } finally {
     await shell.close();
   }
+}
+
+/** True when pid is the engine's socket forwarder (never signal a recycled pid). */
+function isForwarder(pid: number): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.startsWith('ssh\0') && cmdline.includes(`${dockerSocket()}:/var/run/docker.sock`);
+  } catch {
+    return false;
+  }
+}
+
+const socketAnswers = (path: string) =>
+  new Promise<boolean>((resolve) => {
+    const s = createConnection(path, () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+
+/**
+ * One SSH connection forwarding the engine VM's Docker socket to dockerSocket() on this host, started once and kept
+ * (engineDown ends it, by pid): the Docker provider's API calls then share it, where with ssh:// each connection
+ * started `ssh` here and `docker system dial-stdio` in the VM (~2.3 s each under software emulation). Idempotent.
+ */
+export async function ensureDockerForwarder(shell: SshShell): Promise<void> {
+  const state = await readEngineState();
+  if (!state?.vm) throw new Error('the engine VM is not running');
+  const sock = dockerSocket();
+  if (state.forwarder && isForwarder(state.forwarder.pid) && (await socketAnswers(sock))) return;
+  if (state.forwarder && isForwarder(state.forwarder.pid)) process.kill(state.forwarder.pid);
+  await rm(sock, { force: true });
+  const args = [
+    ...(await shell.opensshOptions()), '-o', 'LogLevel=ERROR', '-o', 'ExitOnForwardFailure=yes', '-o', 'ServerAliveInterval=15',
+    '-N', '-L', `${sock}:/var/run/docker.sock`, '-p', String(state.vm.sshPort), 'root@127.0.0.1',
+  ];
+  const child = spawn('ssh', args, { detached: true, stdio: 'ignore' });
+  child.unref();
+  await writeEngineState({ ...state, forwarder: { pid: child.pid! } });
+  for (let i = 0; i < 100; i++) {
+    if (await socketAnswers(sock)) return;
+    if (!isForwarder(child.pid!)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new CommandError('localhost', `ssh ${args.join(' ')}`, 1, 'the Docker socket forward did not come up within 10 s', 'forwarding the engine VM\'s Docker socket');
 }
 
 /** Stops the engine VM: every container, network and image in it goes with its overlay. */
 export async function engineDown(log: Log = () => {}): Promise<boolean> {
   const state = await readEngineState();
   if (!state) return false;
+  if (state.forwarder && isForwarder(state.forwarder.pid)) process.kill(state.forwarder.pid);
   if (state.vm) {
     await stopMachine(state.vm);
     log(`removed the engine VM (qemu pid ${state.vm.pid}) and everything in it`);

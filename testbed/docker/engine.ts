@@ -4,9 +4,8 @@
 import { UserError } from '../../model/errors.js';
 import { LocalShell, type Shell } from '../../provision/shell.js';
 import { kernelHasIpvs, PreflightError } from '../preflight.js';
-import { openMachine, vmRunning, type VmState } from '../vm/machine.js';
-import { engineDir, engineVmRunning, readEngineState } from './engine-vm.js';
-import type { SshShell } from '../../provision/ssh.js';
+import { openMachine, vmRunning } from '../vm/machine.js';
+import { dockerSocket, engineDir, engineVmRunning, ensureDockerForwarder, readEngineState } from './engine-vm.js';
 import type { EngineChoice } from '../../model/stack.js';
 import type { Lab } from '../../model/topology.js';
 import { dockerTransport } from '../../provision/transport.js';
@@ -16,7 +15,7 @@ import { BASE_IMAGE_LOCAL, containerName, DOCKER_HTTPD } from './spec.js';
 export type EngineKind = 'local' | 'vm';
 // The choice of engine (auto, local, vm) is the stack's setting: model/stack.ts.
 
-/** How a Docker client (the Pulumi Docker provider) reaches an engine: its DOCKER_HOST, and ssh options for ssh://. */
+/** How a Docker client (the Pulumi Docker provider) reaches an engine: its DOCKER_HOST (ssh options for an ssh:// one). */
 export interface DockerClientAddress {
   host?: string;
   sshOpts?: string[];
@@ -51,15 +50,10 @@ export async function openEngine(choice: EngineChoice): Promise<DockerEngine | u
   const state = await readEngineState();
   if (!vmRunning(state?.vm)) return undefined;
   const shell = await openMachine(state.vm, engineDir());
-  return { kind, shell, defaultBase: BASE_IMAGE_LOCAL, client: await sshClientAddress(state.vm, shell), close: () => shell.close() };
-}
-
-/**
- * The engine VM as the Docker client sees it: ssh:// to its loopback port with the options of the engine's own SSH
- * session (its key, its host key pinned); the ssh client then runs `docker system dial-stdio` in the VM.
- */
-async function sshClientAddress(vm: VmState, shell: SshShell): Promise<DockerClientAddress> {
-  return { host: `ssh://root@127.0.0.1:${vm.sshPort}`, sshOpts: [...(await shell.opensshOptions()), '-o', 'LogLevel=ERROR'] };
+  // The Docker client reaches the VM's engine through its socket, forwarded over one SSH connection (its key, its
+  // host key pinned), restarted here if it went away.
+  await ensureDockerForwarder(shell);
+  return { kind, shell, defaultBase: BASE_IMAGE_LOCAL, client: { host: `unix://${dockerSocket()}` }, close: () => shell.close() };
 }
 
 /**

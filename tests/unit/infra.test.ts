@@ -43,7 +43,8 @@ beforeAll(() => {
 });
 
 const value = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply(resolve));
-const CLIENT = { host: 'ssh://root@127.0.0.1:40022', sshOpts: ['-i', '/state/engine/id_ed25519'] };
+// The engine VM's Docker socket, forwarded to this host (testbed/docker/engine-vm.ts).
+const CLIENT = { host: 'unix:///state/engine/docker.sock' };
 
 /** Builds the component under mocks and waits until every resource it declared was registered. */
 async function build(lab: Lab, engine: 'local' | 'vm' = 'vm') {
@@ -78,7 +79,7 @@ describe('Docker lab resource graph', () => {
 
   it('every Docker resource takes the one provider, which reaches the chosen engine', async () => {
     const { component, of } = await build(referenceLab());
-    expect(of(PROVIDER)[0].inputs).toMatchObject({ host: CLIENT.host, sshOpts: JSON.stringify(CLIENT.sshOpts) });
+    expect(of(PROVIDER)[0].inputs).toMatchObject({ host: CLIENT.host });
     const providerRef = `${await value(component.provider.urn)}::${await value(component.provider.id)}`;
     for (const r of [...of(NETWORK), ...of(IMAGE), ...of(CONTAINER)]) expect(r.provider, r.name).toBe(providerRef);
   });
