@@ -32,8 +32,9 @@ export class LabBusyError extends UserError {
   }
 }
 
-/** Whether `pid` is a live process that could hold a lock (not a recycled pid of something else). */
-function alive(pid: number): boolean {
+/** Whether `pid` is a live lvs-lab process (node or tsx: one that could hold a lock, or own a build or a save), not
+ * a recycled pid of something else. */
+export function kitProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return /node|tsx/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
@@ -57,7 +58,7 @@ export async function withLabLock<T>(lab: string, command: string, fn: () => Pro
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw err;
       const holder = JSON.parse(await readFile(file, 'utf8').catch(() => '{}')) as Partial<Holder>;
-      if (holder.pid && alive(holder.pid)) throw new LabBusyError(lab, holder as Holder);
+      if (holder.pid && kitProcessAlive(holder.pid)) throw new LabBusyError(lab, holder as Holder);
       await rm(file, { force: true }); // stale: its process is gone (killed, or the machine rebooted)
     }
   }

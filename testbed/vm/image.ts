@@ -7,6 +7,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile, copyFile } from 'node:
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
+import { kitProcessAlive } from '../lock.js';
 import { cacheDir } from '../paths.js';
 import { debianMirror } from './mirror.js';
 
@@ -78,7 +79,16 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
     if ((await $({ nothrow: true, quiet: true })`command -v ${tool}`).exitCode !== 0)
       throw new UserError(`building the VM image needs ${tool}: run testbed/install-deps.sh (or apt-get install debootstrap e2fsprogs xz-utils)`);
   }
-  // Build beside the final place and rename at the end: an interrupted build never looks like a cached image.
+  // Build beside the final place and rename at the end: an interrupted build never looks like a cached image, and
+  // what one left (its owner gone) is removed here.
+  const images = join(cacheDir(), 'images');
+  for (const d of existsSync(images) ? await readdir(images) : []) {
+    const owner = /\.building-(\d+)$/.exec(d)?.[1];
+    if (owner && !kitProcessAlive(Number(owner))) {
+      await rm(join(images, d), { recursive: true, force: true });
+      log(`VM image: removed an interrupted build (${d})`);
+    }
+  }
   const work = `${dir}.building-${process.pid}`;
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });

@@ -10,7 +10,7 @@ import { newSshKeyPair, SshShell } from '../../provision/ssh.js';
 import { PreflightError } from '../preflight.js';
 import { ensureImage, imageDir, type VmImage } from './image.js';
 import { bootVm, freeLoopbackPort, isOurVm, stopVm, vmFiles } from './qemu.js';
-import { discardSaved, findSaved, LAB_VM, resumeRestored, saveVm, type SavedVm, type VmFlavour } from './saved.js';
+import { discardSaved, findSaved, LAB_VM, resumeRestored, saveVm, sweepInterruptedSaves, type SavedVm, type VmFlavour } from './saved.js';
 
 export interface VmState {
   name: string;
@@ -59,6 +59,7 @@ const seconds = (since: number): string => ((Date.now() - since) / 1000).toFixed
 
 /** The saved booted VM of this flavour, saving one first when there is none (about one cold boot, once per image). */
 export async function ensureSavedVm(image: VmImage, flavour: VmFlavour, log: Log): Promise<SavedVm> {
+  for (const d of await sweepInterruptedSaves(image)) log(`removed an interrupted save: ${d} (and its VM)`);
   return (
     (await findSaved(flavour, image)) ??
     saveVm(flavour, image, (pid, name, sshPort, dir, key) => waitForSsh({ name, pid, sshPort, hostKey: image.hostKey, accel: '' }, dir, key, join(dir, 'id_ed25519')), log)

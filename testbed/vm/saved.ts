@@ -5,11 +5,12 @@
 // prepared); a restored VM gets its own SSH key, clock and random seed before anyone uses it (machine.ts).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { CommandError } from '../../model/errors.js';
 import { newSshKeyPair, type SshShell } from '../../provision/ssh.js';
+import { kitProcessAlive } from '../lock.js';
 import type { VmImage } from './image.js';
 import { Qmp } from './qmp.js';
 import { bootVm, chooseAccel, freeLoopbackPort, qemuArgs, stopVm, vmFiles } from './qemu.js';
@@ -64,6 +65,25 @@ async function readSaved(dir: string): Promise<SavedVm | undefined> {
 }
 
 export const findSaved = async (flavour: VmFlavour, image: VmImage): Promise<SavedVm | undefined> => readSaved(await savedDir(flavour, image));
+
+/**
+ * Removes what a save killed midway left (`<dir>.saving-<pid>` of a process that is gone): its VM, stopped by the pid
+ * qemu wrote there (checked to be that VM), and the directory. Returns what it removed.
+ */
+export async function sweepInterruptedSaves(image: VmImage): Promise<string[]> {
+  const root = join(image.dir, 'saved');
+  const left = existsSync(root) ? (await readdir(root)).filter((d) => /\.saving-\d+$/.test(d)) : [];
+  const removed: string[] = [];
+  for (const d of left) {
+    if (kitProcessAlive(Number(d.split('.saving-')[1]))) continue;
+    const pid = Number((await readFile(vmFiles(join(root, d)).pidFile, 'utf8').catch(() => '')).trim());
+    const flavour = d.split('-')[0];
+    if (pid) await stopVm(pid, `lvs-lab-save-${flavour}`);
+    await rm(join(root, d), { recursive: true, force: true });
+    removed.push(join(root, d));
+  }
+  return removed;
+}
 
 /** Drops a saved state that failed to restore, so the next start saves a new one. */
 export const discardSaved = (saved: SavedVm): Promise<void> => rm(saved.dir, { recursive: true, force: true });
