@@ -6,7 +6,7 @@ import { dockerLabSpec } from '../../testbed/docker/spec.js';
 import { macFor } from '../../model/addressing.js';
 import { leftoversScript, netnsNames, networkSteps, teardownScript } from '../../testbed/netns.js';
 import { preflightScript } from '../../testbed/preflight.js';
-import { qemuArgs } from '../../testbed/vm/qemu.js';
+import { qemuArgs, type Accel } from '../../testbed/vm/qemu.js';
 
 describe('netns testbed', () => {
   const lab = referenceLab();
@@ -66,16 +66,15 @@ describe('netns testbed', () => {
 });
 
 describe('VM testbed', () => {
-  const args = qemuArgs(
-    {
-      name: 'lvs-lab-lvs',
-      dir: '/state/lvs',
-      sshPort: 40022,
-      publicKey: 'AAAAkey',
-      image: { dir: '/img', disk: '/img/disk.raw', kernel: '/img/vmlinuz', initrd: '/img/initrd.img', kernelVersion: '6.1', hostKey: 'x' },
-    },
-    { name: 'tcg', args: ['-accel', 'tcg'] },
-  );
+  const boot = {
+    name: 'lvs-lab-lvs',
+    dir: '/state/lvs',
+    sshPort: 40022,
+    publicKey: 'AAAAkey',
+    image: { dir: '/img', disk: '/img/disk.raw', kernel: '/img/vmlinuz', initrd: '/img/initrd.img', kernelVersion: '6.1', hostKey: 'x' },
+  };
+  const tcg: Accel = { name: 'tcg', args: ['-accel', 'tcg'] };
+  const args = qemuArgs(boot, tcg);
   const after = (flag: string) => args.filter((_, i) => args[i - 1] === flag);
 
   it('gives the guest one restricted user-net NIC whose only way in is SSH on loopback (and an RNG and a VM generation ID, no other device)', () => {
@@ -86,17 +85,7 @@ describe('VM testbed', () => {
   });
 
   it('restores a saved VM over an overlay of its saved disk, paused until resumed, with a QMP socket of its own', () => {
-    const restored = qemuArgs(
-      {
-        name: 'lvs-lab-lvs',
-        dir: '/state/lvs',
-        sshPort: 40022,
-        publicKey: 'AAAAkey',
-        image: { dir: '/img', disk: '/img/disk.raw', kernel: '/img/vmlinuz', initrd: '/img/initrd.img', kernelVersion: '6.1', hostKey: 'x' },
-        restore: { disk: '/img/saved/lab-1/disk.qcow2', state: '/img/saved/lab-1/state' },
-      },
-      { name: 'tcg', args: ['-accel', 'tcg'] },
-    );
+    const restored = qemuArgs({ ...boot, restore: { disk: '/img/saved/lab-1/disk.qcow2', state: '/img/saved/lab-1/state' } }, tcg);
     const flag = (f: string) => restored.filter((_, i) => restored[i - 1] === f);
     expect(flag('-incoming')).toEqual(["exec:cat '/img/saved/lab-1/state'"]);
     expect(flag('-qmp')).toEqual(['unix:/state/lvs/qmp.sock,server=on,wait=off']);
