@@ -9,7 +9,7 @@ import { CommandError } from '../../model/errors.js';
 import { newSshKeyPair, SshShell } from '../../provision/ssh.js';
 import { PreflightError } from '../preflight.js';
 import { ensureImage, imageDir, type VmImage } from './image.js';
-import { bootVm, freeLoopbackPort, isOurVm, stopVm, vmFiles } from './qemu.js';
+import { bootVm, freeLoopbackPort, isOurVm, stopVm, VCPUS, vmFiles } from './qemu.js';
 import { discardSaved, findSaved, LAB_VM, resumeRestored, saveVm, sweepInterruptedSaves, type SavedVm, type VmFlavour } from './saved.js';
 
 export interface VmState {
@@ -135,8 +135,10 @@ async function restoreMachine(
       `printf 'ssh-ed25519 %s lvs-lab\\n' '${publicKey}' > /root/.ssh/authorized_keys`,
       `date -s @${(Date.now() / 1000).toFixed(3)} >/dev/null`,
       `printf %s ${randomBytes(64).toString('hex')} > /dev/urandom`,
+      // Every vCPU runs a task: one stuck since the restore (a soft lockup) fails the restore here, not the lab later.
+      ...Array.from({ length: VCPUS }, (_, cpu) => `taskset -c ${cpu} true`),
     ].join(' && ');
-    const res = await shell.exec(own, { timeoutMs: 30_000 });
+    const res = await shell.exec(own, { timeoutMs: 10_000 });
     if (res.code !== 0) {
       await shell.close();
       throw new CommandError(shell.where, own.split(' && ')[0], res.code, res.stderr, 'giving the restored VM its own key');

@@ -42,6 +42,9 @@ export async function freeLoopbackPort(): Promise<number> {
   });
 }
 
+/** vCPUs of every lab VM (each one a host thread under software emulation; this kind of machine has 2 cores). */
+export const VCPUS = 2;
+
 export interface VmFiles {
   overlay: string;
   pidFile: string;
@@ -75,7 +78,7 @@ export function qemuArgs(o: BootOptions, accel: Accel): string[] {
   return [
     '-name', `${o.name},process=${o.name}`,
     ...accel.args,
-    '-smp', '2',
+    '-smp', String(VCPUS),
     '-m', String(o.memoryMb ?? 1024),
     '-kernel', o.image.kernel,
     '-initrd', o.image.initrd,

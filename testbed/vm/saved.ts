@@ -15,7 +15,7 @@ import type { VmImage } from './image.js';
 import { Qmp } from './qmp.js';
 import { bootVm, chooseAccel, freeLoopbackPort, qemuArgs, stopVm, vmFiles } from './qemu.js';
 
-const SAVE_FORMAT = 1; // bump when how a state is saved or resumed changes in a way the key does not show
+const SAVE_FORMAT = 2; // bump when how a state is saved or resumed changes in a way the key does not show
 
 /** What kind of VM is saved: a bare lab VM, or one prepared further (the Docker engine VM with dockerd running). */
 export interface VmFlavour {
@@ -122,6 +122,9 @@ export async function saveVm(
     } finally {
       await shell.close();
     }
+    // Let the guest settle before it is stopped: the SSH session's teardown runs on in its kernel for a moment, and a
+    // vCPU saved midway through kernel work can spin forever once restored (seen once: CPU 0 stuck in sshd).
+    await new Promise((r) => setTimeout(r, 2_000));
     const qmp = await Qmp.connect(vmFiles(work).qmp);
     try {
       // Stopped first, so the disk is final before the memory is written; the restored guest then resumes from here.
@@ -140,6 +143,10 @@ export async function saveVm(
       if (!existsSync(join(final, 'manifest.json'))) throw err;
       await rm(work, { recursive: true, force: true }); // another process saved it first
     });
+    // States of this flavour saved under other inputs (an older qemu command line, qemu, save format) are stale now.
+    const root = join(image.dir, 'saved');
+    for (const d of await readdir(root))
+      if (d.startsWith(`${flavour.name}-`) && join(root, d) !== final && !d.includes('.saving-')) await rm(join(root, d), { recursive: true, force: true });
     log(`saved the booted ${flavour.name} VM in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${final}`);
     return (await readSaved(final))!;
   } catch (err) {
