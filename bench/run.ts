@@ -28,6 +28,7 @@ import { failoverDrill, restoreDirector, secondsUntilSoleHolder } from '../verif
 import { ipvsStats } from '../verify/probes.js';
 import type { LabAccess } from '../provision/transport.js';
 import { verifyLab } from '../verify/report.js';
+import { teardownOnSignal } from '../cli/interrupt.js';
 import { renderPng } from './chart.js';
 import {
   formatTable, kernelJiffies, parseWrk, spread, type BenchResults, type DataPlaneResult, type FailoverResult, type LifecycleResult, type PhaseTiming, type ScaleResult, type VmStartResult,
@@ -46,6 +47,9 @@ const RUNS = Number(values.runs);
 const SIZES = values.sizes!.split(',').map(Number);
 const started = Date.now();
 const log = (msg: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)}s] ${msg}`);
+
+// What this run created and has not removed yet, for Ctrl-C: the VM-start VM, the docker stack, our engine VM.
+const created: { vm?: VmState; dockerStack?: string; engine?: boolean } = {};
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();
@@ -76,12 +80,13 @@ async function vmStart(): Promise<VmStartResult> {
       for (const way of ['restore', 'boot'] as const) {
         let vm: VmState | undefined;
         const [shell, t] = await timed(async () => {
-          const shell = await bootMachine('lvs-lab-bench-vm', dir, () => {}, async (v) => void (vm = v), undefined, { coldBoot: way === 'boot' });
+          const shell = await bootMachine('lvs-lab-bench-vm', dir, () => {}, async (v) => void (vm = created.vm = v), undefined, { coldBoot: way === 'boot' });
           await shell.exec('true');
           return shell;
         });
         await shell.close();
         if (vm) await stopMachine(vm);
+        created.vm = undefined;
         if (way === 'restore' && !vm?.restored) throw new Error('the benchmark VM was booted, not restored: no usable saved state');
         samples[way].push(t);
         log(`VM start run ${i + 1}/${RUNS}: ${way} ${t.toFixed(1)} s`);
@@ -117,6 +122,7 @@ async function dockerLifecycle(engine: 'local' | 'vm'): Promise<LifecycleResult>
   const samples = { up: [] as number[], verify: [] as number[], redeploy: [] as number[], down: [] as number[] };
   const config = (lab: object) => pulumi(['config', 'set', '--stack', stack, 'lvs-lab:lab', JSON.stringify(lab)]);
   await pulumi(['stack', 'select', '--create', stack, '--non-interactive']);
+  created.dockerStack = stack;
   await pulumi(['config', 'set', '--stack', stack, 'lvs-lab:engine', engine]);
   try {
     for (let i = 0; i < RUNS; i++) {
@@ -134,6 +140,7 @@ async function dockerLifecycle(engine: 'local' | 'vm'): Promise<LifecycleResult>
   } finally {
     await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh destroy --yes --skip-preview --non-interactive --stack ${stack}`;
     await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh stack rm --yes --force --non-interactive ${stack}`;
+    created.dockerStack = undefined;
   }
   return { testbed: `Docker (${engine} engine)`, phases: phases(samples) };
 }
@@ -223,6 +230,19 @@ async function failover(s: LabSession): Promise<FailoverResult> {
 }
 
 async function main() {
+  teardownOnSignal(
+    "the benchmark's labs",
+    async () => {
+      if (created.vm) await stopMachine(created.vm);
+      await labDown(BENCH.name, { log });
+      if (created.dockerStack) {
+        await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh destroy --yes --skip-preview --non-interactive --stack ${created.dockerStack}`;
+        await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh stack rm --yes --force --non-interactive ${created.dockerStack}`;
+      }
+      if (created.engine) await engineDown(log);
+    },
+    log,
+  );
   const hostIpvs = await kernelHasIpvs(new LocalShell());
   const testbeds: TestbedKind[] = hostIpvs ? ['netns', 'vm'] : ['vm'];
   const accel = chooseAccel().name;
@@ -263,6 +283,7 @@ async function main() {
   if (!values['no-docker']) {
     const dockerLocal = hostIpvs && (await $({ quiet: true, nothrow: true })`docker version`).exitCode === 0;
     const ownEngine = !dockerLocal && !(await engineVmRunning());
+    created.engine = ownEngine;
     if (!dockerLocal) {
       // Twice when the engine VM is ours: the second start is restored from its saved booted state.
       const [, first] = await timed(() => engineUp(log));

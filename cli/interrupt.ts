@@ -34,3 +34,32 @@ export function trapInterrupts(log: Log, leftBehind: string): Interrupts {
     },
   };
 }
+
+/**
+ * For runs that hold what they built until the end (a test suite's lab, the benchmark's): on Ctrl-C or SIGTERM,
+ * `teardown` removes it, says so, and the process exits 130. A second signal exits at once. Returns the untrap.
+ */
+export function teardownOnSignal(what: string, teardown: () => Promise<void>, log: (m: string) => void): () => void {
+  let stopping = false;
+  const handler = (sig: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: removing ${what} before exiting`);
+    teardown().then(
+      () => {
+        log(`interrupted: removed ${what}`);
+        process.exit(130);
+      },
+      (err) => {
+        log(`interrupted: removing ${what} failed: ${err}`);
+        process.exit(130);
+      },
+    );
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}

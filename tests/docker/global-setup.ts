@@ -5,7 +5,7 @@ import { LocalShell } from '../../provision/shell.js';
 import type { EngineKind } from '../../testbed/docker/engine.js';
 import { engineDown, engineUp, engineVmRunning } from '../../testbed/docker/engine-vm.js';
 import { kernelHasIpvs } from '../../testbed/preflight.js';
-import { teardownOnSignal } from '../on-signal.js';
+import { teardownOnSignal } from '../../cli/interrupt.js';
 import { DOCKER_LAB, pulumi, STACK, stackOutputs } from './stack.js';
 
 const log = (msg: string) => console.log(`[docker lab ${STACK}] ${msg}`);

@@ -1,5 +1,5 @@
 import { labDown, labUp } from '../../testbed/lab.js';
-import { teardownOnSignal } from '../on-signal.js';
+import { teardownOnSignal } from '../../cli/interrupt.js';
 import { TEST_LAB, testbedChoice } from './lab.js';
 
 const log = (msg: string) => console.log(`[integration lab ${TEST_LAB.name}] ${msg}`);

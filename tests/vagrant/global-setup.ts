@@ -2,7 +2,7 @@
 // before it is recorded first, so the suite's last test can compare after `down`.
 import type { TestProject } from 'vitest/node';
 import { labDown, labUp } from '../../testbed/lab.js';
-import { teardownOnSignal } from '../on-signal.js';
+import { teardownOnSignal } from '../../cli/interrupt.js';
 import { footprint, VAGRANT_LAB } from './lab.js';
 
 const log = (msg: string) => console.log(`[vagrant lab ${VAGRANT_LAB.name}] ${msg}`);
