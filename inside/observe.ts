@@ -43,7 +43,8 @@ const NOTES = {
 export async function observe(a: LabAccess, requests = 6): Promise<{ bodies: string[]; sections: Section[] }> {
   const { lab } = a;
   const note = NOTES[lab.forwarding];
-  const bodies = await fetchSequence(a, requests);
+  // A curl per request, as the seed runs it: the realserver then holds each connection's TIME_WAIT, which netstat shows.
+  const bodies = await fetchSequence(a, requests, { perRequest: true });
   const run = async (host: string, command: string, why: string): Promise<Section> => {
     const res = await a.transport.run(host, command);
     return { host, command, output: (res.stdout + res.stderr).trimEnd(), note: why };

@@ -33,12 +33,18 @@ export async function macsOf(a: LabAccess): Promise<Map<string, string>> {
 const FETCHED = '#lvs-lab-fetched';
 
 /**
- * One curl, run in the client, making `count` requests to the VIP, each on a fresh TCP connection (`Connection:
- * close`), so the scheduler picks a realserver for each; one process rather than one per request (each costs ~0.1 s
- * under software emulation). After each response, a line with that request's curl exit code.
+ * Requests from the client to the VIP, each on a fresh TCP connection, so the scheduler picks a realserver for each.
+ * By default one curl makes them all (`Connection: close`; one process rather than one per request, each costs
+ * ~0.1 s under software emulation). `perRequest`: one curl process per request, as a user runs it; each ends after
+ * the realserver has closed its side, so the realserver, not the client, holds the connection's TIME_WAIT (what
+ * `observe` shows in its netstat). Either way a line with each request's curl exit code follows its response.
  */
-const fetchCommand = (lab: Lab, count: number) =>
-  `curl -s --max-time 5 -H 'Connection: close' -w '${FETCHED} %{exitcode}\\n' ${Array(count).fill(shq(serviceUrl(lab))).join(' ')}`;
+const fetchCommand = (lab: Lab, count: number, perRequest = false) => {
+  const curl = `curl -s --max-time 5 -w '${FETCHED} %{exitcode}\\n'`;
+  return perRequest
+    ? `for i in $(seq ${count}); do ${curl} ${shq(serviceUrl(lab))}; done`
+    : `${curl} -H 'Connection: close' ${Array(count).fill(shq(serviceUrl(lab))).join(' ')}`;
+};
 
 /** Each request's body ("from <RIP>"), or "curl-failed:<exit>" for a failed one, from fetchCommand's output. */
 export function parseFetched(out: string): string[] {
@@ -49,8 +55,8 @@ export function parseFetched(out: string): string[] {
 }
 
 /** Requests from the client to the VIP; each body ("from <RIP>"), or "curl-failed:<exit>" for a failed request. */
-export async function fetchSequence(a: LabAccess, count: number): Promise<string[]> {
-  const command = fetchCommand(a.lab, count);
+export async function fetchSequence(a: LabAccess, count: number, { perRequest = false } = {}): Promise<string[]> {
+  const command = fetchCommand(a.lab, count, perRequest);
   // curl's own exit code is the last request's; each one's is in its line.
   const bodies = parseFetched(await must(a, a.lab.client.name, `${command} || true`));
   // Fewer results than requests: curl itself failed (not installed, bad option), not the lab.
