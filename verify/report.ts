@@ -34,9 +34,9 @@ async function activeDirectors(a: LabAccess): Promise<string[]> {
   return a.lab.ha ? settledVipHolders(a, takeoverWindowSeconds(a.lab.ha) + 2) : [a.lab.director.name];
 }
 
-async function context(a: LabAccess, holders: string[]): Promise<Context> {
+/** `director`: the one of `holders` the client's traffic goes through. */
+async function context(a: LabAccess, holders: string[], director: string): Promise<Context> {
   const { lab } = a;
-  const director = holders[0] ?? lab.director.name;
   const [macs, directorMac] = await Promise.all([macsOf(a), lab.forwarding === 'nat' ? macOf(a, director, 'eth1') : undefined]);
   const macName = new Map([...macs].map(([n, m]) => [m, n]));
   macName.set(directorMac ?? macs.get(director)!, director);
@@ -93,7 +93,7 @@ export async function verifyLab(a: LabAccess, requests = 3 * a.lab.realservers.l
   const director = holders[0] ?? lab.director.name;
   const method = METHODS[lab.forwarding];
   const [c, pair, tables, health, before] = await Promise.all([
-    context(a, holders),
+    context(a, holders, director),
     lab.ha ? pairChecks(a, holders) : [],
     tableChecks(a),
     lab.healthCheck ? healthCheckCheck(a, lab.healthCheck).then((h) => [h]) : [],

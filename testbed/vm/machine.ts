@@ -62,7 +62,7 @@ export async function ensureSavedVm(image: VmImage, flavour: VmFlavour, log: Log
   for (const d of await sweepInterruptedSaves(image)) log(`removed an interrupted save: ${d} (and its VM)`);
   return (
     (await findSaved(flavour, image)) ??
-    saveVm(flavour, image, (pid, name, sshPort, dir, key) => waitForSsh({ name, pid, sshPort, hostKey: image.hostKey, accel: '' }, dir, key, join(dir, 'id_ed25519')), log)
+    saveVm(flavour, image, (pid, name, sshPort, dir, key) => waitForSsh({ name, pid, sshPort, hostKey: image.hostKey, accel: '' }, dir, key, vmKeyFile(dir)), log)
   );
 }
 
