@@ -10,14 +10,20 @@ function pathBars(title: string, values: object[], x: object, color: object, hei
     title,
     data: { values },
     mark: 'bar' as const,
-    encoding: { y: { field: 'path', type: 'nominal' as const, sort: null, title: null, axis: { labelLimit: 220 } }, x, color },
+    encoding: {
+      y: { field: 'path', type: 'nominal' as const, sort: null, title: null, axis: { labelLimit: 220 } },
+      x,
+      color,
+    },
     width: 220,
     height,
   };
 }
 
 export function chartSpec(r: BenchResults): TopLevelSpec {
-  const lifecycle = r.lifecycle.flatMap((t) => t.phases.map((p) => ({ testbed: t.testbed, phase: p.phase, seconds: p.median, min: p.min, max: p.max })));
+  const lifecycle = r.lifecycle.flatMap((t) =>
+    t.phases.map((p) => ({ testbed: t.testbed, phase: p.phase, seconds: p.median, min: p.min, max: p.max })),
+  );
   const scale = r.scale.map((s) => ({ realservers: s.realservers, seconds: s.median, part: 'network + provisioning' }));
   const dataPlane = r.dataPlane.map((d) => ({ path: d.path, rps: d.requestsPerSecond, kernelCpu: d.kernelCpuSeconds }));
   const packets = r.dataPlane
@@ -40,8 +46,24 @@ export function chartSpec(r: BenchResults): TopLevelSpec {
         title: 'lifecycle, median s (rule: min-max)',
         data: { values: lifecycle },
         layer: [
-          { mark: 'bar', encoding: { x: { field: 'phase', type: 'nominal', sort: ['up', 'verify', 'redeploy', 'down'] }, xOffset: { field: 'testbed' }, y: { field: 'seconds', type: 'quantitative' }, color: { field: 'testbed', legend: { orient: 'bottom', direction: 'vertical', title: null } } } },
-          { mark: 'rule', encoding: { x: { field: 'phase', type: 'nominal', sort: ['up', 'verify', 'redeploy', 'down'] }, xOffset: { field: 'testbed' }, y: { field: 'min', type: 'quantitative' }, y2: { field: 'max' } } },
+          {
+            mark: 'bar',
+            encoding: {
+              x: { field: 'phase', type: 'nominal', sort: ['up', 'verify', 'redeploy', 'down'] },
+              xOffset: { field: 'testbed' },
+              y: { field: 'seconds', type: 'quantitative' },
+              color: { field: 'testbed', legend: { orient: 'bottom', direction: 'vertical', title: null } },
+            },
+          },
+          {
+            mark: 'rule',
+            encoding: {
+              x: { field: 'phase', type: 'nominal', sort: ['up', 'verify', 'redeploy', 'down'] },
+              xOffset: { field: 'testbed' },
+              y: { field: 'min', type: 'quantitative' },
+              y2: { field: 'max' },
+            },
+          },
         ],
         width: 260,
         height: 220,
@@ -54,7 +76,13 @@ export function chartSpec(r: BenchResults): TopLevelSpec {
         width: 220,
         height: 220,
       },
-      pathBars('data plane: requests/s through each path', dataPlane, { field: 'rps', type: 'quantitative', title: 'requests/s (wrk, 16 connections)' }, { field: 'path', legend: null }, 120),
+      pathBars(
+        'data plane: requests/s through each path',
+        dataPlane,
+        { field: 'rps', type: 'quantitative', title: 'requests/s (wrk, 16 connections)' },
+        { field: 'path', legend: null },
+        120,
+      ),
       pathBars(
         "director's IPVS packets per request",
         packets,
@@ -69,5 +97,7 @@ export function chartSpec(r: BenchResults): TopLevelSpec {
 export async function renderPng(r: BenchResults): Promise<Buffer> {
   const view = new vega.View(vega.parse(compile(chartSpec(r)).spec), { renderer: 'none' });
   const svg = await view.toSVG();
-  return new Resvg(svg, { fitTo: { mode: 'zoom', value: 2 }, background: 'white', font: { loadSystemFonts: true } }).render().asPng();
+  return new Resvg(svg, { fitTo: { mode: 'zoom', value: 2 }, background: 'white', font: { loadSystemFonts: true } })
+    .render()
+    .asPng();
 }

@@ -73,7 +73,11 @@ export function spread(runs: number[]): Spread {
 }
 
 /** wrk's summary: requests/s and the latency distribution (`--latency`), in ms. */
-export function parseWrk(text: string): { requests: number; requestsPerSecond: number; latencyMs: { p50: number; p90: number; p99: number } } {
+export function parseWrk(text: string): {
+  requests: number;
+  requestsPerSecond: number;
+  latencyMs: { p50: number; p90: number; p99: number };
+} {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(text);
   const requests = /^\s*(\d+) requests in /m.exec(text);
   if (!rps || !requests) throw new Error(`wrk printed no Requests/sec:\n${text}`);
@@ -82,7 +86,11 @@ export function parseWrk(text: string): { requests: number; requestsPerSecond: n
     if (!m) throw new Error(`wrk printed no ${p}% latency:\n${text}`);
     return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2] as 'us' | 'ms' | 's'];
   };
-  return { requests: Number(requests[1]), requestsPerSecond: Number(rps[1]), latencyMs: { p50: ms('50'), p90: ms('90'), p99: ms('99') } };
+  return {
+    requests: Number(requests[1]),
+    requestsPerSecond: Number(rps[1]),
+    latencyMs: { p50: ms('50'), p90: ms('90'), p99: ms('99') },
+  };
 }
 
 /** Jiffies of system + irq + softirq time from /proc/stat's first line. */
@@ -106,14 +114,23 @@ export function formatTable(r: BenchResults): string {
     out.push(`  restored from the saved booted VM  ${s(v.restore.median)} [${s(v.restore.min)}-${s(v.restore.max)}]`);
     out.push(`  booted                             ${s(v.boot.median)} [${s(v.boot.min)}-${s(v.boot.max)}]`);
   }
-  if (r.engineStart) out.push('', `Docker engine VM: engine up ${s(r.engineStart.first)} s the first time, ${s(r.engineStart.second)} s restored`);
+  if (r.engineStart)
+    out.push(
+      '',
+      `Docker engine VM: engine up ${s(r.engineStart.first)} s the first time, ${s(r.engineStart.second)} s restored`,
+    );
   out.push('', 'lifecycle (seconds: median [min-max] of runs)');
   const testbedWidth = Math.max(...r.lifecycle.map((t) => t.testbed.length));
   for (const t of r.lifecycle)
-    out.push(`  ${t.testbed.padEnd(testbedWidth)}  ${t.phases.map((p) => `${p.phase} ${s(p.median)} [${s(p.min)}-${s(p.max)}]`).join('   ')}`);
+    out.push(
+      `  ${t.testbed.padEnd(testbedWidth)}  ${t.phases.map((p) => `${p.phase} ${s(p.median)} [${s(p.min)}-${s(p.max)}]`).join('   ')}`,
+    );
   out.push('', 'scale (netns lab in one machine: network + provisioning, seconds)');
-  for (const x of r.scale) out.push(`  ${String(x.realservers).padStart(3)} realservers: ${s(x.median)} [${s(x.min)}-${s(x.max)}]   ${x.perAddedHost.toFixed(3)} s per added host`);
-  out.push('', 'data plane (wrk through each path, from the client; kernel CPU is the whole lab machine\'s)');
+  for (const x of r.scale)
+    out.push(
+      `  ${String(x.realservers).padStart(3)} realservers: ${s(x.median)} [${s(x.min)}-${s(x.max)}]   ${x.perAddedHost.toFixed(3)} s per added host`,
+    );
+  out.push('', "data plane (wrk through each path, from the client; kernel CPU is the whole lab machine's)");
   for (const d of r.dataPlane) {
     const per = directorPacketsPerRequest(d);
     out.push(

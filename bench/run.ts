@@ -14,7 +14,7 @@ import { validateLab } from '../model/topology.js';
 import { applyPlan } from '../provision/apply.js';
 import { takeoverWindowSeconds } from '../provision/keepalived.js';
 import { planLab } from '../provision/plan.js';
-import { LocalShell } from '../provision/shell.js';
+import { LocalShell, type Shell } from '../provision/shell.js';
 import { connectDockerLab } from '../testbed/docker/engine.js';
 import { engineDown, engineUp, engineVmRunning } from '../testbed/docker/engine-vm.js';
 import { labDown, labUp, type LabSession } from '../testbed/lab.js';
@@ -31,7 +31,17 @@ import { verifyLab } from '../verify/report.js';
 import { teardownOnSignal } from '../cli/interrupt.js';
 import { renderPng } from './chart.js';
 import {
-  formatTable, kernelJiffies, parseWrk, spread, type BenchResults, type DataPlaneResult, type FailoverResult, type LifecycleResult, type PhaseTiming, type ScaleResult, type VmStartResult,
+  formatTable,
+  kernelJiffies,
+  parseWrk,
+  spread,
+  type BenchResults,
+  type DataPlaneResult,
+  type FailoverResult,
+  type LifecycleResult,
+  type PhaseTiming,
+  type ScaleResult,
+  type VmStartResult,
 } from './results.js';
 
 const { values } = parseArgs({
@@ -44,7 +54,7 @@ const { values } = parseArgs({
   },
 });
 const RUNS = Number(values.runs);
-const SIZES = values.sizes!.split(',').map(Number);
+const SIZES = values.sizes.split(',').map(Number);
 const started = Date.now();
 const log = (msg: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)}s] ${msg}`);
 
@@ -59,17 +69,25 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 
 async function mustPass(access: LabAccess): Promise<void> {
   const failed = (await verifyLab(access)).filter((c) => !c.ok);
-  if (failed.length > 0) throw new Error(`verify failed during the benchmark: ${failed.map((c) => `${c.name}: ${c.evidence}`).join('; ')}`);
+  if (failed.length > 0)
+    throw new Error(`verify failed during the benchmark: ${failed.map((c) => `${c.name}: ${c.evidence}`).join('; ')}`);
 }
 
 const BENCH = validateLab({ name: 'bench' }, 'bench');
-const BENCH_WRR = validateLab({ name: 'bench', service: { scheduler: 'wrr' }, realservers: [{ weight: 3 }, { weight: 1 }] }, 'bench');
+const BENCH_WRR = validateLab(
+  { name: 'bench', service: { scheduler: 'wrr' }, realservers: [{ weight: 3 }, { weight: 1 }] },
+  'bench',
+);
 
 function phases(samples: Record<PhaseTiming['phase'], number[]>): PhaseTiming[] {
   return (Object.keys(samples) as PhaseTiming['phase'][]).map((phase) => ({ phase, ...spread(samples[phase]) }));
 }
 
-const LIFECYCLE_LABEL: Record<TestbedKind, string> = { netns: 'netns on host', vm: 'netns in VM', vagrant: 'Vagrant (4 machines)' };
+const LIFECYCLE_LABEL: Record<TestbedKind, string> = {
+  netns: 'netns on host',
+  vm: 'netns in VM',
+  vagrant: 'Vagrant (4 machines)',
+};
 
 /** The vm testbed's VM started RUNS times each way: restored from the saved booted VM, and booted. */
 async function vmStart(): Promise<VmStartResult> {
@@ -80,14 +98,22 @@ async function vmStart(): Promise<VmStartResult> {
       for (const way of ['restore', 'boot'] as const) {
         let vm: VmState | undefined;
         const [shell, t] = await timed(async () => {
-          const shell = await bootMachine('lvs-lab-bench-vm', dir, () => {}, async (v) => void (vm = created.vm = v), undefined, { coldBoot: way === 'boot' });
+          const shell = await bootMachine(
+            'lvs-lab-bench-vm',
+            dir,
+            () => {},
+            (v) => Promise.resolve(void (vm = created.vm = v)),
+            undefined,
+            { coldBoot: way === 'boot' },
+          );
           await shell.exec('true');
           return shell;
         });
         await shell.close();
         if (vm) await stopMachine(vm);
         created.vm = undefined;
-        if (way === 'restore' && !vm?.restored) throw new Error('the benchmark VM was booted, not restored: no usable saved state');
+        if (way === 'restore' && !vm?.restored)
+          throw new Error('the benchmark VM was booted, not restored: no usable saved state');
         samples[way].push(t);
         log(`VM start run ${i + 1}/${RUNS}: ${way} ${t.toFixed(1)} s`);
       }
@@ -109,7 +135,9 @@ async function labLifecycle(testbed: TestbedKind, label = LIFECYCLE_LABEL[testbe
     await again.close();
     const [, down] = await timed(() => labDown(BENCH.name));
     Object.entries({ up, verify, redeploy, down }).forEach(([k, v]) => samples[k as keyof typeof samples].push(v));
-    log(`${testbed} run ${i + 1}/${RUNS}: up ${up.toFixed(1)} s, verify ${verify.toFixed(1)} s, redeploy ${redeploy.toFixed(1)} s, down ${down.toFixed(1)} s`);
+    log(
+      `${testbed} run ${i + 1}/${RUNS}: up ${up.toFixed(1)} s, verify ${verify.toFixed(1)} s, redeploy ${redeploy.toFixed(1)} s, down ${down.toFixed(1)} s`,
+    );
   }
   return { testbed: label, phases: phases(samples) };
 }
@@ -127,26 +155,43 @@ async function dockerLifecycle(engine: 'local' | 'vm'): Promise<LifecycleResult>
   try {
     for (let i = 0; i < RUNS; i++) {
       await config({ name: BENCH.name });
-      const [, up] = await timed(() => pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', stack]));
+      const [, up] = await timed(() =>
+        pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', stack]),
+      );
       const access = await connectDockerLab(BENCH, engine);
       const [, verify] = await timed(() => mustPass(access));
       await access.close();
       await config({ name: BENCH.name, service: { scheduler: 'wrr' }, realservers: [{ weight: 3 }, { weight: 1 }] });
-      const [, redeploy] = await timed(() => pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', stack]));
-      const [, down] = await timed(() => pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', stack]));
+      const [, redeploy] = await timed(() =>
+        pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', stack]),
+      );
+      const [, down] = await timed(() =>
+        pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', stack]),
+      );
       Object.entries({ up, verify, redeploy, down }).forEach(([k, v]) => samples[k as keyof typeof samples].push(v));
-      log(`docker run ${i + 1}/${RUNS}: up ${up.toFixed(1)} s, verify ${verify.toFixed(1)} s, redeploy ${redeploy.toFixed(1)} s, destroy ${down.toFixed(1)} s`);
+      log(
+        `docker run ${i + 1}/${RUNS}: up ${up.toFixed(1)} s, verify ${verify.toFixed(1)} s, redeploy ${redeploy.toFixed(1)} s, destroy ${down.toFixed(1)} s`,
+      );
     }
   } finally {
-    await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh destroy --yes --skip-preview --non-interactive --stack ${stack}`;
+    await $({
+      quiet: true,
+      nothrow: true,
+    })`bash infra/pulumi.sh destroy --yes --skip-preview --non-interactive --stack ${stack}`;
     await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh stack rm --yes --force --non-interactive ${stack}`;
     created.dockerStack = undefined;
   }
   return { testbed: `Docker (${engine} engine)`, phases: phases(samples) };
 }
 
+/** A session whose hosts share one machine (netns, vm): the side labs below are built on it. */
+type OnMachine = LabSession & { readonly machine: Shell };
+function assertOnMachine(s: LabSession): asserts s is OnMachine {
+  if (!s.machine) throw new Error(`the ${s.testbed} testbed has no machine shared by its hosts`);
+}
+
 /** Builds and provisions labs of each size beside `s`'s lab on its machine, RUNS times each. */
-async function scale(s: LabSession): Promise<ScaleResult[]> {
+async function scale(s: OnMachine): Promise<ScaleResult[]> {
   const medians = new Map<number, ReturnType<typeof spread>>();
   for (const n of SIZES) {
     const runs: number[] = [];
@@ -173,19 +218,27 @@ async function scale(s: LabSession): Promise<ScaleResult[]> {
 }
 
 /** wrk from `access`'s client to `url`, with the machine's kernel time and the director's IPVS packet counts. */
-async function load(s: LabSession, access: LabAccess, path: string, url: string): Promise<DataPlaneResult> {
+async function load(s: OnMachine, access: LabAccess, path: string, url: string): Promise<DataPlaneResult> {
   const hz = Number((await s.machine.exec('getconf CLK_TCK')).stdout.trim()) || 100;
   const stat = async () => kernelJiffies((await s.machine.exec('cat /proc/stat')).stdout);
   const [j0, v0] = [await stat(), await ipvsStats(access)];
-  const res = await access.transport.run(access.lab.client.name, `wrk -t2 -c16 -d10s --latency ${url}`, { timeoutMs: 60_000 });
+  const res = await access.transport.run(access.lab.client.name, `wrk -t2 -c16 -d10s --latency ${url}`, {
+    timeoutMs: 60_000,
+  });
   if (res.code !== 0) throw new CommandError(access.lab.client.name, `wrk ${url}`, res.code, res.stderr, 'load');
   const [j1, v1] = [await stat(), await ipvsStats(access)];
   const wrk = parseWrk(res.stdout);
   log(`data plane: ${path}: ${wrk.requestsPerSecond.toFixed(0)} req/s`);
-  return { path, ...wrk, kernelCpuSeconds: (j1 - j0) / hz, ipvsInPkts: v1.inPkts - v0.inPkts, ipvsOutPkts: v1.outPkts - v0.outPkts };
+  return {
+    path,
+    ...wrk,
+    kernelCpuSeconds: (j1 - j0) / hz,
+    ipvsInPkts: v1.inPkts - v0.inPkts,
+    ipvsOutPkts: v1.outPkts - v0.outPkts,
+  };
 }
 
-async function dataPlane(s: LabSession): Promise<DataPlaneResult[]> {
+async function dataPlane(s: OnMachine): Promise<DataPlaneResult[]> {
   const nat = withPreset('nat-rr', { name: 'bnat' }, 'bench');
   const side = new NetnsLab(s.machine, nat);
   await side.teardown();
@@ -204,7 +257,7 @@ async function dataPlane(s: LabSession): Promise<DataPlaneResult[]> {
 }
 
 /** The failover drill on a dr-ha lab beside `s`'s: takeover time and failed requests, RUNS times (each with failback). */
-async function failover(s: LabSession): Promise<FailoverResult> {
+async function failover(s: OnMachine): Promise<FailoverResult> {
   const pair = withPreset('dr-ha', { name: 'bha' }, 'bench');
   const side = new NetnsLab(s.machine, pair);
   await side.teardown();
@@ -217,16 +270,25 @@ async function failover(s: LabSession): Promise<FailoverResult> {
     for (let i = 0; i < Math.max(RUNS, 3); i++) {
       const drill = await failoverDrill(access, window + 10);
       await restoreDirector(access, drill.from);
-      if (drill.takeoverSeconds === undefined) throw new Error(`failover: ${drill.to} did not take the VIP within ${window + 10} s`);
-      if ((await secondsUntilSoleHolder(access, pair.director.name, window + 10)) === undefined) throw new Error('failover: no failback');
+      if (drill.takeoverSeconds === undefined)
+        throw new Error(`failover: ${drill.to} did not take the VIP within ${window + 10} s`);
+      if ((await secondsUntilSoleHolder(access, pair.director.name, window + 10)) === undefined)
+        throw new Error('failover: no failback');
       takeovers.push(drill.takeoverSeconds);
       failed.push(drill.failed);
-      log(`failover: takeover in ${drill.takeoverSeconds.toFixed(1)} s (VRRP window ${window.toFixed(1)} s), ${drill.failed} of ${drill.requests.length} requests failed`);
+      log(
+        `failover: takeover in ${drill.takeoverSeconds.toFixed(1)} s (VRRP window ${window.toFixed(1)} s), ${drill.failed} of ${drill.requests.length} requests failed`,
+      );
     }
   } finally {
     await side.teardown();
   }
-  return { testbed: LIFECYCLE_LABEL[s.testbed], windowSeconds: window, takeoverSeconds: spread(takeovers), failedRequests: spread(failed) };
+  return {
+    testbed: LIFECYCLE_LABEL[s.testbed],
+    windowSeconds: window,
+    takeoverSeconds: spread(takeovers),
+    failedRequests: spread(failed),
+  };
 }
 
 async function main() {
@@ -236,8 +298,14 @@ async function main() {
       if (created.vm) await stopMachine(created.vm);
       await labDown(BENCH.name, { log });
       if (created.dockerStack) {
-        await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh destroy --yes --skip-preview --non-interactive --stack ${created.dockerStack}`;
-        await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh stack rm --yes --force --non-interactive ${created.dockerStack}`;
+        await $({
+          quiet: true,
+          nothrow: true,
+        })`bash infra/pulumi.sh destroy --yes --skip-preview --non-interactive --stack ${created.dockerStack}`;
+        await $({
+          quiet: true,
+          nothrow: true,
+        })`bash infra/pulumi.sh stack rm --yes --force --non-interactive ${created.dockerStack}`;
       }
       if (created.engine) await engineDown(log);
     },
@@ -272,6 +340,7 @@ async function main() {
   log(`scale and data plane on the ${testbeds[0]} testbed`);
   const { session } = await labUp(BENCH, { testbed: testbeds[0] });
   try {
+    assertOnMachine(session);
     results.scale = await scale(session);
     results.dataPlane = await dataPlane(session);
     results.failover = await failover(session);
@@ -292,7 +361,9 @@ async function main() {
         const [, second] = await timed(() => engineUp(log));
         results.engineStart = { first, second };
       }
-      log(`engine VM ready in ${first.toFixed(1)} s${results.engineStart ? `, ${results.engineStart.second.toFixed(1)} s restored` : ''}`);
+      log(
+        `engine VM ready in ${first.toFixed(1)} s${results.engineStart ? `, ${results.engineStart.second.toFixed(1)} s restored` : ''}`,
+      );
     }
     try {
       results.lifecycle.push(await dockerLifecycle(dockerLocal ? 'local' : 'vm'));
@@ -310,10 +381,12 @@ async function main() {
     else results.lifecycle.push(await labLifecycle('vagrant'));
   }
 
-  await mkdir(values.out!, { recursive: true });
-  await writeFile(join(values.out!, 'results.json'), JSON.stringify(results, null, 2));
-  await writeFile(join(values.out!, 'chart.png'), await renderPng(results));
-  console.log(`\n${formatTable(results)}\n\nwrote ${join(values.out!, 'results.json')} and ${join(values.out!, 'chart.png')}`);
+  await mkdir(values.out, { recursive: true });
+  await writeFile(join(values.out, 'results.json'), JSON.stringify(results, null, 2));
+  await writeFile(join(values.out, 'chart.png'), await renderPng(results));
+  console.log(
+    `\n${formatTable(results)}\n\nwrote ${join(values.out, 'results.json')} and ${join(values.out, 'chart.png')}`,
+  );
 }
 
 main().catch(async (err) => {
@@ -321,4 +394,3 @@ main().catch(async (err) => {
   await labDown(BENCH.name).catch(() => {});
   process.exit(1);
 });
-

@@ -41,7 +41,9 @@ async function main(): Promise<number> {
       }
       const diff = footprintDiff(before, await footprint());
       cycles.push({ cycle: i, seconds: (Date.now() - start) / 1000, checks, ...diff });
-      log(`cycle ${i}/${CYCLES}: ${checks} checks, ${((Date.now() - start) / 1000).toFixed(1)} s, ${diff.left.length ? `LEFT ${diff.left.join(', ')}` : 'nothing left'}`);
+      log(
+        `cycle ${i}/${CYCLES}: ${checks} checks, ${((Date.now() - start) / 1000).toFixed(1)} s, ${diff.left.length ? `LEFT ${diff.left.join(', ')}` : 'nothing left'}`,
+      );
     }
   } finally {
     if (signals.interrupted) {
@@ -53,8 +55,25 @@ async function main(): Promise<number> {
   const leaks = cycles.filter((c) => c.left.length > 0);
   const failed = cycles.filter((c) => !/^(\d+)\/\1$/.test(c.checks));
   const times = spread(cycles.map((c) => c.seconds));
-  await writeFile(values.out!, JSON.stringify({ when: new Date().toISOString(), testbed: values.testbed, cycles: cycles.length, leaks: leaks.length, failedVerify: failed.length, seconds: times, runs: cycles }, null, 2));
-  log(`${cycles.length} cycles: ${leaks.length} with leaks, ${failed.length} with a failed check; a cycle took ${times.median.toFixed(1)} s (median, ${times.min.toFixed(1)}-${times.max.toFixed(1)}); wrote ${values.out}`);
+  await writeFile(
+    values.out,
+    JSON.stringify(
+      {
+        when: new Date().toISOString(),
+        testbed: values.testbed,
+        cycles: cycles.length,
+        leaks: leaks.length,
+        failedVerify: failed.length,
+        seconds: times,
+        runs: cycles,
+      },
+      null,
+      2,
+    ),
+  );
+  log(
+    `${cycles.length} cycles: ${leaks.length} with leaks, ${failed.length} with a failed check; a cycle took ${times.median.toFixed(1)} s (median, ${times.min.toFixed(1)}-${times.max.toFixed(1)}); wrote ${values.out}`,
+  );
   return signals.interrupted ? 130 : leaks.length || failed.length ? 1 : 0;
 }
 

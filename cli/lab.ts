@@ -92,24 +92,28 @@ async function main(): Promise<number> {
     return command || values.help ? 0 : 2;
   }
   const testbed = values.testbed as TestbedChoice;
-  if (!['auto', ...TESTBED_KINDS].includes(testbed)) throw new UserError(`--testbed: "${values.testbed}" is not one of auto, ${TESTBED_KINDS.join(', ')}`);
+  if (!['auto', ...TESTBED_KINDS].includes(testbed))
+    throw new UserError(`--testbed: "${values.testbed}" is not one of auto, ${TESTBED_KINDS.join(', ')}`);
   const loadModel = async (): Promise<Lab> => {
     const lab = await loadLab(values.file, values.preset);
     return values.name ? { ...lab, name: values.name } : lab;
   };
 
   // A running lab: the netns/vm/vagrant lab of this name, or with --stack the Docker lab of that Pulumi stack.
-  const openLab = async () => (values.stack ? connectStackLab(values.stack) : connectLab(values.name ?? (await loadModel()).name));
+  const openLab = async () =>
+    values.stack ? connectStackLab(values.stack) : connectLab(values.name ?? (await loadModel()).name);
   const count = (fallback: number) => {
     const n = values.requests === undefined ? fallback : Number(values.requests);
-    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UserError(`--requests: "${values.requests}" is not a whole number from 1 to 1000`);
+    if (!Number.isInteger(n) || n < 1 || n > 1000)
+      throw new UserError(`--requests: "${values.requests}" is not a whole number from 1 to 1000`);
     return n;
   };
 
   switch (command) {
     case 'exec': {
       const [host, ...words] = positionals.slice(1);
-      if (!values.all && (!host || words.length === 0)) throw new UserError('exec: usage: exec <host> -- <command...>, or exec --all -- <command...>');
+      if (!values.all && (!host || words.length === 0))
+        throw new UserError('exec: usage: exec <host> -- <command...>, or exec --all -- <command...>');
       const access = await openLab();
       try {
         const command = (values.all ? [host, ...words] : words).filter((w) => w !== undefined).join(' ');
@@ -126,7 +130,12 @@ async function main(): Promise<number> {
         );
         if (values.all)
           results.forEach((r, i) => {
-            const prefix = (text: string) => text.replace(/\n$/, '').split('\n').map((l) => `${hosts[i]}| ${l}`).join('\n');
+            const prefix = (text: string) =>
+              text
+                .replace(/\n$/, '')
+                .split('\n')
+                .map((l) => `${hosts[i]}| ${l}`)
+                .join('\n');
             if (r.stdout) console.log(prefix(r.stdout));
             if (r.stderr) console.error(prefix(r.stderr));
           });
@@ -147,7 +156,9 @@ async function main(): Promise<number> {
       } finally {
         await access.close();
       }
-      return new Promise<number>((resolve) => spawn(argv[0], argv.slice(1), { stdio: 'inherit' }).on('exit', (code) => resolve(code ?? 1)));
+      return new Promise<number>((resolve) =>
+        spawn(argv[0], argv.slice(1), { stdio: 'inherit' }).on('exit', (code) => resolve(code ?? 1)),
+      );
     }
     case 'observe': {
       const access = await openLab();
@@ -162,7 +173,9 @@ async function main(): Promise<number> {
       const access = await openLab();
       try {
         const { lab } = access;
-        const hosts = values.hosts ? values.hosts.split(',').map((h) => h.trim()) : [lab.client.name, lab.director.name, lab.realservers[0].name];
+        const hosts = values.hosts
+          ? values.hosts.split(',').map((h) => h.trim())
+          : [lab.client.name, lab.director.name, lab.realservers[0].name];
         for (const h of hosts) hostNamed(lab, h); // an unknown name is refused before any capture starts
         console.log(formatCapture(lab, await capture(access, hosts, count(4), values.out ?? 'captures')));
         return 0;
@@ -175,7 +188,10 @@ async function main(): Promise<number> {
       if (!out.endsWith('.svg')) throw new UserError(`--out: "${out}" must end in .svg (the PNG is written beside it)`);
       // Live MACs when the lab runs; the model's planned ones otherwise.
       const model = values.stack ? (await readStackSettings(values.stack)).lab : await loadModel();
-      const access = await openLab().catch((err) => (err instanceof UserError ? undefined : Promise.reject(err)));
+      const access = await openLab().catch((err: unknown) => {
+        if (err instanceof UserError) return undefined;
+        throw err;
+      });
       let macs = new Map<string, string>();
       try {
         if (access) macs = await macsOf(access);
@@ -185,7 +201,9 @@ async function main(): Promise<number> {
       const { svg, png } = await renderGraph(access?.lab ?? model, macs);
       await writeFile(out, svg);
       await writeFile(out.replace(/\.svg$/, '.png'), png);
-      console.log(`wrote ${out} and ${out.replace(/\.svg$/, '.png')} (${access ? 'live MACs from the running lab' : 'the lab is not up: MACs as planned'})`);
+      console.log(
+        `wrote ${out} and ${out.replace(/\.svg$/, '.png')} (${access ? 'live MACs from the running lab' : 'the lab is not up: MACs as planned'})`,
+      );
       return 0;
     }
     case 'plan': {
@@ -197,7 +215,9 @@ async function main(): Promise<number> {
     }
     case 'up': {
       const lab = await loadModel();
-      log(`lab ${lab.name}: ${lab.forwarding.toUpperCase()}, ${lab.service.scheduler}, VIP ${lab.vip}:${lab.service.port}, ${lab.realservers.length} realservers`);
+      log(
+        `lab ${lab.name}: ${lab.forwarding.toUpperCase()}, ${lab.service.scheduler}, VIP ${lab.vip}:${lab.service.port}, ${lab.realservers.length} realservers`,
+      );
       const down = `\`npm run lab -- down${values.file ? ` --file ${values.file}` : ''}\``;
       // Interrupted, a run that built this lab removes it; one that re-applied to a running lab leaves it up.
       const building = !(await readState(lab.name));
@@ -238,7 +258,9 @@ async function main(): Promise<number> {
       }
     }
     case 'verify': {
-      const session = values.stack ? await connectStackLab(values.stack) : await connectLab(values.name ?? (await loadModel()).name);
+      const session = values.stack
+        ? await connectStackLab(values.stack)
+        : await connectLab(values.name ?? (await loadModel()).name);
       try {
         const checks = await verifyLab(session);
         console.log(formatChecks(checks));
@@ -253,7 +275,9 @@ async function main(): Promise<number> {
       if (states.length === 0) console.log('no labs are up');
       for (const s of states) {
         const where = TESTBEDS[s.testbed].describe(s);
-        console.log(`${s.lab.name}: ${s.lab.forwarding} ${s.lab.service.scheduler} VIP ${s.lab.vip}:${s.lab.service.port}, ${s.lab.realservers.length} realservers; ${where}; up since ${s.createdAt}`);
+        console.log(
+          `${s.lab.name}: ${s.lab.forwarding} ${s.lab.service.scheduler} VIP ${s.lab.vip}:${s.lab.service.port}, ${s.lab.realservers.length} realservers; ${where}; up since ${s.createdAt}`,
+        );
       }
       return 0;
     }
@@ -268,7 +292,8 @@ async function main(): Promise<number> {
       const image = await ensureImage(log);
       log(`VM image ready: ${image.dir} (kernel ${image.kernelVersion})`);
       // And the booted lab VM that labs start from (restored in seconds instead of booted).
-      if (process.env.LVS_LAB_COLD_BOOT !== '1') log(`saved booted VM ready: ${(await ensureSavedVm(image, LAB_VM, log)).dir}`);
+      if (process.env.LVS_LAB_COLD_BOOT !== '1')
+        log(`saved booted VM ready: ${(await ensureSavedVm(image, LAB_VM, log)).dir}`);
       return 0;
     }
     case 'vagrantfile': {

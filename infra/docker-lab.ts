@@ -26,7 +26,8 @@ export interface HostOutput {
   mac: pulumi.Output<string>;
 }
 
-const labelList = (labels: Record<string, string>) => Object.entries(labels).map(([label, value]) => ({ label, value }));
+const labelList = (labels: Record<string, string>) =>
+  Object.entries(labels).map(([label, value]) => ({ label, value }));
 
 export class DockerLab extends pulumi.ComponentResource {
   readonly spec: DockerLabSpec;
@@ -41,8 +42,16 @@ export class DockerLab extends pulumi.ComponentResource {
   constructor(name: string, args: DockerLabArgs, opts?: pulumi.ComponentResourceOptions) {
     super('lvs-lab:index:DockerLab', name, {}, opts);
     const { lab, engine } = args;
-    this.spec = dockerLabSpec(lab, args.baseImage, relative(process.cwd(), fileURLToPath(new URL('../testbed/docker', import.meta.url))));
-    this.provider = new docker.Provider(`${name}-engine`, { host: args.client.host, sshOpts: args.client.sshOpts }, { parent: this });
+    this.spec = dockerLabSpec(
+      lab,
+      args.baseImage,
+      relative(process.cwd(), fileURLToPath(new URL('../testbed/docker', import.meta.url))),
+    );
+    this.provider = new docker.Provider(
+      `${name}-engine`,
+      { host: args.client.host, sshOpts: args.client.sshOpts },
+      { parent: this },
+    );
     const on = { parent: this, provider: this.provider };
 
     // internal: no NAT, no route off the bridge; the lab stays inside the engine's machine.
@@ -65,7 +74,13 @@ export class DockerLab extends pulumi.ComponentResource {
     // stay on the lab's bridge but fall outside its subnet, which Docker's isolation of internal networks drops.
     const rules =
       lab.forwarding === 'nat' || lab.ha
-        ? [new BridgeRule(`${name}-bridge-rule`, { engine, bridge: this.spec.network.bridge, networkId: this.network.id }, { parent: this })]
+        ? [
+            new BridgeRule(
+              `${name}-bridge-rule`,
+              { engine, bridge: this.spec.network.bridge, networkId: this.network.id },
+              { parent: this },
+            ),
+          ]
         : [];
 
     const { image } = this.spec;
@@ -75,7 +90,12 @@ export class DockerLab extends pulumi.ComponentResource {
         name: image.tag,
         // The legacy builder: what Debian's Docker 20.10 offers over its API without a buildx builder.
         // Paths relative to the program's working directory, where the provider runs too: no checkout path in the state.
-        build: { context: image.context, dockerfile: `${image.context}/Dockerfile`, buildArgs: { BASE: image.base, LAB: lab.name }, useLegacyBuilder: true },
+        build: {
+          context: image.context,
+          dockerfile: `${image.context}/Dockerfile`,
+          buildArgs: { BASE: image.base, LAB: lab.name },
+          useLegacyBuilder: true,
+        },
         keepLocally: false,
       },
       on,
@@ -114,7 +134,11 @@ export class DockerLab extends pulumi.ComponentResource {
         const container = this.containers.get(host.name)!;
         return [
           host.name,
-          new Provisioning(`${name}-${host.name}-provisioning`, { engine, host: host.name, container: container.name, containerId: container.id, steps }, { parent: this }),
+          new Provisioning(
+            `${name}-${host.name}-provisioning`,
+            { engine, host: host.name, container: container.name, containerId: container.id, steps },
+            { parent: this },
+          ),
         ];
       }),
     );
@@ -123,8 +147,16 @@ export class DockerLab extends pulumi.ComponentResource {
     const labNetwork = (c: docker.Container, network: string) =>
       c.networkDatas.apply((datas) => datas.find((d) => d.networkName === network));
     this.hosts = this.spec.containers.map((c) => {
-      const data = labNetwork(this.containers.get(c.host)!, c.network === 'outside' ? this.spec.outside!.name : this.spec.network.name);
-      return { name: c.host, role: c.role, ip: data.apply((d) => d?.ipAddress ?? ''), mac: data.apply((d) => d?.macAddress ?? '') };
+      const data = labNetwork(
+        this.containers.get(c.host)!,
+        c.network === 'outside' ? this.spec.outside!.name : this.spec.network.name,
+      );
+      return {
+        name: c.host,
+        role: c.role,
+        ip: data.apply((d) => d?.ipAddress ?? ''),
+        mac: data.apply((d) => d?.macAddress ?? ''),
+      };
     });
     this.registerOutputs({ hosts: this.hosts });
   }

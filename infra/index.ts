@@ -11,11 +11,19 @@ const config = new pulumi.Config();
 
 async function main() {
   try {
-    const settings = settingsFromConfig({ lab: config.getObject('lab'), engine: config.get('engine'), baseImage: config.get('baseImage') }, stack);
+    const settings = settingsFromConfig(
+      { lab: config.getObject('lab'), engine: config.get('engine'), baseImage: config.get('baseImage') },
+      stack,
+    );
     // Before any resource: the engine answers and its kernel has IPVS.
     const engine = await preflightEngine(settings.engine);
     await engine.close();
-    return { settings, engine: engine.kind, client: engine.client, baseImage: settings.baseImage ?? engine.defaultBase ?? BASE_IMAGE_DEFAULT };
+    return {
+      settings,
+      engine: engine.kind,
+      client: engine.client,
+      baseImage: settings.baseImage ?? engine.defaultBase ?? BASE_IMAGE_DEFAULT,
+    };
   } catch (err) {
     // Model and preflight errors are messages for the user, not crashes: no stack trace.
     if (err instanceof UserError) throw new pulumi.RunError(err.message);

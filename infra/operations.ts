@@ -45,17 +45,24 @@ async function withEngine<T>(kind: EngineKind, fn: (engine: DockerEngine) => Pro
 
 /** The inputs that differ between the last outputs and the new inputs (only the inputs' own keys count). */
 const changedKeys = <I extends object>(olds: I, news: I): string[] =>
-  (Object.keys(news) as Array<keyof I>).filter((k) => k !== '__provider' && JSON.stringify(olds[k]) !== JSON.stringify(news[k])).map(String);
+  (Object.keys(news) as Array<keyof I>)
+    .filter((k) => k !== '__provider' && JSON.stringify(olds[k]) !== JSON.stringify(news[k]))
+    .map(String);
 
 async function provision(inputs: ProvisioningInputs): Promise<ProvisioningOutputs> {
   return withEngine(inputs.engine, async (e) => {
     const transport = dockerTransport(e.shell, () => inputs.container);
-    const outcomes = await runSteps(inputs.host, inputs.steps, (cmd, options) => transport.run(inputs.host, cmd, options));
+    const outcomes = await runSteps(inputs.host, inputs.steps, (cmd, options) =>
+      transport.run(inputs.host, cmd, options),
+    );
     return {
       ...inputs,
       ran: outcomes.filter((o) => o.result === 'ran').map((o) => o.command),
       inPlace: outcomes.filter((o) => o.result === 'in-place').length,
-      shown: outcomes.filter((o) => o.result === 'shown').map((o) => o.output).join(''),
+      shown: outcomes
+        .filter((o) => o.result === 'shown')
+        .map((o) => o.output)
+        .join(''),
     };
   });
 }
@@ -64,9 +71,9 @@ export const provisioning: pulumi.dynamic.ResourceProvider<ProvisioningInputs, P
   // A failed create records nothing: the steps ran in the container, which its own resource removes.
   create: async (inputs) => ({ id: `${inputs.container}-provisioning`, outs: await provision(inputs) }),
   // New steps on the same container are applied in place (only what changed runs); a new container starts over.
-  diff: async (_id, olds, news) => {
+  diff: (_id, olds, news) => {
     const changed = changedKeys(olds, news);
-    return { changes: changed.length > 0, replaces: changed.filter((k) => k !== 'steps') };
+    return Promise.resolve({ changes: changed.length > 0, replaces: changed.filter((k) => k !== 'steps') });
   },
   update: async (_id, _olds, news) => ({ outs: await provision(news) }),
   // What provisioning changed lives in the container, which its own delete removes.
@@ -77,13 +84,20 @@ export const bridgeRule: pulumi.dynamic.ResourceProvider<BridgeRuleInputs, Bridg
   create: async (inputs) => {
     await withEngine(inputs.engine, async (e) => {
       const res = await e.shell.exec(bridgeRuleAdd(inputs.bridge));
-      if (res.code !== 0) throw new CommandError(e.shell.where, bridgeRuleAdd(inputs.bridge), res.code, res.stderr, `adding the bridge rule for ${inputs.bridge}`);
+      if (res.code !== 0)
+        throw new CommandError(
+          e.shell.where,
+          bridgeRuleAdd(inputs.bridge),
+          res.code,
+          res.stderr,
+          `adding the bridge rule for ${inputs.bridge}`,
+        );
     });
     return { id: `${inputs.bridge}-within`, outs: inputs };
   },
-  diff: async (_id, olds, news) => {
+  diff: (_id, olds, news) => {
     const changed = changedKeys(olds, news);
-    return { changes: changed.length > 0, replaces: changed, deleteBeforeReplace: true };
+    return Promise.resolve({ changes: changed.length > 0, replaces: changed, deleteBeforeReplace: true });
   },
   // An engine VM that is gone took the rule with it.
   delete: async (_id, props) => {

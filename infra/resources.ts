@@ -6,23 +6,32 @@
 import * as pulumi from '@pulumi/pulumi';
 import type { BridgeRuleInputs, OperationKind, ProvisioningInputs, ProvisioningOutputs } from './operations.js';
 
+/** import() of a module the caller names the type of (types are erased: nothing here reaches the serializer). */
+type DynamicImport = <M>(specifier: string) => Promise<M>;
+/** The four functions of one of infra/operations.ts's operations, typed with this resource's inputs and outputs. */
+type Operation<I, O> = Required<Pick<pulumi.dynamic.ResourceProvider<I, O>, 'create' | 'diff' | 'update' | 'delete'>>;
+
 function providerFor<I, O>(kind: OperationKind): pulumi.dynamic.ResourceProvider<I, O> {
-  const load = async () => {
+  const load = async (): Promise<Operation<I, O>> => {
     // import() through Function: bundlers and test runners rewrite an import() expression into a helper of their
     // own, which Pulumi's closure serializer cannot carry into the provider process.
-    const dynamicImport = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<any>;
-    const { createRequire } = await dynamicImport('node:module');
-    const { pathToFileURL } = await dynamicImport('node:url');
-    const { existsSync } = await dynamicImport('node:fs');
-    const { dirname } = await dynamicImport('node:path');
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the one way to keep a real import() here
+    const dynamicImport = new Function('specifier', 'return import(specifier)') as DynamicImport;
+    const { createRequire } = await dynamicImport<typeof import('node:module')>('node:module');
+    const { pathToFileURL } = await dynamicImport<typeof import('node:url')>('node:url');
+    const { existsSync } = await dynamicImport<typeof import('node:fs')>('node:fs');
+    const path = await dynamicImport<typeof import('node:path')>('node:path');
     // Pulumi starts providers in the program's directory (infra/): the project is where Pulumi.yaml is, above it.
     let dir: string = process.cwd();
-    while (!existsSync(`${dir}/Pulumi.yaml`) && dirname(dir) !== dir) dir = dirname(dir);
+    while (!existsSync(`${dir}/Pulumi.yaml`) && path.dirname(dir) !== dir) dir = path.dirname(dir);
     const root = pathToFileURL(`${dir}/`).href;
     // tsx/esm/api's ESM build (require resolution finds its .cjs twin beside it, which cannot load it from ESM).
-    const tsxApi = createRequire(root).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs');
-    const { tsImport } = await dynamicImport(pathToFileURL(tsxApi).href);
-    return (await tsImport('./infra/operations.ts', root)).operations[kind];
+    const tsxApi = createRequire(root)
+      .resolve('tsx/esm/api')
+      .replace(/\.cjs$/, '.mjs');
+    const tsx = await dynamicImport<typeof import('tsx/esm/api')>(pathToFileURL(tsxApi).href);
+    const module = (await tsx.tsImport('./infra/operations.ts', root)) as typeof import('./operations.js');
+    return module.operations[kind] as unknown as Operation<I, O>;
   };
   return {
     create: async (inputs) => (await load()).create(inputs),
@@ -40,7 +49,14 @@ export class Provisioning extends pulumi.dynamic.Resource {
   declare readonly inPlace: pulumi.Output<number>;
   declare readonly shown: pulumi.Output<string>;
   constructor(name: string, args: Inputs<ProvisioningInputs>, opts?: pulumi.CustomResourceOptions) {
-    super(providerFor<ProvisioningInputs, ProvisioningOutputs>('provisioning'), name, { ran: undefined, inPlace: undefined, shown: undefined, ...args }, opts, 'lvs-lab', 'Provisioning');
+    super(
+      providerFor<ProvisioningInputs, ProvisioningOutputs>('provisioning'),
+      name,
+      { ran: undefined, inPlace: undefined, shown: undefined, ...args },
+      opts,
+      'lvs-lab',
+      'Provisioning',
+    );
   }
 }
 

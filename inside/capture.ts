@@ -23,7 +23,12 @@ export interface CaptureFile {
   summary: string[];
 }
 
-export async function capture(a: LabAccess, hosts: string[], requests: number, outDir: string): Promise<{ bodies: string[]; files: CaptureFile[] }> {
+export async function capture(
+  a: LabAccess,
+  hosts: string[],
+  requests: number,
+  outDir: string,
+): Promise<{ bodies: string[]; files: CaptureFile[] }> {
   const { lab } = a;
   const targets = hosts.flatMap((name) => labInterfaces(lab, hostNamed(lab, name)).map((dev) => ({ host: name, dev })));
   // A host whose lab interface is missing (a lab half torn down) is refused before any capture starts.
@@ -36,7 +41,9 @@ export async function capture(a: LabAccess, hosts: string[], requests: number, o
   let bodies: string[];
   try {
     for (const t of targets)
-      started.push(await startTcpdump(a, t.host, `-i ${t.dev} -U -c ${MAX_PACKETS} -w ${remote(t)}.pcap`, remote(t), MAX_SECONDS));
+      started.push(
+        await startTcpdump(a, t.host, `-i ${t.dev} -U -c ${MAX_PACKETS} -w ${remote(t)}.pcap`, remote(t), MAX_SECONDS),
+      );
     bodies = await fetchSequence(a, requests);
   } finally {
     // Every capture that started is stopped, whatever failed: no tcpdump is left running.
@@ -46,7 +53,9 @@ export async function capture(a: LabAccess, hosts: string[], requests: number, o
   const files = await Promise.all(
     targets.map(async (t): Promise<CaptureFile> => {
       const r = remote(t);
-      const summary = (await must(a, t.host, `tcpdump -e -n -r ${r}.pcap tcp port ${lab.service.port} 2>/dev/null`)).split('\n').filter(Boolean);
+      const summary = (await must(a, t.host, `tcpdump -e -n -r ${r}.pcap tcp port ${lab.service.port} 2>/dev/null`))
+        .split('\n')
+        .filter(Boolean);
       const packets = Number((await must(a, t.host, `tcpdump -n -r ${r}.pcap 2>/dev/null | wc -l`)).trim());
       const pcap = Buffer.from((await must(a, t.host, `base64 -w0 ${r}.pcap; rm -f ${r}.*`)).trim(), 'base64');
       const file = join(outDir, `${t.host}${t.dev === 'eth0' ? '' : `-${t.dev}`}.pcap`);
@@ -58,8 +67,15 @@ export async function capture(a: LabAccess, hosts: string[], requests: number, o
 }
 
 export function formatCapture(lab: Lab, c: { bodies: string[]; files: CaptureFile[] }, lines = 8): string {
-  const out = [`${c.bodies.length} requests to ${lab.vip}:${lab.service.port} from ${lab.client.name}: ${c.bodies.join(', ')}`];
+  const out = [
+    `${c.bodies.length} requests to ${lab.vip}:${lab.service.port} from ${lab.client.name}: ${c.bodies.join(', ')}`,
+  ];
   for (const f of c.files)
-    out.push('', `== ${f.host} ${f.dev}: ${f.packets} packets -> ${f.file}  (tcpdump -e -n -r ${f.file})`, ...f.summary.slice(0, lines).map((l) => `   ${l}`), ...(f.summary.length > lines ? [`   ... ${f.summary.length - lines} more`] : []));
+    out.push(
+      '',
+      `== ${f.host} ${f.dev}: ${f.packets} packets -> ${f.file}  (tcpdump -e -n -r ${f.file})`,
+      ...f.summary.slice(0, lines).map((l) => `   ${l}`),
+      ...(f.summary.length > lines ? [`   ... ${f.summary.length - lines} more`] : []),
+    );
   return out.join('\n');
 }

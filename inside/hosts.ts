@@ -4,9 +4,15 @@ import { hostsOf, type Lab, type LabHost } from '../model/topology.js';
 
 export function hostNamed(lab: Lab, name: string): LabHost {
   const host = hostsOf(lab).find((h) => h.name === name);
-  if (!host) throw new UserError(`host "${name}" is not in lab ${lab.name} (its hosts: ${hostsOf(lab).map((h) => h.name).join(', ')})`);
+  if (!host)
+    throw new UserError(
+      `host "${name}" is not in lab ${lab.name} (its hosts: ${hostsOf(lab)
+        .map((h) => h.name)
+        .join(', ')})`,
+    );
   return host;
 }
 
 /** The lab interfaces of a host: eth0, and NAT's director also eth1 (the client's network). */
-export const labInterfaces = (lab: Lab, host: LabHost): string[] => (lab.forwarding === 'nat' && host.role === 'director' ? ['eth0', 'eth1'] : ['eth0']);
+export const labInterfaces = (lab: Lab, host: LabHost): string[] =>
+  lab.forwarding === 'nat' && host.role === 'director' ? ['eth0', 'eth1'] : ['eth0'];

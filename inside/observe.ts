@@ -14,10 +14,12 @@ export interface Section {
 
 const NOTES = {
   dr: {
-    connections: 'the director forwards each connection (state, client:port -> VIP:80 -> realserver); it holds no socket for them',
+    connections:
+      'the director forwards each connection (state, client:port -> VIP:80 -> realserver); it holds no socket for them',
     stats: 'InPkts count the requests; OutPkts stay 0: replies never pass the director',
     directorSockets: 'no socket on VIP:80: the director forwards at IPVS level, it terminates nothing',
-    realserver: 'the realserver itself talks VIP:80 <-> the client\'s own address: it holds the VIP on lo:0 and replies straight to the client',
+    realserver:
+      "the realserver itself talks VIP:80 <-> the client's own address: it holds the VIP on lo:0 and replies straight to the client",
     arp: "the client's ARP entry for the VIP is the director's MAC: only the director answers for it",
     routes: 'the client and the VIP share one L2 segment: no gateway is involved',
   },
@@ -33,7 +35,8 @@ const NOTES = {
     connections: 'the director forwards each connection inside an IP-in-IP tunnel to the realserver',
     stats: 'InPkts count the requests; OutPkts stay 0: replies never pass the director',
     directorSockets: 'no socket on VIP:80: the director encapsulates at IPVS level, it terminates nothing',
-    realserver: "the realserver talks VIP:80 <-> the client's own address: it holds the VIP on tunl0 and replies directly",
+    realserver:
+      "the realserver talks VIP:80 <-> the client's own address: it holds the VIP on tunl0 and replies directly",
     arp: "the client's ARP entry for the VIP is the director's MAC",
     routes: 'the client and the VIP share one L2 segment',
   },
@@ -53,17 +56,33 @@ export async function observe(a: LabAccess, requests = 6): Promise<{ bodies: str
   // A pair: the VIP shows who is MASTER; the BACKUP's connection table holds what the sync daemon sent it.
   const pair = lab.ha
     ? directorsOf(lab).flatMap((d) => [
-        run(d.name, `ip -4 addr show dev eth0 | grep -F ' ${lab.vip}/' || echo '(no VIP here: BACKUP)'`, 'the VIP is on the MASTER only; VRRP moves it when the MASTER stops'),
-        run(d.name, 'ipvsadm -L --daemon', "the sync daemons: the MASTER's sends its connections, the BACKUP's receives them"),
+        run(
+          d.name,
+          `ip -4 addr show dev eth0 | grep -F ' ${lab.vip}/' || echo '(no VIP here: BACKUP)'`,
+          'the VIP is on the MASTER only; VRRP moves it when the MASTER stops',
+        ),
+        run(
+          d.name,
+          'ipvsadm -L --daemon',
+          "the sync daemons: the MASTER's sends its connections, the BACKUP's receives them",
+        ),
       ])
     : [];
   const sections = await Promise.all([
     ...pair,
     ...directorsOf(lab).map((d) =>
-      run(d.name, 'ipvsadm -lnc', d.name === lab.director.name ? note.connections : `${note.connections} (on the BACKUP: the synced copies)`),
+      run(
+        d.name,
+        'ipvsadm -lnc',
+        d.name === lab.director.name ? note.connections : `${note.connections} (on the BACKUP: the synced copies)`,
+      ),
     ),
     run(lab.director.name, 'ipvsadm -ln --stats', note.stats),
-    run(lab.director.name, `netstat -natp | grep -E ':${port} ' || echo '(no TCP socket on port ${port})'`, note.directorSockets),
+    run(
+      lab.director.name,
+      `netstat -natp | grep -E ':${port} ' || echo '(no TCP socket on port ${port})'`,
+      note.directorSockets,
+    ),
     ...lab.realservers.map((r) => run(r.name, `netstat -natp | grep -E ':${port} '`, note.realserver)),
     run(lab.client.name, 'arp -an', note.arp),
     run(lab.client.name, 'route -n', note.routes),
@@ -72,8 +91,14 @@ export async function observe(a: LabAccess, requests = 6): Promise<{ bodies: str
 }
 
 export function formatObservation(lab: Lab, o: { bodies: string[]; sections: Section[] }): string {
-  const out = [`${o.bodies.length} requests to ${lab.vip}:${lab.service.port} from ${lab.client.name} (${lab.client.ip}): ${o.bodies.join(', ')}`];
-  for (const s of o.sections) out.push('', `== ${s.host}# ${s.command}`, s.output.replace(/^/gm, '   '), `-> ${s.note}`);
-  out.push('', `(${lab.forwarding.toUpperCase()}: the IPVS table names the method in its Forward column, "${FORWARD_COLUMN[lab.forwarding]}")`);
+  const out = [
+    `${o.bodies.length} requests to ${lab.vip}:${lab.service.port} from ${lab.client.name} (${lab.client.ip}): ${o.bodies.join(', ')}`,
+  ];
+  for (const s of o.sections)
+    out.push('', `== ${s.host}# ${s.command}`, s.output.replace(/^/gm, '   '), `-> ${s.note}`);
+  out.push(
+    '',
+    `(${lab.forwarding.toUpperCase()}: the IPVS table names the method in its Forward column, "${FORWARD_COLUMN[lab.forwarding]}")`,
+  );
   return out.join('\n');
 }

@@ -1,8 +1,12 @@
 // Addressing helpers every testbed shares: IPv4 as numbers, and the MAC scheme of lab hosts.
 import ipaddr from 'ipaddr.js';
 
-export const ipToNumber = (ip: string): number => ipaddr.IPv4.parse(ip).toByteArray().reduce((acc, b) => acc * 256 + b, 0);
-export const numberToIp = (n: number): string => [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
+export const ipToNumber = (ip: string): number =>
+  ipaddr.IPv4.parse(ip)
+    .toByteArray()
+    .reduce((acc, b) => acc * 256 + b, 0);
+export const numberToIp = (n: number): string =>
+  [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join('.');
 
 /** Locally administered MACs that spell the host's IPv4 address, so captures read at a glance. */
 export function macFor(ip: string): string {

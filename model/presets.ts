@@ -18,9 +18,15 @@ export const PRESETS = {
     summary: 'DR, weighted least connections, weights 2:1',
     lab: { name: 'drwlc', service: { scheduler: 'wlc' }, realservers: [{ weight: 2 }, { weight: 1 }] },
   },
-  'dr-sh': { summary: 'DR, source hashing: one client, one realserver', lab: { name: 'drsh', service: { scheduler: 'sh' } } },
+  'dr-sh': {
+    summary: 'DR, source hashing: one client, one realserver',
+    lab: { name: 'drsh', service: { scheduler: 'sh' } },
+  },
   'dr-dh': { summary: 'DR, destination hashing', lab: { name: 'drdh', service: { scheduler: 'dh' } } },
-  'dr-mh': { summary: 'DR, Maglev hashing (kernels with ip_vs_mh)', lab: { name: 'drmh', service: { scheduler: 'mh' } } },
+  'dr-mh': {
+    summary: 'DR, Maglev hashing (kernels with ip_vs_mh)',
+    lab: { name: 'drmh', service: { scheduler: 'mh' } },
+  },
   'dr-persist': {
     summary: 'DR, round robin with 300 s persistence (ipvsadm -p 300)',
     lab: { name: 'drpers', service: { scheduler: 'rr', persistence: 300 } },
@@ -30,8 +36,12 @@ export const PRESETS = {
     lab: { name: 'drhealth', healthCheck: { interval: 1, timeout: 1, retries: 1 } },
   },
   'dr-ha': {
-    summary: 'DR, round robin, two directors: keepalived VRRP moves the VIP, IPVS connection sync keeps connections through a takeover',
-    lab: { name: 'drha', ha: { backup: { name: 'director2', ip: '192.168.170.104' }, advertInterval: 1, preempt: true, sync: true } },
+    summary:
+      'DR, round robin, two directors: keepalived VRRP moves the VIP, IPVS connection sync keeps connections through a takeover',
+    lab: {
+      name: 'drha',
+      ha: { backup: { name: 'director2', ip: '192.168.170.104' }, advertInterval: 1, preempt: true, sync: true },
+    },
   },
   'nat-rr': {
     summary: 'NAT, round robin: the client on 192.168.171.0/24 behind the director, realservers routed through it',
@@ -43,8 +53,14 @@ export const PRESETS = {
       client: { name: 'client', ip: '192.168.171.10' },
     },
   },
-  'tun-rr': { summary: 'TUN, round robin: requests tunnelled (IP-in-IP) to the realservers', lab: { name: 'tunrr', forwarding: 'tun' } },
-  'dr-16': { summary: 'DR, round robin over 16 realservers with assigned addresses', lab: { name: 'dr16', realservers: 16 } },
+  'tun-rr': {
+    summary: 'TUN, round robin: requests tunnelled (IP-in-IP) to the realservers',
+    lab: { name: 'tunrr', forwarding: 'tun' },
+  },
+  'dr-16': {
+    summary: 'DR, round robin over 16 realservers with assigned addresses',
+    lab: { name: 'dr16', realservers: 16 },
+  },
 } satisfies Record<string, Preset>;
 
 export type PresetName = keyof typeof PRESETS;
@@ -56,7 +72,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /** The preset's fields under `overrides` (a lab file or stack config); nested mappings merge, lists replace. */
 export function withPreset(preset: string, overrides: unknown, source: string): Lab {
-  if (!isPreset(preset)) throw new LabModelError(source, [`preset: "${preset}" is not one of ${PRESET_NAMES.join(', ')}`]);
+  if (!isPreset(preset))
+    throw new LabModelError(source, [`preset: "${preset}" is not one of ${PRESET_NAMES.join(', ')}`]);
   const base = PRESETS[preset].lab as Record<string, unknown>;
   const merged: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(isObject(overrides) ? overrides : {}))

@@ -28,20 +28,30 @@ export interface StackSettings {
 /** `raw` maps config keys without the project prefix (lab, preset, engine, baseImage) to their values. */
 export function settingsFromConfig(raw: Record<string, unknown>, stack: string): StackSettings {
   const source = `stack ${stack} (config ${PROJECT}:lab)`;
-  let labInput = raw.lab ?? {};
+  let labInput: unknown = raw.lab ?? {};
   if (typeof labInput === 'string') {
     try {
-      labInput = JSON.parse(labInput);
+      labInput = JSON.parse(labInput) as unknown;
     } catch {
       throw new LabModelError(source, ['must be an object (YAML mapping or JSON), like a lab file']);
     }
   }
-  const preset = raw.preset !== undefined ? String(raw.preset) : isPreset(stack) ? stack : undefined;
+  const preset =
+    raw.preset !== undefined ? configString(raw.preset, stack, 'preset') : isPreset(stack) ? stack : undefined;
   const lab = preset ? withPreset(preset, labInput, source) : validateLab(labInput, source);
   const engine = (raw.engine ?? 'auto') as EngineChoice;
-  if (!ENGINES.includes(engine)) throw new LabModelError(`stack ${stack} (config ${PROJECT}:engine)`, [`must be one of ${ENGINES.join(', ')}`]);
-  const baseImage = raw.baseImage === undefined ? undefined : String(raw.baseImage);
+  if (!ENGINES.includes(engine))
+    throw new LabModelError(`stack ${stack} (config ${PROJECT}:engine)`, [`must be one of ${ENGINES.join(', ')}`]);
+  const baseImage = raw.baseImage === undefined ? undefined : configString(raw.baseImage, stack, 'baseImage');
   return { lab, engine, baseImage };
+}
+
+/** A config value that must be one string (a YAML mapping or list there is a mistake, not "[object Object]"). */
+function configString(value: unknown, stack: string, key: string): string {
+  if (typeof value === 'string') return value;
+  throw new LabModelError(`stack ${stack} (config ${PROJECT}:${key})`, [
+    `must be a string, not ${JSON.stringify(value)}`,
+  ]);
 }
 
 /** Reads Pulumi.<stack>.yaml beside Pulumi.yaml, for commands that work on a stack's lab without the Pulumi CLI. */
@@ -50,8 +60,12 @@ export async function readStackSettings(stack: string, projectDir = process.cwd(
   const text = await readFile(file, 'utf8').catch(() => {
     throw new UserError(`no stack file ${file} (stacks are Pulumi.<stack>.yaml beside Pulumi.yaml)`);
   });
-  const config = (parse(text)?.config ?? {}) as Record<string, unknown>;
+  const config = (parse(text) as { config?: Record<string, unknown> } | null)?.config ?? {};
   const prefix = `${PROJECT}:`;
-  const raw = Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  const raw = Object.fromEntries(
+    Object.entries(config)
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([k, v]) => [k.slice(prefix.length), v]),
+  );
   return settingsFromConfig(raw, stack);
 }

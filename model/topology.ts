@@ -5,7 +5,22 @@ import { ipToNumber, numberToIp } from './addressing.js';
 import { UserError } from './errors.js';
 
 // Every scheduler ipvsadm(8) knows; whether the running kernel has its module is checked at preflight.
-export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'mh', 'fo', 'ovf', 'twos'] as const;
+export const SCHEDULERS = [
+  'rr',
+  'wrr',
+  'lc',
+  'wlc',
+  'lblc',
+  'lblcr',
+  'dh',
+  'sh',
+  'sed',
+  'nq',
+  'mh',
+  'fo',
+  'ovf',
+  'twos',
+] as const;
 export type Scheduler = (typeof SCHEDULERS)[number];
 
 // ipvsadm's packet-forwarding flags: direct routing (gatewaying), masquerading (NAT), IP-in-IP tunnelling.
@@ -24,7 +39,9 @@ const between = (min: number, max: number) =>
     .min(min, { message: `must be between ${min} and ${max}` })
     .max(max, { message: `must be between ${min} and ${max}` });
 
-const ipv4 = z.string().refine((s) => ipaddr.IPv4.isValidFourPartDecimal(s), { message: 'is not an IPv4 address (a.b.c.d)' });
+const ipv4 = z
+  .string()
+  .refine((s) => ipaddr.IPv4.isValidFourPartDecimal(s), { message: 'is not an IPv4 address (a.b.c.d)' });
 
 const hostName = z
   .string()
@@ -48,9 +65,7 @@ const service = z.strictObject({
   // httpd is what the realservers serve, so TCP is the only protocol that means something here.
   protocol: z.literal('tcp', { message: 'only "tcp" is supported (the realservers serve HTTP)' }).default('tcp'),
   port: between(1, 65535).default(80),
-  scheduler: z
-    .enum(SCHEDULERS, { message: `must be one of ${SCHEDULERS.join(', ')}` })
-    .default('rr'),
+  scheduler: z.enum(SCHEDULERS, { message: `must be one of ${SCHEDULERS.join(', ')}` }).default('rr'),
   // ipvsadm -p: seconds a client stays with its realserver; absent means no persistence.
   persistence: z
     .number({ message: 'must be a number' })
@@ -187,7 +202,12 @@ export class LabModelError extends UserError {
 }
 
 function fieldPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '') || '(lab)';
+  return (
+    path.reduce<string>(
+      (acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)),
+      '',
+    ) || '(lab)'
+  );
 }
 
 /** Checks that need the whole lab at once: addresses against the subnet, and uniqueness. */
@@ -201,7 +221,13 @@ const toIp = numberToIp;
 function resolveRealservers(lab: Parsed, subnet: string): { realservers: Realserver[]; problems: string[] } {
   const first = toNumber(ipaddr.IPv4.networkAddressFromCIDR(subnet).toString()) + 1;
   const last = toNumber(ipaddr.IPv4.broadcastAddressFromCIDR(subnet).toString()) - 1;
-  const used = new Set([lab.vip, lab.director.ip, lab.client.ip, ...(lab.ha ? [lab.ha.backup.ip] : []), ...lab.realservers.flatMap((r) => (r.ip ? [r.ip] : []))]);
+  const used = new Set([
+    lab.vip,
+    lab.director.ip,
+    lab.client.ip,
+    ...(lab.ha ? [lab.ha.backup.ip] : []),
+    ...lab.realservers.flatMap((r) => (r.ip ? [r.ip] : [])),
+  ]);
   const start = ipaddr.IPv4.isValidFourPartDecimal(lab.director.ip) ? toNumber(lab.director.ip) : first;
   let next = start;
   const problems: string[] = [];
@@ -236,7 +262,8 @@ function parseCidr(field: string, cidr: string, problems: string[]): Cidr | unde
   }
   const [base, len] = parsed as [ipaddr.IPv4, number];
   const network = ipaddr.IPv4.networkAddressFromCIDR(cidr).toString();
-  if (base.toString() !== network) problems.push(`${field}: ${cidr} has host bits set (the network is ${network}/${len})`);
+  if (base.toString() !== network)
+    problems.push(`${field}: ${cidr} has host bits set (the network is ${network}/${len})`);
   if (len < 8 || len > 30) problems.push(`${field}: /${len} must be between /8 and /30 to hold a lab`);
   return { base, len, network, broadcast: ipaddr.IPv4.broadcastAddressFromCIDR(cidr).toString() };
 }
@@ -249,14 +276,21 @@ function semanticProblems(lab: Parsed): Checked {
   if (!inside) return { problems, prefixLength: 0, realservers: [] };
   const nat = lab.forwarding === 'nat';
   if (nat && !lab.outside)
-    problems.push('outside: forwarding nat needs the client on another subnet behind the director: add outside: { subnet, directorIp }');
+    problems.push(
+      'outside: forwarding nat needs the client on another subnet behind the director: add outside: { subnet, directorIp }',
+    );
   if (lab.ha && nat)
     problems.push(
       'ha: a director pair needs forwarding dr or tun (with nat every realserver routes through one director address; a shared gateway address is not modelled)',
     );
-  if (!nat && lab.outside) problems.push(`outside: only forwarding nat has an outside network (this lab is ${lab.forwarding})`);
+  if (!nat && lab.outside)
+    problems.push(`outside: only forwarding nat has an outside network (this lab is ${lab.forwarding})`);
   const outside = nat && lab.outside ? parseCidr('outside.subnet', lab.outside.subnet, problems) : undefined;
-  if (inside && outside && (inside.base.match(outside.base, outside.len) || outside.base.match(inside.base, inside.len)))
+  if (
+    inside &&
+    outside &&
+    (inside.base.match(outside.base, outside.len) || outside.base.match(inside.base, inside.len))
+  )
     problems.push(`outside.subnet: ${lab.outside!.subnet} overlaps the subnet ${lab.subnet}`);
 
   const resolved = resolveRealservers(lab, lab.subnet);
@@ -266,12 +300,23 @@ function semanticProblems(lab: Parsed): Checked {
   // Which network each address belongs on: with NAT, the VIP and the client are outside.
   const [clientSide, clientCidr] = outside ? ['outside.subnet', lab.outside!.subnet] : ['subnet', lab.subnet];
   const addresses: Array<[string, string, Cidr | undefined, string]> = [
-    ['vip', lab.vip, nat ? outside : inside, nat ? lab.outside?.subnet ?? '' : lab.subnet],
+    ['vip', lab.vip, nat ? outside : inside, nat ? (lab.outside?.subnet ?? '') : lab.subnet],
     ['director.ip', lab.director.ip, inside, lab.subnet],
     ...(lab.ha ? [['ha.backup.ip', lab.ha.backup.ip, inside, lab.subnet] as [string, string, Cidr, string]] : []),
     ['client.ip', lab.client.ip, nat ? outside : inside, nat ? clientCidr : lab.subnet],
-    ...(outside ? [['outside.directorIp', lab.outside!.directorIp, outside, lab.outside!.subnet] as [string, string, Cidr, string]] : []),
-    ...realservers.flatMap((r, i): Array<[string, string, Cidr, string]> => (r.ip ? [[`realservers[${i}].ip`, r.ip, inside, lab.subnet]] : [])), // '' was reported above
+    ...(outside
+      ? [
+          ['outside.directorIp', lab.outside!.directorIp, outside, lab.outside!.subnet] as [
+            string,
+            string,
+            Cidr,
+            string,
+          ],
+        ]
+      : []),
+    ...realservers.flatMap((r, i): Array<[string, string, Cidr, string]> =>
+      r.ip ? [[`realservers[${i}].ip`, r.ip, inside, lab.subnet]] : [],
+    ), // '' was reported above
   ];
   const seenAddress = new Map<string, string>();
   for (const [field, addr, net, cidr] of addresses) {
@@ -283,7 +328,10 @@ function semanticProblems(lab: Parsed): Checked {
             `client.ip: ${addr} is on the realservers' subnet ${lab.subnet}; with NAT the client must be on the outside ` +
               `subnet ${clientCidr}, behind the director, or the realservers' replies would bypass it`,
           );
-        else problems.push(`${field}: ${addr} is outside the ${field === 'client.ip' ? clientSide.replace('.subnet', ' subnet') : 'subnet'} ${cidr}`);
+        else
+          problems.push(
+            `${field}: ${addr} is outside the ${field === 'client.ip' ? clientSide.replace('.subnet', ' subnet') : 'subnet'} ${cidr}`,
+          );
       } else if (addr === net.network || addr === net.broadcast)
         problems.push(`${field}: ${addr} is the subnet's ${addr === net.network ? 'network' : 'broadcast'} address`);
     }
@@ -312,13 +360,16 @@ function semanticProblems(lab: Parsed): Checked {
 
 /** Names and addresses the input gives twice, from the raw input (for when the schema already failed). */
 function duplicatesInInput(input: unknown): string[] {
-  const o = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+  const o = (v: unknown): Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
   const lab = o(input);
   const entries: Array<[string, Record<string, unknown>]> = [
     ['director', o(lab.director)],
     ...(lab.ha !== undefined ? [['ha.backup', o(o(lab.ha).backup)] as [string, Record<string, unknown>]] : []),
     ['client', o(lab.client)],
-    ...(Array.isArray(lab.realservers) ? lab.realservers.map((r, i): [string, Record<string, unknown>] => [`realservers[${i}]`, o(r)]) : []),
+    ...(Array.isArray(lab.realservers)
+      ? lab.realservers.map((r, i): [string, Record<string, unknown>] => [`realservers[${i}]`, o(r)])
+      : []),
   ];
   const problems: string[] = [];
   for (const key of ['name', 'ip'] as const) {
@@ -327,7 +378,8 @@ function duplicatesInInput(input: unknown): string[] {
       const value = entry[key];
       if (typeof value !== 'string') continue;
       const other = seen.get(value);
-      if (other) problems.push(`${field}.${key}: ${key === 'name' ? `name "${value}"` : value} is already used by ${other}`);
+      if (other)
+        problems.push(`${field}.${key}: ${key === 'name' ? `name "${value}"` : value} is already used by ${other}`);
       else seen.set(value, `${field}.${key}`);
     }
   }
@@ -343,7 +395,8 @@ export function validateLab(input: unknown, source = 'lab'): Lab {
   if (!parsed.success) {
     throw new LabModelError(source, [
       ...parsed.error.issues.map((issue) => {
-        if (issue.code === 'unrecognized_keys') return `${fieldPath(issue.path)}: unknown field(s) ${issue.keys.join(', ')}`;
+        if (issue.code === 'unrecognized_keys')
+          return `${fieldPath(issue.path)}: unknown field(s) ${issue.keys.join(', ')}`;
         return `${fieldPath(issue.path)}: ${issue.message}`;
       }),
       // What the schema cannot see, reported in the same pass: names and addresses given twice.

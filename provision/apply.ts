@@ -81,7 +81,8 @@ export function stepsScript(steps: Step[]): string {
 }
 
 /** Stops a host script's running step (the subshells under the script, and their children). */
-const stopStep = (pid: number) => `for p in $(pgrep -P ${pid}); do pkill -TERM -P $p; kill -TERM $p; done 2>/dev/null; true`;
+const stopStep = (pid: number) =>
+  `for p in $(pgrep -P ${pid}); do pkill -TERM -P $p; kill -TERM $p; done 2>/dev/null; true`;
 
 /** What step `index` wrote to stderr (after its marker line). */
 function stepStderr(stderr: string, index: number): string {
@@ -130,7 +131,13 @@ export async function runSteps(
         },
       }),
       HOST_SCRIPT_TIMEOUT_SECONDS * 1000,
-      () => new StepFailed(host, steps[current]?.command ?? steps[0].command, 124, `the host's steps did not come back within ${HOST_SCRIPT_TIMEOUT_SECONDS} s (a hung connection?)`),
+      () =>
+        new StepFailed(
+          host,
+          steps[current]?.command ?? steps[0].command,
+          124,
+          `the host's steps did not come back within ${HOST_SCRIPT_TIMEOUT_SECONDS} s (a hung connection?)`,
+        ),
     );
   } finally {
     clearInterval(watchdog);
@@ -146,7 +153,13 @@ export async function runSteps(
     const command = kind === 'edit' ? step.edit!.command : step.command;
     if (timedOut === index) throw new StepFailed(host, command, 124, `timed out after ${limit} s`);
     if (code !== 0) throw new StepFailed(host, command, code, stepStderr(res.stderr, index));
-    const outcome: StepOutcome = { host, step, result: kind === 'in-place' ? 'in-place' : step.show ? 'shown' : 'ran', command, output: kind === 'in-place' ? '' : output };
+    const outcome: StepOutcome = {
+      host,
+      step,
+      result: kind === 'in-place' ? 'in-place' : step.show ? 'shown' : 'ran',
+      command,
+      output: kind === 'in-place' ? '' : output,
+    };
     outcomes.push(outcome);
     options.onStep?.(outcome);
   }
@@ -154,7 +167,12 @@ export async function runSteps(
   if (outcomes.length < steps.length) {
     const index = outcomes.length;
     if (timedOut === index) throw new StepFailed(host, steps[index].command, 124, `timed out after ${limit} s`);
-    throw new StepFailed(host, steps[index].command, res.code === 0 ? 1 : res.code, stepStderr(res.stderr, index) || 'the step script ended early');
+    throw new StepFailed(
+      host,
+      steps[index].command,
+      res.code === 0 ? 1 : res.code,
+      stepStderr(res.stderr, index) || 'the step script ended early',
+    );
   }
   return outcomes;
 }
@@ -171,7 +189,13 @@ export async function sideBySide<T>(work: Promise<T>[]): Promise<T[]> {
 }
 
 export async function applyPlan(plan: Plan, transport: Transport, options: ApplyOptions = {}): Promise<ApplyReport> {
-  const outcomes = (await sideBySide(plan.hosts.map(({ host, steps }) => runSteps(host.name, steps, (cmd, o) => transport.run(host.name, cmd, o), options)))).flat();
+  const outcomes = (
+    await sideBySide(
+      plan.hosts.map(({ host, steps }) =>
+        runSteps(host.name, steps, (cmd, o) => transport.run(host.name, cmd, o), options),
+      ),
+    )
+  ).flat();
   return {
     outcomes,
     changed: outcomes.filter((o) => o.result === 'ran').length,

@@ -18,9 +18,18 @@ export interface HttpdFiles {
 
 export function httpdFiles(layout: HttpdLayout, host: string): HttpdFiles {
   if (layout.kind === 'system')
-    return { docroot: '/var/www/html', accessLog: '/var/log/apache2/access.log', pidFile: '/var/run/apache2/apache2.pid' };
+    return {
+      docroot: '/var/www/html',
+      accessLog: '/var/log/apache2/access.log',
+      pidFile: '/var/run/apache2/apache2.pid',
+    };
   const dir = `${layout.root}/${host}`;
-  return { docroot: `${dir}/www`, accessLog: `${dir}/access.log`, pidFile: `${dir}/apache2.pid`, config: `${dir}/apache2.conf` };
+  return {
+    docroot: `${dir}/www`,
+    accessLog: `${dir}/access.log`,
+    pidFile: `${dir}/apache2.pid`,
+    config: `${dir}/apache2.conf`,
+  };
 }
 
 /** A minimal apache2 config for one instance: its own port binding, pid, logs and docroot; nothing else loaded. */

@@ -16,7 +16,8 @@ export interface KeepalivedFiles {
 
 /** The same layout as httpd's: a host of its own uses Debian's paths, namespaces sharing a filesystem their own. */
 export function keepalivedFiles(layout: HttpdLayout, host: string): KeepalivedFiles {
-  const [conf, run] = layout.kind === 'system' ? ['/etc/keepalived', '/run'] : [`${layout.root}/${host}`, `${layout.root}/${host}`];
+  const [conf, run] =
+    layout.kind === 'system' ? ['/etc/keepalived', '/run'] : [`${layout.root}/${host}`, `${layout.root}/${host}`];
   return {
     config: `${conf}/keepalived.conf`,
     loaded: `${run}/keepalived.conf.loaded`,

@@ -1,8 +1,22 @@
 // model -> plan: the exact, ordered shell commands per host. Pure: no I/O, so the text can be pinned by tests
 // and printed before anything runs.
-import { FORWARD_COLUMN, FORWARDING, hostsOf, type Host, type Lab, type LabHost, type Realserver } from '../model/topology.js';
+import {
+  FORWARD_COLUMN,
+  FORWARDING,
+  hostsOf,
+  type Host,
+  type Lab,
+  type LabHost,
+  type Realserver,
+} from '../model/topology.js';
 import { httpdFiles, instanceConfig, startCommand, type HttpdLayout } from './httpd.js';
-import { joinWindowSeconds, keepalivedConfig, keepalivedFiles, keepalivedStart, takeoverWindowSeconds } from './keepalived.js';
+import {
+  joinWindowSeconds,
+  keepalivedConfig,
+  keepalivedFiles,
+  keepalivedStart,
+  takeoverWindowSeconds,
+} from './keepalived.js';
 import { daemonRunning, shq } from './shell.js';
 
 export interface Step {
@@ -43,7 +57,8 @@ export interface PlanOptions {
 // ~0.1 s under software emulation, and a lab runs dozens of checks.
 /** A check that the file's first line is `value` (its status is not `read`'s: that fails on a last line without a
  * newline, and /proc/sys files end early for a shell reading them a byte at a time). */
-const firstLineIs = (file: string, value: string) => `{ v=; read v < ${shq(file)}; } 2>/dev/null; [ "$v" = ${shq(value)} ]`;
+const firstLineIs = (file: string, value: string) =>
+  `{ v=; read v < ${shq(file)}; } 2>/dev/null; [ "$v" = ${shq(value)} ]`;
 
 const proc = (path: string, value: number): Step => ({
   command: `echo ${value} > /proc/sys/net/ipv4/${path}`,
@@ -65,7 +80,8 @@ export const virtualService = (lab: Lab): string => `-t ${lab.vip}:${lab.service
 
 /** An extended regex for `ipvsadm -L --daemon`'s line of a running sync daemon of this lab (newer ipvsadm appends
  * maxlen, group, port and ttl). */
-export const syncDaemonPattern = (role: 'master' | 'backup', syncId: number) => `^${role} sync daemon \\(mcast=eth0, syncid=${syncId}[,)]`;
+export const syncDaemonPattern = (role: 'master' | 'backup', syncId: number) =>
+  `^${role} sync daemon \\(mcast=eth0, syncid=${syncId}[,)]`;
 
 function directorSteps(lab: Lab, options: PlanOptions, director: Host): Step[] {
   const svc = virtualService(lab);
@@ -79,10 +95,14 @@ function directorSteps(lab: Lab, options: PlanOptions, director: Host): Step[] {
   const serviceLine = `^${lab.service.protocol.toUpperCase()} +${at(lab.vip)} +${scheduler}${persistence ? ` +persistent +${persistence}` : ''} *$`;
   const destLine = (rs: Realserver) => `-> ${at(rs.ip)} +${FORWARD_COLUMN[lab.forwarding]} +${rs.weight} `;
   // DR and TUN: the VIP beside the DIP on the lab network. NAT: on the outside interface, where the client is.
-  const [vipDev, vipPrefix] = lab.forwarding === 'nat' ? ['eth1', lab.outsidePrefixLength!] : ['eth0', lab.prefixLength];
+  const [vipDev, vipPrefix] =
+    lab.forwarding === 'nat' ? ['eth1', lab.outsidePrefixLength!] : ['eth0', lab.prefixLength];
   const vipAlias = aliasPresent(vipDev, `${vipDev}:0`, lab.vip, vipPrefix);
   // A pair's VIP is VRRP's to move: keepalived adds the same alias on whichever director is MASTER.
-  const vip: Step[] = [...(lab.ha ? [] : [{ command: `ifconfig ${vipDev}:0 ${lab.vip}/${vipPrefix}`, unless: vipAlias }]), proc('ip_forward', 1)];
+  const vip: Step[] = [
+    ...(lab.ha ? [] : [{ command: `ifconfig ${vipDev}:0 ${lab.vip}/${vipPrefix}`, unless: vipAlias }]),
+    proc('ip_forward', 1),
+  ];
   const show: Step = { command: 'ipvsadm -ln', show: true };
   if (lab.healthCheck || lab.ha) {
     const files = keepalivedFiles(options.httpd, director.name);
@@ -94,16 +114,15 @@ function directorSteps(lab: Lab, options: PlanOptions, director: Host): Step[] {
     const asPlanned = [serviceLine, ...lab.realservers.map(destLine)].map(listed).join(' && ');
     // the margin covers httpd starting on a slow machine
     const limit = (lab.healthCheck ? joinWindowSeconds(lab.healthCheck) : 0) + 10;
-    const sync: Step[] =
-      lab.ha?.sync
-        ? (['master', 'backup'] as const).map((role) => ({
-            command: `ipvsadm --start-daemon ${role} --mcast-interface eth0 --syncid ${lab.ha!.virtualRouterId}`,
-            unless: `ipvsadm -L --daemon | grep -qE ${shq(syncDaemonPattern(role, lab.ha!.virtualRouterId))}`,
-            why:
-              'IPVS connection sync: each director multicasts the connections it forwards (master daemon) and learns ' +
-              "the other's (backup daemon), so whichever holds the VIP knows every established connection",
-          }))
-        : [];
+    const sync: Step[] = lab.ha?.sync
+      ? (['master', 'backup'] as const).map((role) => ({
+          command: `ipvsadm --start-daemon ${role} --mcast-interface eth0 --syncid ${lab.ha!.virtualRouterId}`,
+          unless: `ipvsadm -L --daemon | grep -qE ${shq(syncDaemonPattern(role, lab.ha!.virtualRouterId))}`,
+          why:
+            'IPVS connection sync: each director multicasts the connections it forwards (master daemon) and learns ' +
+            "the other's (backup daemon), so whichever holds the VIP knows every established connection",
+        }))
+      : [];
     // With preemption the director is MASTER whenever it is up: wait for VRRP to give it the VIP.
     const vipLimit = lab.ha ? Math.ceil(takeoverWindowSeconds(lab.ha)) + 10 : 0;
     const awaitVip: Step[] =
@@ -175,7 +194,12 @@ function vipSteps(lab: Lab, options: PlanOptions): Step[] {
   const arp =
     options.arpSysctls === false
       ? []
-      : [proc('conf/eth0/arp_ignore', 1), proc('conf/eth0/arp_announce', 2), proc('conf/all/arp_ignore', 1), proc('conf/all/arp_announce', 2)];
+      : [
+          proc('conf/eth0/arp_ignore', 1),
+          proc('conf/eth0/arp_announce', 2),
+          proc('conf/all/arp_ignore', 1),
+          proc('conf/all/arp_announce', 2),
+        ];
   const rpFilterWhy =
     'rp_filter=0 as the kernel IPVS selftest sets it on realservers: strict reverse-path filtering drops ' +
     `forwarded requests whose reply route differs (always so with TUN); the kernel uses max(all, ${tun ? 'tunl0' : 'eth0'})`;
@@ -197,7 +221,10 @@ function vipSteps(lab: Lab, options: PlanOptions): Step[] {
     ...arp,
     rpFilter('all'),
     rpFilter('tunl0'),
-    { command: `ifconfig tunl0 ${lab.vip} netmask 255.255.255.255 up`, unless: aliasPresent('tunl0', 'tunl0', lab.vip, 32) },
+    {
+      command: `ifconfig tunl0 ${lab.vip} netmask 255.255.255.255 up`,
+      unless: aliasPresent('tunl0', 'tunl0', lab.vip, 32),
+    },
   ];
 }
 
@@ -232,7 +259,11 @@ export function planLab(lab: Lab, options: PlanOptions): Plan {
         host.role === 'director'
           ? directorSteps(lab, options, host)
           : host.role === 'realserver'
-            ? realserverSteps(lab, lab.realservers.find((r) => r.name === host.name)!, options)
+            ? realserverSteps(
+                lab,
+                lab.realservers.find((r) => r.name === host.name)!,
+                options,
+              )
             : [], // nothing on the client: it talks to the VIP on its own L2 segment (NAT: the outside one)
     })),
   };

@@ -61,8 +61,8 @@ export class LocalShell implements Shell {
     return { stdout: out.stdout, stderr: out.stderr, code: out.exitCode ?? 1 };
   }
 
-  async interactive(command: string): Promise<string[]> {
-    return ['sh', '-c', command];
+  interactive(command: string): Promise<string[]> {
+    return Promise.resolve(['sh', '-c', command]);
   }
 
   async close(): Promise<void> {}

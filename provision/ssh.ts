@@ -71,8 +71,18 @@ export class SshShell implements Shell {
   }
 
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    const run = this.ssh.execCommand(command, { stdin: options.stdin, onStdout: options.onStdout, onStderr: options.onStderr });
-    const result = options.timeoutMs ? await withTimeout(run, options.timeoutMs, () => new Error(`timed out after ${options.timeoutMs} ms: ${command}`)) : await run;
+    const run = this.ssh.execCommand(command, {
+      stdin: options.stdin,
+      onStdout: options.onStdout,
+      onStderr: options.onStderr,
+    });
+    const result = options.timeoutMs
+      ? await withTimeout(
+          run,
+          options.timeoutMs,
+          () => new Error(`timed out after ${options.timeoutMs} ms: ${command}`),
+        )
+      : await run;
     return { stdout: result.stdout, stderr: result.stderr, code: result.code ?? 1 };
   }
 
@@ -86,18 +96,34 @@ export class SshShell implements Shell {
     const knownHosts = `${t.keyFile}.known_hosts`;
     await writeFile(knownHosts, `${t.port === 22 ? t.host : `[${t.host}]:${t.port}`} ssh-ed25519 ${t.hostKey}\n`);
     return [
-      '-i', t.keyFile, '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'StrictHostKeyChecking=yes',
+      '-i',
+      t.keyFile,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      `UserKnownHostsFile=${knownHosts}`,
+      '-o',
+      'StrictHostKeyChecking=yes',
       ...(t.proxy ? ['-o', `ProxyCommand=${t.proxy.join(' ')}`] : []),
     ];
   }
 
   /** OpenSSH with a terminal, running `command` there. */
   async interactive(command: string): Promise<string[]> {
-    return ['ssh', '-t', '-q', '-p', String(this.target.port), ...(await this.opensshOptions()), `${this.target.username}@${this.target.host}`, command];
+    return [
+      'ssh',
+      '-t',
+      '-q',
+      '-p',
+      String(this.target.port),
+      ...(await this.opensshOptions()),
+      `${this.target.username}@${this.target.host}`,
+      command,
+    ];
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.ssh.dispose();
+    return Promise.resolve();
   }
 }
-

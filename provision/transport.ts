@@ -15,7 +15,8 @@ export interface Transport {
 export function netnsTransport(shell: Shell, namespaceOf: (host: string) => string): Transport {
   return {
     kind: 'netns',
-    run: (host, command, options) => shell.exec(`ip netns exec ${shq(namespaceOf(host))} sh -c ${shq(command)}`, options),
+    run: (host, command, options) =>
+      shell.exec(`ip netns exec ${shq(namespaceOf(host))} sh -c ${shq(command)}`, options),
     interactive: (host, command) => shell.interactive(`ip netns exec ${shq(namespaceOf(host))} ${command}`),
   };
 }
@@ -25,7 +26,10 @@ export function dockerTransport(shell: Shell, containerOf: (host: string) => str
   return {
     kind: 'docker',
     run: (host, command, options) =>
-      shell.exec(`docker exec ${options?.stdin !== undefined ? '-i ' : ''}${shq(containerOf(host))} sh -c ${shq(command)}`, options),
+      shell.exec(
+        `docker exec ${options?.stdin !== undefined ? '-i ' : ''}${shq(containerOf(host))} sh -c ${shq(command)}`,
+        options,
+      ),
     interactive: (host, command) => shell.interactive(`docker exec -it ${shq(containerOf(host))} ${command}`),
   };
 }

@@ -32,7 +32,10 @@ export async function chooseTestbed(choice: TestbedChoice): Promise<{ testbed: T
   if (choice !== 'auto') return { testbed: TESTBEDS[choice], reason: 'chosen with --testbed' };
   return (await kernelHasIpvs(new LocalShell()))
     ? { testbed: netnsTestbed, reason: "this host's kernel has IPVS" }
-    : { testbed: vmTestbed, reason: "this host's kernel has no IPVS, so the lab runs inside a VM with Debian's kernel" };
+    : {
+        testbed: vmTestbed,
+        reason: "this host's kernel has no IPVS, so the lab runs inside a VM with Debian's kernel",
+      };
 }
 
 const seconds = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
@@ -68,7 +71,9 @@ export interface UpOptions {
 /** Opens the running lab `existing` for a re-apply of `lab`, refusing what cannot change in place. */
 async function reopen(existing: LabState, lab: Lab, options: UpOptions, log: Log): Promise<TestbedSession> {
   if (options.testbed && options.testbed !== 'auto' && options.testbed !== existing.testbed)
-    throw new UserError(`lab ${lab.name} is already up on the ${existing.testbed} testbed; \`down\` it first to move it`);
+    throw new UserError(
+      `lab ${lab.name} is already up on the ${existing.testbed} testbed; \`down\` it first to move it`,
+    );
   const moved = topologyChanges(existing.lab, lab);
   if (moved.length > 0)
     throw new UserError(
@@ -122,10 +127,13 @@ async function labUpLocked(lab: Lab, options: UpOptions): Promise<{ session: Lab
     const t0 = Date.now();
     log(`network: ${await session.buildNetwork()} (${seconds(t0)})`);
     const t1 = Date.now();
-    const report = await applyPlan(planLab(lab, { ...options.plan, httpd: session.httpd }), session.transport, { onStep: options.onStep });
+    const report = await applyPlan(planLab(lab, { ...options.plan, httpd: session.httpd }), session.transport, {
+      onStep: options.onStep,
+    });
     log(`provisioned: ${report.changed} steps changed, ${report.inPlace} already in place (${seconds(t1)})`);
     await session.settle?.();
-    if (existing) for (const o of report.outcomes.filter((o) => o.result === 'ran')) log(`changed on ${o.host}: ${o.command}`);
+    if (existing)
+      for (const o of report.outcomes.filter((o) => o.result === 'ran')) log(`changed on ${o.host}: ${o.command}`);
     return { session: { ...session, lab, testbed: kind }, report };
   } catch (err) {
     await session?.close();
@@ -154,7 +162,10 @@ export async function labDown(name: string, options: { log?: Log; fallback?: Lab
   return withLabLock(name, 'down', () => labDownLocked(name, options));
 }
 
-async function labDownLocked(name: string, { log = () => {}, fallback }: { log?: Log; fallback?: Lab }): Promise<boolean> {
+async function labDownLocked(
+  name: string,
+  { log = () => {}, fallback }: { log?: Log; fallback?: Lab },
+): Promise<boolean> {
   const state = await readState(name);
   if (!state) {
     if (!fallback) return false;
@@ -169,7 +180,8 @@ async function labDownLocked(name: string, { log = () => {}, fallback }: { log?:
   }
   await TESTBEDS[state.testbed].destroy(state, log);
   const left = await TESTBEDS[state.testbed].leftovers(state);
-  if (left.length > 0) throw new Error(`lab ${name}: teardown left ${left.join(', ')}; its state stays so \`down\` can try again`);
+  if (left.length > 0)
+    throw new Error(`lab ${name}: teardown left ${left.join(', ')}; its state stays so \`down\` can try again`);
   await rm(labStateDir(name), { recursive: true, force: true });
   return true;
 }

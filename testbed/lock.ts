@@ -52,7 +52,9 @@ export async function withLabLock<T>(lab: string, command: string, fn: () => Pro
   for (let attempt = 0; ; attempt++) {
     try {
       const fh = await open(file, 'wx', 0o600);
-      await fh.writeFile(JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() } satisfies Holder));
+      await fh.writeFile(
+        JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() } satisfies Holder),
+      );
       await fh.close();
       break;
     } catch (err) {

@@ -34,19 +34,22 @@ export function netnsNames(lab: Lab): NetnsNames {
   };
 }
 
-
 /**
  * `ip -batch` fed the lines of `lines` (a shell list that echoes them): one process for several changes, each costs
  * ~0.1 s under software emulation. Lines behind `[ -e ... ] ||` are only for what is missing, so a network left half
  * built (an interrupted `up`) is completed rather than refused.
  */
-const ipBatch = (lines: string[], ns?: string) => `{\n${lines.map((l) => `  ${l}`).join('\n')}\n} | ip${ns ? ` -n ${ns}` : ''} -batch -`;
+const ipBatch = (lines: string[], ns?: string) =>
+  `{\n${lines.map((l) => `  ${l}`).join('\n')}\n} | ip${ns ? ` -n ${ns}` : ''} -batch -`;
 
 /** Interface `dev` (of namespace `ns`, or the machine's own where `ns` is empty) addressed `cidr` and up. */
 export function addressSteps(ns: string, dev: string, cidr: string): Step[] {
   const ip = ns ? `ip -n ${ns}` : 'ip';
   return [
-    { command: `${ip} addr add ${cidr} dev ${dev}`, unless: `${ip} -4 -o addr show dev ${dev} | grep -q ' inet ${cidr} '` },
+    {
+      command: `${ip} addr add ${cidr} dev ${dev}`,
+      unless: `${ip} -4 -o addr show dev ${dev} | grep -q ' inet ${cidr} '`,
+    },
     { command: `${ip} link set ${dev} up` },
   ];
 }
@@ -80,7 +83,15 @@ export function networkSteps(lab: Lab): Step[] {
         prefix: onOutside ? lab.outsidePrefixLength! : lab.prefixLength,
       },
       ...(outside && host.role === 'director'
-        ? [{ veth: n.outsideVeth, dev: 'eth1', bridge: n.outsideBridge, ip: outside.directorIp, prefix: lab.outsidePrefixLength! }]
+        ? [
+            {
+              veth: n.outsideVeth,
+              dev: 'eth1',
+              bridge: n.outsideBridge,
+              ip: outside.directorIp,
+              prefix: lab.outsidePrefixLength!,
+            },
+          ]
         : []),
     ];
     return { ns: n.namespace(host.name), nics };
@@ -89,7 +100,10 @@ export function networkSteps(lab: Lab): Step[] {
   return [
     {
       command: ipBatch([
-        ...bridges.flatMap((b) => [`[ -e /sys/class/net/${b} ] || echo 'link add ${b} type bridge'`, `echo 'link set ${b} up'`]),
+        ...bridges.flatMap((b) => [
+          `[ -e /sys/class/net/${b} ] || echo 'link add ${b} type bridge'`,
+          `echo 'link set ${b} up'`,
+        ]),
         ...hosts.flatMap(({ ns, nics }) => [
           `[ -e /run/netns/${ns} ] || echo 'netns add ${ns}'`,
           ...nics.flatMap((nic) => [
@@ -101,7 +115,13 @@ export function networkSteps(lab: Lab): Step[] {
     },
     ...hosts.map(({ ns, nics }) => ({
       command: ipBatch(
-        ["echo 'link set lo up'", ...nics.flatMap((nic) => [`echo 'addr replace ${nic.ip}/${nic.prefix} dev ${nic.dev}'`, `echo 'link set ${nic.dev} up'`])],
+        [
+          "echo 'link set lo up'",
+          ...nics.flatMap((nic) => [
+            `echo 'addr replace ${nic.ip}/${nic.prefix} dev ${nic.dev}'`,
+            `echo 'link set ${nic.dev} up'`,
+          ]),
+        ],
         ns,
       ),
     })),
@@ -109,7 +129,12 @@ export function networkSteps(lab: Lab): Step[] {
 }
 
 /** Every link of the lab on the machine: host veths, NAT's director veth, the bridges. */
-const labLinks = (lab: Lab, n: NetnsNames) => [...hostsOf(lab).map((_, i) => n.veth(i)), n.outsideVeth, n.bridge, n.outsideBridge];
+const labLinks = (lab: Lab, n: NetnsNames) => [
+  ...hostsOf(lab).map((_, i) => n.veth(i)),
+  n.outsideVeth,
+  n.bridge,
+  n.outsideBridge,
+];
 
 /** One script that removes everything networkSteps and the lab's hosts created, tolerating parts already gone. */
 export function teardownScript(lab: Lab): string {
@@ -165,7 +190,8 @@ export class NetnsLab {
   async teardown(): Promise<void> {
     const res = await this.machine.exec(teardownScript(this.lab));
     const left = await this.leftovers();
-    if (left.length > 0) throw new Error(`lab ${this.lab.name}: teardown left ${left.join(', ')} (${res.stderr.trim()})`);
+    if (left.length > 0)
+      throw new Error(`lab ${this.lab.name}: teardown left ${left.join(', ')} (${res.stderr.trim()})`);
   }
 
   async leftovers(): Promise<string[]> {
@@ -204,8 +230,8 @@ export const netnsTestbed: Testbed = {
   httpdLayout: instanceLayout,
   // The session's preflight checks everything (tools, kernel, free names) before anything is created.
   checkHost: async () => {},
-  create: async (lab) => netnsSession(new LocalShell(), lab),
-  open: async (state) => netnsSession(new LocalShell(), state.lab),
+  create: (lab) => Promise.resolve(netnsSession(new LocalShell(), lab)),
+  open: (state) => Promise.resolve(netnsSession(new LocalShell(), state.lab)),
   destroy: async (state, log) => {
     await new NetnsLab(new LocalShell(), state.lab).teardown();
     log(`removed lab ${state.lab.name}: namespaces, links and httpd processes`);

@@ -64,7 +64,10 @@ export function preflightScript(lab: Lab, { ipvs = true, names = true } = {}): s
       : []),
     ...(names
       ? [
-          ...hostsOf(lab).map((h) => `[ -e /run/netns/${n.namespace(h.name)} ] && echo "exists: namespace ${n.namespace(h.name)} is already there"`),
+          ...hostsOf(lab).map(
+            (h) =>
+              `[ -e /run/netns/${n.namespace(h.name)} ] && echo "exists: namespace ${n.namespace(h.name)} is already there"`,
+          ),
           ...[n.bridge, ...(lab.forwarding === 'nat' ? [n.outsideBridge] : [])].map(
             (b) => `[ -e /sys/class/net/${b} ] && echo "exists: link ${b} is already there"`,
           ),
@@ -78,7 +81,11 @@ export function preflightScript(lab: Lab, { ipvs = true, names = true } = {}): s
  * Throws PreflightError unless the machine can host this netns lab. `rebuilding` skips the name checks and the IPVS probe. `host`: the
  * machine is that one lab host (a Vagrant machine), so no namespace names to check, and IPVS only on a director.
  */
-export async function preflightMachine(shell: Shell, lab: Lab, { rebuilding = false, host }: { rebuilding?: boolean; host?: LabHost } = {}): Promise<void> {
+export async function preflightMachine(
+  shell: Shell,
+  lab: Lab,
+  { rebuilding = false, host }: { rebuilding?: boolean; host?: LabHost } = {},
+): Promise<void> {
   // A lab being rebuilt already runs: its kernel has shown it has IPVS, so only the tools are checked again.
   const ipvs = !rebuilding && (host === undefined || host.role === 'director');
   const res = await shell.exec(preflightScript(lab, { ipvs, names: !rebuilding && host === undefined }));
@@ -86,7 +93,9 @@ export async function preflightMachine(shell: Shell, lab: Lab, { rebuilding = fa
     .split('\n')
     .filter(Boolean)
     .map((line) =>
-      line.startsWith('exists:') ? `${line} (left by an earlier run? \`npm run lab -- down --name ${lab.name}\` removes it)` : line,
+      line.startsWith('exists:')
+        ? `${line} (left by an earlier run? \`npm run lab -- down --name ${lab.name}\` removes it)`
+        : line,
     );
   if (problems.length > 0) throw new PreflightError(shell.where, problems);
 }

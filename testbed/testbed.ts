@@ -38,7 +38,7 @@ export interface CreateContext {
    * Records what the testbed created (merged into the lab's state) as soon as there is something to clean up, so a
    * failure or a kill from then on leaves something `down` can remove.
    */
-  save(patch: Partial<LabState>): Promise<void>;
+  save: (patch: Partial<LabState>) => Promise<void>;
 }
 
 export interface Testbed {
@@ -52,9 +52,9 @@ export interface Testbed {
   /** A new session on a lab that is up, from its state (built by this or another process). */
   open(state: LabState): Promise<TestbedSession>;
   /** Removes everything of the lab from its state alone, tolerating parts already gone. */
-  destroy(state: LabState, log: Log): Promise<void>;
+  destroy: (state: LabState, log: Log) => Promise<void>;
   /** What of the lab still exists, by name (empty: nothing). */
-  leftovers(state: LabState): Promise<string[]>;
+  leftovers: (state: LabState) => Promise<string[]>;
   /** Removes what a lab of this name left without state (a run killed before it saved any); returns what it was. */
   sweep?(lab: Lab, log: Log): Promise<string[]>;
   /** One line for `status`: where the lab runs and whether that is alive. */

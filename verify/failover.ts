@@ -16,7 +16,12 @@ export const cutDirector = (a: LabAccess, name: string) => must(a, name, 'ip lin
 export const restoreDirector = (a: LabAccess, name: string) => must(a, name, 'ip link set eth0 up');
 
 /** Seconds until `name` alone holds the VIP, polled every 100 ms from now; undefined past `limit` seconds. */
-export async function secondsUntilSoleHolder(a: LabAccess, name: string, limit: number, since = Date.now()): Promise<number | undefined> {
+export async function secondsUntilSoleHolder(
+  a: LabAccess,
+  name: string,
+  limit: number,
+  since = Date.now(),
+): Promise<number | undefined> {
   while (Date.now() - since < limit * 1000) {
     const holders = await vipHolders(a);
     if (holders.length === 1 && holders[0] === name) return (Date.now() - since) / 1000;
@@ -39,7 +44,11 @@ export async function startRequestLoop(a: LabAccess, seconds: number, everyMs = 
   const loop =
     `end=$(($(date +%s) + ${Math.ceil(seconds)})); while [ $(date +%s) -lt $end ]; do t=$(date +%s.%N); ` +
     `if b=$(curl -s --max-time 1 ${shq(serviceUrl(a.lab))}); then echo "$t ok $b"; else echo "$t fail"; fi; sleep ${everyMs / 1000}; done`;
-  await must(a, a.lab.client.name, `rm -f ${file}.*; (sh -c ${shq(loop)} </dev/null >${file}.out 2>/dev/null & echo $! >${file}.pid)`);
+  await must(
+    a,
+    a.lab.client.name,
+    `rm -f ${file}.*; (sh -c ${shq(loop)} </dev/null >${file}.out 2>/dev/null & echo $! >${file}.pid)`,
+  );
   return {
     results: async () => {
       await must(a, a.lab.client.name, `p=$(cat ${file}.pid); while kill -0 $p 2>/dev/null; do sleep 0.2; done; true`);
@@ -71,7 +80,11 @@ export interface Failover {
  * The drill: requests from the client (a new connection every 100 ms), the MASTER's link cut after `leadSeconds`,
  * the backup's takeover timed, requests continuing `tailSeconds` after it. The cut director stays cut.
  */
-export async function failoverDrill(a: LabAccess, limitSeconds: number, { leadSeconds = 2, tailSeconds = 4 } = {}): Promise<Failover> {
+export async function failoverDrill(
+  a: LabAccess,
+  limitSeconds: number,
+  { leadSeconds = 2, tailSeconds = 4 } = {},
+): Promise<Failover> {
   const [from] = await vipHolders(a);
   if (!from) throw new Error('failover drill: no director holds the VIP');
   const to = peerOf(a.lab, from);
@@ -82,7 +95,15 @@ export async function failoverDrill(a: LabAccess, limitSeconds: number, { leadSe
   await cutDirector(a, from);
   const takeoverSeconds = await secondsUntilSoleHolder(a, to, limitSeconds, cut);
   const requests = await loop.results();
-  return { from, to, takeoverSeconds, clientMacBefore, clientMacAfter: await clientNeighborMac(a), requests, failed: requests.filter((r) => !r.ok).length };
+  return {
+    from,
+    to,
+    takeoverSeconds,
+    clientMacBefore,
+    clientMacAfter: await clientNeighborMac(a),
+    requests,
+    failed: requests.filter((r) => !r.ok).length,
+  };
 }
 
 export interface HeldConnection {
@@ -107,11 +128,19 @@ export async function holdConnection(a: LabAccess): Promise<HeldConnection> {
     `printf 'Connection: close\\r\\n\\r\\n' >&3 2>/dev/null`,
     'timeout 5 cat <&3',
   ].join('\n');
-  await must(a, a.lab.client.name, `rm -f ${file}.*; (bash -c ${shq(script)} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`);
+  await must(
+    a,
+    a.lab.client.name,
+    `rm -f ${file}.*; (bash -c ${shq(script)} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`,
+  );
   // Its local port, once connected (the kernel's socket table names it).
   let client = '';
   for (let i = 0; i < 50 && !client; i++) {
-    const ss = await must(a, a.lab.client.name, `ss -Htn state established dst ${a.lab.vip}:${port} | awk '{print $3}'`);
+    const ss = await must(
+      a,
+      a.lab.client.name,
+      `ss -Htn state established dst ${a.lab.vip}:${port} | awk '{print $3}'`,
+    );
     client = ss.split('\n').find(Boolean) ?? '';
     if (!client) await sleep(100);
   }
@@ -119,7 +148,11 @@ export async function holdConnection(a: LabAccess): Promise<HeldConnection> {
   return {
     client,
     finish: async () => {
-      await must(a, a.lab.client.name, `touch ${file}.go; p=$(cat ${file}.pid); while kill -0 $p 2>/dev/null; do sleep 0.1; done; true`);
+      await must(
+        a,
+        a.lab.client.name,
+        `touch ${file}.go; p=$(cat ${file}.pid); while kill -0 $p 2>/dev/null; do sleep 0.1; done; true`,
+      );
       return must(a, a.lab.client.name, `cat ${file}.out; rm -f ${file}.*`);
     },
   };

@@ -2,31 +2,37 @@
 // table and counters at the director, the access log at a realserver. They return data; judging it is the caller's.
 import { CommandError } from '../model/errors.js';
 import { directorsOf, hostsOf, type Lab } from '../model/topology.js';
-import { httpdFiles, type HttpdLayout } from '../provision/httpd.js';
+import { httpdFiles } from '../provision/httpd.js';
 import { CHECKER_USER_AGENT, keepalivedFiles } from '../provision/keepalived.js';
 import { virtualService } from '../provision/plan.js';
 import { daemonRunning, shq, withTimeout } from '../provision/shell.js';
 import type { LabAccess } from '../provision/transport.js';
-
 
 /** The longest a probe may take (the failover drill's request loop is the longest, at about 20 s). */
 export const PROBE_TIMEOUT_MS = 120_000;
 
 /** Runs a probe on a lab host; its output, or a CommandError naming the host, the command and (if so) the limit. */
 export async function must(a: LabAccess, host: string, command: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<string> {
-  const res = await withTimeout(a.transport.run(host, command, { timeoutMs }), timeoutMs, () => new CommandError(host, command, 124, `no result within ${timeoutMs / 1000} s`, 'probe'));
+  const res = await withTimeout(
+    a.transport.run(host, command, { timeoutMs }),
+    timeoutMs,
+    () => new CommandError(host, command, 124, `no result within ${timeoutMs / 1000} s`, 'probe'),
+  );
   if (res.code !== 0) throw new CommandError(host, command, res.code, res.stderr, 'probe');
   return res.stdout;
 }
 
-export const serviceUrl = (lab: Lab): string => `http://${lab.vip}${lab.service.port === 80 ? '' : `:${lab.service.port}`}/`;
+export const serviceUrl = (lab: Lab): string =>
+  `http://${lab.vip}${lab.service.port === 80 ? '' : `:${lab.service.port}`}/`;
 
 export async function macOf(a: LabAccess, host: string, dev = 'eth0'): Promise<string> {
   return (await must(a, host, `cat /sys/class/net/${dev}/address`)).trim();
 }
 
 export async function macsOf(a: LabAccess): Promise<Map<string, string>> {
-  return new Map(await Promise.all(hostsOf(a.lab).map(async (h): Promise<[string, string]> => [h.name, await macOf(a, h.name)])));
+  return new Map(
+    await Promise.all(hostsOf(a.lab).map(async (h): Promise<[string, string]> => [h.name, await macOf(a, h.name)])),
+  );
 }
 
 // Not starting with @: curl reads a -w format starting with @ from a file.
@@ -43,7 +49,9 @@ const fetchCommand = (lab: Lab, count: number, perRequest = false) => {
   const curl = `curl -s --max-time 5 -w '${FETCHED} %{exitcode}\\n'`;
   return perRequest
     ? `for i in $(seq ${count}); do ${curl} ${shq(serviceUrl(lab))}; done`
-    : `${curl} -H 'Connection: close' ${Array(count).fill(shq(serviceUrl(lab))).join(' ')}`;
+    : `${curl} -H 'Connection: close' ${Array(count)
+        .fill(shq(serviceUrl(lab)))
+        .join(' ')}`;
 };
 
 /** Each request's body ("from <RIP>"), or "curl-failed:<exit>" for a failed one, from fetchCommand's output. */
@@ -60,7 +68,8 @@ export async function fetchSequence(a: LabAccess, count: number, { perRequest = 
   // curl's own exit code is the last request's; each one's is in its line.
   const bodies = parseFetched(await must(a, a.lab.client.name, `${command} || true`));
   // Fewer results than requests: curl itself failed (not installed, bad option), not the lab.
-  if (bodies.length !== count) throw new CommandError(a.lab.client.name, command, 1, `${count} requests gave ${bodies.length} results`, 'probe');
+  if (bodies.length !== count)
+    throw new CommandError(a.lab.client.name, command, 1, `${count} requests gave ${bodies.length} results`, 'probe');
   return bodies;
 }
 
@@ -73,12 +82,15 @@ export interface Frame {
   dstPort: number;
 }
 
-const FRAME = /^\S+ ([0-9a-f:]{17}) > ([0-9a-f:]{17}), ethertype IPv4 \(0x0800\), length \d+: (\d+\.\d+\.\d+\.\d+)\.(\d+) > (\d+\.\d+\.\d+\.\d+)\.(\d+):/;
+const FRAME =
+  /^\S+ ([0-9a-f:]{17}) > ([0-9a-f:]{17}), ethertype IPv4 \(0x0800\), length \d+: (\d+\.\d+\.\d+\.\d+)\.(\d+) > (\d+\.\d+\.\d+\.\d+)\.(\d+):/;
 
 export function parseFrames(tcpdumpOutput: string): Frame[] {
   return tcpdumpOutput.split('\n').flatMap((line) => {
     const m = FRAME.exec(line);
-    return m ? [{ srcMac: m[1], dstMac: m[2], srcIp: m[3], srcPort: Number(m[4]), dstIp: m[5], dstPort: Number(m[6]) }] : [];
+    return m
+      ? [{ srcMac: m[1], dstMac: m[2], srcIp: m[3], srcPort: Number(m[4]), dstIp: m[5], dstPort: Number(m[6]) }]
+      : [];
   });
 }
 
@@ -120,7 +132,11 @@ export function parseIpvsStats(text: string): IpvsStats | undefined {
     const m = /^(TCP|UDP|SCTP)\s+\S+\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(line);
     const d = /^\s+->\s+(\d+\.\d+\.\d+\.\d+):\d+\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(line);
     const counters = (x: RegExpExecArray): IpvsCounters => ({
-      conns: Number(x[2]), inPkts: Number(x[3]), outPkts: Number(x[4]), inBytes: Number(x[5]), outBytes: Number(x[6]),
+      conns: Number(x[2]),
+      inPkts: Number(x[3]),
+      outPkts: Number(x[4]),
+      inBytes: Number(x[5]),
+      outBytes: Number(x[6]),
     });
     if (m) service = { ...counters(m), dests: new Map() };
     else if (d && service) service.dests.set(d[1], counters(d));
@@ -141,7 +157,13 @@ export async function ipvsStats(a: LabAccess, director = a.lab.director.name): P
  * counters into what ipvsadm reads only on the IPVS estimator's tick (every 2 s), so a read right after traffic
  * can lag behind it.
  */
-export async function ipvsStatsAfter(a: LabAccess, before: IpvsStats, newConns: number, timeoutMs = 6_000, director = a.lab.director.name): Promise<IpvsStats> {
+export async function ipvsStatsAfter(
+  a: LabAccess,
+  before: IpvsStats,
+  newConns: number,
+  timeoutMs = 6_000,
+  director = a.lab.director.name,
+): Promise<IpvsStats> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const now = await ipvsStats(a, director);
@@ -162,7 +184,14 @@ export function parseIpvsTable(text: string): IpvsService | undefined {
     const m = /^(TCP|UDP|SCTP)\s+\S+\s+(\S+)\s*(.*)$/.exec(line);
     const d = /^\s+->\s+(\d+\.\d+\.\d+\.\d+):\d+\s+(\S+)\s+(\d+)\s+(\d+)\s+(\d+)/.exec(line);
     if (m) svc = { scheduler: m[2], flags: m[3].trim(), dests: [] };
-    else if (d && svc) svc.dests.push({ rip: d[1], forward: d[2], weight: Number(d[3]), activeConn: Number(d[4]), inActConn: Number(d[5]) });
+    else if (d && svc)
+      svc.dests.push({
+        rip: d[1],
+        forward: d[2],
+        weight: Number(d[3]),
+        activeConn: Number(d[4]),
+        inActConn: Number(d[5]),
+      });
   }
   return svc;
 }
@@ -178,7 +207,11 @@ export async function ipvsTable(a: LabAccess, director = a.lab.director.name): P
 /** The directors whose eth0 carries the VIP now (the kernel's word, not keepalived's): one, in a healthy pair. */
 export async function vipHolders(a: LabAccess): Promise<string[]> {
   const held = await Promise.all(
-    directorsOf(a.lab).map(async (d) => ((await a.transport.run(d.name, `ip -4 -o addr show dev eth0 | grep -qF ' inet ${a.lab.vip}/'`)).code === 0 ? [d.name] : [])),
+    directorsOf(a.lab).map(async (d) =>
+      (await a.transport.run(d.name, `ip -4 -o addr show dev eth0 | grep -qF ' inet ${a.lab.vip}/'`)).code === 0
+        ? [d.name]
+        : [],
+    ),
   );
   return held.flat();
 }
@@ -194,19 +227,28 @@ export async function settledVipHolders(a: LabAccess, seconds: number): Promise<
 }
 
 /** The connections a director's IPVS knows from `clientIp` to the VIP (`ipvsadm -Lnc`): state and realserver each. */
-export async function ipvsConnections(a: LabAccess, director: string, clientIp = a.lab.client.ip): Promise<Array<{ state: string; client: string; rs: string }>> {
+export async function ipvsConnections(
+  a: LabAccess,
+  director: string,
+  clientIp = a.lab.client.ip,
+): Promise<Array<{ state: string; client: string; rs: string }>> {
   const out = await must(a, director, 'ipvsadm -Lnc');
   const vip = `${a.lab.vip}:${a.lab.service.port}`;
   return out.split('\n').flatMap((line) => {
     const f = line.trim().split(/\s+/);
     // pro expire state source virtual destination
-    return f.length >= 6 && f[3].startsWith(`${clientIp}:`) && f[4] === vip ? [{ state: f[2], client: f[3], rs: f[5].replace(/:\d+$/, '') }] : [];
+    return f.length >= 6 && f[3].startsWith(`${clientIp}:`) && f[4] === vip
+      ? [{ state: f[2], client: f[3], rs: f[5].replace(/:\d+$/, '') }]
+      : [];
   });
 }
 
 /** The IPVS sync daemons running on a director (`ipvsadm -L --daemon`), as ipvsadm prints them. */
 export async function syncDaemons(a: LabAccess, director: string): Promise<string[]> {
-  return (await must(a, director, 'ipvsadm -L --daemon')).split('\n').map((l) => l.trim()).filter(Boolean);
+  return (await must(a, director, 'ipvsadm -L --daemon'))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 /** The client address of each request in a realserver's access log, oldest first. */
@@ -227,7 +269,8 @@ export async function arpResponders(a: LabAccess, seconds = 1): Promise<string[]
   const replies = 2 * hostsOf(a.lab).length * seconds;
   const res = await a.transport.run(a.lab.client.name, `arping -b -c ${replies} -w ${seconds} -I eth0 ${a.lab.vip}`);
   const macs = [...res.stdout.matchAll(/reply from \S+ \[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1].toLowerCase());
-  if (macs.length === 0 && res.code > 1) throw new CommandError(a.lab.client.name, `arping ${a.lab.vip}`, res.code, res.stderr, 'probe');
+  if (macs.length === 0 && res.code > 1)
+    throw new CommandError(a.lab.client.name, `arping ${a.lab.vip}`, res.code, res.stderr, 'probe');
   return macs;
 }
 
@@ -249,7 +292,10 @@ export async function httpdMasters(a: LabAccess, realserver: string): Promise<st
   const files = httpdFiles(a.httpd, realserver);
   const pattern = files.config ? `apache2 -f ${files.config}` : 'apache2';
   const ps = await must(a, realserver, 'ps -eo pid=,ppid=,args=');
-  const procs = ps.split('\n').map((l) => l.trim().split(/\s+/)).filter((p) => p.length > 2 && p.slice(2).join(' ').includes(pattern));
+  const procs = ps
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((p) => p.length > 2 && p.slice(2).join(' ').includes(pattern));
   const pids = new Set(procs.map((p) => p[0]));
   return procs.filter((p) => !pids.has(p[1])).map((p) => p[0]);
 }
@@ -260,12 +306,29 @@ export async function httpdMasters(a: LabAccess, realserver: string): Promise<st
  * output is complete. Its files are `file`.*: stdout in `file`.out, stderr in `file`.err. Every descriptor is
  * redirected: a detached process holding the session's output would keep the command (an SSH channel) open.
  */
-export async function startTcpdump(a: LabAccess, host: string, args: string, file: string, seconds = 60): Promise<{ stop(): Promise<void> }> {
-  await must(a, host, `rm -f ${file}.*; (timeout ${seconds} tcpdump ${args} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`);
-  await must(a, host, `i=0; until grep -q "listening on" ${file}.err 2>/dev/null || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done`);
+export async function startTcpdump(
+  a: LabAccess,
+  host: string,
+  args: string,
+  file: string,
+  seconds = 60,
+): Promise<{ stop(): Promise<void> }> {
+  await must(
+    a,
+    host,
+    `rm -f ${file}.*; (timeout ${seconds} tcpdump ${args} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`,
+  );
+  await must(
+    a,
+    host,
+    `i=0; until grep -q "listening on" ${file}.err 2>/dev/null || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done`,
+  );
   return {
     stop: async () => {
-      await a.transport.run(host, `sleep 0.3; p=$(cat ${file}.pid); kill $p 2>/dev/null; while kill -0 $p 2>/dev/null; do sleep 0.05; done; true`);
+      await a.transport.run(
+        host,
+        `sleep 0.3; p=$(cat ${file}.pid); kill $p 2>/dev/null; while kill -0 $p 2>/dev/null; do sleep 0.05; done; true`,
+      );
     },
   };
 }
@@ -274,7 +337,13 @@ export async function startTcpdump(a: LabAccess, host: string, args: string, fil
  * Captures on `host`'s interface `dev` (tcpdump -e -n, `filter`) while `during` runs elsewhere in the lab, and
  * returns tcpdump's lines.
  */
-export async function captureDuring(a: LabAccess, host: string, filter: string, during: () => Promise<unknown>, dev = 'eth0'): Promise<string[]> {
+export async function captureDuring(
+  a: LabAccess,
+  host: string,
+  filter: string,
+  during: () => Promise<unknown>,
+  dev = 'eth0',
+): Promise<string[]> {
   const file = `/tmp/lvs-lab-capture-${a.lab.name}-${host}`;
   const capture = await startTcpdump(a, host, `-i ${dev} -e -n -l ${shq(filter)}`, file);
   try {
@@ -305,11 +374,15 @@ export function parseTunnelled(lines: string[]): TunnelledPacket[] {
 }
 
 /** keepalived's main, checker and VRRP processes on a director, by their pid files; absent when not running. */
-export async function keepalivedPids(a: LabAccess, director = a.lab.director.name): Promise<{ main?: number; checker?: number; vrrp?: number }> {
+export async function keepalivedPids(
+  a: LabAccess,
+  director = a.lab.director.name,
+): Promise<{ main?: number; checker?: number; vrrp?: number }> {
   const files = keepalivedFiles(a.httpd, director);
   const alive = (file: string) => `{ ${daemonRunning(file)} && cat ${shq(file)}; } || echo -`;
-  const out = (await must(a, director, [files.pidFile, files.checkersPidFile, files.vrrpPidFile].map(alive).join('; '))).split('\n');
+  const out = (
+    await must(a, director, [files.pidFile, files.checkersPidFile, files.vrrpPidFile].map(alive).join('; '))
+  ).split('\n');
   const pid = (line?: string) => (line && /^\d+$/.test(line) ? Number(line) : undefined);
   return { main: pid(out[0]), checker: pid(out[1]), vrrp: pid(out[2]) };
 }
-

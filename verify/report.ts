@@ -5,8 +5,23 @@ import { removalWindowSeconds, takeoverWindowSeconds } from '../provision/keepal
 import { syncDaemonPattern } from '../provision/plan.js';
 import type { LabAccess } from '../provision/transport.js';
 import {
-  accessLogClients, arpResponders, captureDuring, captureReplies, fetchSequence, ipvsConnections, ipvsStats, ipvsStatsAfter, ipvsTable, keepalivedPids,
-  macOf, macsOf, parseTunnelled, serviceUrl, settledVipHolders, syncDaemons, type Frame,
+  accessLogClients,
+  arpResponders,
+  captureDuring,
+  captureReplies,
+  fetchSequence,
+  ipvsConnections,
+  ipvsStats,
+  ipvsStatsAfter,
+  ipvsTable,
+  keepalivedPids,
+  macOf,
+  macsOf,
+  parseTunnelled,
+  serviceUrl,
+  settledVipHolders,
+  syncDaemons,
+  type Frame,
 } from './probes.js';
 
 export interface Check {
@@ -37,7 +52,10 @@ async function activeDirectors(a: LabAccess): Promise<string[]> {
 /** `director`: the one of `holders` the client's traffic goes through. */
 async function context(a: LabAccess, holders: string[], director: string): Promise<Context> {
   const { lab } = a;
-  const [macs, directorMac] = await Promise.all([macsOf(a), lab.forwarding === 'nat' ? macOf(a, director, 'eth1') : undefined]);
+  const [macs, directorMac] = await Promise.all([
+    macsOf(a),
+    lab.forwarding === 'nat' ? macOf(a, director, 'eth1') : undefined,
+  ]);
   const macName = new Map([...macs].map(([n, m]) => [m, n]));
   macName.set(directorMac ?? macs.get(director)!, director);
   return { a, macs, holders, director, directorMac: directorMac ?? macs.get(director)!, macName };
@@ -63,10 +81,21 @@ interface MethodChecks {
 const DIRECT: MethodChecks = {
   replies: (c, t, sources) => ({
     name: 'replies go straight from the realservers to the client',
-    ok: t.frames.length > 0 && t.frames.every((f) => f.srcIp === c.a.lab.vip && f.srcMac !== c.directorMac && c.a.lab.realservers.some((r) => c.macs.get(r.name) === f.srcMac)),
+    ok:
+      t.frames.length > 0 &&
+      t.frames.every(
+        (f) =>
+          f.srcIp === c.a.lab.vip &&
+          f.srcMac !== c.directorMac &&
+          c.a.lab.realservers.some((r) => c.macs.get(r.name) === f.srcMac),
+      ),
     evidence: `${t.frames.length} reply frames captured at the client, IP source and sending MAC: ${sources} (director's MAC ${c.directorMac} sent none)`,
   }),
-  counters: (t, stats) => ({ name: 'the director sees only the inbound half', ok: t.inDelta > 0 && t.outTotal === 0, evidence: stats }),
+  counters: (t, stats) => ({
+    name: 'the director sees only the inbound half',
+    ok: t.inDelta > 0 && t.outTotal === 0,
+    evidence: stats,
+  }),
 };
 
 const METHODS: Record<Forwarding, MethodChecks> = {
@@ -78,7 +107,11 @@ const METHODS: Record<Forwarding, MethodChecks> = {
       ok: t.frames.length > 0 && t.frames.every((f) => f.srcIp === c.a.lab.vip && f.srcMac === c.directorMac),
       evidence: `${t.frames.length} reply frames captured at the client, IP source and sending MAC: ${sources}`,
     }),
-    counters: (t, stats) => ({ name: 'the director handles both halves (NAT)', ok: t.inDelta > 0 && t.outDelta > 0, evidence: stats }),
+    counters: (t, stats) => ({
+      name: 'the director handles both halves (NAT)',
+      ok: t.inDelta > 0 && t.outDelta > 0,
+      evidence: stats,
+    }),
   },
 };
 
@@ -109,7 +142,13 @@ export async function verifyLab(a: LabAccess, requests = 3 * a.lab.realservers.l
     clientAddressCheck(c, counts),
     lab.ha?.sync ? syncCheck(a, director).then((x) => [x]) : [],
   ]);
-  const t: Traffic = { frames, inDelta: after.inPkts - before.inPkts, outDelta: after.outPkts - before.outPkts, outTotal: after.outPkts, conns: after.conns - before.conns };
+  const t: Traffic = {
+    frames,
+    inDelta: after.inPkts - before.inPkts,
+    outDelta: after.outPkts - before.outPkts,
+    outTotal: after.outPkts,
+    conns: after.conns - before.conns,
+  };
   const sources = [...new Set(frames.map((f) => `${f.srcIp} from ${c.macName.get(f.srcMac) ?? f.srcMac}`))].join('; ');
   const stats = `ipvsadm --stats: InPkts +${t.inDelta}, OutPkts +${t.outDelta} (total OutPkts ${t.outTotal}), connections +${t.conns}`;
   // TUN's extra proof sends requests of its own: after the counters are read.
@@ -128,7 +167,9 @@ async function tableChecks(a: LabAccess): Promise<Check[]> {
       const table = await ipvsTable(a, d.name);
       return {
         name: lab.ha ? `IPVS table on ${d.name}` : 'IPVS table on the director',
-        ok: table.scheduler === lab.service.scheduler && expected.every((r) => table.dests.some((x) => x.rip === r.ip && x.forward === column)),
+        ok:
+          table.scheduler === lab.service.scheduler &&
+          expected.every((r) => table.dests.some((x) => x.rip === r.ip && x.forward === column)),
         evidence: `TCP ${lab.vip}:${lab.service.port} ${table.scheduler} -> ${table.dests.map((x) => `${x.rip} ${x.forward} w${x.weight}`).join(', ')}`,
       };
     }),
@@ -154,7 +195,10 @@ function requestsCheck(lab: Lab, bodies: string[], requests: number): { check: C
   const counts = new Map<string, number>();
   for (const s of served) counts.set(s, (counts.get(s) ?? 0) + 1);
   const allServed = bodies.every((b) => names.has(b.replace(/^from /, '')));
-  const even = lab.service.scheduler !== 'rr' || lab.service.persistence !== undefined || expected.every((r) => counts.get(r.name) === requests / expected.length);
+  const even =
+    lab.service.scheduler !== 'rr' ||
+    lab.service.persistence !== undefined ||
+    expected.every((r) => counts.get(r.name) === requests / expected.length);
   return {
     counts,
     check: {
@@ -171,10 +215,17 @@ async function tunnelCheck(c: Context): Promise<Check> {
   const expected = lab.realservers.filter((r) => r.weight > 0);
   const rs = expected[0];
   const directorIp = directorsOf(lab).find((d) => d.name === c.director)!.ip;
-  const packets = parseTunnelled(await captureDuring(c.a, rs.name, 'ip proto 4', () => fetchSequence(c.a, expected.length)));
+  const packets = parseTunnelled(
+    await captureDuring(c.a, rs.name, 'ip proto 4', () => fetchSequence(c.a, expected.length)),
+  );
   return {
     name: `requests reach ${rs.name} encapsulated (IP-in-IP) by the director`,
-    ok: packets.length > 0 && packets.every((p) => p.outerSrc === directorIp && p.outerDst === rs.ip && p.innerDst === lab.vip && p.innerSrc === lab.client.ip),
+    ok:
+      packets.length > 0 &&
+      packets.every(
+        (p) =>
+          p.outerSrc === directorIp && p.outerDst === rs.ip && p.innerDst === lab.vip && p.innerSrc === lab.client.ip,
+      ),
     evidence: `${packets.length} IPIP packets on ${rs.name}'s eth0: ${[...new Set(packets.map((p) => `${p.outerSrc} > ${p.outerDst} carrying ${p.innerSrc} > ${p.innerDst}:${p.innerDstPort}`))].join('; ')}`,
   };
 }
@@ -183,12 +234,19 @@ async function tunnelCheck(c: Context): Promise<Check> {
 async function clientAddressCheck(c: Context, counts: Map<string, number>): Promise<Check> {
   const { lab } = c.a;
   const expected = lab.realservers.filter((r) => r.weight > 0);
-  const logs = await Promise.all(expected.map(async (r) => [r.name, (await accessLogClients(c.a, r.name)).slice(-Math.max(1, counts.get(r.name) ?? 1))] as const));
+  const logs = await Promise.all(
+    expected.map(
+      async (r) =>
+        [r.name, (await accessLogClients(c.a, r.name)).slice(-Math.max(1, counts.get(r.name) ?? 1))] as const,
+    ),
+  );
   const directorIp = directorsOf(lab).find((d) => d.name === c.director)!.ip;
   return {
     name: "realservers see the client's own address",
     ok: logs.every(([, ips]) => ips.length > 0 && ips.every((ip) => ip === lab.client.ip)),
-    evidence: logs.map(([n, ips]) => `${n} access log: ${[...new Set(ips)].join(', ')}`).join('; ') + ` (director is ${directorIp})`,
+    evidence:
+      logs.map(([n, ips]) => `${n} access log: ${[...new Set(ips)].join(', ')}`).join('; ') +
+      ` (director is ${directorIp})`,
   };
 }
 
@@ -197,7 +255,9 @@ async function arpCheck(c: Context): Promise<Check> {
   const { lab } = c.a;
   const arp = await arpResponders(c.a);
   return {
-    name: lab.ha ? `only the MASTER (${c.director}) answers ARP for the VIP` : 'only the director answers ARP for the VIP',
+    name: lab.ha
+      ? `only the MASTER (${c.director}) answers ARP for the VIP`
+      : 'only the director answers ARP for the VIP',
     ok: arp.length > 0 && arp.every((m) => m === c.directorMac),
     evidence: `ARP replies for ${lab.vip}: ${[...new Set(arp)].map((m) => `${m} (${c.macName.get(m) ?? '?'})`).join(', ') || 'none'}`,
   };
@@ -214,18 +274,26 @@ async function pairChecks(a: LabAccess, holders: string[]): Promise<Check[]> {
       name: 'VRRP: the VIP on exactly one director',
       ok: holders.length === 1,
       evidence:
-        directors.map((d) => `${d.name} ${holders.includes(d.name) ? `holds ${lab.vip} (MASTER)` : 'does not (BACKUP)'}`).join(', ') +
+        directors
+          .map((d) => `${d.name} ${holders.includes(d.name) ? `holds ${lab.vip} (MASTER)` : 'does not (BACKUP)'}`)
+          .join(', ') +
         `; virtual router ${ha.virtualRouterId}, adverts every ${ha.advertInterval} s, takeover within ${takeoverWindowSeconds(ha).toFixed(1)} s`,
     },
     {
       name: 'keepalived runs VRRP and holds the table on both directors',
       ok: pids.every((p) => p.main !== undefined && p.vrrp !== undefined && p.checker !== undefined),
-      evidence: directors.map((d, i) => `${d.name}: keepalived ${pids[i].main ?? '-'}, vrrp ${pids[i].vrrp ?? '-'}, checker ${pids[i].checker ?? '-'}`).join('; '),
+      evidence: directors
+        .map(
+          (d, i) =>
+            `${d.name}: keepalived ${pids[i].main ?? '-'}, vrrp ${pids[i].vrrp ?? '-'}, checker ${pids[i].checker ?? '-'}`,
+        )
+        .join('; '),
     },
   ];
   if (ha.sync) {
     const daemons = await Promise.all(directors.map((d) => syncDaemons(a, d.name)));
-    const running = (lines: string[], role: 'master' | 'backup') => lines.some((l) => new RegExp(syncDaemonPattern(role, ha.virtualRouterId)).test(l));
+    const running = (lines: string[], role: 'master' | 'backup') =>
+      lines.some((l) => new RegExp(syncDaemonPattern(role, ha.virtualRouterId)).test(l));
     checks.push({
       name: 'IPVS connection sync runs on both directors (master and backup daemons)',
       ok: daemons.every((lines) => running(lines, 'master') && running(lines, 'backup')),

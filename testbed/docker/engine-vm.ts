@@ -11,7 +11,15 @@ import type { SshShell } from '../../provision/ssh.js';
 import { stateDir } from '../paths.js';
 import { readJson, writeJson } from '../state.js';
 import type { VmFlavour } from '../vm/saved.js';
-import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning, type Log, type VmState } from '../vm/machine.js';
+import {
+  bootMachine,
+  checkVmHostTools,
+  openMachine,
+  stopMachine,
+  vmRunning,
+  type Log,
+  type VmState,
+} from '../vm/machine.js';
 import { BASE_IMAGE_LOCAL, DOCKERFILE } from './spec.js';
 
 interface EngineState {
@@ -33,7 +41,8 @@ const writeEngineState = (state: EngineState) => writeJson(stateFile(), state);
 
 async function must(shell: Shell, command: string, what: string, timeoutMs?: number): Promise<string> {
   const res = await shell.exec(command, { timeoutMs });
-  if (res.code !== 0) throw new CommandError(shell.where, command, res.code, res.stderr.trim() || res.stdout.trim(), what);
+  if (res.code !== 0)
+    throw new CommandError(shell.where, command, res.code, res.stderr.trim() || res.stdout.trim(), what);
   return res.stdout;
 }
 
@@ -87,7 +96,13 @@ export async function engineUp(log: Log = () => {}): Promise<void> {
     const state: EngineState = { version: 1, createdAt: new Date().toISOString() };
     await writeEngineState(state);
     try {
-      shell = await bootMachine(ENGINE_VM, engineDir(), log, (vm) => writeEngineState({ ...state, vm }), ENGINE_FLAVOUR);
+      shell = await bootMachine(
+        ENGINE_VM,
+        engineDir(),
+        log,
+        (vm) => writeEngineState({ ...state, vm }),
+        ENGINE_FLAVOUR,
+      );
     } catch (err) {
       await engineDown(log);
       throw err;
@@ -136,8 +151,19 @@ export async function ensureDockerForwarder(shell: SshShell): Promise<void> {
   if (state.forwarder && isForwarder(state.forwarder.pid)) process.kill(state.forwarder.pid);
   await rm(sock, { force: true });
   const args = [
-    ...(await shell.opensshOptions()), '-o', 'LogLevel=ERROR', '-o', 'ExitOnForwardFailure=yes', '-o', 'ServerAliveInterval=15',
-    '-N', '-L', `${sock}:/var/run/docker.sock`, '-p', String(state.vm.sshPort), 'root@127.0.0.1',
+    ...(await shell.opensshOptions()),
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'ExitOnForwardFailure=yes',
+    '-o',
+    'ServerAliveInterval=15',
+    '-N',
+    '-L',
+    `${sock}:/var/run/docker.sock`,
+    '-p',
+    String(state.vm.sshPort),
+    'root@127.0.0.1',
   ];
   const child = spawn('ssh', args, { detached: true, stdio: 'ignore' });
   child.unref();
@@ -147,7 +173,13 @@ export async function ensureDockerForwarder(shell: SshShell): Promise<void> {
     if (!isForwarder(child.pid!)) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new CommandError('localhost', `ssh ${args.join(' ')}`, 1, 'the Docker socket forward did not come up within 10 s', 'forwarding the engine VM\'s Docker socket');
+  throw new CommandError(
+    'localhost',
+    `ssh ${args.join(' ')}`,
+    1,
+    'the Docker socket forward did not come up within 10 s',
+    "forwarding the engine VM's Docker socket",
+  );
 }
 
 /** Stops the engine VM: every container, network and image in it goes with its overlay. */
@@ -166,4 +198,3 @@ export async function engineDown(log: Log = () => {}): Promise<boolean> {
 export async function engineVmRunning(): Promise<boolean> {
   return vmRunning((await readEngineState())?.vm);
 }
-

@@ -32,7 +32,8 @@ export interface DockerEngine {
   close(): Promise<void>;
 }
 
-const HOW_TO_USE_VM = 'start the VM engine with `npm run lab -- engine up` and set `pulumi config set lvs-lab:engine vm`';
+const HOW_TO_USE_VM =
+  'start the VM engine with `npm run lab -- engine up` and set `pulumi config set lvs-lab:engine vm`';
 
 /** auto: the engine VM when it runs, else this host's engine. */
 export async function resolveEngine(choice: EngineChoice): Promise<EngineKind> {
@@ -53,7 +54,13 @@ export async function openEngine(choice: EngineChoice): Promise<DockerEngine | u
   // The Docker client reaches the VM's engine through its socket, forwarded over one SSH connection (its key, its
   // host key pinned), restarted here if it went away.
   await ensureDockerForwarder(shell);
-  return { kind, shell, defaultBase: BASE_IMAGE_LOCAL, client: { host: `unix://${dockerSocket()}` }, close: () => shell.close() };
+  return {
+    kind,
+    shell,
+    defaultBase: BASE_IMAGE_LOCAL,
+    client: { host: `unix://${dockerSocket()}` },
+    close: () => shell.close(),
+  };
 }
 
 /**
@@ -65,7 +72,9 @@ export async function engineProblems(engine: DockerEngine): Promise<string[]> {
   const version = await engine.shell.exec("docker version --format '{{.Server.Version}}'", { timeoutMs: 20_000 });
   if (version.code !== 0) {
     const why = (version.stderr.trim().split('\n').pop() ?? '').slice(0, 200) || `exit ${version.code}`;
-    problems.push(`docker: no Docker engine answers on ${engine.shell.where} (${why}); start dockerd, or ${HOW_TO_USE_VM}`);
+    problems.push(
+      `docker: no Docker engine answers on ${engine.shell.where} (${why}); start dockerd, or ${HOW_TO_USE_VM}`,
+    );
   }
   if (engine.kind === 'vm' || !process.env.DOCKER_HOST) {
     if (!(await kernelHasIpvs(engine.shell))) {
@@ -82,7 +91,10 @@ export async function engineProblems(engine: DockerEngine): Promise<string[]> {
 /** Opens the engine and checks it before anything is created; throws PreflightError with every problem. */
 export async function preflightEngine(choice: EngineChoice): Promise<DockerEngine> {
   const engine = await openEngine(choice);
-  if (!engine) throw new PreflightError('the VM engine', [`engine: the lvs-lab engine VM is not running; ${HOW_TO_USE_VM.replace(' and set', ', with')}`]);
+  if (!engine)
+    throw new PreflightError('the VM engine', [
+      `engine: the lvs-lab engine VM is not running; ${HOW_TO_USE_VM.replace(' and set', ', with')}`,
+    ]);
   const problems = await engineProblems(engine);
   if (problems.length > 0) {
     await engine.close();
@@ -92,7 +104,10 @@ export async function preflightEngine(choice: EngineChoice): Promise<DockerEngin
 }
 
 /** Access to a running Docker lab's hosts for the verifier and the tests: the docker transport on its engine. */
-export async function connectDockerLab(lab: Lab, choice: EngineChoice): Promise<LabAccess & { engine: DockerEngine; close(): Promise<void> }> {
+export async function connectDockerLab(
+  lab: Lab,
+  choice: EngineChoice,
+): Promise<LabAccess & { engine: DockerEngine; close(): Promise<void> }> {
   const engine = await openEngine(choice);
   if (!engine) throw new UserError(`lab ${lab.name}: the lvs-lab engine VM is not running, so neither is the lab`);
   const transport = dockerTransport(engine.shell, (host) => containerName(lab.name, host));

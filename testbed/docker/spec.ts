@@ -77,7 +77,11 @@ function gatewayFor(lab: Lab, subnet = lab.subnet): string {
 function sysctlsFor(role: Role, lab: Lab): Record<string, string> {
   if (role === 'director') return { 'net.ipv4.ip_forward': '1' };
   if (role === 'realserver' && lab.forwarding !== 'nat')
-    return { 'net.ipv4.conf.all.arp_ignore': '1', 'net.ipv4.conf.all.arp_announce': '2', 'net.ipv4.conf.all.rp_filter': '0' };
+    return {
+      'net.ipv4.conf.all.arp_ignore': '1',
+      'net.ipv4.conf.all.arp_announce': '2',
+      'net.ipv4.conf.all.rp_filter': '0',
+    };
   return {};
 }
 
@@ -87,9 +91,23 @@ export function dockerLabSpec(lab: Lab, base = BASE_IMAGE_DEFAULT, context = 'te
   const digest = createHash('sha256').update(base).update('\0').update(DOCKERFILE).digest('hex').slice(0, 12);
   const nat = lab.forwarding === 'nat' ? lab.outside : undefined;
   return {
-    network: { name: `lvs-lab-${lab.name}`, bridge: `lvs-${lab.name}`, subnet: lab.subnet, gateway: gatewayFor(lab), labels },
+    network: {
+      name: `lvs-lab-${lab.name}`,
+      bridge: `lvs-${lab.name}`,
+      subnet: lab.subnet,
+      gateway: gatewayFor(lab),
+      labels,
+    },
     ...(nat
-      ? { outside: { name: `lvs-lab-${lab.name}-out`, bridge: `lvs-${lab.name}-o`, subnet: nat.subnet, gateway: gatewayFor(lab, nat.subnet), labels } }
+      ? {
+          outside: {
+            name: `lvs-lab-${lab.name}-out`,
+            bridge: `lvs-${lab.name}-o`,
+            subnet: nat.subnet,
+            gateway: gatewayFor(lab, nat.subnet),
+            labels,
+          },
+        }
       : {}),
     image: { tag: `lvs-lab/node:${lab.name}-${digest}`, labels, base, context, dockerfile: DOCKERFILE },
     containers: hostsOf(lab).map((h) => ({
@@ -109,5 +127,7 @@ export function dockerLabSpec(lab: Lab, base = BASE_IMAGE_DEFAULT, context = 'te
 
 const withinBridge = (bridge: string) => `DOCKER-USER -i ${bridge} -o ${bridge} -j ACCEPT`;
 /** NAT's rule on the engine's machine (see infra/resources.ts, BridgeRule): added once, removed every time. */
-export const bridgeRuleAdd = (bridge: string): string => `iptables -C ${withinBridge(bridge)} 2>/dev/null || iptables -I ${withinBridge(bridge)}`;
-export const bridgeRuleRemove = (bridge: string): string => `while iptables -D ${withinBridge(bridge)} 2>/dev/null; do :; done`;
+export const bridgeRuleAdd = (bridge: string): string =>
+  `iptables -C ${withinBridge(bridge)} 2>/dev/null || iptables -I ${withinBridge(bridge)}`;
+export const bridgeRuleRemove = (bridge: string): string =>
+  `while iptables -D ${withinBridge(bridge)} 2>/dev/null; do :; done`;

@@ -29,7 +29,15 @@ interface DaemonState {
 /** The command whose stdio is a TCP connection from inside the kit's namespace (Vagrant's %h:%p by default). */
 /** The command that carries an SSH connection into the kit's namespace. A guest that has its DHCP lease but not yet
  * its address drops the SYN: give up after 3 s and let the caller retry, instead of waiting out TCP's backoff. */
-export const namespaceProxy = (netns: string, host = '%h', port = '%p'): string[] => ['ip', 'netns', 'exec', netns, 'socat', '-', `TCP:${host}:${port},connect-timeout=3`];
+export const namespaceProxy = (netns: string, host = '%h', port = '%p'): string[] => [
+  'ip',
+  'netns',
+  'exec',
+  netns,
+  'socat',
+  '-',
+  `TCP:${host}:${port},connect-timeout=3`,
+];
 
 const daemonFile = () => join(stateDir(), 'libvirt', 'daemon.json');
 const local = new LocalShell();
@@ -62,7 +70,8 @@ export async function checkLibvirtTools(): Promise<void> {
   const missing: string[] = [];
   for (const t of tools) if ((await local.exec(`command -v ${t}`)).code !== 0) missing.push(t);
   const problems = missing.map((t) => `tool: ${t} is not installed (testbed/install-deps.sh vagrant installs it)`);
-  if (daemonNeeded && process.getuid?.() !== 0) problems.push('root: starting libvirtd in a network namespace needs root');
+  if (daemonNeeded && process.getuid?.() !== 0)
+    problems.push('root: starting libvirtd in a network namespace needs root');
   if (problems.length > 0) throw new PreflightError('localhost', problems);
 }
 
@@ -103,12 +112,20 @@ export async function ensureLibvirtd(log: Log): Promise<{ netns?: string }> {
       if (!/^\d+$/.test(text)) throw new Error(`no pid in ${RUN}/${name}.pid`);
       return Number(text);
     });
-  const state: DaemonState = { netns: ns, libvirtd: await pid('libvirtd'), virtlogd: await pid('virtlogd'), startedAt: new Date().toISOString(), runDirExisted };
+  const state: DaemonState = {
+    netns: ns,
+    libvirtd: await pid('libvirtd'),
+    virtlogd: await pid('virtlogd'),
+    startedAt: new Date().toISOString(),
+    runDirExisted,
+  };
   await writeJson(daemonFile(), state);
   await retry(120, '250ms', async () => {
     if (!(await answers())) throw new Error(`libvirtd (pid ${state.libvirtd}) does not answer on ${LIBVIRT_URI}`);
   });
-  log(`libvirt: started libvirtd (pid ${state.libvirtd}) in network namespace ${ns} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  log(
+    `libvirt: started libvirtd (pid ${state.libvirtd}) in network namespace ${ns} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+  );
   return { netns: ns };
 }
 
@@ -126,7 +143,9 @@ export async function stopLibvirtdIfUnused(inUse: boolean, log: Log): Promise<vo
   await stop(d.libvirtd, 'libvirtd');
   await stop(d.virtlogd, 'virtlogd');
   // Whatever libvirtd started in the namespace (a network's dnsmasq) is ours too.
-  await local.exec(`[ -e /run/netns/${d.netns} ] && { pids=$(ip netns pids ${d.netns}); [ -n "$pids" ] && kill $pids; sleep 0.2; ip netns del ${d.netns}; }; rm -rf ${RUN}; rmdir /run/lvs-lab 2>/dev/null; true`);
+  await local.exec(
+    `[ -e /run/netns/${d.netns} ] && { pids=$(ip netns pids ${d.netns}); [ -n "$pids" ] && kill $pids; sleep 0.2; ip netns del ${d.netns}; }; rm -rf ${RUN}; rmdir /run/lvs-lab 2>/dev/null; true`,
+  );
   if (!d.runDirExisted) await rm('/run/libvirt', { recursive: true, force: true });
   await rm(daemonFile(), { force: true });
   log(`libvirt: stopped the kit's libvirtd (pid ${d.libvirtd}) and removed namespace ${d.netns}: no Vagrant lab is up`);

@@ -20,9 +20,25 @@ import { ensureImage } from '../vm/image.js';
 import { vmKeyFile } from '../vm/machine.js';
 import { chooseAccel } from '../vm/qemu.js';
 import { ensureBox, pruneBoxes } from './box.js';
-import { checkLibvirtTools, ensureLibvirtd, LIBVIRT_URI, libvirtdLeftovers, namespaceProxy, stopLibvirtdIfUnused, virsh } from './libvirt.js';
+import {
+  checkLibvirtTools,
+  ensureLibvirtd,
+  LIBVIRT_URI,
+  libvirtdLeftovers,
+  namespaceProxy,
+  stopLibvirtdIfUnused,
+  virsh,
+} from './libvirt.js';
 import type { VagrantState } from './state.js';
-import { domainPrefix, labNetworkName, labNics, mgmtMac, mgmtNetworkName, outsideNetworkName, vagrantfile } from './vagrantfile.js';
+import {
+  domainPrefix,
+  labNetworkName,
+  labNics,
+  mgmtMac,
+  mgmtNetworkName,
+  outsideNetworkName,
+  vagrantfile,
+} from './vagrantfile.js';
 
 /** Each machine's own apache2, started the Debian way. */
 const HTTPD: HttpdLayout = { kind: 'system' };
@@ -57,13 +73,21 @@ async function freeMgmtSubnet(lab: Lab): Promise<string> {
  * until every machine has one. */
 async function mgmtAddresses(lab: Lab): Promise<Record<string, string> | undefined> {
   const res = await virsh(`net-dhcp-leases ${mgmtNetworkName(lab)}`);
-  const leases = new Map([...res.stdout.matchAll(/([0-9a-f:]{17})\s+ipv4\s+(\d+\.\d+\.\d+\.\d+)\//g)].map((m) => [m[1], m[2]]));
+  const leases = new Map(
+    [...res.stdout.matchAll(/([0-9a-f:]{17})\s+ipv4\s+(\d+\.\d+\.\d+\.\d+)\//g)].map((m) => [m[1], m[2]]),
+  );
   const addresses = Object.fromEntries(hostsOf(lab).map((h) => [h.name, leases.get(mgmtMac(h.ip))]));
   return Object.values(addresses).every(Boolean) ? (addresses as Record<string, string>) : undefined;
 }
 
 /** Polls `probe` every `everyMs` until it gives a value; throws what `failed` says as soon as it says something. */
-async function until<T>(probe: () => Promise<T | undefined>, failed: () => Error | undefined, limitMs: number, what: string, everyMs = 250): Promise<T> {
+async function until<T>(
+  probe: () => Promise<T | undefined>,
+  failed: () => Error | undefined,
+  limitMs: number,
+  what: string,
+  everyMs = 250,
+): Promise<T> {
   const deadline = Date.now() + limitMs;
   for (;;) {
     const err = failed();
@@ -75,14 +99,27 @@ async function until<T>(probe: () => Promise<T | undefined>, failed: () => Error
   }
 }
 
-async function connectHosts(lab: Lab, v: VagrantState, tries: number, delay: Duration = '1s'): Promise<Map<string, SshShell>> {
+async function connectHosts(
+  lab: Lab,
+  v: VagrantState,
+  tries: number,
+  delay: Duration = '1s',
+): Promise<Map<string, SshShell>> {
   const privateKey = await readFile(vmKeyFile(labStateDir(lab.name)), 'utf8');
   const shells = await Promise.allSettled(
     hostsOf(lab).map(async (h) => {
       const host = v.mgmt.addresses[h.name];
       const proxy = v.netns ? namespaceProxy(v.netns, host, '22') : undefined;
       // A login takes seconds while four emulated machines boot: let a slow handshake finish rather than restart it.
-      const target = { host, port: 22, username: 'root', privateKey, hostKey: v.hostKey, proxy, keyFile: vmKeyFile(labStateDir(lab.name)) };
+      const target = {
+        host,
+        port: 22,
+        username: 'root',
+        privateKey,
+        hostKey: v.hostKey,
+        proxy,
+        keyFile: vmKeyFile(labStateDir(lab.name)),
+      };
       const shell = await retry(tries, delay, () => SshShell.connect(target, 30_000));
       return [h.name, shell] as const;
     }),
@@ -96,20 +133,31 @@ async function connectHosts(lab: Lab, v: VagrantState, tries: number, delay: Dur
   return new Map(open);
 }
 
-function session(lab: Lab, v: VagrantState, shells: Map<string, SshShell>, settle?: () => Promise<void>): TestbedSession {
+function session(
+  lab: Lab,
+  v: VagrantState,
+  shells: Map<string, SshShell>,
+  settle?: () => Promise<void>,
+): TestbedSession {
   return {
     settle,
     where: `${shells.size} Vagrant machines (libvirt${v.netns ? ` in namespace ${v.netns}` : ''})`,
     transport: sshTransport(shells),
     httpd: HTTPD,
     preflight: async ({ rebuilding }) => {
-      await Promise.all(hostsOf(lab).map((host) => preflightMachine(shells.get(host.name)!, lab, { rebuilding, host })));
+      await Promise.all(
+        hostsOf(lab).map((host) => preflightMachine(shells.get(host.name)!, lab, { rebuilding, host })),
+      );
     },
     buildNetwork: async () => {
       // The lab NICs carry no address until now (auto_config: false): the testbed addresses them, as netns does.
       await Promise.all(
         hostsOf(lab).map((h) =>
-          runSteps(h.name, labNics(lab, h).flatMap((nic) => addressSteps('', nic.dev, `${nic.ip}/${nic.prefix}`)), (cmd, options) => shells.get(h.name)!.exec(cmd, options)),
+          runSteps(
+            h.name,
+            labNics(lab, h).flatMap((nic) => addressSteps('', nic.dev, `${nic.ip}/${nic.prefix}`)),
+            (cmd, options) => shells.get(h.name)!.exec(cmd, options),
+          ),
         ),
       );
       const networks = [labNetworkName(lab), ...(lab.forwarding === 'nat' ? [outsideNetworkName(lab)] : [])];
@@ -124,12 +172,20 @@ function session(lab: Lab, v: VagrantState, shells: Map<string, SshShell>, settl
 /** The lab's domains, networks and volumes in libvirt, by the names the Vagrantfile gives them. */
 async function libvirtObjects(lab: Lab): Promise<{ domains: string[]; networks: string[]; volumes: string[] }> {
   const prefix = domainPrefix(lab);
-  const names = async (args: string) => (await virsh(args)).stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const names = async (args: string) =>
+    (await virsh(args)).stdout
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
   const domains = (await names('list --all --name')).filter((d) => d.startsWith(prefix));
   const labNets = [labNetworkName(lab), outsideNetworkName(lab), mgmtNetworkName(lab)];
   const networks = (await names('net-list --all --name')).filter((n) => labNets.includes(n));
   const pools = await names('pool-list --all --name');
-  const volumes = (await Promise.all(pools.map(async (p) => (await names(`vol-list ${p}`)).map((l) => [p, l.split(/\s+/)[0]] as const))))
+  const volumes = (
+    await Promise.all(
+      pools.map(async (p) => (await names(`vol-list ${p}`)).map((l) => [p, l.split(/\s+/)[0]] as const)),
+    )
+  )
     .flat()
     .filter(([, v]) => v.startsWith(prefix))
     .map(([p, v]) => `${p}/${v}`);
@@ -158,7 +214,8 @@ async function removeLibvirtObjects(lab: Lab): Promise<string[]> {
   return listed(o);
 }
 
-const otherVagrantLabs = async (lab: Lab) => (await listStates()).some((s) => s.testbed === 'vagrant' && s.lab.name !== lab.name);
+const otherVagrantLabs = async (lab: Lab) =>
+  (await listStates()).some((s) => s.testbed === 'vagrant' && s.lab.name !== lab.name);
 
 export const vagrantTestbed: Testbed = {
   kind: 'vagrant',
@@ -207,16 +264,24 @@ export const vagrantTestbed: Testbed = {
     });
     const failed = () =>
       exited && exited.exitCode !== 0
-        ? new Error(`vagrant up failed (exit ${exited.exitCode}); last lines:\n${(exited.stdout + exited.stderr).trim().split('\n').slice(-15).join('\n')}`)
+        ? new Error(
+            `vagrant up failed (exit ${exited.exitCode}); last lines:\n${(exited.stdout + exited.stderr).trim().split('\n').slice(-15).join('\n')}`,
+          )
         : undefined;
     let shells: Map<string, SshShell>;
     try {
-      v.mgmt.addresses = await until(() => mgmtAddresses(lab), failed, 900_000, `not every machine had a DHCP lease on ${v.mgmt.name}`);
+      v.mgmt.addresses = await until(
+        () => mgmtAddresses(lab),
+        failed,
+        900_000,
+        `not every machine had a DHCP lease on ${v.mgmt.name}`,
+      );
       await save({ vagrant: v });
       log(`vagrant: every machine has its management address (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
       shells = await connectHosts(lab, v, 240, '500ms');
     } catch (err) {
-      if (!exited) up.kill('SIGINT'); // Vagrant stops cleanly on an interrupt; `down` removes what it made
+      // Vagrant stops cleanly on an interrupt; `down` removes what it made (a refusal: it has just exited).
+      if (!exited) await up.kill('SIGINT').catch(() => undefined);
       await finished;
       throw err;
     }
@@ -226,13 +291,18 @@ export const vagrantTestbed: Testbed = {
       await finished;
       const err = failed();
       if (err) throw err;
-      log(`vagrant up: finished its own readiness checks (${((Date.now() - t1) / 1000).toFixed(1)} s after provisioning)`);
+      log(
+        `vagrant up: finished its own readiness checks (${((Date.now() - t1) / 1000).toFixed(1)} s after provisioning)`,
+      );
     });
   },
 
   open: async (state) => {
     const v = state.vagrant;
-    if (!v) throw new UserError(`lab ${state.lab.name}: its Vagrant machines were never created; \`npm run lab -- down --name ${state.lab.name}\` clears it`);
+    if (!v)
+      throw new UserError(
+        `lab ${state.lab.name}: its Vagrant machines were never created; \`npm run lab -- down --name ${state.lab.name}\` clears it`,
+      );
     return session(state.lab, v, await connectHosts(state.lab, v, 3));
   },
 

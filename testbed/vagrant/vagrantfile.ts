@@ -36,18 +36,39 @@ export const mgmtMac = (ip: string): string => macFor(ip).replace(/^02:00:/, '02
 const rb = (s: string): string => JSON.stringify(s).replace(/#/g, '\\#');
 
 /** The lab NICs of a host: [network name, MAC, guest name, address]; NAT's client is on the outside network only. */
-export function labNics(lab: Lab, host: LabHost): Array<{ network: string; mac: string; dev: string; ip: string; prefix: number }> {
+export function labNics(
+  lab: Lab,
+  host: LabHost,
+): Array<{ network: string; mac: string; dev: string; ip: string; prefix: number }> {
   const nat = lab.forwarding === 'nat' && lab.outside ? lab.outside : undefined;
   if (nat && host.role === 'client')
-    return [{ network: outsideNetworkName(lab), mac: macFor(host.ip), dev: 'eth0', ip: host.ip, prefix: lab.outsidePrefixLength! }];
-  const nics = [{ network: labNetworkName(lab), mac: macFor(host.ip), dev: 'eth0', ip: host.ip, prefix: lab.prefixLength }];
+    return [
+      {
+        network: outsideNetworkName(lab),
+        mac: macFor(host.ip),
+        dev: 'eth0',
+        ip: host.ip,
+        prefix: lab.outsidePrefixLength!,
+      },
+    ];
+  const nics = [
+    { network: labNetworkName(lab), mac: macFor(host.ip), dev: 'eth0', ip: host.ip, prefix: lab.prefixLength },
+  ];
   if (nat && host.role === 'director')
-    nics.push({ network: outsideNetworkName(lab), mac: macFor(nat.directorIp), dev: 'eth1', ip: nat.directorIp, prefix: lab.outsidePrefixLength! });
+    nics.push({
+      network: outsideNetworkName(lab),
+      mac: macFor(nat.directorIp),
+      dev: 'eth1',
+      ip: nat.directorIp,
+      prefix: lab.outsidePrefixLength!,
+    });
   return nics;
 }
 
 export function kernelCommandLine(lab: Lab, host: LabHost, publicKey: string): string {
-  const nics = labNics(lab, host).map((n) => `${n.mac}=${n.dev}`).join(',');
+  const nics = labNics(lab, host)
+    .map((n) => `${n.mac}=${n.dev}`)
+    .join(',');
   return `console=ttyS0 quiet root=/dev/vda rw net.ifnames=0 panic=-1 init=/sbin/lvs-lab-init lvslab.host=${host.name} lvslab.nics=${nics} lvslab.key=${publicKey}`;
 }
 
@@ -61,12 +82,12 @@ export function vagrantfile(lab: Lab, o: VagrantfileOptions): string {
     `  config.vm.box_url = ${rb(o.boxUrl)}`,
     '  config.vm.box_check_update = false',
     '  config.vm.synced_folder ".", "/vagrant", disabled: true',
-    '  # no synced folders, so nothing for Vagrant to edit in the guest\'s /etc/fstab (two SSH round trips less per machine)',
+    "  # no synced folders, so nothing for Vagrant to edit in the guest's /etc/fstab (two SSH round trips less per machine)",
     '  config.vm.allow_fstab_modification = false',
     '  config.vm.boot_timeout = 900',
     '  # named, so Vagrant skips probing every guest type over SSH (seconds each under emulation)',
     '  config.vm.guest = :debian',
-    '  # root with the lab\'s own key (the box has no vagrant user and no insecure key)',
+    "  # root with the lab's own key (the box has no vagrant user and no insecure key)",
     '  config.ssh.username = "root"',
     `  config.ssh.private_key_path = ${rb(o.privateKeyPath)}`,
     '  config.ssh.insert_key = false',
@@ -91,10 +112,10 @@ export function vagrantfile(lab: Lab, o: VagrantfileOptions): string {
     `    lv.management_network_name = ${rb(mgmtNetworkName(lab))}`,
     `    lv.management_network_address = ${rb(o.mgmtSubnet)}`,
     '    lv.management_network_mode = "none"',
-    '    # the box is the vm testbed\'s image: its kernel boots directly, settings on the command line',
+    "    # the box is the vm testbed's image: its kernel boots directly, settings on the command line",
     `    lv.kernel = ${rb(o.kernel)}`,
     `    lv.initrd = ${rb(o.initrd)}`,
-    '    # a virtio RNG: the guest\'s sshd starts without waiting seconds for entropy under emulation',
+    "    # a virtio RNG: the guest's sshd starts without waiting seconds for entropy under emulation",
     '    lv.random model: "random"',
     '  end',
   ];

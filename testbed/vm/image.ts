@@ -13,8 +13,19 @@ import { debianMirror } from './mirror.js';
 
 const SUITE = 'bookworm';
 export const VM_PACKAGES = [
-  'linux-image-amd64', 'kmod', 'iproute2', 'net-tools', 'ipvsadm', 'apache2', 'curl', 'tcpdump',
-  'iputils-arping', 'iputils-ping', 'openssh-server', 'procps', 'tini',
+  'linux-image-amd64',
+  'kmod',
+  'iproute2',
+  'net-tools',
+  'ipvsadm',
+  'apache2',
+  'curl',
+  'tcpdump',
+  'iputils-arping',
+  'iputils-ping',
+  'openssh-server',
+  'procps',
+  'tini',
   // The initramfs's shell, insmod, mount and switch_root (static: the initramfs holds no libraries), and the DHCP
   // client of Vagrant machines' management NIC.
   'busybox-static',
@@ -63,8 +74,15 @@ export async function imageDir(): Promise<string> {
 async function readImage(dir: string): Promise<VmImage | undefined> {
   const manifest = join(dir, 'manifest.json');
   if (!existsSync(manifest)) return undefined;
-  const m = JSON.parse(await readFile(manifest, 'utf8'));
-  return { dir, disk: join(dir, 'disk.raw'), kernel: join(dir, 'vmlinux'), initrd: join(dir, 'initrd.img'), kernelVersion: m.kernelVersion, hostKey: m.hostKey };
+  const m = JSON.parse(await readFile(manifest, 'utf8')) as Pick<VmImage, 'kernelVersion' | 'hostKey'>;
+  return {
+    dir,
+    disk: join(dir, 'disk.raw'),
+    kernel: join(dir, 'vmlinux'),
+    initrd: join(dir, 'initrd.img'),
+    kernelVersion: m.kernelVersion,
+    hostKey: m.hostKey,
+  };
 }
 
 /** Returns the cached image, building it first when its inputs changed or it was never built (~90 s). */
@@ -77,7 +95,9 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
   }
   for (const tool of ['debootstrap', 'mkfs.ext4', 'xz']) {
     if ((await $({ nothrow: true, quiet: true })`command -v ${tool}`).exitCode !== 0)
-      throw new UserError(`building the VM image needs ${tool}: run testbed/install-deps.sh (or apt-get install debootstrap e2fsprogs xz-utils)`);
+      throw new UserError(
+        `building the VM image needs ${tool}: run testbed/install-deps.sh (or apt-get install debootstrap e2fsprogs xz-utils)`,
+      );
   }
   // Build beside the final place and rename at the end: an interrupted build never looks like a cached image, and
   // what one left (its owner gone) is removed here.
@@ -95,8 +115,12 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
   const rootfs = join(work, 'rootfs');
   try {
     const source = debianMirror();
-    log(`VM image: debootstrap ${SUITE} with ${VM_PACKAGES.length} packages from ${source.url} (from ${source.from}; about 3 min)`);
-    await $({ quiet: true })`debootstrap --variant=minbase --include=${VM_PACKAGES.join(',')} ${SUITE} ${rootfs} ${source.url}`;
+    log(
+      `VM image: debootstrap ${SUITE} with ${VM_PACKAGES.length} packages from ${source.url} (from ${source.from}; about 3 min)`,
+    );
+    await $({
+      quiet: true,
+    })`debootstrap --variant=minbase --include=${VM_PACKAGES.join(',')} ${SUITE} ${rootfs} ${source.url}`;
     await configureRootfs(rootfs);
 
     const boot = await readdir(join(rootfs, 'boot'));
@@ -110,7 +134,14 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
     log('VM image: mkfs.ext4 from the root filesystem');
     await $({ quiet: true })`mkfs.ext4 -q -F -L lvsroot -d ${rootfs} ${join(work, 'disk.raw')} ${DISK_SIZE}`;
     await rm(rootfs, { recursive: true, force: true });
-    await writeFile(join(work, 'manifest.json'), JSON.stringify({ suite: SUITE, packages: VM_PACKAGES, kernelVersion, hostKey, builtAt: new Date().toISOString() }, null, 2));
+    await writeFile(
+      join(work, 'manifest.json'),
+      JSON.stringify(
+        { suite: SUITE, packages: VM_PACKAGES, kernelVersion, hostKey, builtAt: new Date().toISOString() },
+        null,
+        2,
+      ),
+    );
     await rm(dir, { recursive: true, force: true });
     await rename(work, dir);
   } catch (err) {
@@ -131,7 +162,13 @@ async function configureRootfs(rootfs: string): Promise<void> {
   await writeFile(join(rootfs, 'etc/hostname'), 'lvs-lab-vm\n');
   await writeFile(join(rootfs, 'etc/hosts'), '127.0.0.1 localhost lvs-lab-vm\n');
   // What the lab never reads: package caches, docs, translations (a few hundred MB less to copy into the image).
-  for (const path of ['var/cache/apt/archives', 'usr/share/doc', 'usr/share/man', 'usr/share/locale', 'var/lib/apt/lists'])
+  for (const path of [
+    'var/cache/apt/archives',
+    'usr/share/doc',
+    'usr/share/man',
+    'usr/share/locale',
+    'var/lib/apt/lists',
+  ])
     await $`rm -rf ${join(rootfs, path)} && mkdir -p ${join(rootfs, path)}`;
 }
 
@@ -143,7 +180,8 @@ async function uncompressedKernel(bzImage: string, out: string): Promise<void> {
   if (at < 0) throw new Error(`${bzImage}: no xz-compressed kernel inside (Debian's amd64 kernels are xz)`);
   await $({ quiet: true, input: data.subarray(at) })`xz -dc --single-stream > ${out}`;
   const elf = await readFile(out);
-  if (elf.subarray(0, 4).toString('latin1') !== '\x7fELF') throw new Error(`${bzImage}: what xz gave is not an ELF kernel`);
+  if (elf.subarray(0, 4).toString('latin1') !== '\x7fELF')
+    throw new Error(`${bzImage}: what xz gave is not an ELF kernel`);
 }
 
 /** Modules in load order: each one's dependencies (modules.dep) before it; built-in ones are not listed there. */
@@ -153,7 +191,15 @@ export function moduleLoadOrder(modulesDep: string, wanted: string[]): string[] 
     const [path, rest] = line.split(':');
     deps.set(path, rest.trim().split(/\s+/).filter(Boolean));
   }
-  const byName = new Map([...deps.keys()].map((p) => [p.split('/').pop()!.replace(/\.ko(\.\w+)?$/, ''), p]));
+  const byName = new Map(
+    [...deps.keys()].map((p) => [
+      p
+        .split('/')
+        .pop()!
+        .replace(/\.ko(\.\w+)?$/, ''),
+      p,
+    ]),
+  );
   const order: string[] = [];
   const visit = (path: string) => {
     if (order.includes(path)) return;

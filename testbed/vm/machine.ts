@@ -10,7 +10,16 @@ import { newSshKeyPair, SshShell } from '../../provision/ssh.js';
 import { PreflightError } from '../preflight.js';
 import { ensureImage, imageDir, type VmImage } from './image.js';
 import { bootVm, freeLoopbackPort, isOurVm, stopVm, VCPUS, vmFiles } from './qemu.js';
-import { discardSaved, findSaved, LAB_VM, resumeRestored, saveVm, sweepInterruptedSaves, type SavedVm, type VmFlavour } from './saved.js';
+import {
+  discardSaved,
+  findSaved,
+  LAB_VM,
+  resumeRestored,
+  saveVm,
+  sweepInterruptedSaves,
+  type SavedVm,
+  type VmFlavour,
+} from './saved.js';
 
 export interface VmState {
   name: string;
@@ -37,16 +46,27 @@ export async function checkVmHostTools(): Promise<void> {
   if (problems.length > 0) throw new PreflightError('localhost', problems);
 }
 
-async function waitForSsh(vm: VmState, dir: string, privateKey: string, keyFile: string, timeoutMs = 300_000): Promise<SshShell> {
+async function waitForSsh(
+  vm: VmState,
+  dir: string,
+  privateKey: string,
+  keyFile: string,
+  timeoutMs = 300_000,
+): Promise<SshShell> {
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
   while (Date.now() < deadline) {
     if (!isOurVm(vm.pid, vm.name)) {
       const consoleLog = await readFile(vmFiles(dir).console, 'utf8').catch(() => '');
-      throw new Error(`the VM exited while starting; last console lines:\n${consoleLog.split('\n').slice(-15).join('\n')}`);
+      throw new Error(
+        `the VM exited while starting; last console lines:\n${consoleLog.split('\n').slice(-15).join('\n')}`,
+      );
     }
     try {
-      return await SshShell.connect({ host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey, keyFile }, 5_000);
+      return await SshShell.connect(
+        { host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey, keyFile },
+        5_000,
+      );
     } catch (err) {
       lastError = (err as Error).message;
       await new Promise((r) => setTimeout(r, 250));
@@ -62,7 +82,13 @@ export async function ensureSavedVm(image: VmImage, flavour: VmFlavour, log: Log
   for (const d of await sweepInterruptedSaves(image)) log(`removed an interrupted save: ${d} (and its VM)`);
   return (
     (await findSaved(flavour, image)) ??
-    saveVm(flavour, image, (pid, name, sshPort, dir, key) => waitForSsh({ name, pid, sshPort, hostKey: image.hostKey, accel: '' }, dir, key, vmKeyFile(dir)), log)
+    saveVm(
+      flavour,
+      image,
+      (pid, name, sshPort, dir, key) =>
+        waitForSsh({ name, pid, sshPort, hostKey: image.hostKey, accel: '' }, dir, key, vmKeyFile(dir)),
+      log,
+    )
   );
 }
 
@@ -91,7 +117,9 @@ export async function bootMachine(
       return await restoreMachine(name, dir, image, saved, publicKey, log, booted);
     } catch (err) {
       const what = saved ? 'restoring the saved VM' : 'saving a booted VM';
-      log(`${what} failed (${(err as Error).message.split('\n')[0]}): booting instead${saved ? '; that saved state is discarded' : ''}`);
+      log(
+        `${what} failed (${(err as Error).message.split('\n')[0]}): booting instead${saved ? '; that saved state is discarded' : ''}`,
+      );
       if (saved) await discardSaved(saved);
       const f = vmFiles(dir);
       for (const file of [f.overlay, f.qmp, f.pidFile]) await rm(file, { force: true });
@@ -141,9 +169,17 @@ async function restoreMachine(
     const res = await shell.exec(own, { timeoutMs: 10_000 });
     if (res.code !== 0) {
       await shell.close();
-      throw new CommandError(shell.where, own.split(' && ')[0], res.code, res.stderr, 'giving the restored VM its own key');
+      throw new CommandError(
+        shell.where,
+        own.split(' && ')[0],
+        res.code,
+        res.stderr,
+        'giving the restored VM its own key',
+      );
     }
-    log(`VM up: restored a saved booted VM (qemu pid ${pid}, ${accel.name}, ssh on 127.0.0.1:${sshPort}), SSH answered after ${seconds(t0)} s`);
+    log(
+      `VM up: restored a saved booted VM (qemu pid ${pid}, ${accel.name}, ssh on 127.0.0.1:${sshPort}), SSH answered after ${seconds(t0)} s`,
+    );
     return shell;
   } catch (err) {
     await stopVm(pid, name);
@@ -156,7 +192,14 @@ export const vmRunning = (vm: VmState | undefined): vm is VmState => vm !== unde
 /** A new SSH session on a running VM booted by `bootMachine` (this process or another). */
 export async function openMachine(vm: VmState, dir: string): Promise<SshShell> {
   const privateKey = await readFile(vmKeyFile(dir), 'utf8');
-  return SshShell.connect({ host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey, keyFile: vmKeyFile(dir) });
+  return SshShell.connect({
+    host: '127.0.0.1',
+    port: vm.sshPort,
+    username: 'root',
+    privateKey,
+    hostKey: vm.hostKey,
+    keyFile: vmKeyFile(dir),
+  });
 }
 
 /** Stops the VM; everything inside it (namespaces, containers, images) goes with its overlay. */

@@ -6,17 +6,40 @@ import { join } from 'node:path';
 export const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
 
 // Suites of Debian's main archive (an Ubuntu host's archive cannot debootstrap bookworm; its mirror is not taken).
-const DEBIAN_SUITES = new Set(['buster', 'bullseye', 'bookworm', 'trixie', 'forky', 'sid', 'oldoldstable', 'oldstable', 'stable', 'testing', 'unstable']);
+const DEBIAN_SUITES = new Set([
+  'buster',
+  'bullseye',
+  'bookworm',
+  'trixie',
+  'forky',
+  'sid',
+  'oldoldstable',
+  'oldstable',
+  'stable',
+  'testing',
+  'unstable',
+]);
 
 /** A main-archive Debian source: a `deb` line for a Debian suite that is not the security archive. */
 const isMainArchive = (uri: string, suites: string[]) =>
-  !/security/.test(uri) && suites.some((s) => !s.includes('security') && DEBIAN_SUITES.has(s.replace(/-(updates|backports|proposed-updates)$/, '')));
+  !/security/.test(uri) &&
+  suites.some(
+    (s) => !s.includes('security') && DEBIAN_SUITES.has(s.replace(/-(updates|backports|proposed-updates)$/, '')),
+  );
 
 /** The first Debian main-archive URI in deb822 `.sources` text. */
 export function mirrorFromDeb822(text: string): string | undefined {
   for (const stanza of text.split(/\n\s*\n/)) {
     const field = (name: string) =>
-      new RegExp(`^${name}:[ \\t]*(.*)$`, 'mi').exec(stanza.split('\n').filter((l) => !l.startsWith('#')).join('\n'))?.[1].trim().split(/\s+/) ?? [];
+      new RegExp(`^${name}:[ \\t]*(.*)$`, 'mi')
+        .exec(
+          stanza
+            .split('\n')
+            .filter((l) => !l.startsWith('#'))
+            .join('\n'),
+        )?.[1]
+        .trim()
+        .split(/\s+/) ?? [];
     if (!field('Types').includes('deb') || field('Enabled')[0]?.toLowerCase() === 'no') continue;
     const uri = field('URIs').find((u) => isMainArchive(u, field('Suites')));
     if (uri) return uri.replace(/\/+$/, '');
@@ -39,9 +62,13 @@ export function debianMirror(env = process.env, aptDir = '/etc/apt'): { url: str
   const dir = join(aptDir, 'sources.list.d');
   const listed = existsSync(dir) ? readdirSync(dir).sort() : [];
   const files: Array<[string, (t: string) => string | undefined]> = [
-    ...listed.filter((f) => f.endsWith('.sources')).map((f): [string, typeof mirrorFromDeb822] => [join(dir, f), mirrorFromDeb822]),
+    ...listed
+      .filter((f) => f.endsWith('.sources'))
+      .map((f): [string, typeof mirrorFromDeb822] => [join(dir, f), mirrorFromDeb822]),
     [join(aptDir, 'sources.list'), mirrorFromSourcesList],
-    ...listed.filter((f) => f.endsWith('.list')).map((f): [string, typeof mirrorFromSourcesList] => [join(dir, f), mirrorFromSourcesList]),
+    ...listed
+      .filter((f) => f.endsWith('.list'))
+      .map((f): [string, typeof mirrorFromSourcesList] => [join(dir, f), mirrorFromSourcesList]),
   ];
   for (const [file, parse] of files) {
     if (!existsSync(file)) continue;

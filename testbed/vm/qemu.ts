@@ -26,7 +26,8 @@ export function chooseAccel(): Accel {
       return false;
     }
   };
-  if (forced === 'kvm' || (forced !== 'tcg' && kvmUsable())) return { name: 'kvm', args: ['-accel', 'kvm', '-cpu', 'host'] };
+  if (forced === 'kvm' || (forced !== 'tcg' && kvmUsable()))
+    return { name: 'kvm', args: ['-accel', 'kvm', '-cpu', 'host'] };
   // qemu64 boots faster than -cpu max under TCG (measured ~6 s).
   return { name: 'tcg', args: ['-accel', 'tcg', '-cpu', 'qemu64'] };
 }
@@ -76,28 +77,44 @@ export interface BootOptions {
 export function qemuArgs(o: BootOptions, accel: Accel): string[] {
   const f = vmFiles(o.dir);
   return [
-    '-name', `${o.name},process=${o.name}`,
+    '-name',
+    `${o.name},process=${o.name}`,
     ...accel.args,
-    '-smp', String(VCPUS),
-    '-m', String(o.memoryMb ?? 1024),
-    '-kernel', o.image.kernel,
-    '-initrd', o.image.initrd,
-    '-append', `console=ttyS0 quiet root=/dev/vda rw net.ifnames=0 panic=-1 init=/sbin/lvs-lab-init lvslab.key=${o.publicKey}`,
-    '-drive', `file=${f.overlay},if=virtio,format=qcow2,cache=unsafe`,
-    '-netdev', `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${o.sshPort}-:22`,
-    '-device', 'virtio-net-pci,netdev=n0',
+    '-smp',
+    String(VCPUS),
+    '-m',
+    String(o.memoryMb ?? 1024),
+    '-kernel',
+    o.image.kernel,
+    '-initrd',
+    o.image.initrd,
+    '-append',
+    `console=ttyS0 quiet root=/dev/vda rw net.ifnames=0 panic=-1 init=/sbin/lvs-lab-init lvslab.key=${o.publicKey}`,
+    '-drive',
+    `file=${f.overlay},if=virtio,format=qcow2,cache=unsafe`,
+    '-netdev',
+    `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${o.sshPort}-:22`,
+    '-device',
+    'virtio-net-pci,netdev=n0',
     // Seeds the guest's RNG at once: sshd would otherwise wait seconds for entropy under emulation.
-    '-device', 'virtio-rng-pci',
+    '-device',
+    'virtio-rng-pci',
     // A new generation ID at every start: a guest restored from a saved state sees it change and reseeds its RNG
     // (the kernel's vmgenid driver), so two labs restored from one state do not draw the same random numbers.
-    '-device', 'vmgenid,guid=auto',
-    '-display', 'none',
-    '-monitor', 'none',
-    '-serial', `file:${f.console}`,
-    '-qmp', `unix:${f.qmp},server=on,wait=off`,
+    '-device',
+    'vmgenid,guid=auto',
+    '-display',
+    'none',
+    '-monitor',
+    'none',
+    '-serial',
+    `file:${f.console}`,
+    '-qmp',
+    `unix:${f.qmp},server=on,wait=off`,
     '-no-reboot',
     '-daemonize',
-    '-pidfile', f.pidFile,
+    '-pidfile',
+    f.pidFile,
     // The saved memory and device state; the guest stays paused until resumed over QMP.
     ...(o.restore ? ['-incoming', `exec:cat '${o.restore.state}'`] : []),
   ];
@@ -111,7 +128,14 @@ export async function bootVm(o: BootOptions): Promise<{ pid: number; accel: Acce
   if (o.restore) await $({ quiet: true })`qemu-img create -q -f qcow2 -F qcow2 -b ${o.restore.disk} ${f.overlay}`;
   else await $({ quiet: true })`qemu-img create -q -f qcow2 -F raw -b ${o.image.disk} ${f.overlay}`;
   const res = await $({ quiet: true, nothrow: true })`qemu-system-x86_64 ${qemuArgs(o, accel)}`;
-  if (res.exitCode !== 0) throw new CommandError('localhost', `qemu-system-x86_64 ${qemuArgs(o, accel).join(' ')}`, res.exitCode ?? 1, res.stderr, 'starting qemu');
+  if (res.exitCode !== 0)
+    throw new CommandError(
+      'localhost',
+      `qemu-system-x86_64 ${qemuArgs(o, accel).join(' ')}`,
+      res.exitCode ?? 1,
+      res.stderr,
+      'starting qemu',
+    );
   return { pid: Number((await readFile(f.pidFile, 'utf8')).trim()), accel };
 }
 

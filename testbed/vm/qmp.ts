@@ -51,7 +51,8 @@ export class Qmp {
         await qmp.execute('qmp_capabilities');
         return qmp;
       } catch (err) {
-        if (Date.now() > deadline) throw new QmpError(`no QMP on ${path} within ${timeoutMs} ms: ${(err as Error).message}`);
+        if (Date.now() > deadline)
+          throw new QmpError(`no QMP on ${path} within ${timeoutMs} ms: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, 50));
       }
     }
@@ -67,7 +68,8 @@ export class Qmp {
   async execute<T = unknown>(command: string, args?: Record<string, unknown>): Promise<T> {
     this.socket.write(JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}) }) + '\n');
     const reply = await this.next();
-    if ('error' in reply) throw new QmpError(`QMP ${command}: ${(reply.error as { desc?: string }).desc ?? JSON.stringify(reply.error)}`);
+    if ('error' in reply)
+      throw new QmpError(`QMP ${command}: ${(reply.error as { desc?: string }).desc ?? JSON.stringify(reply.error)}`);
     return reply.return as T;
   }
 
@@ -78,7 +80,8 @@ export class Qmp {
       const { status } = await this.execute<{ status?: string }>('query-migrate');
       if (status === 'completed') return;
       if (status === 'failed' || status === 'cancelled') throw new QmpError(`migration ${status}`);
-      if (Date.now() > deadline) throw new QmpError(`migration not completed within ${timeoutMs} ms (status ${status})`);
+      if (Date.now() > deadline)
+        throw new QmpError(`migration not completed within ${timeoutMs} ms (status ${status})`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }

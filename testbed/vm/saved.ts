@@ -45,7 +45,8 @@ const BEFORE_SAVE = [
   'echo 3 > /proc/sys/vm/drop_caches',
 ].join('\n');
 
-const qemuVersion = async (): Promise<string> => (await $({ quiet: true })`qemu-system-x86_64 --version`).stdout.split('\n')[0];
+const qemuVersion = async (): Promise<string> =>
+  (await $({ quiet: true })`qemu-system-x86_64 --version`).stdout.split('\n')[0];
 
 /** Where the saved state for this flavour, image and qemu lives; a changed input is a new place. */
 export async function savedDir(flavour: VmFlavour, image: VmImage): Promise<string> {
@@ -64,7 +65,8 @@ async function readSaved(dir: string): Promise<SavedVm | undefined> {
   return { dir, disk: join(dir, 'disk.qcow2'), state: join(dir, 'state'), keyFile: join(dir, 'id_ed25519'), publicKey };
 }
 
-export const findSaved = async (flavour: VmFlavour, image: VmImage): Promise<SavedVm | undefined> => readSaved(await savedDir(flavour, image));
+export const findSaved = async (flavour: VmFlavour, image: VmImage): Promise<SavedVm | undefined> =>
+  readSaved(await savedDir(flavour, image));
 
 /**
  * Removes what a save killed midway left (`<dir>.saving-<pid>` of a process that is gone): its VM, stopped by the pid
@@ -117,7 +119,14 @@ export async function saveVm(
     try {
       for (const script of [...(flavour.prepare ?? []), BEFORE_SAVE]) {
         const res = await shell.exec(script, { timeoutMs: 600_000 });
-        if (res.code !== 0) throw new CommandError(shell.where, script, res.code, res.stderr || res.stdout, `preparing the ${flavour.name} VM to save`);
+        if (res.code !== 0)
+          throw new CommandError(
+            shell.where,
+            script,
+            res.code,
+            res.stderr || res.stdout,
+            `preparing the ${flavour.name} VM to save`,
+          );
       }
     } finally {
       await shell.close();
@@ -138,7 +147,10 @@ export async function saveVm(
     await stopVm(pid, name);
     await rename(vmFiles(work).overlay, join(work, 'disk.qcow2'));
     for (const f of [vmFiles(work).console, vmFiles(work).pidFile]) await rm(f, { force: true });
-    await writeFile(join(work, 'manifest.json'), JSON.stringify({ flavour, publicKey, savedAt: new Date().toISOString() }, null, 2));
+    await writeFile(
+      join(work, 'manifest.json'),
+      JSON.stringify({ flavour, publicKey, savedAt: new Date().toISOString() }, null, 2),
+    );
     await rename(work, final).catch(async (err) => {
       if (!existsSync(join(final, 'manifest.json'))) throw err;
       await rm(work, { recursive: true, force: true }); // another process saved it first
@@ -146,7 +158,8 @@ export async function saveVm(
     // States of this flavour saved under other inputs (an older qemu command line, qemu, save format) are stale now.
     const root = join(image.dir, 'saved');
     for (const d of await readdir(root))
-      if (d.startsWith(`${flavour.name}-`) && join(root, d) !== final && !d.includes('.saving-')) await rm(join(root, d), { recursive: true, force: true });
+      if (d.startsWith(`${flavour.name}-`) && join(root, d) !== final && !d.includes('.saving-'))
+        await rm(join(root, d), { recursive: true, force: true });
     log(`saved the booted ${flavour.name} VM in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${final}`);
     return (await readSaved(final))!;
   } catch (err) {

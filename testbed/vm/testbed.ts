@@ -12,10 +12,13 @@ export const vmTestbed: Testbed = {
   kind: 'vm',
   httpdLayout: instanceLayout,
   checkHost: () => checkVmHostTools(),
-  create: async (lab, { dir, log, save }) => netnsSession(await bootMachine(vmName(lab.name), dir, log, (vm) => save({ vm })), lab),
+  create: async (lab, { dir, log, save }) =>
+    netnsSession(await bootMachine(vmName(lab.name), dir, log, (vm) => save({ vm })), lab),
   open: async (state) => {
     if (!vmRunning(state.vm))
-      throw new UserError(`lab ${state.lab.name}: its VM is not running; \`npm run lab -- down --name ${state.lab.name}\` clears it`);
+      throw new UserError(
+        `lab ${state.lab.name}: its VM is not running; \`npm run lab -- down --name ${state.lab.name}\` clears it`,
+      );
     return netnsSession(await openMachine(state.vm, labStateDir(state.lab.name)), state.lab);
   },
   // Everything of the lab lives inside the VM; stopping it and dropping its overlay removes all of it.
@@ -24,7 +27,7 @@ export const vmTestbed: Testbed = {
     await stopMachine(state.vm);
     log(`removed lab ${state.lab.name}: VM (qemu pid ${state.vm.pid}) and its overlay`);
   },
-  leftovers: async (state) => (vmRunning(state.vm) ? [`qemu pid ${state.vm.pid} (${state.vm.name})`] : []),
+  leftovers: (state) => Promise.resolve(vmRunning(state.vm) ? [`qemu pid ${state.vm.pid} (${state.vm.name})`] : []),
   describe: (s) =>
     s.vm
       ? `vm qemu pid ${s.vm.pid} (${vmRunning(s.vm) ? 'running' : 'NOT running'}${s.vm.restored ? ', restored from the saved booted VM' : ''}), ssh 127.0.0.1:${s.vm.sshPort}`

@@ -12,7 +12,13 @@ import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
 import { drSuite } from '../integration/dr-suite.js';
 import { haSuite } from '../integration/ha-suite.js';
-import { DOCKER_LAB, pulumi, ROOT, STACK } from './stack.js';
+import { DOCKER_LAB, pulumi, ROOT, STACK, stackResources } from './stack.js';
+
+/** The two kinds of `pulumi up --json` engine event the tests read. */
+interface EngineEvent {
+  summaryEvent?: { resourceChanges: Record<string, number> };
+  resOutputsEvent?: { metadata: { op: string; urn: string } };
+}
 
 const engineKind = inject('engine');
 const outputs = inject('outputs');
@@ -26,7 +32,19 @@ const docker = async (args: string) => {
   if (res.code !== 0) throw new Error(`docker ${args}: ${res.stderr}`);
   return res.stdout;
 };
-const inspect = async (what: string) => JSON.parse(await docker(`inspect ${what}`))[0];
+/** The parts of `docker inspect` the tests read. */
+interface Inspected {
+  Id: string;
+  Internal: boolean;
+  Driver: string;
+  IPAM: { Config: Array<{ Subnet: string }> };
+  Labels: Record<string, string>;
+  Options: Record<string, string>;
+  HostConfig: { Privileged: boolean };
+  Config: { Hostname: string; Labels: Record<string, string> };
+  NetworkSettings: { Networks: Record<string, { IPAMConfig: { IPv4Address: string } }> };
+}
+const inspect = async (what: string) => (JSON.parse(await docker(`inspect ${what}`)) as Inspected[])[0];
 const ours = async (kind: 'ps -a' | 'network ls' | 'images') =>
   (await docker(`${kind} -q --filter label=${LABEL.lab}=${lab.name}`)).split('\n').filter(Boolean);
 
@@ -37,28 +55,44 @@ afterAll(async () => s?.close());
 
 describe('pulumi stack', () => {
   it('is in sync with the engine: a preview right after `up` and a refresh both find nothing to change', async () => {
-    const preview = await pulumi(['preview', '--expect-no-changes', '--non-interactive', '--stack', STACK], { nothrow: true });
+    const preview = await pulumi(['preview', '--expect-no-changes', '--non-interactive', '--stack', STACK], {
+      nothrow: true,
+    });
     expect(preview.exitCode, preview.stdout.slice(-3000)).toBe(0);
-    const refresh = await pulumi(['refresh', '--expect-no-changes', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK], { nothrow: true });
+    const refresh = await pulumi(
+      ['refresh', '--expect-no-changes', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK],
+      { nothrow: true },
+    );
     expect(refresh.exitCode, refresh.stdout.slice(-3000)).toBe(0);
   });
 
   it("holds the Docker provider's own resources, run by the plugin built from the vendored source, never a download", async () => {
-    const resources: Array<{ type: string }> = JSON.parse((await pulumi(['stack', 'export', '--stack', STACK])).stdout).deployment.resources;
+    const resources = await stackResources();
     const types = resources.map((r) => r.type);
     expect(types.filter((t) => t === 'docker:index/container:Container')).toHaveLength(4);
     expect(types).toContain('docker:index/network:Network');
     expect(types).toContain('docker:index/remoteImage:RemoteImage');
     expect(types).toContain('pulumi:providers:docker');
-    const plugins: Array<{ name: string; kind: string; version: string }> = JSON.parse((await pulumi(['plugin', 'ls', '--json'])).stdout);
-    expect(plugins.filter((p) => p.kind === 'resource' && p.name === 'docker').map((p) => p.version)).toEqual(['5.0.0']);
+    const plugins = JSON.parse((await pulumi(['plugin', 'ls', '--json'])).stdout) as Array<{
+      name: string;
+      kind: string;
+      version: string;
+    }>;
+    expect(plugins.filter((p) => p.kind === 'resource' && p.name === 'docker').map((p) => p.version)).toEqual([
+      '5.0.0',
+    ]);
     // The plugin in the project's Pulumi home is the binary built from ../shared/vendor, byte for byte.
-    const cache = process.env.LVS_LAB_CACHE_DIR ?? `${process.env.XDG_CACHE_HOME ?? `${process.env.HOME}/.cache`}/lvs-lab`;
+    const cache =
+      process.env.LVS_LAB_CACHE_DIR ?? `${process.env.XDG_CACHE_HOME ?? `${process.env.HOME}/.cache`}/lvs-lab`;
     const sha = async (file: string) => (await $({ quiet: true })`sha256sum ${file}`).stdout.split(' ')[0];
-    expect(await sha(`${cache}/pulumi/home/plugins/resource-docker-v5.0.0/pulumi-resource-docker`)).toBe(await sha(`${cache}/pulumi/plugins/pulumi-resource-docker-v5.0.0`));
+    expect(await sha(`${cache}/pulumi/home/plugins/resource-docker-v5.0.0/pulumi-resource-docker`)).toBe(
+      await sha(`${cache}/pulumi/plugins/pulumi-resource-docker-v5.0.0`),
+    );
     // With automatic plugin acquisition off, a plugin the engine lacks is an error, not a download: the preview above
     // passed, so it had every plugin it needed.
-    expect((await $({ quiet: true })`cat ${`${ROOT}/infra/pulumi.sh`}`).stdout).toContain('PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true');
+    expect((await $({ quiet: true })`cat ${`${ROOT}/infra/pulumi.sh`}`).stdout).toContain(
+      'PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true',
+    );
   });
 
   it('outputs the VIP, the verify command, and each host as the containers really are', async () => {
@@ -83,7 +117,9 @@ describe('pulumi stack', () => {
     expect((await s.engine.shell.exec('iptables -S DOCKER-USER')).stdout).not.toContain(`lvs-${lab.name}`);
     for (const h of outputs.hosts) {
       const routes = (await s.transport.run(h.name, 'ip -4 route show')).stdout.trim().split('\n');
-      expect(routes, h.name).toEqual([expect.stringMatching(new RegExp(`^${lab.subnet.replace(/\./g, '\\.')} dev eth0 `))]);
+      expect(routes, h.name).toEqual([
+        expect.stringMatching(new RegExp(`^${lab.subnet.replace(/\./g, '\\.')} dev eth0 `)),
+      ]);
     }
   });
 
@@ -99,7 +135,9 @@ describe('pulumi stack', () => {
 
   it('Docker applied the `all` sysctls at create time, the plan the per-interface ones', async () => {
     for (const rs of lab.realservers) {
-      const paths = ['all/arp_ignore', 'eth0/arp_ignore', 'all/arp_announce', 'eth0/arp_announce'].map((p) => `/proc/sys/net/ipv4/conf/${p}`);
+      const paths = ['all/arp_ignore', 'eth0/arp_ignore', 'all/arp_announce', 'eth0/arp_announce'].map(
+        (p) => `/proc/sys/net/ipv4/conf/${p}`,
+      );
       const values = (await s.transport.run(rs.name, `cat ${paths.join(' ')}`)).stdout;
       expect(values.split('\n').filter(Boolean)).toEqual(['1', '1', '2', '2']);
     }
@@ -107,12 +145,22 @@ describe('pulumi stack', () => {
   });
 
   it('exec --stack runs on a container and exits with its status; observe shows the connections', async () => {
-    const exec = await $({ cwd: ROOT, nothrow: true, quiet: true })`npx tsx cli/lab.ts exec rs1 --stack ${STACK} -- ${'hostname; exit 5'}`;
+    const exec = await $({
+      cwd: ROOT,
+      nothrow: true,
+      quiet: true,
+    })`npx tsx cli/lab.ts exec rs1 --stack ${STACK} -- ${'hostname; exit 5'}`;
     expect(exec.stdout.trim()).toBe('rs1');
     expect(exec.exitCode).toBe(5);
-    const obs = await $({ cwd: ROOT, nothrow: true, quiet: true })`npx tsx cli/lab.ts observe --stack ${STACK} --requests 3`;
+    const obs = await $({
+      cwd: ROOT,
+      nothrow: true,
+      quiet: true,
+    })`npx tsx cli/lab.ts observe --stack ${STACK} --requests 3`;
     expect(obs.exitCode).toBe(0);
-    expect(obs.stdout.split('\n').filter((l) => l.includes(`${lab.client.ip}:`) && l.includes(`${lab.vip}:80`)).length).toBeGreaterThanOrEqual(3);
+    expect(
+      obs.stdout.split('\n').filter((l) => l.includes(`${lab.client.ip}:`) && l.includes(`${lab.vip}:80`)).length,
+    ).toBeGreaterThanOrEqual(3);
   });
 
   it("the stack's verify command passes", async () => {
@@ -122,24 +170,40 @@ describe('pulumi stack', () => {
   });
 
   it('a scheduler change re-provisions the director alone, in place: realservers and containers untouched', async () => {
-    const ids = async () => Promise.all(lab.realservers.map(async (r) => [...(await httpdMasters(s, r.name)), (await inspect(`--type container ${containerName(lab.name, r.name)}`)).Id]));
+    const ids = async () =>
+      Promise.all(
+        lab.realservers.map(async (r) => [
+          ...(await httpdMasters(s, r.name)),
+          (await inspect(`--type container ${containerName(lab.name, r.name)}`)).Id,
+        ]),
+      );
     const before = await ids();
-    const wrr = { name: lab.name, service: { scheduler: 'wrr' }, realservers: lab.realservers.map((r, i) => ({ ...r, weight: i === 0 ? 3 : 1 })) };
+    const wrr = {
+      name: lab.name,
+      service: { scheduler: 'wrr' },
+      realservers: lab.realservers.map((r, i) => ({ ...r, weight: i === 0 ? 3 : 1 })),
+    };
     await pulumi(['config', 'set', '--stack', STACK, 'lvs-lab:lab', JSON.stringify(wrr)]);
     // `pulumi up --json` streams engine events, one JSON object a line.
-    const events = (await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK, '--json'])).stdout
+    const events = (
+      await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK, '--json'])
+    ).stdout
       .split('\n')
       .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l));
+      .map((l) => JSON.parse(l) as EngineEvent);
     // stack, component, Docker provider, network, image, 4 containers, 3 other provisionings: the same
-    expect(events.find((e) => e.summaryEvent)?.summaryEvent.resourceChanges).toEqual({ same: 12, update: 1 });
-    const updated = events.filter((e) => e.resOutputsEvent?.metadata.op === 'update').map((e) => e.resOutputsEvent.metadata.urn.split('::').pop());
+    expect(events.find((e) => e.summaryEvent)?.summaryEvent?.resourceChanges).toEqual({ same: 12, update: 1 });
+    const updated = events
+      .flatMap((e) => (e.resOutputsEvent?.metadata.op === 'update' ? [e.resOutputsEvent.metadata.urn] : []))
+      .map((urn) => urn.split('::').pop());
     expect(updated).toEqual([`${lab.name}-director-provisioning`]);
 
-    const ran = JSON.parse((await pulumi(['stack', 'export', '--stack', STACK])).stdout).deployment.resources.find((r: { urn: string }) =>
-      r.urn.endsWith(`::${lab.name}-director-provisioning`),
-    ).outputs.ran;
-    expect(ran).toEqual([`ipvsadm -E -t ${lab.vip}:80 -s wrr`, `ipvsadm -e -t ${lab.vip}:80 -r ${lab.realservers[0].ip} -g -w 3`]);
+    const ran = (await stackResources()).find((r) => r.urn.endsWith(`::${lab.name}-director-provisioning`))?.outputs
+      ?.ran;
+    expect(ran).toEqual([
+      `ipvsadm -E -t ${lab.vip}:80 -s wrr`,
+      `ipvsadm -e -t ${lab.vip}:80 -r ${lab.realservers[0].ip} -g -w 3`,
+    ]);
     expect(await ids()).toEqual(before);
 
     const table = await ipvsTable(s);
@@ -150,17 +214,19 @@ describe('pulumi stack', () => {
     expect(bodies.filter((b) => b === `from ${lab.realservers[1].ip}`)).toHaveLength(2);
   });
 
-  it('bad stack config fails with the model\'s message before anything is created', async () => {
+  it("bad stack config fails with the model's message before anything is created", async () => {
     const bad = `${STACK}bad`;
     await pulumi(['stack', 'init', bad, '--non-interactive']);
     try {
       await pulumi(['config', 'set', '--stack', bad, 'lvs-lab:lab', JSON.stringify({ name: 'dbad', vip: '10.9.9.9' })]);
-      const res = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', bad], { nothrow: true });
+      const res = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', bad], {
+        nothrow: true,
+      });
       expect(res.exitCode).not.toBe(0);
       expect(res.stdout).toContain(`stack ${bad} (config lvs-lab:lab)`);
-      expect(res.stdout).toContain("vip: 10.9.9.9 is outside the subnet 192.168.170.0/24");
-      const resources = JSON.parse((await pulumi(['stack', 'export', '--stack', bad])).stdout).deployment.resources ?? [];
-      expect(resources.filter((r: { type: string }) => r.type !== 'pulumi:pulumi:Stack')).toEqual([]);
+      expect(res.stdout).toContain('vip: 10.9.9.9 is outside the subnet 192.168.170.0/24');
+      const resources = await stackResources(bad);
+      expect(resources.filter((r) => r.type !== 'pulumi:pulumi:Stack')).toEqual([]);
       expect(await docker(`ps -a -q --filter label=${LABEL.lab}=dbad`)).toBe('');
     } finally {
       await pulumi(['stack', 'rm', '--yes', '--force', '--non-interactive', bad], { nothrow: true });
@@ -172,16 +238,33 @@ describe('pulumi stack', () => {
     const name = 'dfail';
     await pulumi(['stack', 'init', failing, '--non-interactive']);
     try {
-      await pulumi(['config', 'set', '--stack', failing, 'lvs-lab:lab', JSON.stringify({ name, subnet: '192.168.175.0/24', vip: '192.168.175.100', director: { name: 'director', ip: '192.168.175.101' }, client: { name: 'client', ip: '192.168.175.10' }, realservers: 2 })]);
+      await pulumi([
+        'config',
+        'set',
+        '--stack',
+        failing,
+        'lvs-lab:lab',
+        JSON.stringify({
+          name,
+          subnet: '192.168.175.0/24',
+          vip: '192.168.175.100',
+          director: { name: 'director', ip: '192.168.175.101' },
+          client: { name: 'client', ip: '192.168.175.10' },
+          realservers: 2,
+        }),
+      ]);
       await pulumi(['config', 'set', '--stack', failing, 'lvs-lab:engine', engineKind]);
       await pulumi(['config', 'set', '--stack', failing, 'lvs-lab:baseImage', 'lvs-lab/no-such-base:none']);
-      const up = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', failing], { nothrow: true });
+      const up = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', failing], {
+        nothrow: true,
+      });
       expect(up.exitCode).not.toBe(0);
       expect(up.stdout).toMatch(/lvs-lab\/no-such-base/);
       // the network was created before the image failed
       expect((await docker(`network ls -q --filter label=${LABEL.lab}=${name}`)).trim()).not.toBe('');
       await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', failing]);
-      for (const kind of ['ps -a', 'network ls', 'images'] as const) expect(await docker(`${kind} -q --filter label=${LABEL.lab}=${name}`), kind).toBe('');
+      for (const kind of ['ps -a', 'network ls', 'images'] as const)
+        expect(await docker(`${kind} -q --filter label=${LABEL.lab}=${name}`), kind).toBe('');
     } finally {
       await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', failing], { nothrow: true });
       await pulumi(['stack', 'rm', '--yes', '--force', '--non-interactive', failing], { nothrow: true });
@@ -198,7 +281,10 @@ describe('pulumi stack', () => {
       await $({ quiet: true })`git clone -q ${ROOT} ${clone}`;
       await $({ quiet: true })`cp ${`${ROOT}/Pulumi.${STACK}.yaml`} ${clone}/`;
       await $({ quiet: true })`ln -s ${`${ROOT}/node_modules`} ${clone}/node_modules`;
-      await $({ cwd: clone, quiet: true })`bash infra/pulumi.sh destroy --yes --skip-preview --non-interactive --stack ${STACK}`;
+      await $({
+        cwd: clone,
+        quiet: true,
+      })`bash infra/pulumi.sh destroy --yes --skip-preview --non-interactive --stack ${STACK}`;
     } finally {
       await $({ quiet: true })`rm -rf ${clone}`;
     }
@@ -215,7 +301,9 @@ for (const preset of ['nat-rr', 'tun-rr', 'dr-health'] as const) {
       await pulumi(['stack', 'select', '--create', preset, '--non-interactive']);
       try {
         await pulumi(['config', 'set', '--stack', preset, 'lvs-lab:engine', engineKind]);
-        const up = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', preset], { nothrow: true });
+        const up = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', preset], {
+          nothrow: true,
+        });
         expect(up.exitCode, up.stdout.slice(-3000)).toBe(0);
         const { lab } = await readStackSettings(preset);
         expect(lab.forwarding).toBe(preset.split('-')[0]);
@@ -223,7 +311,8 @@ for (const preset of ['nat-rr', 'tun-rr', 'dr-health'] as const) {
         try {
           const rules = async () => (await access.engine.shell.exec('iptables -S DOCKER-USER')).stdout;
           // NAT's one rule beside Docker's: frames that stay on the lab's own bridge
-          if (lab.forwarding === 'nat') expect(await rules()).toContain(`-A DOCKER-USER -i lvs-${lab.name} -o lvs-${lab.name} -j ACCEPT`);
+          if (lab.forwarding === 'nat')
+            expect(await rules()).toContain(`-A DOCKER-USER -i lvs-${lab.name} -o lvs-${lab.name} -j ACCEPT`);
           const checks = await verifyLab(access);
           expect(checks.filter((c) => !c.ok)).toEqual([]);
           // TUN adds the IP-in-IP capture, health checks the keepalived check.
@@ -245,7 +334,9 @@ describe('stack dr-ha', () => {
   beforeAll(async () => {
     await pulumi(['stack', 'select', '--create', 'dr-ha', '--non-interactive']);
     await pulumi(['config', 'set', '--stack', 'dr-ha', 'lvs-lab:engine', engineKind]);
-    const up = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', 'dr-ha'], { nothrow: true });
+    const up = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', 'dr-ha'], {
+      nothrow: true,
+    });
     expect(up.exitCode, up.stdout.slice(-3000)).toBe(0);
     const { lab: pairLab } = await readStackSettings('dr-ha');
     expect(pairLab.ha?.backup.name).toBe('director2');

@@ -29,5 +29,15 @@ export async function pulumi(args: string[], { nothrow = false } = {}) {
 }
 
 export async function stackOutputs(stack = STACK): Promise<StackOutputs> {
-  return JSON.parse((await pulumi(['stack', 'output', '--json', '--stack', stack])).stdout);
+  return JSON.parse((await pulumi(['stack', 'output', '--json', '--stack', stack])).stdout) as StackOutputs;
+}
+
+/** The part of `pulumi stack export` the tests read. */
+export interface StackExport {
+  deployment: { resources?: Array<{ type: string; urn: string; outputs?: Record<string, unknown> }> };
+}
+
+export async function stackResources(stack = STACK) {
+  const exported = JSON.parse((await pulumi(['stack', 'export', '--stack', stack])).stdout) as StackExport;
+  return exported.deployment.resources ?? [];
 }

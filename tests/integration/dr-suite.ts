@@ -5,8 +5,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Lab } from '../../model/topology.js';
 import { applyPlan, StepFailed } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
-import { accessLogClients, arpResponders, captureReplies, clientNeighborMac, fetchSequence, flushClientNeighbors, httpdMasters, ipvsStats, ipvsStatsAfter, ipvsTable, macsOf } from '../../verify/probes.js';
+import {
+  accessLogClients,
+  arpResponders,
+  captureReplies,
+  clientNeighborMac,
+  fetchSequence,
+  flushClientNeighbors,
+  httpdMasters,
+  ipvsStats,
+  ipvsStatsAfter,
+  ipvsTable,
+  macsOf,
+} from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
+import { rejection } from '../rejection.js';
 
 export type SuiteAccess = LabAccess & { close(): Promise<void> };
 
@@ -93,11 +106,15 @@ export function drSuite(lab: Lab, connect: () => Promise<SuiteAccess>): void {
       expect(report.changed).toBe(0);
       expect(report.inPlace).toBeGreaterThan(20);
 
-      const services = (await s.transport.run(lab.director.name, 'ipvsadm -Ln')).stdout.split('\n').filter((l) => /^TCP/.test(l));
+      const services = (await s.transport.run(lab.director.name, 'ipvsadm -Ln')).stdout
+        .split('\n')
+        .filter((l) => /^TCP/.test(l));
       expect(services).toEqual([`TCP  ${lab.vip}:80 ${lab.service.scheduler}`]);
       expect((await ipvsTable(s)).dests.map((d) => d.rip)).toEqual([rs1.ip, rs2.ip]);
       const vipsOn = async (host: string, dev: string) =>
-        (await s.transport.run(host, `ip -4 -o addr show dev ${dev}`)).stdout.split('\n').filter((l) => l.includes(` ${lab.vip}/`));
+        (await s.transport.run(host, `ip -4 -o addr show dev ${dev}`)).stdout
+          .split('\n')
+          .filter((l) => l.includes(` ${lab.vip}/`));
       expect(await vipsOn(lab.director.name, 'eth0')).toHaveLength(1);
       for (const r of [rs1, rs2]) {
         expect(await vipsOn(r.name, 'lo')).toHaveLength(1);
@@ -108,7 +125,13 @@ export function drSuite(lab: Lab, connect: () => Promise<SuiteAccess>): void {
     it('a failing step stops with the host, the command, its exit code and stderr', async () => {
       const bad = `ipvsadm -d -t ${lab.vip}:80 -r ${lab.client.ip}`; // no such realserver
       const director = { ...lab.director, role: 'director' as const };
-      const err = await applyPlan({ lab: s.lab, hosts: [{ host: director, steps: [{ command: bad }, { command: 'touch /tmp/never' }] }] }, s.transport).catch((e) => e);
+      const err = await rejection(
+        applyPlan(
+          { lab: s.lab, hosts: [{ host: director, steps: [{ command: bad }, { command: 'touch /tmp/never' }] }] },
+          s.transport,
+        ),
+        StepFailed,
+      );
       expect(err).toBeInstanceOf(StepFailed);
       expect(err).toMatchObject({ host: lab.director.name, command: bad });
       expect(err.code).not.toBe(0);

@@ -5,7 +5,14 @@ import { directorsOf } from '../../model/topology.js';
 import { applyPlan } from '../../provision/apply.js';
 import { takeoverWindowSeconds } from '../../provision/keepalived.js';
 import { planLab } from '../../provision/plan.js';
-import { failoverDrill, holdConnection, peerOf, restoreDirector, secondsUntilSoleHolder, cutDirector } from '../../verify/failover.js';
+import {
+  failoverDrill,
+  holdConnection,
+  peerOf,
+  restoreDirector,
+  secondsUntilSoleHolder,
+  cutDirector,
+} from '../../verify/failover.js';
 import { clientNeighborMac, ipvsConnections, macOf, must, vipHolders } from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
@@ -28,9 +35,15 @@ export function haSuite(access: () => LabAccess): void {
   describe('director pair (dr-ha)', () => {
     it('the verifier passes: the VIP on the director alone, keepalived and both sync daemons on each, the backup knows the connections', async () => {
       const checks = await verifyLab(access());
-      expect(checks.filter((c) => !c.ok), JSON.stringify(checks, null, 2)).toEqual([]);
+      expect(
+        checks.filter((c) => !c.ok),
+        JSON.stringify(checks, null, 2),
+      ).toEqual([]);
       expect(checks.map((c) => c.name)).toEqual(
-        expect.arrayContaining(['VRRP: the VIP on exactly one director', `the backup (${access().lab.ha!.backup.name}) knows the client's connections (IPVS sync)`]),
+        expect.arrayContaining([
+          'VRRP: the VIP on exactly one director',
+          `the backup (${access().lab.ha!.backup.name}) knows the client's connections (IPVS sync)`,
+        ]),
       );
       expect(await vipHolders(access())).toEqual([access().lab.director.name]);
     });
@@ -97,7 +110,8 @@ export function haSuite(access: () => LabAccess): void {
     it('without sync the same connection is reset by the new MASTER; re-applying the plan starts the sync daemons again', async () => {
       const a = access();
       const backup = peerOf(a.lab, a.lab.director.name);
-      for (const d of directorsOf(a.lab)) await must(a, d.name, 'ipvsadm --stop-daemon master; ipvsadm --stop-daemon backup');
+      for (const d of directorsOf(a.lab))
+        await must(a, d.name, 'ipvsadm --stop-daemon master; ipvsadm --stop-daemon backup');
       const held = await holdConnection(a);
       await sleep(2_000); // what sync would have needed to send it
       expect((await ipvsConnections(a, backup)).some((c) => c.client === held.client)).toBe(false);
@@ -114,7 +128,11 @@ export function haSuite(access: () => LabAccess): void {
       const id = a.lab.ha!.virtualRouterId;
       expect(ran.sort()).toEqual(
         directorsOf(a.lab)
-          .flatMap((d) => ['master', 'backup'].map((r) => `${d.name}: ipvsadm --start-daemon ${r} --mcast-interface eth0 --syncid ${id}`))
+          .flatMap((d) =>
+            ['master', 'backup'].map(
+              (r) => `${d.name}: ipvsadm --start-daemon ${r} --mcast-interface eth0 --syncid ${id}`,
+            ),
+          )
           .sort(),
       );
     });

@@ -30,7 +30,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Stops the realserver's httpd (its master and workers) and returns once its pid is gone. */
 async function stopHttpd(a: LabAccess, rs: Realserver): Promise<void> {
   const pidFile = shq(httpdFiles(a.httpd, rs.name).pidFile);
-  const res = await a.transport.run(rs.name, `p=$(cat ${pidFile}) && kill "$p" && while kill -0 "$p" 2>/dev/null; do sleep 0.1; done`);
+  const res = await a.transport.run(
+    rs.name,
+    `p=$(cat ${pidFile}) && kill "$p" && while kill -0 "$p" 2>/dev/null; do sleep 0.1; done`,
+  );
   expect(res.code, res.stderr).toBe(0);
 }
 
@@ -82,7 +85,9 @@ describe('keepalived health checks (dr-health): a realserver whose httpd stopped
 
   it('the lab verifier passes with keepalived holding the table', async () => {
     const a = access();
-    expect(await keepalivedPids(a)).toEqual({ main: expect.any(Number), checker: expect.any(Number) });
+    const pids = await keepalivedPids(a);
+    expect(pids.main).toBeGreaterThan(1);
+    expect(pids.checker).toBeGreaterThan(1);
     const checks = await verifyLab(a);
     expect(checks.filter((c) => !c.ok)).toEqual([]);
     expect(checks.map((c) => c.name)).toContain('keepalived health-checks every realserver');
@@ -103,7 +108,10 @@ describe('keepalived health checks (dr-health): a realserver whose httpd stopped
 
     // keepalived's config is unchanged, so no reload; the director only waits for rs1 to pass a check again.
     expect(await reapply(a)).toEqual(['director: timeout', 'rs1: apache2']);
-    const back = await secondsUntil(() => inTable(a, rs1), checked.healthCheck!.interval + checked.healthCheck!.timeout + SLACK_SECONDS);
+    const back = await secondsUntil(
+      () => inTable(a, rs1),
+      checked.healthCheck!.interval + checked.healthCheck!.timeout + SLACK_SECONDS,
+    );
     expect(back, 'rs1 did not rejoin the table after its httpd came back').toBeDefined();
     const after = await fetchSequence(a, 4);
     expect(failed(after)).toEqual([]);
@@ -114,14 +122,21 @@ describe('keepalived health checks (dr-health): a realserver whose httpd stopped
   it('a scheduler and weight change reloads the same keepalived (SIGHUP), which edits the table in place', async () => {
     const a = access();
     const before = await keepalivedPids(a);
-    const wrr = withPreset('dr-health', { name: 'hcon', service: { scheduler: 'wrr' }, realservers: [{ weight: 3 }, { weight: 1 }] }, 'test');
+    const wrr = withPreset(
+      'dr-health',
+      { name: 'hcon', service: { scheduler: 'wrr' }, realservers: [{ weight: 3 }, { weight: 1 }] },
+      'test',
+    );
     const ran = await apply(a, wrr);
     // The config is rewritten and keepalived reloaded; the wait for the new table runs unless the reload was quicker.
     expect(ran.filter((r) => r !== 'director: timeout')).toEqual(['director: mkdir', 'director: kill']);
     expect(await keepalivedPids(a)).toEqual(before);
     const table = await ipvsTable(a);
     expect(table.scheduler).toBe('wrr');
-    expect(table.dests.map((d) => `${d.rip} w${d.weight}`)).toEqual([`${wrr.realservers[0].ip} w3`, `${wrr.realservers[1].ip} w1`]);
+    expect(table.dests.map((d) => `${d.rip} w${d.weight}`)).toEqual([
+      `${wrr.realservers[0].ip} w3`,
+      `${wrr.realservers[1].ip} w1`,
+    ]);
     const bodies = await fetchSequence({ ...a, lab: wrr }, 8);
     expect(bodies.filter((b) => b === from(wrr.realservers[0]))).toHaveLength(6);
   });

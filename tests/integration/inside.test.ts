@@ -34,12 +34,19 @@ function pcapFrames(file: string) {
   const mac = (o: number) => [...b.subarray(o, o + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
   const ip = (o: number) => [...b.subarray(o, o + 4)].join('.');
   const frames = [];
-  for (let o = 24; o + 16 <= b.length; ) {
+  for (let o = 24; o + 16 <= b.length;) {
     const len = b.readUInt32LE(o + 8);
     const f = o + 16;
     if (b.readUInt16BE(f + 12) === 0x0800 && b[f + 23] === 6) {
       const ihl = (b[f + 14] & 0x0f) * 4;
-      frames.push({ dst: mac(f), src: mac(f + 6), srcIp: ip(f + 26), dstIp: ip(f + 30), srcPort: b.readUInt16BE(f + 14 + ihl), dstPort: b.readUInt16BE(f + 16 + ihl) });
+      frames.push({
+        dst: mac(f),
+        src: mac(f + 6),
+        srcIp: ip(f + 26),
+        dstIp: ip(f + 30),
+        srcPort: b.readUInt16BE(f + 14 + ihl),
+        dstPort: b.readUInt16BE(f + 16 + ihl),
+      });
     }
     o = f + len;
   }
@@ -51,7 +58,14 @@ describe('exec', () => {
     const table = await cli(['exec', 'director', '--name', lab.name, '--', 'ipvsadm', '-Ln']);
     expect(table.exitCode).toBe(0);
     expect(table.stdout).toMatch(new RegExp(`TCP  ${lab.vip.replace(/\./g, '\\.')}:80 rr`));
-    const failing = await cli(['exec', 'rs1', '--name', lab.name, '--', 'cat /proc/sys/net/ipv4/conf/all/arp_ignore; exit 3']);
+    const failing = await cli([
+      'exec',
+      'rs1',
+      '--name',
+      lab.name,
+      '--',
+      'cat /proc/sys/net/ipv4/conf/all/arp_ignore; exit 3',
+    ]);
     expect(failing.exitCode).toBe(3);
     expect(failing.stdout.trim()).toBe('1');
   });
@@ -65,7 +79,9 @@ describe('exec', () => {
   it('refuses an unknown host and a lab that is not up, with exit status 2', async () => {
     const unknown = await cli(['exec', 'rs9', '--name', lab.name, '--', 'true']);
     expect(unknown.exitCode).toBe(2);
-    expect(unknown.stderr).toContain(`error: host "rs9" is not in lab ${lab.name} (its hosts: client, director, rs1, rs2)`);
+    expect(unknown.stderr).toContain(
+      `error: host "rs9" is not in lab ${lab.name} (its hosts: client, director, rs1, rs2)`,
+    );
     const down = await cli(['exec', 'director', '--name', 'nolab', '--', 'true']);
     expect(down.exitCode).toBe(2);
     expect(down.stderr).toContain('error: no lab named "nolab" is up');
@@ -75,7 +91,11 @@ describe('exec', () => {
 describe('shell', () => {
   it('gives an interactive shell with a terminal whose prompt names the host; `exit` leaves it', async () => {
     // `script` gives the CLI a pseudo-terminal and types what comes on its standard input.
-    const res = await $({ nothrow: true, quiet: true, input: 'cat /sys/class/net/eth0/address; tty\nexit\n' })`script -qec ${`npx tsx cli/lab.ts shell director --name ${lab.name}`} /dev/null`;
+    const res = await $({
+      nothrow: true,
+      quiet: true,
+      input: 'cat /sys/class/net/eth0/address; tty\nexit\n',
+    })`script -qec ${`npx tsx cli/lab.ts shell director --name ${lab.name}`} /dev/null`;
     expect(res.exitCode).toBe(0);
     expect(res.stdout).toContain(`[lvs-lab ${lab.name}:director]`);
     expect(res.stdout).toContain(macs.get('director'));
@@ -89,10 +109,14 @@ describe('observe', () => {
     expect(res.exitCode).toBe(0);
     const section = (header: string) => res.stdout.split('\n== ').find((part) => part.startsWith(header)) ?? '';
     // every request is one connection from the client to the VIP, forwarded to a realserver
-    const conns = section('director# ipvsadm -lnc').split('\n').filter((l) => l.includes(`${lab.client.ip}:`) && l.includes(`${lab.vip}:80`));
+    const conns = section('director# ipvsadm -lnc')
+      .split('\n')
+      .filter((l) => l.includes(`${lab.client.ip}:`) && l.includes(`${lab.vip}:80`));
     expect(conns.length).toBeGreaterThanOrEqual(5);
     expect(conns.every((l) => lab.realservers.some((r) => l.includes(`${r.ip}:80`)))).toBe(true);
-    expect(section('rs1# netstat')).toMatch(new RegExp(`${lab.vip.replace(/\./g, '\\.')}:80\\s+${lab.client.ip.replace(/\./g, '\\.')}:\\d+`));
+    expect(section('rs1# netstat')).toMatch(
+      new RegExp(`${lab.vip.replace(/\./g, '\\.')}:80\\s+${lab.client.ip.replace(/\./g, '\\.')}:\\d+`),
+    );
     expect(section('director# netstat')).toContain('(no TCP socket on port 80)');
     expect(section('client# arp -an')).toContain(`(${lab.vip}) at ${macs.get('director')}`);
     expect(res.stdout).toContain("-> the client's ARP entry for the VIP is the director's MAC");
@@ -102,7 +126,17 @@ describe('observe', () => {
 describe('capture', () => {
   it("writes a pcap per host: requests to the director's MAC, forwarded to a realserver's unchanged, replies from it", async () => {
     const out = join(dir, 'pcaps');
-    const res = await cli(['capture', '--name', lab.name, '--requests', '4', '--hosts', 'client,director,rs1', '--out', out]);
+    const res = await cli([
+      'capture',
+      '--name',
+      lab.name,
+      '--requests',
+      '4',
+      '--hosts',
+      'client,director,rs1',
+      '--out',
+      out,
+    ]);
     expect(res.exitCode, res.stderr).toBe(0);
     const client = pcapFrames(join(out, 'client.pcap'));
     const toVip = client.filter((f) => f.dstIp === lab.vip && f.dstPort === 80);
@@ -111,8 +145,12 @@ describe('capture', () => {
     expect(new Set(toVip.map((f) => f.dst))).toEqual(new Set([macs.get('director')]));
     expect(new Set(replies.map((f) => f.src))).toEqual(new Set(lab.realservers.map((r) => macs.get(r.name))));
     // On the director: each request arrives for its MAC and leaves for a realserver's, the IP header as it came.
-    const director = pcapFrames(join(out, 'director.pcap')).filter((f) => f.dstIp === lab.vip && f.srcIp === lab.client.ip);
-    expect(director.some((f) => f.src === macs.get('director') && lab.realservers.some((r) => f.dst === macs.get(r.name)))).toBe(true);
+    const director = pcapFrames(join(out, 'director.pcap')).filter(
+      (f) => f.dstIp === lab.vip && f.srcIp === lab.client.ip,
+    );
+    expect(
+      director.some((f) => f.src === macs.get('director') && lab.realservers.some((r) => f.dst === macs.get(r.name))),
+    ).toBe(true);
     expect(director.some((f) => f.dst === macs.get('director'))).toBe(true);
     const rs1 = pcapFrames(join(out, 'rs1.pcap'));
     expect(rs1.some((f) => f.dst === macs.get('rs1') && f.dstIp === lab.vip)).toBe(true);
@@ -125,7 +163,8 @@ describe('capture', () => {
     const res = await cli(['capture', '--name', lab.name, '--hosts', 'director,nosuch', '--out', join(dir, 'none')]);
     expect(res.exitCode).toBe(2);
     expect(res.stderr).toContain('error: host "nosuch" is not in lab');
-    for (const h of ['client', 'director']) expect((await s.transport.run(h, 'pgrep -x tcpdump || true')).stdout.trim(), h).toBe('');
+    for (const h of ['client', 'director'])
+      expect((await s.transport.run(h, 'pgrep -x tcpdump || true')).stdout.trim(), h).toBe('');
   });
 });
 

@@ -6,7 +6,14 @@ import { applyPlan } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
 import { connectLab, type LabSession } from '../../testbed/lab.js';
 import { NetnsLab } from '../../testbed/netns.js';
-import { arpResponders, clientNeighborMac, fetchSequence, flushClientNeighbors, ipvsStats, macsOf } from '../../verify/probes.js';
+import {
+  arpResponders,
+  clientNeighborMac,
+  fetchSequence,
+  flushClientNeighbors,
+  ipvsStats,
+  macsOf,
+} from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
 import { TEST_LAB, machineOf } from './lab.js';
 

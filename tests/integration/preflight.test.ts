@@ -7,10 +7,12 @@ import { LocalShell } from '../../provision/shell.js';
 import { connectLab, type LabSession } from '../../testbed/lab.js';
 import { kernelHasIpvs, preflightMachine, PreflightError } from '../../testbed/preflight.js';
 import { TEST_LAB, machineOf } from './lab.js';
+import { rejection } from '../rejection.js';
 
 let s: LabSession;
 const namespaces = async () => (await machineOf(s).exec('ip netns list')).stdout.split('\n').filter(Boolean).sort();
-const links = async () => (await machineOf(s).exec('ip -o link show | cut -d: -f2')).stdout.split('\n').filter(Boolean).sort();
+const links = async () =>
+  (await machineOf(s).exec('ip -o link show | cut -d: -f2')).stdout.split('\n').filter(Boolean).sort();
 
 beforeAll(async () => {
   s = await connectLab(TEST_LAB.name);
@@ -25,14 +27,14 @@ describe('preflight', () => {
     if (missing.length === 0) ctx.skip('this kernel has every IPVS scheduler');
     const before = [await namespaces(), await links()];
     const lab = validateLab({ name: 'pflight', service: { scheduler: missing[0] } });
-    const err = await preflightMachine(machineOf(s), lab).catch((e) => e);
+    const err = await rejection(preflightMachine(machineOf(s), lab));
     expect(err).toBeInstanceOf(PreflightError);
     expect(err.message).toContain(`kernel: IPVS has no scheduler "${missing[0]}"`);
     expect([await namespaces(), await links()]).toEqual(before);
   });
 
   it("refuses to build over another lab's namespaces and links", async () => {
-    const err = await preflightMachine(machineOf(s), TEST_LAB).catch((e) => e);
+    const err = await rejection(preflightMachine(machineOf(s), TEST_LAB), PreflightError);
     expect(err).toBeInstanceOf(PreflightError);
     expect(err.problems).toContain(
       `exists: namespace ${TEST_LAB.name}-client is already there (left by an earlier run? \`npm run lab -- down --name ${TEST_LAB.name}\` removes it)`,
@@ -44,14 +46,19 @@ describe('preflight', () => {
 describe('a host kernel without IPVS', async () => {
   const hostHasIpvs = await kernelHasIpvs(new LocalShell());
 
-  it.skipIf(hostHasIpvs)('`lab up --testbed netns` says what is missing and what to do, exits 2, creates nothing', async () => {
-    const host = new LocalShell();
-    const before = (await host.exec('ip netns list; ip -o link show | cut -d: -f2')).stdout;
-    const res = await promisify(execFile)('npx', ['tsx', 'cli/lab.ts', 'up', '--testbed', 'netns', '--name', 'noipvs']).catch((e) => e);
-    expect(res.code).toBe(2);
-    expect(res.stderr).toContain('cannot build the lab on localhost');
-    expect(res.stderr).toContain('kernel: this kernel has no IPVS');
-    expect(res.stderr).toContain('use --testbed vm');
-    expect((await host.exec('ip netns list; ip -o link show | cut -d: -f2')).stdout).toBe(before);
-  });
+  it.skipIf(hostHasIpvs)(
+    '`lab up --testbed netns` says what is missing and what to do, exits 2, creates nothing',
+    async () => {
+      const host = new LocalShell();
+      const before = (await host.exec('ip netns list; ip -o link show | cut -d: -f2')).stdout;
+      const res = await rejection<Error & { code: number; stderr: string }>(
+        promisify(execFile)('npx', ['tsx', 'cli/lab.ts', 'up', '--testbed', 'netns', '--name', 'noipvs']),
+      );
+      expect(res.code).toBe(2);
+      expect(res.stderr).toContain('cannot build the lab on localhost');
+      expect(res.stderr).toContain('kernel: this kernel has no IPVS');
+      expect(res.stderr).toContain('use --testbed vm');
+      expect((await host.exec('ip netns list; ip -o link show | cut -d: -f2')).stdout).toBe(before);
+    },
+  );
 });

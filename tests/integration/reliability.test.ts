@@ -12,6 +12,7 @@ import { NetnsLab } from '../../testbed/netns.js';
 import { labStateDir } from '../../testbed/paths.js';
 import { fetchSequence, httpdMasters, ipvsTable } from '../../verify/probes.js';
 import { TEST_LAB, testbedChoice, machineOf } from './lab.js';
+import { rejection } from '../rejection.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -41,7 +42,11 @@ describe('re-running up', () => {
     await session.close();
     expect(report.changed).toBe(0);
     expect((await s.transport.run(TEST_LAB.director.name, 'ipvsadm -Ln')).stdout.match(/^TCP /gm)).toHaveLength(1);
-    expect((await s.transport.run(TEST_LAB.director.name, 'ip -4 -o addr show dev eth0')).stdout.match(/ 192\.168\.170\.100\//g)).toHaveLength(1);
+    expect(
+      (await s.transport.run(TEST_LAB.director.name, 'ip -4 -o addr show dev eth0')).stdout.match(
+        / 192\.168\.170\.100\//g,
+      ),
+    ).toHaveLength(1);
     expect(await Promise.all(TEST_LAB.realservers.map((r) => httpdMasters(s, r.name)))).toEqual(pids);
   });
 });
@@ -63,12 +68,14 @@ describe('down', () => {
   it('after an up that failed midway, leaves nothing either', async () => {
     const before = await footprint(host);
     const injected = new Error('injected failure after the first realserver step');
-    const err = await labUp(lab, {
-      testbed: testbedChoice,
-      onStep: (o) => {
-        if (o.host === lab.realservers[0].name) throw injected;
-      },
-    }).catch((e) => e);
+    const err = await rejection(
+      labUp(lab, {
+        testbed: testbedChoice,
+        onStep: (o) => {
+          if (o.host === lab.realservers[0].name) throw injected;
+        },
+      }),
+    );
     expect(err).toBe(injected);
     expect(await footprint(host)).toEqual(before);
     expect((await host.exec(`test -e ${labStateDir(lab.name)}`)).code).not.toBe(0);
@@ -81,11 +88,15 @@ describe('Ctrl-C', () => {
     const host = new LocalShell();
     const before = await footprint(host);
     // Its own process group, as a terminal's foreground job: Ctrl-C reaches the CLI and whatever it runs.
-    const child = spawn('node_modules/.bin/tsx', ['cli/lab.ts', 'up', '--preset', 'dr-lc', '--testbed', testbedChoice], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'node_modules/.bin/tsx',
+      ['cli/lab.ts', 'up', '--preset', 'dr-lc', '--testbed', testbedChoice],
+      { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (out += d));
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     for (let i = 0; i < 1800 && !/\] network: /.test(out); i++) await new Promise((r) => setTimeout(r, 100));
     expect(out).toMatch(/\] network: /);
     process.kill(-child.pid!, 'SIGINT');
@@ -98,8 +109,28 @@ describe('Ctrl-C', () => {
 });
 
 describe('two labs side by side', () => {
-  const a = validateLab({ name: 'sidea', subnet: '192.168.180.0/24', vip: '192.168.180.100', director: { name: 'director', ip: '192.168.180.101' }, client: { name: 'client', ip: '192.168.180.10' }, realservers: 2 }, 'test');
-  const b = validateLab({ name: 'sideb', subnet: '192.168.181.0/24', vip: '192.168.181.100', director: { name: 'director', ip: '192.168.181.101' }, client: { name: 'client', ip: '192.168.181.10' }, realservers: 2 }, 'test');
+  const a = validateLab(
+    {
+      name: 'sidea',
+      subnet: '192.168.180.0/24',
+      vip: '192.168.180.100',
+      director: { name: 'director', ip: '192.168.180.101' },
+      client: { name: 'client', ip: '192.168.180.10' },
+      realservers: 2,
+    },
+    'test',
+  );
+  const b = validateLab(
+    {
+      name: 'sideb',
+      subnet: '192.168.181.0/24',
+      vip: '192.168.181.100',
+      director: { name: 'director', ip: '192.168.181.101' },
+      client: { name: 'client', ip: '192.168.181.10' },
+      realservers: 2,
+    },
+    'test',
+  );
 
   it('do not interfere, and each teardown removes only its own', async () => {
     const before = await footprint(machineOf(s));

@@ -22,7 +22,8 @@ describe('two labs restored from one saved booted VM', () => {
   const sessions: LabSession[] = [];
   beforeAll(async () => {
     // Side by side, as two users would.
-    for (const { session } of await Promise.all(labs.map((lab) => labUp(lab, { testbed: 'vm' })))) sessions.push(session);
+    for (const { session } of await Promise.all(labs.map((lab) => labUp(lab, { testbed: 'vm' }))))
+      sessions.push(session);
   });
   afterAll(async () => {
     for (const s of sessions) await s.close();
@@ -46,7 +47,7 @@ describe('two labs restored from one saved booted VM', () => {
     expect(await run(1, 'cat /root/marker 2>/dev/null || echo absent')).toBe('absent');
   });
 
-  it('each accepts its own key only: not the other lab\'s, not the saved state\'s', async () => {
+  it("each accepts its own key only: not the other lab's, not the saved state's", async () => {
     const [a, b] = await vms();
     const image = await ensureImage();
     const saved = await ensureSavedVm(image, LAB_VM, () => {});
@@ -67,7 +68,9 @@ describe('two labs restored from one saved booted VM', () => {
 
   it("have the host's time, not the saved VM's, and draw different random numbers", async () => {
     for (const i of [0, 1]) expect(Math.abs(Number(await run(i, 'date +%s')) - Date.now() / 1000)).toBeLessThan(5);
-    const [ra, rb] = await Promise.all([0, 1].map((i) => run(i, 'head -c 16 /dev/urandom | od -An -tx1 | tr -d " \\n"')));
+    const [ra, rb] = await Promise.all(
+      [0, 1].map((i) => run(i, 'head -c 16 /dev/urandom | od -An -tx1 | tr -d " \\n"')),
+    );
     expect(ra).toMatch(/^[0-9a-f]{32}$/);
     expect(ra).not.toBe(rb);
     // The kernel saw the VM generation change at restore and reseeded.
@@ -75,11 +78,14 @@ describe('two labs restored from one saved booted VM', () => {
   });
 
   it('are each a working lab, and one going down leaves the other serving', async () => {
-    for (const s of sessions) expect(new Set(await fetchSequence(s, 4))).toEqual(new Set(s.lab.realservers.map((r) => `from ${r.ip}`)));
+    for (const s of sessions)
+      expect(new Set(await fetchSequence(s, 4))).toEqual(new Set(s.lab.realservers.map((r) => `from ${r.ip}`)));
     await sessions[0].close();
     sessions.shift();
     expect(await labDown('rsta')).toBe(true);
-    expect(new Set(await fetchSequence(sessions[0], 4))).toEqual(new Set(labs[1].realservers.map((r) => `from ${r.ip}`)));
+    expect(new Set(await fetchSequence(sessions[0], 4))).toEqual(
+      new Set(labs[1].realservers.map((r) => `from ${r.ip}`)),
+    );
   });
 });
 
@@ -102,13 +108,21 @@ describe('a saved state that does not restore', () => {
     await writeFile(join(broken, 'state'), randomBytes(4096)); // not a migration stream
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const lines: string[] = [];
-    const shell = await bootMachine('lvs-lab-rstbad', dir, (l) => lines.push(l), async (v) => void (vm = v), flavour);
+    const shell = await bootMachine(
+      'lvs-lab-rstbad',
+      dir,
+      (l) => lines.push(l),
+      (v) => Promise.resolve(void (vm = v)),
+      flavour,
+    );
     try {
       expect((await shell.exec('echo up')).stdout.trim()).toBe('up');
     } finally {
       await shell.close();
     }
-    expect(lines.join('\n')).toMatch(/restoring the saved VM failed \(.*\): booting instead; that saved state is discarded/);
+    expect(lines.join('\n')).toMatch(
+      /restoring the saved VM failed \(.*\): booting instead; that saved state is discarded/,
+    );
     expect(lines.join('\n')).toMatch(/VM up: booted/);
     expect(vm!.restored).toBeUndefined();
     expect(existsSync(broken)).toBe(false);

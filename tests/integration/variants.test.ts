@@ -4,7 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withPreset } from '../../model/presets.js';
 import { validateLab, type Lab } from '../../model/topology.js';
 import { connectLab, labUp, type LabSession } from '../../testbed/lab.js';
-import { captureDuring, captureReplies, fetchSequence, httpdMasters, ipvsStats, ipvsStatsAfter, ipvsTable, macOf, parseTunnelled } from '../../verify/probes.js';
+import {
+  captureDuring,
+  captureReplies,
+  fetchSequence,
+  httpdMasters,
+  ipvsStats,
+  ipvsStatsAfter,
+  ipvsTable,
+  macOf,
+  parseTunnelled,
+} from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
 import { TEST_LAB, machineOf } from './lab.js';
@@ -38,7 +48,10 @@ describe('wrr with weights 3:1', () => {
   it('fresh connections split 3:1, and the kernel counts the same', async () => {
     const a = access();
     const [rs1, rs2] = a.lab.realservers;
-    expect((await ipvsTable(a)).dests.map((d) => [d.rip, d.weight])).toEqual([[rs1.ip, 3], [rs2.ip, 1]]);
+    expect((await ipvsTable(a)).dests.map((d) => [d.rip, d.weight])).toEqual([
+      [rs1.ip, 3],
+      [rs2.ip, 1],
+    ]);
     const before = await ipvsStats(a);
     const counts = countBy(await fetchSequence(a, 40));
     expect(counts.get(from(rs1))).toBe(30);
@@ -60,7 +73,10 @@ describe('sh (source hashing)', () => {
   });
 });
 
-for (const [preset, what] of [['dr-dh', 'the one destination (the VIP)'], ['dr-mh', 'the one client address (Maglev)']] as const) {
+for (const [preset, what] of [
+  ['dr-dh', 'the one destination (the VIP)'],
+  ['dr-mh', 'the one client address (Maglev)'],
+] as const) {
   describe(`${preset.slice(3)} (${preset === 'dr-dh' ? 'destination' : 'Maglev'} hashing)`, () => {
     const access = sideLab(withPreset(preset, { realservers: 3 }, 'test'));
     it(`hashes ${what} to one realserver, every time`, async () => {
@@ -102,7 +118,10 @@ for (const scheduler of ['lc', 'wlc'] as const) {
       try {
         await a.transport.run(director, `ipvsadm -e -t ${a.lab.vip}:80 -r ${rs2.ip} -g -w 1`);
         const table = await ipvsTable(a);
-        expect(table.dests.map((d) => [d.rip, d.activeConn])).toEqual([[rs1.ip, 3], [rs2.ip, 0]]);
+        expect(table.dests.map((d) => [d.rip, d.activeConn])).toEqual([
+          [rs1.ip, 3],
+          [rs2.ip, 0],
+        ]);
         // Round robin would alternate; (w)lc sends every fresh connection to rs2 while rs1 holds 3 active.
         expect(await fetchSequence(a, 6)).toEqual(Array(6).fill(from(rs2)));
       } finally {
@@ -141,7 +160,9 @@ describe('NAT (-m): the client on its own network behind the director', () => {
   it('realservers hold no VIP and no ARP sysctls, and route back through the director', async () => {
     const a = access();
     for (const rs of a.lab.realservers) {
-      expect((await a.transport.run(rs.name, 'ip -4 route show default')).stdout.trim()).toMatch(/^default via 192\.168\.170\.101 dev eth0/);
+      expect((await a.transport.run(rs.name, 'ip -4 route show default')).stdout.trim()).toMatch(
+        /^default via 192\.168\.170\.101 dev eth0/,
+      );
       expect((await a.transport.run(rs.name, 'ip -4 -o addr show')).stdout).not.toContain(a.lab.vip);
       expect((await a.transport.run(rs.name, 'cat /proc/sys/net/ipv4/conf/all/arp_ignore')).stdout.trim()).toBe('0');
     }
@@ -157,7 +178,8 @@ describe('NAT (-m): the client on its own network behind the director', () => {
     const after = await ipvsStatsAfter(a, before, 4);
     expect(after.outPkts - before.outPkts).toBeGreaterThan(0);
     expect(frames.length).toBeGreaterThanOrEqual(12);
-    for (const f of frames) expect(f).toMatchObject({ srcMac: directorOutside, srcIp: a.lab.vip, dstIp: a.lab.client.ip });
+    for (const f of frames)
+      expect(f).toMatchObject({ srcMac: directorOutside, srcIp: a.lab.vip, dstIp: a.lab.client.ip });
   });
 
   it('the lab verifier passes every NAT check', async () => {
@@ -177,7 +199,13 @@ describe('TUN (-i): requests tunnelled to the realservers, replies straight back
     const packets = parseTunnelled(await captureDuring(a, rs1.name, 'ip proto 4', () => fetchSequence(a, 4)));
     expect(packets.length).toBeGreaterThan(0);
     for (const p of packets)
-      expect(p).toEqual({ outerSrc: a.lab.director.ip, outerDst: rs1.ip, innerSrc: a.lab.client.ip, innerDst: a.lab.vip, innerDstPort: 80 });
+      expect(p).toEqual({
+        outerSrc: a.lab.director.ip,
+        outerDst: rs1.ip,
+        innerSrc: a.lab.client.ip,
+        innerDst: a.lab.vip,
+        innerDstPort: 80,
+      });
   });
 
   it("replies go straight to the client from the realservers' MACs, and the director sees no outbound packet", async () => {
@@ -203,7 +231,14 @@ describe('TUN (-i): requests tunnelled to the realservers, replies straight back
 
 describe('redeploy in place on the running test lab', () => {
   const { prefixLength: _derived, ...input } = TEST_LAB; // the model's input fields, without what validation adds
-  const wrr = validateLab({ ...input, service: { scheduler: 'wrr' }, realservers: [{ ...input.realservers[0], weight: 3 }, input.realservers[1]] }, 'test');
+  const wrr = validateLab(
+    {
+      ...input,
+      service: { scheduler: 'wrr' },
+      realservers: [{ ...input.realservers[0], weight: 3 }, input.realservers[1]],
+    },
+    'test',
+  );
 
   afterAll(async () => {
     await labUp(TEST_LAB); // back to rr for the other files
@@ -235,4 +270,3 @@ describe('redeploy in place on the running test lab', () => {
     expect((await ipvsTable(s)).dests).toHaveLength(2);
   });
 });
-

@@ -9,6 +9,7 @@ import type { Plan, Step } from '../../provision/plan.js';
 import { LocalShell, shq } from '../../provision/shell.js';
 import type { Transport } from '../../provision/transport.js';
 import { referenceLab } from '../../model/topology.js';
+import { rejection } from '../rejection.js';
 
 let dir: string;
 beforeEach(() => {
@@ -25,7 +26,7 @@ function localTransport(calls: string[] = []): Transport {
       calls.push(host);
       return shell.exec(`mkdir -p ${shq(join(dir, host))} && cd ${shq(join(dir, host))} && ${command}`, options);
     },
-    interactive: async () => [],
+    interactive: () => Promise.resolve([]),
   };
 }
 
@@ -42,7 +43,10 @@ const hostSteps = (setting: string): Step[] => [
 
 const planOf = (hosts: Record<string, Step[]>): Plan => ({
   lab: referenceLab(),
-  hosts: Object.entries(hosts).map(([name, steps]) => ({ host: { name, ip: '192.0.2.1', role: 'realserver' as const }, steps })),
+  hosts: Object.entries(hosts).map(([name, steps]) => ({
+    host: { name, ip: '192.0.2.1', role: 'realserver' as const },
+    steps,
+  })),
 });
 const read = (host: string, file: string) => readFileSync(join(dir, host, file), 'utf8');
 
@@ -52,7 +56,12 @@ describe('apply', () => {
     const report = await applyPlan(planOf({ a: hostSteps('rr'), b: hostSteps('wrr') }), localTransport(calls));
     expect(calls.sort()).toEqual(['a', 'b']);
     expect(report.outcomes.map((o) => `${o.host} ${o.result} ${o.command.split(' ')[0]}`)).toEqual([
-      'a ran touch', 'a ran echo', 'a shown printf', 'b ran touch', 'b ran echo', 'b shown printf',
+      'a ran touch',
+      'a ran echo',
+      'a shown printf',
+      'b ran touch',
+      'b ran echo',
+      'b shown printf',
     ]);
     expect(report.changed).toBe(4);
     expect(read('a', 'table')).toBe('rr\n');
@@ -70,7 +79,9 @@ describe('apply', () => {
   it('runs the in-place form of a step whose object exists with other settings, and reports that command', async () => {
     await applyPlan(planOf({ a: hostSteps('rr') }), localTransport());
     const report = await applyPlan(planOf({ a: hostSteps('wrr') }), localTransport());
-    expect(report.outcomes.filter((o) => o.result === 'ran').map((o) => o.command)).toEqual(['echo wrr > table && echo edited >> log']);
+    expect(report.outcomes.filter((o) => o.result === 'ran').map((o) => o.command)).toEqual([
+      'echo wrr > table && echo edited >> log',
+    ]);
     expect([read('a', 'table'), read('a', 'log')]).toEqual(['wrr\n', 'edited\n']);
   });
 
@@ -80,9 +91,14 @@ describe('apply', () => {
       { command: 'echo "Memory allocation problem" >&2; exit 2', unless: 'false' },
       { command: 'touch three' },
     ];
-    const err = await applyPlan(planOf({ a: failing, b: hostSteps('rr') }), localTransport()).catch((e) => e);
+    const err = await rejection(applyPlan(planOf({ a: failing, b: hostSteps('rr') }), localTransport()));
     expect(err).toBeInstanceOf(StepFailed);
-    expect(err).toMatchObject({ host: 'a', command: failing[1].command, code: 2, stderr: 'Memory allocation problem\n' });
+    expect(err).toMatchObject({
+      host: 'a',
+      command: failing[1].command,
+      code: 2,
+      stderr: 'Memory allocation problem\n',
+    });
     expect(err.message).toContain('a: step failed with exit code 2');
     expect(() => read('a', 'three')).toThrow();
     // the other hosts still finished, so nothing is mid-flight when the caller tears down
@@ -101,7 +117,9 @@ describe('apply', () => {
   });
 
   it('says when the script ended without a word, as when the transport drops', async () => {
-    const err = await runSteps('a', hostSteps('rr'), async () => ({ stdout: '', stderr: 'Connection reset', code: 255 })).catch((e) => e);
+    const err = await rejection(
+      runSteps('a', hostSteps('rr'), () => Promise.resolve({ stdout: '', stderr: 'Connection reset', code: 255 })),
+    );
     expect(err).toMatchObject({ host: 'a', command: 'touch started', code: 255, stderr: 'Connection reset' });
   });
 
@@ -112,7 +130,11 @@ describe('apply', () => {
       return { ...res, stdout: res.stdout.trim() };
     };
     const steps: Step[] = [{ command: 'true' }, { command: 'echo shown', show: true }, { command: 'touch last' }];
-    expect((await runSteps('a', steps, trimmed)).map((o) => [o.result, o.output])).toEqual([['ran', ''], ['shown', 'shown\n'], ['ran', '']]);
+    expect((await runSteps('a', steps, trimmed)).map((o) => [o.result, o.output])).toEqual([
+      ['ran', ''],
+      ['shown', 'shown\n'],
+      ['ran', ''],
+    ]);
   });
 
   it('runs hosts side by side', async () => {
@@ -120,7 +142,7 @@ describe('apply', () => {
     let most = 0;
     const transport: Transport = {
       kind: 'netns',
-      interactive: async () => [],
+      interactive: () => Promise.resolve([]),
       run: async (host, command) => {
         most = Math.max(most, ++running);
         await new Promise((r) => setTimeout(r, 20));
@@ -134,16 +156,24 @@ describe('apply', () => {
 
   it('prints each step with its check, so the script reads like the plan', () => {
     const script = stepsScript(hostSteps('rr'));
-    expect(script).toContain("# step 1\necho @@lvs-lab-step 1 >&2\nif ( eval 'grep -qx rr table' ) >/dev/null 2>&1; then");
+    expect(script).toContain(
+      "# step 1\necho @@lvs-lab-step 1 >&2\nif ( eval 'grep -qx rr table' ) >/dev/null 2>&1; then",
+    );
     expect(script).toContain(`k=edit; ( eval ${shq('echo rr > table && echo edited >> log')} )`);
   });
 
   it('stops a step that hangs with a message naming the limit, host and command', async () => {
     const steps = [{ command: 'touch before' }, { command: 'sleep 300' }, { command: 'touch after' }];
     const started = Date.now();
-    const err = await runSteps('rs1', steps, (cmd, o) => localTransport().run('rs1', cmd, o), { stepTimeoutSeconds: 1 }).catch((e) => e);
+    const err = await rejection(
+      runSteps('rs1', steps, (cmd, o) => localTransport().run('rs1', cmd, o), {
+        stepTimeoutSeconds: 1,
+      }),
+    );
     expect(err).toBeInstanceOf(StepFailed);
-    expect(err.message).toMatch(/^rs1: step failed with exit code 124\n {2}command: sleep 300\n {2}stderr: timed out after 1 s/);
+    expect(err.message).toMatch(
+      /^rs1: step failed with exit code 124\n {2}command: sleep 300\n {2}stderr: timed out after 1 s/,
+    );
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(existsSync(join(dir, 'rs1', 'before'))).toBe(true);
     expect(existsSync(join(dir, 'rs1', 'after'))).toBe(false);
@@ -153,7 +183,10 @@ describe('apply', () => {
 
   it("reports the failing step's own stderr, not what earlier steps wrote there", async () => {
     const steps = [{ command: 'echo warning from step 0 >&2' }, { command: 'echo broken >&2; exit 3' }];
-    const err = await runSteps('a', steps, (cmd, o) => localTransport().run('a', cmd, o)).catch((e) => e);
+    const err = await rejection(
+      runSteps('a', steps, (cmd, o) => localTransport().run('a', cmd, o)),
+      StepFailed,
+    );
     expect(err).toMatchObject({ host: 'a', command: 'echo broken >&2; exit 3', code: 3 });
     expect(err.stderr.trim()).toBe('broken');
   });

@@ -19,7 +19,11 @@ Transfer/sec:    819.20KB
 
 describe('benchmark', () => {
   it("reads wrk's requests/s and latency percentiles in any unit", () => {
-    expect(parseWrk(WRK)).toEqual({ requests: 31500, requestsPerSecond: 3150.25, latencyMs: { p50: 0.812, p90: 7.5, p99: 1200 } });
+    expect(parseWrk(WRK)).toEqual({
+      requests: 31500,
+      requestsPerSecond: 3150.25,
+      latencyMs: { p50: 0.812, p90: 7.5, p99: 1200 },
+    });
     expect(() => parseWrk('unable to connect to 192.168.170.100:80 Connection refused')).toThrow(/no Requests\/sec/);
   });
 
@@ -38,7 +42,17 @@ describe('benchmark', () => {
       machine: { description: '2 cores', cores: 2, memoryGiB: 24, accel: 'tcg' },
       lifecycle: [{ testbed: 'netns in VM', phases: [{ phase: 'up', ...spread([30, 29, 31]) }] }],
       scale: [{ realservers: 2, perAddedHost: 0, ...spread([5]) }],
-      dataPlane: [{ path: 'DR through the VIP', requests: 4, requestsPerSecond: 3150, latencyMs: { p50: 1, p90: 2, p99: 3 }, kernelCpuSeconds: 4.5, ipvsInPkts: 10, ipvsOutPkts: 0 }],
+      dataPlane: [
+        {
+          path: 'DR through the VIP',
+          requests: 4,
+          requestsPerSecond: 3150,
+          latencyMs: { p50: 1, p90: 2, p99: 3 },
+          kernelCpuSeconds: 4.5,
+          ipvsInPkts: 10,
+          ipvsOutPkts: 0,
+        },
+      ],
     });
     expect(table).toMatch(/netns in VM\s+up 30\.0 \[29\.0-31\.0\]/);
     expect(table).toContain('  2 realservers: 5.0 [5.0-5.0]   0.000 s per added host');

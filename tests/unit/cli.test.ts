@@ -23,19 +23,27 @@ describe('lab CLI', () => {
   it('prints the plan with the seed commands', async () => {
     const res = await lab('plan');
     expect(res.code).toBe(0);
-    expect(res.stdout).toContain('## director (director, 192.168.170.101)\nifconfig eth0:0 192.168.170.100/24\necho 1 > /proc/sys/net/ipv4/ip_forward\nipvsadm -A -t 192.168.170.100:80 -s rr');
+    expect(res.stdout).toContain(
+      '## director (director, 192.168.170.101)\nifconfig eth0:0 192.168.170.100/24\necho 1 > /proc/sys/net/ipv4/ip_forward\nipvsadm -A -t 192.168.170.100:80 -s rr',
+    );
   });
 
   it('rejects a bad lab file before creating anything: exit 2, each field and reason named', async () => {
     const file = join(scratch, 'bad.yaml');
-    writeFileSync(file, 'vip: 10.0.0.1\nservice: { scheduler: fastest }\nrealservers:\n  - { name: a, ip: 192.168.170.5 }\n  - { name: b, ip: 192.168.170.5 }\n');
+    writeFileSync(
+      file,
+      'vip: 10.0.0.1\nservice: { scheduler: fastest }\nrealservers:\n  - { name: a, ip: 192.168.170.5 }\n  - { name: b, ip: 192.168.170.5 }\n',
+    );
     const res = await lab('up', '--file', file);
     expect(res.code).toBe(2);
     expect(res.stderr).toContain(`${file}: invalid lab`);
     expect(res.stderr).toContain('service.scheduler: must be one of rr, wrr');
     const again = await lab('up', '--file', file.replace('bad', 'bad2'));
     expect(again.stderr).toContain('cannot read the file');
-    writeFileSync(file, 'vip: 10.0.0.1\nrealservers:\n  - { name: a, ip: 192.168.170.5 }\n  - { name: b, ip: 192.168.170.5 }\n');
+    writeFileSync(
+      file,
+      'vip: 10.0.0.1\nrealservers:\n  - { name: a, ip: 192.168.170.5 }\n  - { name: b, ip: 192.168.170.5 }\n',
+    );
     const semantic = await lab('up', '--file', file);
     expect(semantic.code).toBe(2);
     expect(semantic.stderr).toContain('vip: 10.0.0.1 is outside the subnet 192.168.170.0/24');
@@ -45,7 +53,9 @@ describe('lab CLI', () => {
   });
 
   it('rejects an unknown testbed and an unknown command', async () => {
-    expect((await lab('up', '--testbed', 'docker')).stderr).toContain('--testbed: "docker" is not one of auto, netns, vm');
+    expect((await lab('up', '--testbed', 'docker')).stderr).toContain(
+      '--testbed: "docker" is not one of auto, netns, vm',
+    );
     expect((await lab('frobnicate')).code).toBe(2);
   });
 }, 60_000);

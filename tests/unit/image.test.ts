@@ -23,13 +23,21 @@ const name = (p: string) => p.split('/').pop()!.replace('.ko', '');
 
 describe('the initramfs module list', () => {
   it('loads every dependency before the module that needs it, each once, and nothing unasked', () => {
-    const order = moduleLoadOrder(MODULES_DEP, ['virtio_pci', 'virtio_blk', 'virtio_net', 'virtio-rng', 'crc32c_generic', 'ext4']).map(name);
+    const order = moduleLoadOrder(MODULES_DEP, [
+      'virtio_pci',
+      'virtio_blk',
+      'virtio_net',
+      'virtio-rng',
+      'crc32c_generic',
+      'ext4',
+    ]).map(name);
     expect(new Set(order).size).toBe(order.length);
     expect(order).not.toContain('virtio_balloon');
     for (const line of MODULES_DEP.trim().split('\n')) {
       const [mod, deps] = line.split(':');
       if (!order.includes(name(mod))) continue;
-      for (const d of deps.trim().split(/\s+/).filter(Boolean)) expect(order.indexOf(name(d))).toBeLessThan(order.indexOf(name(mod)));
+      for (const d of deps.trim().split(/\s+/).filter(Boolean))
+        expect(order.indexOf(name(d))).toBeLessThan(order.indexOf(name(mod)));
     }
     expect(order).toHaveLength(15);
   });

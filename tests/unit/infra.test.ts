@@ -13,28 +13,52 @@ import { engineProblems } from '../../testbed/docker/engine.js';
 import { bridgeRuleAdd, bridgeRuleRemove, DOCKER_HTTPD, dockerLabSpec, LABEL } from '../../testbed/docker/spec.js';
 import { SEED_DIRECTOR } from './seed.js';
 
+/**
+ * The resource inputs the tests read, as the mocks receive them (plain resolved values). Each resource type has only
+ * some of them; a test reading one its type lacks fails on the value, which is what it checks.
+ */
+interface Inputs {
+  [key: string]: unknown;
+  name: string;
+  host: string;
+  hostname: string;
+  internal: boolean;
+  ipamConfigs: Array<{ subnet: string }>;
+  networksAdvanced: Array<{ name: string; ipv4Address: string; macAddress?: string }>;
+  sysctls?: Record<string, string>;
+  steps: Array<{ command: string }>;
+}
+
 interface Created {
   type: string;
   name: string;
-  inputs: Record<string, any>;
+  inputs: Inputs;
   provider?: string;
 }
 let created: Created[] = [];
 
-beforeAll(() => {
-  pulumi.runtime.setMocks(
+beforeAll(async () => {
+  await pulumi.runtime.setMocks(
     {
       // Outputs as the provider returns them: the inputs, plus the ids and addresses Docker reports.
-      newResource: ({ type, name, inputs, provider }) => {
+      newResource: ({ type, name, inputs: given, provider }) => {
+        const inputs = given as Inputs;
         created.push({ type, name, inputs, provider });
-        const networkDatas = (inputs.networksAdvanced ?? []).map((n: { name: string; ipv4Address: string; macAddress?: string }) => ({
+        const networkDatas = (inputs.networksAdvanced ?? []).map((n) => ({
           networkName: n.name,
           ipAddress: n.ipv4Address,
           macAddress: n.macAddress ?? '',
         }));
-        return { id: `${name}-id`, state: { ...inputs, imageId: type === 'docker:index/remoteImage:RemoteImage' ? 'sha256:feed' : undefined, networkDatas } };
+        return {
+          id: `${name}-id`,
+          state: {
+            ...inputs,
+            imageId: type === 'docker:index/remoteImage:RemoteImage' ? 'sha256:feed' : undefined,
+            networkDatas,
+          },
+        };
       },
-      call: ({ inputs }) => inputs,
+      call: ({ inputs }) => inputs as Record<string, unknown>,
     },
     'lvs-lab',
     'unit',
@@ -70,10 +94,20 @@ describe('Docker lab resource graph', () => {
     expect(of(NETWORK)).toHaveLength(1);
     expect(of(IMAGE)).toHaveLength(1);
     expect(of(CONTAINER).map((c) => c.name)).toEqual(['lvs-client', 'lvs-director', 'lvs-rs1', 'lvs-rs2']);
-    expect(of(PROVISIONING).map((c) => c.name)).toEqual(['lvs-client-provisioning', 'lvs-director-provisioning', 'lvs-rs1-provisioning', 'lvs-rs2-provisioning']);
+    expect(of(PROVISIONING).map((c) => c.name)).toEqual([
+      'lvs-client-provisioning',
+      'lvs-director-provisioning',
+      'lvs-rs1-provisioning',
+      'lvs-rs2-provisioning',
+    ]);
     expect(of(BRIDGE_RULE)).toHaveLength(0); // DR needs no rule on the engine
     // {parent: this}: each child's URN type is qualified by the component's.
-    for (const r of [component.network, component.image, ...component.containers.values(), ...component.provisioning.values()])
+    for (const r of [
+      component.network,
+      component.image,
+      ...component.containers.values(),
+      ...component.provisioning.values(),
+    ])
       expect(await value(r.urn)).toContain('::lvs-lab:index:DockerLab$');
   });
 
@@ -101,7 +135,12 @@ describe('Docker lab resource graph', () => {
     const { name, build: b, keepLocally } = of(IMAGE)[0].inputs;
     expect(name).toMatch(/^lvs-lab\/node:lvs-[0-9a-f]{12}$/);
     // relative to the program's working directory: the project here, infra/ under the Pulumi CLI
-    expect(b).toMatchObject({ context: 'testbed/docker', dockerfile: 'testbed/docker/Dockerfile', buildArgs: { BASE: 'lvs-lab/base:bookworm', LAB: 'lvs' }, useLegacyBuilder: true });
+    expect(b).toMatchObject({
+      context: 'testbed/docker',
+      dockerfile: 'testbed/docker/Dockerfile',
+      buildArgs: { BASE: 'lvs-lab/base:bookworm', LAB: 'lvs' },
+      useLegacyBuilder: true,
+    });
     expect(keepLocally).toBe(false);
     expect(readFileSync('testbed/docker/Dockerfile', 'utf8')).toMatch(/^ARG BASE=debian:bookworm\nFROM \$\{BASE\}$/m);
   });
@@ -112,8 +151,16 @@ describe('Docker lab resource graph', () => {
     const hosts = [lab.client, lab.director, ...lab.realservers];
     for (const [i, c] of of(CONTAINER).entries()) {
       const { inputs } = c;
-      expect(inputs).toMatchObject({ name: `lvs-lab-lvs-${hosts[i].name}`, hostname: hosts[i].name, privileged: true, image: 'sha256:feed', mustRun: true });
-      expect(inputs.networksAdvanced).toEqual([{ name: 'lvs-lab-lvs', ipv4Address: hosts[i].ip, macAddress: macFor(hosts[i].ip) }]);
+      expect(inputs).toMatchObject({
+        name: `lvs-lab-lvs-${hosts[i].name}`,
+        hostname: hosts[i].name,
+        privileged: true,
+        image: 'sha256:feed',
+        mustRun: true,
+      });
+      expect(inputs.networksAdvanced).toEqual([
+        { name: 'lvs-lab-lvs', ipv4Address: hosts[i].ip, macAddress: macFor(hosts[i].ip) },
+      ]);
       const role = i === 0 ? 'client' : i === 1 ? 'director' : 'realserver';
       expect(inputs.labels).toEqual([
         { label: LABEL.lab, value: 'lvs' },
@@ -139,12 +186,21 @@ describe('Docker lab resource graph', () => {
       ['lvs-lab-natrr', true, '192.168.170.0/24'],
       ['lvs-lab-natrr-out', true, '192.168.171.0/24'],
     ]);
-    const networksOf = (host: string) => of(CONTAINER).find((c) => c.inputs.hostname === host)!.inputs.networksAdvanced.map((n: { name: string; ipv4Address: string }) => `${n.name}=${n.ipv4Address}`);
+    const networksOf = (host: string) =>
+      of(CONTAINER)
+        .find((c) => c.inputs.hostname === host)!
+        .inputs.networksAdvanced.map((n) => `${n.name}=${n.ipv4Address}`);
     expect(networksOf('client')).toEqual(['lvs-lab-natrr-out=192.168.171.10']);
     expect(networksOf('director')).toEqual(['lvs-lab-natrr=192.168.170.101', 'lvs-lab-natrr-out=192.168.171.1']);
-    expect(of(BRIDGE_RULE).map(({ inputs: { engine, bridge, networkId } }) => ({ engine, bridge, networkId }))).toEqual([{ engine: 'vm', bridge: 'lvs-natrr', networkId: 'natrr-network-id' }]);
-    expect(bridgeRuleAdd('lvs-natrr')).toBe('iptables -C DOCKER-USER -i lvs-natrr -o lvs-natrr -j ACCEPT 2>/dev/null || iptables -I DOCKER-USER -i lvs-natrr -o lvs-natrr -j ACCEPT');
-    expect(bridgeRuleRemove('lvs-natrr')).toBe('while iptables -D DOCKER-USER -i lvs-natrr -o lvs-natrr -j ACCEPT 2>/dev/null; do :; done');
+    expect(of(BRIDGE_RULE).map(({ inputs: { engine, bridge, networkId } }) => ({ engine, bridge, networkId }))).toEqual(
+      [{ engine: 'vm', bridge: 'lvs-natrr', networkId: 'natrr-network-id' }],
+    );
+    expect(bridgeRuleAdd('lvs-natrr')).toBe(
+      'iptables -C DOCKER-USER -i lvs-natrr -o lvs-natrr -j ACCEPT 2>/dev/null || iptables -I DOCKER-USER -i lvs-natrr -o lvs-natrr -j ACCEPT',
+    );
+    expect(bridgeRuleRemove('lvs-natrr')).toBe(
+      'while iptables -D DOCKER-USER -i lvs-natrr -o lvs-natrr -j ACCEPT 2>/dev/null; do :; done',
+    );
   });
 
   it('a director pair: five containers, both directors privileged on the lab network, and the bridge rule for its multicast', async () => {
@@ -165,20 +221,24 @@ describe('Docker lab resource graph', () => {
     const { of } = await build(lab);
     const plan = planLab(lab, { httpd: DOCKER_HTTPD });
     for (const p of of(PROVISIONING)) {
-      const host = p.inputs.host as string;
+      const host = p.inputs.host;
       expect(p.inputs.container).toBe(`lvs-lab-lvs-${host}`);
       expect(p.inputs.containerId).toBe(`lvs-${host}-id`);
       expect(p.inputs.engine).toBe('vm');
       expect(p.inputs.steps).toEqual(JSON.parse(JSON.stringify(plan.hosts.find((h) => h.host.name === host)!.steps)));
     }
-    const director = of(PROVISIONING).find((p) => p.inputs.host === 'director')!.inputs.steps.map((s: { command: string }) => s.command);
+    const director = of(PROVISIONING)
+      .find((p) => p.inputs.host === 'director')!
+      .inputs.steps.map((s) => s.command);
     expect(director).toEqual(SEED_DIRECTOR);
   });
 
   it('variant stacks produce their own plans: wrr 3:1 on 192.168.171.0/24, sh with three realservers', async () => {
     const wrr = await readStackSettings('wrr');
     const { of } = await build(wrr.lab);
-    const director = of(PROVISIONING).find((p) => p.inputs.host === 'director')!.inputs.steps.map((s: { command: string }) => s.command);
+    const director = of(PROVISIONING)
+      .find((p) => p.inputs.host === 'director')!
+      .inputs.steps.map((s) => s.command);
     expect(director).toContain('ipvsadm -A -t 192.168.171.100:80 -s wrr');
     expect(director).toContain('ipvsadm -a -t 192.168.171.100:80 -r 192.168.171.102 -g -w 3');
     expect(director).toContain('ipvsadm -a -t 192.168.171.100:80 -r 192.168.171.103 -g');
@@ -187,17 +247,25 @@ describe('Docker lab resource graph', () => {
     const sh = await readStackSettings('sh');
     const shGraph = await build(sh.lab);
     expect(shGraph.of(CONTAINER)).toHaveLength(5);
-    expect(shGraph.of(PROVISIONING).find((p) => p.inputs.host === 'director')!.inputs.steps[2].command).toBe('ipvsadm -A -t 192.168.172.100:80 -s sh');
+    expect(shGraph.of(PROVISIONING).find((p) => p.inputs.host === 'director')!.inputs.steps[2].command).toBe(
+      'ipvsadm -A -t 192.168.172.100:80 -s sh',
+    );
   });
 
   it('a stack named dr-health gets the preset: keepalived in /etc/keepalived holds the director table', async () => {
     const health = settingsFromConfig({}, 'dr-health');
     expect(health.lab.healthCheck).toEqual({ interval: 1, timeout: 1, retries: 1 });
     const { of } = await build(health.lab);
-    const director = of(PROVISIONING).find((p) => p.inputs.host === 'director')!.inputs.steps.map((s: { command: string }) => s.command);
-    expect(director.find((c: string) => c.startsWith('mkdir -p /etc/keepalived && cat > /etc/keepalived/keepalived.conf <<'))).toContain('lb_kind DR');
-    expect(director.some((c: string) => c.startsWith('keepalived --check --use-file /etc/keepalived/keepalived.conf'))).toBe(true);
-    expect(director.some((c: string) => c.startsWith('ipvsadm -A'))).toBe(false);
+    const director = of(PROVISIONING)
+      .find((p) => p.inputs.host === 'director')!
+      .inputs.steps.map((s) => s.command);
+    expect(
+      director.find((c) => c.startsWith('mkdir -p /etc/keepalived && cat > /etc/keepalived/keepalived.conf <<')),
+    ).toContain('lb_kind DR');
+    expect(director.some((c) => c.startsWith('keepalived --check --use-file /etc/keepalived/keepalived.conf'))).toBe(
+      true,
+    );
+    expect(director.some((c) => c.startsWith('ipvsadm -A'))).toBe(false);
   });
 
   it('the reference stack is the reference lab under the name ref', async () => {
@@ -221,28 +289,54 @@ describe('stack config', () => {
     expect(message({ vip: '10.0.0.1' })).toContain('stack demo (config lvs-lab:lab)');
     expect(message({ vip: '10.0.0.1' })).toContain('vip: 10.0.0.1 is outside the subnet 192.168.170.0/24');
     expect(message({ service: { scheduler: 'fastest' } })).toMatch(/service\.scheduler/);
-    expect(message({ realservers: [{ name: 'a', ip: '192.168.170.5' }, { name: 'b', ip: '192.168.170.5' }] })).toContain('is already used by');
+    expect(
+      message({
+        realservers: [
+          { name: 'a', ip: '192.168.170.5' },
+          { name: 'b', ip: '192.168.170.5' },
+        ],
+      }),
+    ).toContain('is already used by');
   });
 
   it('accepts the lab as a YAML object or a JSON string, and checks the engine choice', () => {
-    expect(settingsFromConfig({ lab: '{"name":"j","service":{"scheduler":"lc"}}' }, 's').lab.service.scheduler).toBe('lc');
+    expect(settingsFromConfig({ lab: '{"name":"j","service":{"scheduler":"lc"}}' }, 's').lab.service.scheduler).toBe(
+      'lc',
+    );
     expect(() => settingsFromConfig({ lab: '{not json' }, 's')).toThrow(/must be an object/);
-    expect(() => settingsFromConfig({ engine: 'remote' }, 's')).toThrow(/lvs-lab:engine\)[\s\S]*must be one of auto, local, vm/);
+    expect(() => settingsFromConfig({ engine: 'remote' }, 's')).toThrow(
+      /lvs-lab:engine\)[\s\S]*must be one of auto, local, vm/,
+    );
+  });
+
+  it('refuses a preset or base image given as a mapping instead of a string, naming the key', () => {
+    expect(() => settingsFromConfig({ preset: { name: 'dr-ha' } }, 's')).toThrow(
+      /lvs-lab:preset\)[\s\S]*must be a string, not \{"name":"dr-ha"\}/,
+    );
+    expect(() => settingsFromConfig({ baseImage: ['debian'] }, 's')).toThrow(
+      /lvs-lab:baseImage\)[\s\S]*must be a string/,
+    );
+    expect(settingsFromConfig({ preset: 'dr-ha', baseImage: 'debian:bookworm' }, 's').baseImage).toBe(
+      'debian:bookworm',
+    );
   });
 });
 
 describe('engine preflight', () => {
   const fake = (answers: (cmd: string) => Partial<ExecResult>): Shell => ({
     where: 'localhost',
-    exec: async (cmd) => ({ stdout: '', stderr: '', code: 0, ...answers(cmd) }),
-    interactive: async (cmd) => ['sh', '-c', cmd],
+    exec: (cmd) => Promise.resolve({ stdout: '', stderr: '', code: 0, ...answers(cmd) }),
+    interactive: (cmd) => Promise.resolve(['sh', '-c', cmd]),
     close: async () => {},
   });
 
   it('says what is missing and what to do: no engine answering, a kernel without IPVS', async () => {
     const shell = fake((cmd) =>
       cmd.startsWith('docker version')
-        ? { code: 1, stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' }
+        ? {
+            code: 1,
+            stderr: 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?',
+          }
         : cmd.includes('/proc/net/ip_vs')
           ? { code: 1 }
           : cmd === 'uname -r'
@@ -251,13 +345,17 @@ describe('engine preflight', () => {
     );
     const problems = await engineProblems({ kind: 'local', shell, client: {}, close: async () => {} });
     expect(problems).toHaveLength(2);
-    expect(problems[0]).toMatch(/^docker: no Docker engine answers on localhost \(Cannot connect to the Docker daemon.*\); start dockerd, or start the VM engine with `npm run lab -- engine up`/);
+    expect(problems[0]).toMatch(
+      /^docker: no Docker engine answers on localhost \(Cannot connect to the Docker daemon.*\); start dockerd, or start the VM engine with `npm run lab -- engine up`/,
+    );
     expect(problems[1]).toMatch(/^kernel: the Docker engine's kernel \(6\.12\.0-cloud on localhost\) has no IPVS/);
     expect(problems[1]).toContain('pulumi config set lvs-lab:engine vm');
   });
 
   it('has nothing to say about an engine that answers on a kernel with IPVS', async () => {
-    expect(await engineProblems({ kind: 'vm', shell: fake(() => ({})), client: {}, close: async () => {} })).toEqual([]);
+    expect(await engineProblems({ kind: 'vm', shell: fake(() => ({})), client: {}, close: async () => {} })).toEqual(
+      [],
+    );
   });
 });
 

@@ -12,6 +12,7 @@ import { LabBusyError, lockFile } from '../../testbed/lock.js';
 import { labStateDir } from '../../testbed/paths.js';
 import { readState } from '../../testbed/state.js';
 import type { Testbed } from '../../testbed/testbed.js';
+import { rejection } from '../rejection.js';
 
 type Point = 'checkHost' | 'create-before-save' | 'create-after-save' | 'preflight' | 'network' | 'apply' | 'none';
 
@@ -19,26 +20,25 @@ type Point = 'checkHost' | 'create-before-save' | 'create-after-save' | 'preflig
 function fakeTestbed(failAt: Point) {
   const machines = new Set<string>();
   const calls: string[] = [];
-  const fail = (p: Point) => {
-    if (failAt === p) throw new Error(`injected at ${p}`);
-  };
+  const fail = (p: Point) => (failAt === p ? Promise.reject(new Error(`injected at ${p}`)) : Promise.resolve());
   const testbed: Testbed = {
     kind: 'vm',
     httpdLayout: () => ({ kind: 'system' }),
-    checkHost: async () => fail('checkHost'),
+    checkHost: () => fail('checkHost'),
     create: async (lab, { save }) => {
-      fail('create-before-save');
+      await fail('create-before-save');
       machines.add(`${lab.name}-machine`);
       await save({});
-      fail('create-after-save');
+      await fail('create-after-save');
       return session();
     },
-    open: async () => session(),
-    destroy: async () => {
+    open: () => Promise.resolve(session()),
+    destroy: () => {
       calls.push('destroy');
       machines.clear();
+      return Promise.resolve();
     },
-    leftovers: async () => [...machines],
+    leftovers: () => Promise.resolve([...machines]),
     describe: () => 'fake',
   };
   const session = () => ({
@@ -46,20 +46,29 @@ function fakeTestbed(failAt: Point) {
     httpd: { kind: 'system' as const },
     transport: {
       kind: 'ssh' as const,
-      interactive: async () => [],
+      interactive: () => Promise.resolve([]),
       // Each host's steps come as one script (provision/apply.ts): report each as run, or fail as a transport would.
-      run: async (_host: string, script: string) =>
-        failAt === 'apply'
-          ? { stdout: '', stderr: 'injected at apply', code: 7 }
-          : { stdout: [...script.matchAll(/^# step (\d+)$/gm)].map((m) => `\n@@lvs-lab-step ${m[1]} run 0\n`).join(''), stderr: '', code: 0 },
+      run: (_host: string, script: string) =>
+        Promise.resolve(
+          failAt === 'apply'
+            ? { stdout: '', stderr: 'injected at apply', code: 7 }
+            : {
+                stdout: [...script.matchAll(/^# step (\d+)$/gm)]
+                  .map((m) => `\n@@lvs-lab-step ${m[1]} run 0\n`)
+                  .join(''),
+                stderr: '',
+                code: 0,
+              },
+        ),
     },
-    preflight: async () => fail('preflight'),
+    preflight: () => fail('preflight'),
     buildNetwork: async () => {
-      fail('network');
+      await fail('network');
       return 'fake network';
     },
-    close: async () => {
+    close: () => {
       calls.push('close');
+      return Promise.resolve();
     },
   });
   return { testbed, machines, calls };
@@ -96,13 +105,15 @@ describe('labUp cleans up at every failure point', () => {
     expect(existsSync(labStateDir(lab.name))).toBe(false);
     expect(fake.calls.filter((c) => c === 'destroy')).toHaveLength(destroyed ? 1 : 0);
     // a session that was opened is closed once
-    expect(fake.calls.filter((c) => c === 'close')).toHaveLength(['create-after-save', 'checkHost', 'create-before-save'].includes(point) ? 0 : 1);
+    expect(fake.calls.filter((c) => c === 'close')).toHaveLength(
+      ['create-after-save', 'checkHost', 'create-before-save'].includes(point) ? 0 : 1,
+    );
   });
 
   it('a failing apply stops with the host and its stderr, and removes the lab', async () => {
     const fake = fakeTestbed('apply');
     TESTBEDS.vm = fake.testbed;
-    const err = await labUp(lab, { testbed: 'vm' }).catch((e) => e);
+    const err = await rejection(labUp(lab, { testbed: 'vm' }), StepFailed);
     expect(err).toBeInstanceOf(StepFailed);
     expect(err.stderr).toContain('injected at apply');
     expect(fake.machines.size).toBe(0);
@@ -116,7 +127,7 @@ describe('labUp cleans up at every failure point', () => {
     const { session } = await labUp(lab, { testbed: 'vm' });
     await session.close();
     expect(fake.machines.size).toBe(1);
-    const moved = await labUp({ ...lab, vip: '192.168.170.99' }).catch((e) => e);
+    const moved = await rejection(labUp({ ...lab, vip: '192.168.170.99' }));
     expect(moved).toBeInstanceOf(UserError);
     expect(moved.message).toMatch(/another topology \(vip changed\)/);
     const failing = fakeTestbed('network');
@@ -139,10 +150,12 @@ describe('one lifecycle command per lab at a time', () => {
     TESTBEDS.vm = { ...fake.testbed, checkHost: () => gate }; // the first `up` waits here, holding the lock
     const first = labUp(lab, { testbed: 'vm' });
     await new Promise((r) => setTimeout(r, 50));
-    const second = await labUp(lab, { testbed: 'vm' }).catch((e) => e);
+    const second = await rejection(labUp(lab, { testbed: 'vm' }));
     expect(second).toBeInstanceOf(LabBusyError);
-    expect(second.message).toMatch(new RegExp(`^lab "fake" is busy: \`up\` \\(pid ${process.pid}\\) has held it since \\d{4}-`));
-    expect(await labDown(lab.name).catch((e) => e)).toBeInstanceOf(LabBusyError);
+    expect(second.message).toMatch(
+      new RegExp(`^lab "fake" is busy: \`up\` \\(pid ${process.pid}\\) has held it since \\d{4}-`),
+    );
+    expect(await rejection(labDown(lab.name))).toBeInstanceOf(LabBusyError);
     // Another lab is not held up by it.
     expect(await labDown('other')).toBe(false);
     release();
@@ -155,7 +168,10 @@ describe('one lifecycle command per lab at a time', () => {
 
   it('a lock left by a process that is gone (killed, rebooted) is taken over', async () => {
     mkdirSync(join(dir, 'locks'), { recursive: true });
-    writeFileSync(lockFile(lab.name), JSON.stringify({ pid: 2 ** 22 + 17, command: 'up', since: '2026-01-01T00:00:00Z' }));
+    writeFileSync(
+      lockFile(lab.name),
+      JSON.stringify({ pid: 2 ** 22 + 17, command: 'up', since: '2026-01-01T00:00:00Z' }),
+    );
     const fake = fakeTestbed('none');
     TESTBEDS.vm = fake.testbed;
     const { session } = await labUp(lab, { testbed: 'vm' });

@@ -21,7 +21,8 @@ Components: main
 describe("the VM image's Debian mirror", () => {
   it("takes the main archive from the host's deb822 sources, not the security one, nor a disabled or deb-src stanza", () => {
     expect(mirrorFromDeb822(DEB822)).toBe('http://deb.debian.org/debian');
-    const corp = `Types: deb\nURIs: http://security.corp.example/debian-security\nSuites: trixie-security\nComponents: main\n\n` +
+    const corp =
+      `Types: deb\nURIs: http://security.corp.example/debian-security\nSuites: trixie-security\nComponents: main\n\n` +
       `Types: deb-src\nURIs: http://src.corp.example/debian\nSuites: trixie\n\n` +
       `Enabled: no\nTypes: deb\nURIs: http://old.corp.example/debian\nSuites: trixie\n\n` +
       `Types: deb\nURIs: http://apt.corp.example/debian/\nSuites: trixie trixie-updates\nComponents: main\n`;
@@ -29,17 +30,34 @@ describe("the VM image's Debian mirror", () => {
   });
 
   it('reads one-line sources.list entries, with options, and ignores an Ubuntu archive', () => {
-    expect(mirrorFromSourcesList('# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main\n')).toBe('http://mirror.example/debian');
-    expect(mirrorFromSourcesList('deb http://security.debian.org/debian-security bookworm-security main\n')).toBeUndefined();
+    expect(
+      mirrorFromSourcesList(
+        '# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main\n',
+      ),
+    ).toBe('http://mirror.example/debian');
+    expect(
+      mirrorFromSourcesList('deb http://security.debian.org/debian-security bookworm-security main\n'),
+    ).toBeUndefined();
     expect(mirrorFromSourcesList('deb http://archive.ubuntu.com/ubuntu noble main\n')).toBeUndefined();
   });
 
   it('the environment variable wins; then the sources files; then deb.debian.org, each saying where it came from', () => {
     const apt = mkdtempSync(join(tmpdir(), 'apt-'));
-    expect(debianMirror({}, apt)).toEqual({ url: 'http://deb.debian.org/debian', from: expect.stringMatching(/^the default/) });
+    const fallback = debianMirror({}, apt);
+    expect(fallback.url).toBe('http://deb.debian.org/debian');
+    expect(fallback.from).toMatch(/^the default/);
     mkdirSync(join(apt, 'sources.list.d'));
-    writeFileSync(join(apt, 'sources.list.d', 'debian.sources'), DEB822.replace('http://deb.debian.org/debian\n', 'http://proxy.example:3142/debian\n'));
-    expect(debianMirror({}, apt)).toEqual({ url: 'http://proxy.example:3142/debian', from: join(apt, 'sources.list.d', 'debian.sources') });
-    expect(debianMirror({ LVS_LAB_DEBIAN_MIRROR: 'http://env.example/debian' }, apt)).toEqual({ url: 'http://env.example/debian', from: 'LVS_LAB_DEBIAN_MIRROR' });
+    writeFileSync(
+      join(apt, 'sources.list.d', 'debian.sources'),
+      DEB822.replace('http://deb.debian.org/debian\n', 'http://proxy.example:3142/debian\n'),
+    );
+    expect(debianMirror({}, apt)).toEqual({
+      url: 'http://proxy.example:3142/debian',
+      from: join(apt, 'sources.list.d', 'debian.sources'),
+    });
+    expect(debianMirror({ LVS_LAB_DEBIAN_MIRROR: 'http://env.example/debian' }, apt)).toEqual({
+      url: 'http://env.example/debian',
+      from: 'LVS_LAB_DEBIAN_MIRROR',
+    });
   });
 });

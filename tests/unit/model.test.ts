@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { parseLab } from '../../model/load.js';
 import { PRESET_NAMES, withPreset } from '../../model/presets.js';
-import { defaultVirtualRouterId, hostsOf, LabModelError, REFERENCE_LAB, referenceLab, validateLab, type LabInput } from '../../model/topology.js';
+import {
+  defaultVirtualRouterId,
+  hostsOf,
+  LabModelError,
+  REFERENCE_LAB,
+  referenceLab,
+  validateLab,
+  type LabInput,
+} from '../../model/topology.js';
 
 function problemsOf(input: unknown): string[] {
   try {
@@ -55,17 +63,59 @@ realservers:
   });
 
   it.each([
-    ['a VIP outside the subnet', { vip: '192.168.171.100' }, 'vip: 192.168.171.100 is outside the subnet 192.168.170.0/24'],
-    ['a realserver outside the subnet', withRealservers([{ name: 'rs1', ip: '10.0.0.2' }]), 'realservers[0].ip: 10.0.0.2 is outside the subnet'],
-    ['the broadcast address', { client: { name: 'client', ip: '192.168.170.255' } }, "client.ip: 192.168.170.255 is the subnet's broadcast address"],
-    ['duplicate addresses', withRealservers([{ name: 'rs1', ip: '192.168.170.102' }, { name: 'rs2', ip: '192.168.170.102' }]), 'realservers[1].ip: 192.168.170.102 is already used by realservers[0].ip'],
-    ['a realserver on the VIP', withRealservers([{ name: 'rs1', ip: '192.168.170.100' }]), 'realservers[0].ip: 192.168.170.100 is already used by vip'],
-    ['duplicate names', withRealservers([{ name: 'web', ip: '192.168.170.102' }, { name: 'web', ip: '192.168.170.103' }]), 'realservers[1].name: name "web" is already used by realservers[0].name'],
+    [
+      'a VIP outside the subnet',
+      { vip: '192.168.171.100' },
+      'vip: 192.168.171.100 is outside the subnet 192.168.170.0/24',
+    ],
+    [
+      'a realserver outside the subnet',
+      withRealservers([{ name: 'rs1', ip: '10.0.0.2' }]),
+      'realservers[0].ip: 10.0.0.2 is outside the subnet',
+    ],
+    [
+      'the broadcast address',
+      { client: { name: 'client', ip: '192.168.170.255' } },
+      "client.ip: 192.168.170.255 is the subnet's broadcast address",
+    ],
+    [
+      'duplicate addresses',
+      withRealservers([
+        { name: 'rs1', ip: '192.168.170.102' },
+        { name: 'rs2', ip: '192.168.170.102' },
+      ]),
+      'realservers[1].ip: 192.168.170.102 is already used by realservers[0].ip',
+    ],
+    [
+      'a realserver on the VIP',
+      withRealservers([{ name: 'rs1', ip: '192.168.170.100' }]),
+      'realservers[0].ip: 192.168.170.100 is already used by vip',
+    ],
+    [
+      'duplicate names',
+      withRealservers([
+        { name: 'web', ip: '192.168.170.102' },
+        { name: 'web', ip: '192.168.170.103' },
+      ]),
+      'realservers[1].name: name "web" is already used by realservers[0].name',
+    ],
     ['an unknown scheduler', { service: { scheduler: 'fastest' } }, 'service.scheduler: must be one of rr, wrr'],
-    ['a weight out of range', withRealservers([{ name: 'rs1', ip: '192.168.170.102', weight: 70000 }]), 'realservers[0].weight: must be between 0 and 65535'],
-    ['a fractional weight', withRealservers([{ name: 'rs1', ip: '192.168.170.102', weight: 1.5 }]), 'realservers[0].weight: must be a whole number'],
+    [
+      'a weight out of range',
+      withRealservers([{ name: 'rs1', ip: '192.168.170.102', weight: 70000 }]),
+      'realservers[0].weight: must be between 0 and 65535',
+    ],
+    [
+      'a fractional weight',
+      withRealservers([{ name: 'rs1', ip: '192.168.170.102', weight: 1.5 }]),
+      'realservers[0].weight: must be a whole number',
+    ],
     ['zero realservers', withRealservers([]), 'realservers: at least one realserver is required'],
-    ['only weight-0 realservers', withRealservers([{ name: 'rs1', ip: '192.168.170.102', weight: 0 }]), 'realservers: every weight is 0'],
+    [
+      'only weight-0 realservers',
+      withRealservers([{ name: 'rs1', ip: '192.168.170.102', weight: 0 }]),
+      'realservers: every weight is 0',
+    ],
     ['port 0', { service: { port: 0 } }, 'service.port: must be between 1 and 65535'],
     ['port 70000', { service: { port: 70000 } }, 'service.port: must be between 1 and 65535'],
     ['a port given as text', { service: { port: '80' } }, 'service.port: must be a number'],
@@ -74,11 +124,23 @@ realservers:
     ['a subnet that is not a CIDR', { subnet: '192.168.170.0' }, 'subnet: "192.168.170.0" is not an IPv4 CIDR'],
     ['a subnet with host bits', { subnet: '192.168.170.1/24' }, 'subnet: 192.168.170.1/24 has host bits set'],
     ['an unknown field', { schedular: 'rr' }, '(lab): unknown field(s) schedular'],
-    ['NAT without an outside network', { forwarding: 'nat' }, 'outside: forwarding nat needs the client on another subnet behind the director'],
-    ['an outside network without NAT', { outside: { subnet: '192.168.171.0/24', directorIp: '192.168.171.1' } }, 'outside: only forwarding nat has an outside network'],
+    [
+      'NAT without an outside network',
+      { forwarding: 'nat' },
+      'outside: forwarding nat needs the client on another subnet behind the director',
+    ],
+    [
+      'an outside network without NAT',
+      { outside: { subnet: '192.168.171.0/24', directorIp: '192.168.171.1' } },
+      'outside: only forwarding nat has an outside network',
+    ],
     ['an unknown forwarding method', { forwarding: 'bgp' }, 'forwarding: must be one of dr, nat, tun'],
     ['a lab name too long for link names', { name: 'averylongname' }, 'name: must be 1-8 characters'],
-    ['a host name with spaces', { director: { name: 'my director', ip: '192.168.170.101' } }, 'director.name: must be 1-15 characters'],
+    [
+      'a host name with spaces',
+      { director: { name: 'my director', ip: '192.168.170.101' } },
+      'director.name: must be 1-15 characters',
+    ],
   ])('rejects %s, naming the field and the reason', (_what, input, message) => {
     const problems = problemsOf(input);
     expect(problems.some((p) => p.startsWith(message))).toBe(true);
@@ -118,11 +180,23 @@ describe('realserver count and assigned addresses', () => {
   });
 
   it('skips the VIP and client, wraps inside the subnet, and says when it is full', () => {
-    const lab = validateLab({ subnet: '10.0.0.0/29', vip: '10.0.0.5', director: { name: 'd', ip: '10.0.0.4' }, client: { name: 'c', ip: '10.0.0.1' }, realservers: 3 });
+    const lab = validateLab({
+      subnet: '10.0.0.0/29',
+      vip: '10.0.0.5',
+      director: { name: 'd', ip: '10.0.0.4' },
+      client: { name: 'c', ip: '10.0.0.1' },
+      realservers: 3,
+    });
     expect(lab.realservers.map((r) => r.ip)).toEqual(['10.0.0.6', '10.0.0.2', '10.0.0.3']);
-    expect(() => validateLab({ subnet: '10.0.0.0/29', vip: '10.0.0.5', director: { name: 'd', ip: '10.0.0.4' }, client: { name: 'c', ip: '10.0.0.1' }, realservers: 4 })).toThrow(
-      /realservers\[3\]\.ip: no free address left in 10\.0\.0\.0\/29/,
-    );
+    expect(() =>
+      validateLab({
+        subnet: '10.0.0.0/29',
+        vip: '10.0.0.5',
+        director: { name: 'd', ip: '10.0.0.4' },
+        client: { name: 'c', ip: '10.0.0.1' },
+        realservers: 4,
+      }),
+    ).toThrow(/realservers\[3\]\.ip: no free address left in 10\.0\.0\.0\/29/);
   });
 
   it('refuses 0, too many and fractional counts', () => {
@@ -143,7 +217,9 @@ describe('presets', () => {
 
   it('every preset is a valid lab; an unknown one is a model error naming the choices', () => {
     for (const name of PRESET_NAMES) expect(() => withPreset(name, {}, 't')).not.toThrow();
-    expect(() => withPreset('dr-fastest', {}, 'cli')).toThrow(/cli: invalid lab\n {2}- preset: "dr-fastest" is not one of dr-rr, dr-wrr/);
+    expect(() => withPreset('dr-fastest', {}, 'cli')).toThrow(
+      /cli: invalid lab\n {2}- preset: "dr-fastest" is not one of dr-rr, dr-wrr/,
+    );
   });
 });
 
@@ -168,8 +244,12 @@ describe('NAT and TUN', () => {
   });
 
   it('refuses an outside network that overlaps the subnet, and a VIP off the outside network', () => {
-    expect(() => validateLab({ ...nat, outside: { subnet: '192.168.170.0/25', directorIp: '192.168.170.1' } })).toThrow(/outside\.subnet: 192\.168\.170\.0\/25 overlaps/);
-    expect(() => validateLab({ ...nat, vip: '192.168.170.100' })).toThrow(/vip: 192\.168\.170\.100 is outside the subnet 192\.168\.171\.0\/24/);
+    expect(() => validateLab({ ...nat, outside: { subnet: '192.168.170.0/25', directorIp: '192.168.170.1' } })).toThrow(
+      /outside\.subnet: 192\.168\.170\.0\/25 overlaps/,
+    );
+    expect(() => validateLab({ ...nat, vip: '192.168.170.100' })).toThrow(
+      /vip: 192\.168\.170\.100 is outside the subnet 192\.168\.171\.0\/24/,
+    );
   });
 
   it('TUN is the DR lab shape with another forwarding method', () => {
@@ -202,19 +282,38 @@ describe('partial host entries', () => {
   });
 
   it('are still checked field by field', () => {
-    expect(() => validateLab({ client: { ip: '192.168.171.20' } }, 'test')).toThrow(/client\.ip: 192\.168\.171\.20 is outside the subnet 192\.168\.170\.0\/24/);
-    expect(() => validateLab({ director: { name: 'Bad Name' } }, 'test')).toThrow(/director\.name: must be 1-15 characters/);
+    expect(() => validateLab({ client: { ip: '192.168.171.20' } }, 'test')).toThrow(
+      /client\.ip: 192\.168\.171\.20 is outside the subnet 192\.168\.170\.0\/24/,
+    );
+    expect(() => validateLab({ director: { name: 'Bad Name' } }, 'test')).toThrow(
+      /director\.name: must be 1-15 characters/,
+    );
   });
 });
 
-const PRESET_NAT = { forwarding: 'nat', outside: { subnet: '192.168.171.0/24', directorIp: '192.168.171.1' }, vip: '192.168.171.100', client: { ip: '192.168.171.10' } };
+const PRESET_NAT = {
+  forwarding: 'nat',
+  outside: { subnet: '192.168.171.0/24', directorIp: '192.168.171.1' },
+  vip: '192.168.171.100',
+  client: { ip: '192.168.171.10' },
+};
 
 describe('a director pair (ha)', () => {
   it('fills in the backup, a router id from the lab name, adverts every second, preemption and sync', () => {
     const lab = validateLab({ name: 'pair', ha: {} });
-    expect(lab.ha).toEqual({ backup: { name: 'director2', ip: '192.168.170.104' }, virtualRouterId: defaultVirtualRouterId('pair'), advertInterval: 1, preempt: true, sync: true });
+    expect(lab.ha).toEqual({
+      backup: { name: 'director2', ip: '192.168.170.104' },
+      virtualRouterId: defaultVirtualRouterId('pair'),
+      advertInterval: 1,
+      preempt: true,
+      sync: true,
+    });
     expect(defaultVirtualRouterId('pair')).not.toBe(defaultVirtualRouterId('lvs'));
-    expect(hostsOf(lab).filter((h) => h.role === 'director').map((h) => h.name)).toEqual(['director', 'director2']);
+    expect(
+      hostsOf(lab)
+        .filter((h) => h.role === 'director')
+        .map((h) => h.name),
+    ).toEqual(['director', 'director2']);
   });
 
   it("assigns realservers around the backup's address", () => {
@@ -231,10 +330,18 @@ describe('a director pair (ha)', () => {
       }
       return [];
     };
-    expect(problems({ ...PRESET_NAT, ha: {} })).toEqual([expect.stringMatching(/^ha: a director pair needs forwarding dr or tun/)]);
-    expect(problems({ ha: { backup: { name: 'director' } } })).toEqual(['ha.backup.name: name "director" is already used by director.name']);
-    expect(problems({ ha: { backup: { ip: '192.168.170.101' } } })).toEqual(['ha.backup.ip: 192.168.170.101 is already used by director.ip']);
-    expect(problems({ ha: { backup: { ip: '10.0.0.1' } } })).toEqual(['ha.backup.ip: 10.0.0.1 is outside the subnet 192.168.170.0/24']);
+    expect(problems({ ...PRESET_NAT, ha: {} })).toEqual([
+      expect.stringMatching(/^ha: a director pair needs forwarding dr or tun/),
+    ]);
+    expect(problems({ ha: { backup: { name: 'director' } } })).toEqual([
+      'ha.backup.name: name "director" is already used by director.name',
+    ]);
+    expect(problems({ ha: { backup: { ip: '192.168.170.101' } } })).toEqual([
+      'ha.backup.ip: 192.168.170.101 is already used by director.ip',
+    ]);
+    expect(problems({ ha: { backup: { ip: '10.0.0.1' } } })).toEqual([
+      'ha.backup.ip: 10.0.0.1 is outside the subnet 192.168.170.0/24',
+    ]);
     expect(problems({ ha: { virtualRouterId: 0, advertInterval: 'x', preempt: 'no' } })).toEqual([
       'ha.virtualRouterId: must be between 1 and 255',
       'ha.advertInterval: must be a number',
@@ -247,7 +354,15 @@ describe('every problem in one pass', () => {
   it('a duplicate name or address is reported beside a field the schema refuses', () => {
     const err = (() => {
       try {
-        validateLab({ realservers: [{ name: 'rs1', ip: '192.168.170.102', weight: -1 }, { name: 'rs1', ip: '192.168.170.102' }] }, 'lab.yaml');
+        validateLab(
+          {
+            realservers: [
+              { name: 'rs1', ip: '192.168.170.102', weight: -1 },
+              { name: 'rs1', ip: '192.168.170.102' },
+            ],
+          },
+          'lab.yaml',
+        );
       } catch (e) {
         return e as LabModelError;
       }

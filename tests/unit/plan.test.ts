@@ -12,7 +12,10 @@ import { SEED_DIRECTOR } from './seed.js';
 const netnsLayout = { httpd: { kind: 'instance' as const, root: '/run/lvs-lab/lvs' } };
 const commandsOf = (plan: Plan, host: string) => plan.hosts.find((h) => h.host.name === host)!.steps;
 /** The seed's own commands: the steps that carry no "beyond the seed" reason. */
-const seedCommands = (plan: Plan, host: string) => commandsOf(plan, host).filter((s) => !s.why).map((s) => s.command);
+const seedCommands = (plan: Plan, host: string) =>
+  commandsOf(plan, host)
+    .filter((s) => !s.why)
+    .map((s) => s.command);
 
 describe('plan for the reference lab', () => {
   const plan = planLab(referenceLab(), netnsLayout);
@@ -22,7 +25,10 @@ describe('plan for the reference lab', () => {
   });
 
   it("gives each realserver the seed's ARP sysctls before the VIP, then its page and httpd", () => {
-    for (const [name, rip] of [['rs1', '192.168.170.102'], ['rs2', '192.168.170.103']]) {
+    for (const [name, rip] of [
+      ['rs1', '192.168.170.102'],
+      ['rs2', '192.168.170.103'],
+    ]) {
       expect(seedCommands(plan, name)).toEqual([
         'echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_ignore',
         'echo 2 > /proc/sys/net/ipv4/conf/eth0/arp_announce',
@@ -54,7 +60,10 @@ describe('plan for the reference lab', () => {
 
   it('uses the stock apache2 on hosts with a filesystem of their own', () => {
     const system = planLab(referenceLab(), { httpd: { kind: 'system' } });
-    expect(seedCommands(system, 'rs1').slice(-2)).toEqual(["echo 'from 192.168.170.102' > /var/www/html/index.html", 'service apache2 start']);
+    expect(seedCommands(system, 'rs1').slice(-2)).toEqual([
+      "echo 'from 192.168.170.102' > /var/www/html/index.html",
+      'service apache2 start',
+    ]);
     expect(commandsOf(system, 'rs1').some((s) => s.command.includes('apache2.conf'))).toBe(false);
   });
 
@@ -87,12 +96,15 @@ describe('plan for other labs', () => {
       'ipvsadm -a -t 10.1.0.100:8080 -r 10.1.0.12 -g',
       'ipvsadm -ln',
     ]);
-    expect(commandsOf(plan, 'a').find((s) => s.command.includes('apache2.conf <<'))!.command).toContain('\nListen 8080\n');
+    expect(commandsOf(plan, 'a').find((s) => s.command.includes('apache2.conf <<'))!.command).toContain(
+      '\nListen 8080\n',
+    );
   });
 });
 
 describe('plan for NAT and TUN', () => {
-  const commands = (plan: Plan, host: string) => plan.hosts.find((h) => h.host.name === host)!.steps.map((s) => s.command);
+  const commands = (plan: Plan, host: string) =>
+    plan.hosts.find((h) => h.host.name === host)!.steps.map((s) => s.command);
   const httpd = { kind: 'system' } as const;
 
   it('NAT: the VIP on the outside interface, -m with the port, realservers routed through the DIP and nothing else', () => {
@@ -105,7 +117,11 @@ describe('plan for NAT and TUN', () => {
       'ipvsadm -a -t 192.168.171.100:80 -r 192.168.170.103:80 -m',
       'ipvsadm -ln',
     ]);
-    expect(commands(plan, 'rs1')).toEqual(["route add default gw 192.168.170.101", "echo 'from 192.168.170.102' > /var/www/html/index.html", 'service apache2 start']);
+    expect(commands(plan, 'rs1')).toEqual([
+      'route add default gw 192.168.170.101',
+      "echo 'from 192.168.170.102' > /var/www/html/index.html",
+      'service apache2 start',
+    ]);
   });
 
   it('TUN: -i, and the VIP on tunl0 with ARP and rp_filter handled', () => {
@@ -127,7 +143,11 @@ describe('plan for NAT and TUN', () => {
 });
 
 describe('plan with keepalived health checks', () => {
-  const lab = withPreset('dr-health', { service: { persistence: 60 }, realservers: [{ weight: 3 }, { weight: 1 }] }, 't');
+  const lab = withPreset(
+    'dr-health',
+    { service: { persistence: 60 }, realservers: [{ weight: 3 }, { weight: 1 }] },
+    't',
+  );
   const plan = planLab(lab, netnsLayout);
   const director = commandsOf(plan, 'director');
 
@@ -145,14 +165,26 @@ describe('plan with keepalived health checks', () => {
     expect(config).toContain('/run/lvs-lab/lvs/director/keepalived.conf');
     const lines = config.split('\n').map((l) => l.trim());
     expect(lines).toEqual(
-      expect.arrayContaining(['virtual_server 192.168.170.100 80 {', 'delay_loop 1', 'lb_algo rr', 'lb_kind DR', 'persistence_timeout 60', 'connect_timeout 1', 'retry 1']),
+      expect.arrayContaining([
+        'virtual_server 192.168.170.100 80 {',
+        'delay_loop 1',
+        'lb_algo rr',
+        'lb_kind DR',
+        'persistence_timeout 60',
+        'connect_timeout 1',
+        'retry 1',
+      ]),
     );
-    expect(config.match(/real_server 192\.168\.170\.10[23] 80 \{\n    weight (\d)/g)).toEqual([
+    expect(config.match(/real_server 192\.168\.170\.10[23] 80 \{\n {4}weight (\d)/g)).toEqual([
       'real_server 192.168.170.102 80 {\n    weight 3',
       'real_server 192.168.170.103 80 {\n    weight 1',
     ]);
     expect(config.match(/path \/\n\s+status_code 200/g)).toHaveLength(2);
-    expect(planLab(withPreset('nat-rr', { healthCheck: {} }, 't'), netnsLayout).hosts[1].steps.map((s) => s.command).join('\n')).toContain('lb_kind NAT');
+    expect(
+      planLab(withPreset('nat-rr', { healthCheck: {} }, 't'), netnsLayout)
+        .hosts[1].steps.map((s) => s.command)
+        .join('\n'),
+    ).toContain('lb_kind NAT');
   });
 
   it('starts keepalived once, reloads it with SIGHUP when its config changed, and waits for the table', () => {
@@ -161,19 +193,25 @@ describe('plan with keepalived health checks', () => {
       'keepalived --check --use-file /run/lvs-lab/lvs/director/keepalived.conf --pid /run/lvs-lab/lvs/director/keepalived.pid ' +
         '--checkers_pid /run/lvs-lab/lvs/director/keepalived_checkers.pid && cp /run/lvs-lab/lvs/director/keepalived.conf /run/lvs-lab/lvs/director/keepalived.conf.loaded',
     );
-    expect(start.unless).toContain('cmp -s /run/lvs-lab/lvs/director/keepalived.conf /run/lvs-lab/lvs/director/keepalived.conf.loaded');
+    expect(start.unless).toContain(
+      'cmp -s /run/lvs-lab/lvs/director/keepalived.conf /run/lvs-lab/lvs/director/keepalived.conf.loaded',
+    );
     expect(start.edit!.command).toMatch(/^kill -HUP "\$\(cat \/run\/lvs-lab\/lvs\/director\/keepalived\.pid\)" && cp /);
     const wait = director[director.indexOf(start) + 1];
     // Until the service and every realserver with its weight are listed: keepalived adds each on a passing check.
-    expect(wait.command).toMatch(/^timeout 12 sh -c 'until ipvsadm -Ln -t 192\.168\.170\.100:80 .*rr \+persistent \+60 .*Route \+3 .*Route \+1 /);
+    expect(wait.command).toMatch(
+      /^timeout 12 sh -c 'until ipvsadm -Ln -t 192\.168\.170\.100:80 .*rr \+persistent \+60 .*Route \+3 .*Route \+1 /,
+    );
     expect(wait.unless).toBe(wait.command.match(/^timeout 12 sh -c 'until (.*); do sleep/)![1].replace(/'\\''/g, "'"));
     // ...because it starts with none (alpha): a realserver gets traffic only once its httpd has answered.
     expect(director.find((s) => s.command.includes('keepalived.conf <<'))!.command).toContain('\n  alpha\n');
   });
 
-  it('uses Debian\'s keepalived paths on hosts with a filesystem of their own, and leaves realservers as without checks', () => {
+  it("uses Debian's keepalived paths on hosts with a filesystem of their own, and leaves realservers as without checks", () => {
     const system = planLab(lab, { httpd: { kind: 'system' } });
-    expect(system.hosts[1].steps.map((s) => s.command).join('\n')).toContain('cat > /etc/keepalived/keepalived.conf <<');
+    expect(system.hosts[1].steps.map((s) => s.command).join('\n')).toContain(
+      'cat > /etc/keepalived/keepalived.conf <<',
+    );
     const plain = planLab(withPreset('dr-wrr', { service: { persistence: 60 } }, 't'), { httpd: { kind: 'system' } });
     expect(system.hosts.slice(2)).toEqual(plain.hosts.slice(2));
   });
@@ -201,7 +239,9 @@ describe("the plan's checks against a real ipvsadm table", () => {
     const shell = new LocalShell();
     const bin = mkdtempSync(join(tmpdir(), 'ipvsadm-'));
     writeFileSync(join(bin, 'ipvsadm'), stub, { mode: 0o755 });
-    const out = await runSteps('director', ipvsadmSteps(plan), (script) => shell.exec(`exec 3>&1; PATH=${bin}:$PATH\n${script}`));
+    const out = await runSteps('director', ipvsadmSteps(plan), (script) =>
+      shell.exec(`exec 3>&1; PATH=${bin}:$PATH\n${script}`),
+    );
     return out.filter((o) => o.result === 'ran').map((o) => o.command);
   }
 
@@ -211,12 +251,18 @@ describe("the plan's checks against a real ipvsadm table", () => {
 
   it('a new scheduler is ipvsadm -E, a new weight ipvsadm -e, and nothing is added twice', async () => {
     const wrr = planLab(withPreset('dr-wrr', { name: 'lvs' }, 't'), netnsLayout);
-    expect(await ran(wrr)).toEqual(['ipvsadm -E -t 192.168.170.100:80 -s wrr', 'ipvsadm -e -t 192.168.170.100:80 -r 192.168.170.102 -g -w 3']);
+    expect(await ran(wrr)).toEqual([
+      'ipvsadm -E -t 192.168.170.100:80 -s wrr',
+      'ipvsadm -e -t 192.168.170.100:80 -r 192.168.170.102 -g -w 3',
+    ]);
   });
 
   it('persistence added is ipvsadm -E with -p; a third realserver is ipvsadm -a', async () => {
     const grown = planLab(validateLab({ service: { persistence: 60 }, realservers: 3 }), netnsLayout);
-    expect(await ran(grown)).toEqual(['ipvsadm -E -t 192.168.170.100:80 -s rr -p 60', 'ipvsadm -a -t 192.168.170.100:80 -r 192.168.170.104 -g']);
+    expect(await ran(grown)).toEqual([
+      'ipvsadm -E -t 192.168.170.100:80 -s rr -p 60',
+      'ipvsadm -a -t 192.168.170.100:80 -r 192.168.170.104 -g',
+    ]);
   });
 });
 
@@ -241,24 +287,49 @@ describe('plan for a director pair (dr-ha)', () => {
   it("lets VRRP move the VIP instead of the seed's ifconfig, and says so", () => {
     for (const steps of [primary, backup]) {
       expect(steps.some((s) => s.command.startsWith('ifconfig'))).toBe(false);
-      expect(steps.filter((s) => !s.why).map((s) => s.command)).toEqual(['echo 1 > /proc/sys/net/ipv4/ip_forward', 'ipvsadm -ln']);
+      expect(steps.filter((s) => !s.why).map((s) => s.command)).toEqual([
+        'echo 1 > /proc/sys/net/ipv4/ip_forward',
+        'ipvsadm -ln',
+      ]);
     }
     expect(formatPlan(plan)).toContain(
       "# beyond the seed: a director pair: keepalived's VRRP moves the VIP (the seed's ifconfig eth0:0 192.168.170.100/24, added by the MASTER only)",
     );
-    expect(formatPlan(plan).split('\n')[0]).toMatch(/, director pair director\/director2 \(VRRP id \d+, adverts every 1 s, connection sync\)$/);
+    expect(formatPlan(plan).split('\n')[0]).toMatch(
+      /, director pair director\/director2 \(VRRP id \d+, adverts every 1 s, connection sync\)$/,
+    );
   });
 
   it('gives each director a VRRP instance: one router id, MASTER 150 / BACKUP 100, the VIP as eth0:0', () => {
     const id = lab.ha!.virtualRouterId;
-    for (const [steps, state, priority] of [[primary, 'MASTER', 150], [backup, 'BACKUP', 100]] as const) {
-      const lines = config(steps).split('\n').map((l) => l.trim());
+    for (const [steps, state, priority] of [
+      [primary, 'MASTER', 150],
+      [backup, 'BACKUP', 100],
+    ] as const) {
+      const lines = config(steps)
+        .split('\n')
+        .map((l) => l.trim());
       expect(lines).toEqual(
-        expect.arrayContaining([`vrrp_instance ${lab.name} {`, `state ${state}`, 'interface eth0', `virtual_router_id ${id}`, `priority ${priority}`, 'advert_int 1', '192.168.170.100/24 dev eth0 label eth0:0']),
+        expect.arrayContaining([
+          `vrrp_instance ${lab.name} {`,
+          `state ${state}`,
+          'interface eth0',
+          `virtual_router_id ${id}`,
+          `priority ${priority}`,
+          'advert_int 1',
+          '192.168.170.100/24 dev eth0 label eth0:0',
+        ]),
       );
       expect(lines).not.toContain('nopreempt');
       // The table in keepalived's words on both, with no checker and no alpha (realservers are in from the start).
-      expect(lines).toEqual(expect.arrayContaining(['virtual_server 192.168.170.100 80 {', 'lb_algo rr', 'lb_kind DR', 'real_server 192.168.170.102 80 {']));
+      expect(lines).toEqual(
+        expect.arrayContaining([
+          'virtual_server 192.168.170.100 80 {',
+          'lb_algo rr',
+          'lb_kind DR',
+          'real_server 192.168.170.102 80 {',
+        ]),
+      );
       expect(lines).not.toContain('alpha');
       expect(lines.some((l) => l.startsWith('HTTP_GET'))).toBe(false);
     }
@@ -267,14 +338,19 @@ describe('plan for a director pair (dr-ha)', () => {
   it('with nopreempt, both start as BACKUP (keepalived ignores nopreempt on an initial MASTER) and nobody waits for the VIP', () => {
     const np = planLab(withPreset('dr-ha', { ha: { preempt: false } }, 't'), netnsLayout);
     for (const name of ['director', 'director2']) {
-      const lines = config(commandsOf(np, name)).split('\n').map((l) => l.trim());
+      const lines = config(commandsOf(np, name))
+        .split('\n')
+        .map((l) => l.trim());
       expect(lines).toEqual(expect.arrayContaining(['state BACKUP', 'nopreempt']));
       expect(commandsOf(np, name).some((s) => s.command.includes('VRRP has not made'))).toBe(false);
     }
   });
 
   it('starts full keepalived (VRRP too) and both sync daemons on each director, guarded by what ipvsadm reports', () => {
-    for (const [name, steps] of [['director', primary], ['director2', backup]] as const) {
+    for (const [name, steps] of [
+      ['director', primary],
+      ['director2', backup],
+    ] as const) {
       const start = steps.find((s) => s.command.startsWith('keepalived '))!.command;
       expect(start).not.toMatch(/ --check /);
       expect(start).toContain(`--vrrp_pid /run/lvs-lab/lvs/${name}/keepalived_vrrp.pid`);
@@ -283,11 +359,20 @@ describe('plan for a director pair (dr-ha)', () => {
         `ipvsadm --start-daemon master --mcast-interface eth0 --syncid ${lab.ha!.virtualRouterId}`,
         `ipvsadm --start-daemon backup --mcast-interface eth0 --syncid ${lab.ha!.virtualRouterId}`,
       ]);
-      expect(sync[0].unless).toBe(`ipvsadm -L --daemon | grep -qE '^master sync daemon \\(mcast=eth0, syncid=${lab.ha!.virtualRouterId}[,)]'`);
+      expect(sync[0].unless).toBe(
+        `ipvsadm -L --daemon | grep -qE '^master sync daemon \\(mcast=eth0, syncid=${lab.ha!.virtualRouterId}[,)]'`,
+      );
       // ipvsadm 1.31 prints more after the sync id; older ones close the parenthesis right after it.
-      for (const line of [`master sync daemon (mcast=eth0, syncid=${lab.ha!.virtualRouterId}, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)`, `master sync daemon (mcast=eth0, syncid=${lab.ha!.virtualRouterId})`])
+      for (const line of [
+        `master sync daemon (mcast=eth0, syncid=${lab.ha!.virtualRouterId}, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)`,
+        `master sync daemon (mcast=eth0, syncid=${lab.ha!.virtualRouterId})`,
+      ])
         expect(new RegExp(syncDaemonPattern('master', lab.ha!.virtualRouterId)).test(line)).toBe(true);
-      expect(new RegExp(syncDaemonPattern('master', lab.ha!.virtualRouterId)).test(`master sync daemon (mcast=eth0, syncid=${lab.ha!.virtualRouterId}1)`)).toBe(false);
+      expect(
+        new RegExp(syncDaemonPattern('master', lab.ha!.virtualRouterId)).test(
+          `master sync daemon (mcast=eth0, syncid=${lab.ha!.virtualRouterId}1)`,
+        ),
+      ).toBe(false);
     }
     // The director waits for VRRP to make it MASTER; the backup does not.
     expect(primary.some((s) => s.command.includes('VRRP has not made director MASTER'))).toBe(true);

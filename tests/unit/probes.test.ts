@@ -3,6 +3,7 @@ import { CommandError } from '../../model/errors.js';
 import { referenceLab } from '../../model/topology.js';
 import { must, parseFetched, parseFrames, parseIpvsStats, parseIpvsTable } from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
+import { rejection } from '../rejection.js';
 
 // Captured from the reference lab in the VM testbed.
 const TCPDUMP = `01:32:12.673772 02:00:c0:a8:aa:67 > 02:00:c0:a8:aa:0a, ethertype IPv4 (0x0800), length 74: 192.168.170.100.80 > 192.168.170.10.60610: Flags [S.], seq 2959020610, ack 1745907725, win 65160, options [mss 1460,sackOK,TS val 614053524 ecr 3023820653,nop,wscale 7], length 0
@@ -29,15 +30,35 @@ describe('probe parsers', () => {
   it("reads one result per request from curl's output: the body, or the request's own exit code", () => {
     // What curl -w '#lvs-lab-fetched %{exitcode}\n' prints for: a body with a newline, a refused connection, a
     // timeout, and a body without a trailing newline.
-    const out = 'from 192.168.170.102\n#lvs-lab-fetched 0\n#lvs-lab-fetched 7\n#lvs-lab-fetched 28\nfrom 192.168.170.103#lvs-lab-fetched 0\n';
-    expect(parseFetched(out)).toEqual(['from 192.168.170.102', 'curl-failed:7', 'curl-failed:28', 'from 192.168.170.103']);
+    const out =
+      'from 192.168.170.102\n#lvs-lab-fetched 0\n#lvs-lab-fetched 7\n#lvs-lab-fetched 28\nfrom 192.168.170.103#lvs-lab-fetched 0\n';
+    expect(parseFetched(out)).toEqual([
+      'from 192.168.170.102',
+      'curl-failed:7',
+      'curl-failed:28',
+      'from 192.168.170.103',
+    ]);
     expect(parseFetched('curl: option -w: is badly used here\n')).toEqual([]);
   });
 
   it('reads the sending MAC and IP source of each captured frame', () => {
     expect(parseFrames(TCPDUMP)).toEqual([
-      { srcMac: '02:00:c0:a8:aa:67', dstMac: '02:00:c0:a8:aa:0a', srcIp: '192.168.170.100', srcPort: 80, dstIp: '192.168.170.10', dstPort: 60610 },
-      { srcMac: '02:00:c0:a8:aa:67', dstMac: '02:00:c0:a8:aa:0a', srcIp: '192.168.170.100', srcPort: 80, dstIp: '192.168.170.10', dstPort: 60610 },
+      {
+        srcMac: '02:00:c0:a8:aa:67',
+        dstMac: '02:00:c0:a8:aa:0a',
+        srcIp: '192.168.170.100',
+        srcPort: 80,
+        dstIp: '192.168.170.10',
+        dstPort: 60610,
+      },
+      {
+        srcMac: '02:00:c0:a8:aa:67',
+        dstMac: '02:00:c0:a8:aa:0a',
+        srcIp: '192.168.170.100',
+        srcPort: 80,
+        dstIp: '192.168.170.10',
+        dstPort: 60610,
+      },
     ]);
   });
 
@@ -63,16 +84,35 @@ describe('probe parsers', () => {
 
 describe('a probe', () => {
   const access = (run: () => Promise<{ stdout: string; stderr: string; code: number }>) =>
-    ({ lab: referenceLab(), httpd: { kind: 'system' }, transport: { kind: 'ssh', run, interactive: async () => [] } }) as unknown as LabAccess;
+    ({
+      lab: referenceLab(),
+      httpd: { kind: 'system' },
+      transport: { kind: 'ssh', run, interactive: () => Promise.resolve([]) },
+    }) as unknown as LabAccess;
 
   it('that hangs fails after its limit, naming the host, the command and the limit', async () => {
-    const err = await must(access(() => new Promise(() => {})), 'rs1', 'cat /var/log/apache2/access.log', 200).catch((e) => e);
+    const err = await rejection(
+      must(
+        access(() => new Promise(() => {})),
+        'rs1',
+        'cat /var/log/apache2/access.log',
+        200,
+      ),
+    );
     expect(err).toBeInstanceOf(CommandError);
-    expect(err.message).toBe('rs1: probe failed with exit code 124\n  command: cat /var/log/apache2/access.log\n  stderr: no result within 0.2 s');
+    expect(err.message).toBe(
+      'rs1: probe failed with exit code 124\n  command: cat /var/log/apache2/access.log\n  stderr: no result within 0.2 s',
+    );
   });
 
   it('that fails says where, what and why', async () => {
-    const err = await must(access(async () => ({ stdout: '', stderr: 'No such file\n', code: 1 })), 'client', 'cat /nope').catch((e) => e);
+    const err = await rejection(
+      must(
+        access(() => Promise.resolve({ stdout: '', stderr: 'No such file\n', code: 1 })),
+        'client',
+        'cat /nope',
+      ),
+    );
     expect(err.message).toBe('client: probe failed with exit code 1\n  command: cat /nope\n  stderr: No such file');
   });
 });

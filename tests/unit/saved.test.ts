@@ -11,7 +11,7 @@ afterEach(() => rmSync(join(dir, 'saved'), { recursive: true, force: true }));
 const image = { dir } as VmImage;
 
 describe('interrupted saves', () => {
-  it("removes a save whose process is gone, keeps one whose process runs, never touches a finished one", async () => {
+  it('removes a save whose process is gone, keeps one whose process runs, never touches a finished one', async () => {
     const saved = join(dir, 'saved');
     const gone = join(saved, 'lab-0123456789abcdef.saving-4000000'); // above the kernel's pid limit: never a process
     const running = join(saved, `lab-0123456789abcdef.saving-${process.pid}`);

@@ -14,10 +14,14 @@ describe('netns testbed', () => {
 
   it('gives each host a namespace with eth0 on one bridge, hosts attached in model order', () => {
     const script = steps.join('\n');
-    expect([...script.matchAll(/echo 'netns add (\S+)'/g)].map((m) => m[1])).toEqual(['client', 'director', 'rs1', 'rs2'].map((h) => `lvs-${h}`));
+    expect([...script.matchAll(/echo 'netns add (\S+)'/g)].map((m) => m[1])).toEqual(
+      ['client', 'director', 'rs1', 'rs2'].map((h) => `lvs-${h}`),
+    );
     // Only what is missing is created: a half-built network is completed.
     expect(script).toContain("[ -e /run/netns/lvs-director ] || echo 'netns add lvs-director'");
-    expect(script).toContain("[ -e /sys/class/net/lvs-v1 ] || echo 'link add lvs-v1 type veth peer name eth0 address 02:00:c0:a8:aa:65 netns lvs-director'");
+    expect(script).toContain(
+      "[ -e /sys/class/net/lvs-v1 ] || echo 'link add lvs-v1 type veth peer name eth0 address 02:00:c0:a8:aa:65 netns lvs-director'",
+    );
     expect(steps[4]).toBe(
       "{\n  echo 'link set lo up'\n  echo 'addr replace 192.168.170.103/24 dev eth0'\n  echo 'link set eth0 up'\n} | ip -n lvs-rs2 -batch -",
     );
@@ -71,7 +75,14 @@ describe('VM testbed', () => {
     dir: '/state/lvs',
     sshPort: 40022,
     publicKey: 'AAAAkey',
-    image: { dir: '/img', disk: '/img/disk.raw', kernel: '/img/vmlinuz', initrd: '/img/initrd.img', kernelVersion: '6.1', hostKey: 'x' },
+    image: {
+      dir: '/img',
+      disk: '/img/disk.raw',
+      kernel: '/img/vmlinuz',
+      initrd: '/img/initrd.img',
+      kernelVersion: '6.1',
+      hostKey: 'x',
+    },
   };
   const tcg: Accel = { name: 'tcg', args: ['-accel', 'tcg'] };
   const args = qemuArgs(boot, tcg);
@@ -85,7 +96,10 @@ describe('VM testbed', () => {
   });
 
   it('restores a saved VM over an overlay of its saved disk, paused until resumed, with a QMP socket of its own', () => {
-    const restored = qemuArgs({ ...boot, restore: { disk: '/img/saved/lab-1/disk.qcow2', state: '/img/saved/lab-1/state' } }, tcg);
+    const restored = qemuArgs(
+      { ...boot, restore: { disk: '/img/saved/lab-1/disk.qcow2', state: '/img/saved/lab-1/state' } },
+      tcg,
+    );
     const flag = (f: string) => restored.filter((_, i) => restored[i - 1] === f);
     expect(flag('-incoming')).toEqual(["exec:cat '/img/saved/lab-1/state'"]);
     expect(flag('-qmp')).toEqual(['unix:/state/lvs/qmp.sock,server=on,wait=off']);
@@ -107,7 +121,9 @@ describe('netns testbed for NAT and TUN', () => {
     const cmds = networkSteps(lab).map((s) => s.command);
     const script = cmds.join('\n');
     expect(script).toContain("echo 'link add natrr-bro type bridge'");
-    expect(script).toContain("echo 'link add natrr-vo type veth peer name eth1 address 02:00:c0:a8:ab:01 netns natrr-director'");
+    expect(script).toContain(
+      "echo 'link add natrr-vo type veth peer name eth1 address 02:00:c0:a8:ab:01 netns natrr-director'",
+    );
     expect(cmds[2]).toContain("echo 'addr replace 192.168.171.1/24 dev eth1'\n  echo 'link set eth1 up'");
     expect(script).toContain("echo 'link set natrr-v0 master natrr-bro up'"); // the client
     expect(script).toContain("echo 'link set natrr-v1 master natrr-br up'"); // the director's eth0
@@ -116,7 +132,9 @@ describe('netns testbed for NAT and TUN', () => {
   });
 
   it('probes ipip in a throwaway namespace for TUN labs only', () => {
-    expect(preflightScript(withPreset('tun-rr', {}, 't'))).toMatch(/modprobe -q ipip[\s\S]*ip link show tunl0[\s\S]*kernel: no ipip tunnels/);
+    expect(preflightScript(withPreset('tun-rr', {}, 't'))).toMatch(
+      /modprobe -q ipip[\s\S]*ip link show tunl0[\s\S]*kernel: no ipip tunnels/,
+    );
     expect(preflightScript(referenceLab())).not.toContain('ipip');
   });
 });
@@ -124,7 +142,11 @@ describe('netns testbed for NAT and TUN', () => {
 describe('Docker spec for NAT', () => {
   it('puts the client on an outside network and the director on both; NAT realservers get no ARP sysctls', () => {
     const spec = dockerLabSpec(withPreset('nat-rr', {}, 't'));
-    expect(spec.outside).toMatchObject({ name: 'lvs-lab-natrr-out', subnet: '192.168.171.0/24', gateway: '192.168.171.254' });
+    expect(spec.outside).toMatchObject({
+      name: 'lvs-lab-natrr-out',
+      subnet: '192.168.171.0/24',
+      gateway: '192.168.171.254',
+    });
     const by = (host: string) => spec.containers.find((c) => c.host === host)!;
     expect(by('client')).toMatchObject({ network: 'outside', ip: '192.168.171.10' });
     expect(by('director')).toMatchObject({ network: 'lab', ip: '192.168.170.101', outsideIp: '192.168.171.1' });
@@ -140,7 +162,12 @@ describe('redeploy in place', () => {
     expect(topologyChanges(ref, validateLab({ service: { scheduler: 'sh', persistence: 60 } }))).toEqual([]);
     expect(topologyChanges(ref, validateLab({ realservers: 3 }))).toEqual(['realservers']);
     expect(topologyChanges(ref, validateLab({ forwarding: 'tun' }))).toEqual(['forwarding']);
-    expect(topologyChanges(ref, withPreset('nat-rr', { name: 'lvs' }, 't'))).toEqual(['vip', 'forwarding', 'client', 'outside']);
+    expect(topologyChanges(ref, withPreset('nat-rr', { name: 'lvs' }, 't'))).toEqual([
+      'vip',
+      'forwarding',
+      'client',
+      'outside',
+    ]);
     // Health checks on or off changes who holds the table; their timings change in place.
     const checked = withPreset('dr-health', { name: 'lvs' }, 't');
     expect(topologyChanges(ref, checked)).toEqual(['health checks']);

@@ -7,12 +7,12 @@ import { dockerTransport, netnsTransport, sshTransport } from '../../provision/t
 class RecordingShell implements Shell {
   readonly where = 'fake';
   readonly commands: string[] = [];
-  async exec(command: string, _options?: ExecOptions) {
+  exec(command: string, _options?: ExecOptions) {
     this.commands.push(command);
-    return { stdout: 'ok', stderr: '', code: 0 };
+    return Promise.resolve({ stdout: 'ok', stderr: '', code: 0 });
   }
-  async interactive(command: string) {
-    return ['tty', command];
+  interactive(command: string) {
+    return Promise.resolve(['tty', command]);
   }
   async close() {}
 }
@@ -23,7 +23,7 @@ const hazards = [
   `echo 'from 192.168.170.102' > /tmp/x/index.html`,
   `[ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ]`,
   `printf '%s\\n' 'it'"'"'s' | grep -q -- '-> 1.2.3.4:80 '`,
-  "cat > /tmp/c <<'EOF'\nLogFormat \"%h %l\" common\nEOF",
+  'cat > /tmp/c <<\'EOF\'\nLogFormat "%h %l" common\nEOF',
 ];
 
 describe('shell quoting', () => {
@@ -57,13 +57,21 @@ describe('transports', () => {
     const t = dockerTransport(shell, (h) => `lvs-${h}`);
     await t.run('director', 'ipvsadm -ln');
     await t.run('director', 'cat', { stdin: 'x' });
-    expect(shell.commands).toEqual(["docker exec lvs-director sh -c 'ipvsadm -ln'", "docker exec -i lvs-director sh -c cat"]);
+    expect(shell.commands).toEqual([
+      "docker exec lvs-director sh -c 'ipvsadm -ln'",
+      'docker exec -i lvs-director sh -c cat',
+    ]);
   });
 
   it('ssh runs on the connection of the named host, and refuses an unknown host', async () => {
     const a = new RecordingShell();
     const b = new RecordingShell();
-    const t = sshTransport(new Map([['rs1', a], ['rs2', b]]));
+    const t = sshTransport(
+      new Map([
+        ['rs1', a],
+        ['rs2', b],
+      ]),
+    );
     await t.run('rs2', 'hostname');
     expect([a.commands, b.commands]).toEqual([[], ['hostname']]);
     expect(() => t.run('rs9', 'hostname')).toThrow(/no connection for host "rs9"/);

@@ -30,7 +30,10 @@ describe('Vagrantfile', () => {
     const nat = withPreset('nat-rr', {}, 'test');
     expect(vagrantfile(nat, { ...OPTIONS, memoryMb: 768, cpus: 2 })).toBe(fixture('Vagrantfile.nat'));
     const director = hostsOf(nat).find((h) => h.role === 'director')!;
-    expect(labNics(nat, director).map((n) => `${n.dev}=${n.network}`)).toEqual(['eth0=lvs-lab-natrr', 'eth1=lvs-lab-natrr-out']);
+    expect(labNics(nat, director).map((n) => `${n.dev}=${n.network}`)).toEqual([
+      'eth0=lvs-lab-natrr',
+      'eth1=lvs-lab-natrr-out',
+    ]);
   });
 
   it("the guest's command line names the host, its lab NICs by MAC and the lab's key, nothing else of the host", () => {
@@ -40,7 +43,7 @@ describe('Vagrantfile', () => {
     );
   });
 
-  it('without the kit\'s namespace (a libvirtd the user runs) SSH goes straight to the guests', () => {
+  it("without the kit's namespace (a libvirtd the user runs) SSH goes straight to the guests", () => {
     const text = vagrantfile(referenceLab(), { ...OPTIONS, netns: undefined });
     expect(text).not.toContain('proxy_command');
     expect(text).toContain('lv.management_network_mode = "none"');

@@ -11,9 +11,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await labDown(VAGRANT_LAB.name, { log, fallback: VAGRANT_LAB }); // left by a run that was killed
   project.provide('footprintBefore', await footprint());
   // The suite's own labs are the global one and the NAT one its tests build.
-  const untrap = teardownOnSignal(`the suite's Vagrant labs`, async () => {
-    for (const name of [VAGRANT_LAB.name, 'vnat']) await labDown(name, { log });
-  }, log);
+  const untrap = teardownOnSignal(
+    `the suite's Vagrant labs`,
+    async () => {
+      for (const name of [VAGRANT_LAB.name, 'vnat']) await labDown(name, { log });
+    },
+    log,
+  );
   const t0 = Date.now();
   const { session } = await labUp(VAGRANT_LAB, { testbed: 'vagrant', log });
   await session.close();

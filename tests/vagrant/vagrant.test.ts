@@ -9,7 +9,15 @@ import { planLab } from '../../provision/plan.js';
 import { connectLab, labDown, labUp, type LabSession } from '../../testbed/lab.js';
 import { readState } from '../../testbed/state.js';
 import { vagrant } from '../../testbed/vagrant/testbed.js';
-import { arpResponders, clientNeighborMac, fetchSequence, flushClientNeighbors, ipvsStats, ipvsStatsAfter, macsOf } from '../../verify/probes.js';
+import {
+  arpResponders,
+  clientNeighborMac,
+  fetchSequence,
+  flushClientNeighbors,
+  ipvsStats,
+  ipvsStatsAfter,
+  macsOf,
+} from '../../verify/probes.js';
 import { verifyLab } from '../../verify/report.js';
 import { drSuite } from '../integration/dr-suite.js';
 import { footprint, VAGRANT_LAB } from './lab.js';
@@ -35,15 +43,28 @@ describe('the reference lab on Vagrant machines', () => {
       try {
         const seen = await Promise.all(
           [lab.client, lab.director, ...lab.realservers].map(async (h) => {
-            const out = (await s.transport.run(h.name, 'hostname; cat /proc/sys/kernel/random/boot_id; cat /sys/class/net/eth0/address')).stdout.trim().split('\n');
+            const out = (
+              await s.transport.run(
+                h.name,
+                'hostname; cat /proc/sys/kernel/random/boot_id; cat /sys/class/net/eth0/address',
+              )
+            ).stdout
+              .trim()
+              .split('\n');
             return { host: h.name, hostname: out[0], bootId: out[1], mac: out[2] };
           }),
         );
         expect(seen.map((x) => x.hostname)).toEqual(['client', 'director', 'rs1', 'rs2']);
         expect(new Set(seen.map((x) => x.bootId)).size).toBe(4);
-        expect(seen.map((x) => x.mac)).toEqual(['02:00:c0:a8:aa:0a', '02:00:c0:a8:aa:65', '02:00:c0:a8:aa:66', '02:00:c0:a8:aa:67']);
+        expect(seen.map((x) => x.mac)).toEqual([
+          '02:00:c0:a8:aa:0a',
+          '02:00:c0:a8:aa:65',
+          '02:00:c0:a8:aa:66',
+          '02:00:c0:a8:aa:67',
+        ]);
         // no guest has a route out: the management network is isolated and DHCP gives no gateway
-        for (const h of seen) expect((await s.transport.run(h.host, 'ip -4 route show default')).stdout.trim(), h.host).toBe('');
+        for (const h of seen)
+          expect((await s.transport.run(h.host, 'ip -4 route show default')).stdout.trim(), h.host).toBe('');
       } finally {
         await s.close();
       }
@@ -51,7 +72,8 @@ describe('the reference lab on Vagrant machines', () => {
   });
 
   describe('working inside', () => {
-    const cli = (args: string[], input?: string) => $({ nothrow: true, quiet: true, input })`npx tsx cli/lab.ts ${args}`;
+    const cli = (args: string[], input?: string) =>
+      $({ nothrow: true, quiet: true, input })`npx tsx cli/lab.ts ${args}`;
 
     it("exec runs on the machine itself and exits with the command's status", async () => {
       const res = await cli(['exec', 'rs2', '--name', lab.name, '--', 'hostname; exit 4']);
@@ -60,7 +82,11 @@ describe('the reference lab on Vagrant machines', () => {
     });
 
     it('shell opens a terminal on the machine through the namespace, and `exit` leaves it', async () => {
-      const res = await $({ nothrow: true, quiet: true, input: 'hostname\nexit\n' })`script -qec ${`npx tsx cli/lab.ts shell director --name ${lab.name}`} /dev/null`;
+      const res = await $({
+        nothrow: true,
+        quiet: true,
+        input: 'hostname\nexit\n',
+      })`script -qec ${`npx tsx cli/lab.ts shell director --name ${lab.name}`} /dev/null`;
       expect(res.exitCode).toBe(0);
       expect(res.stdout).toContain(`[lvs-lab ${lab.name}:director]`);
       expect(res.stdout).toMatch(/^director\r?$/m);
@@ -85,7 +111,10 @@ describe('the reference lab on Vagrant machines', () => {
     beforeAll(async () => {
       s = await connectLab(lab.name);
       for (const r of lab.realservers)
-        await s.transport.run(r.name, 'for d in all eth0; do echo 0 > /proc/sys/net/ipv4/conf/$d/arp_ignore; echo 0 > /proc/sys/net/ipv4/conf/$d/arp_announce; done');
+        await s.transport.run(
+          r.name,
+          'for d in all eth0; do echo 0 > /proc/sys/net/ipv4/conf/$d/arp_ignore; echo 0 > /proc/sys/net/ipv4/conf/$d/arp_announce; done',
+        );
     });
     afterAll(async () => s?.close());
 
@@ -147,7 +176,9 @@ describe('a NAT lab on Vagrant machines', () => {
       expect(checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.evidence}`)).toEqual([]);
       expect(checks.map((c) => c.name)).toContain('replies come back through the director (NAT)');
       // the client really is on the other network: its only address is on the outside subnet
-      expect((await session.transport.run(nat.client.name, 'ip -4 -o addr show dev eth0')).stdout).toContain(`inet ${nat.client.ip}/24`);
+      expect((await session.transport.run(nat.client.name, 'ip -4 -o addr show dev eth0')).stdout).toContain(
+        `inet ${nat.client.ip}/24`,
+      );
     } finally {
       // down while this session is still open: its connections lose their machines under them
       await labDown(nat.name, { log });
