@@ -11,7 +11,7 @@ type DynamicImport = <M>(specifier: string) => Promise<M>;
 /** The four functions of one of infra/operations.ts's operations, typed with this resource's inputs and outputs. */
 type Operation<I, O> = Required<Pick<pulumi.dynamic.ResourceProvider<I, O>, 'create' | 'diff' | 'update' | 'delete'>>;
 
-function providerFor<I, O>(kind: OperationKind): pulumi.dynamic.ResourceProvider<I, O> {
+export function providerFor<I, O>(kind: OperationKind): pulumi.dynamic.ResourceProvider<I, O> {
   const load = async (): Promise<Operation<I, O>> => {
     // import() through Function: bundlers and test runners rewrite an import() expression into a helper of their
     // own, which Pulumi's closure serializer cannot carry into the provider process.
@@ -30,8 +30,8 @@ function providerFor<I, O>(kind: OperationKind): pulumi.dynamic.ResourceProvider
       .resolve('tsx/esm/api')
       .replace(/\.cjs$/, '.mjs');
     const tsx = await dynamicImport<typeof import('tsx/esm/api')>(pathToFileURL(tsxApi).href);
-    const module = (await tsx.tsImport('./infra/operations.ts', root)) as typeof import('./operations.js');
-    return module.operations[kind] as unknown as Operation<I, O>;
+    const loaded = (await tsx.tsImport('./infra/operations.ts', root)) as typeof import('./operations.js');
+    return loaded.operations[kind] as unknown as Operation<I, O>;
   };
   return {
     create: async (inputs) => (await load()).create(inputs),
