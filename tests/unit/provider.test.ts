@@ -45,5 +45,10 @@ describe('dynamic providers, serialized and run by plain node', () => {
       replaces: [],
       deleteBeforeReplace: true,
     });
+    expect(await diffInNode('bridgeRule', olds, { ...olds, bridge: 'lvs-b' })).toEqual({
+      changes: true,
+      replaces: ['bridge'],
+      deleteBeforeReplace: true,
+    });
   });
 });
