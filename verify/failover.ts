@@ -4,8 +4,7 @@ import { directorsOf, type Lab } from '../model/topology.js';
 import { shq } from '../provision/shell.js';
 import { clientNeighborMac, must, serviceUrl, vipHolders } from './probes.js';
 import type { LabAccess } from '../provision/transport.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { pollFor, sleep, waitFor } from '../provision/wait.js';
 
 /** The pair's other director. */
 export const peerOf = (lab: Lab, name: string): string => directorsOf(lab).find((d) => d.name !== name)!.name;
@@ -22,12 +21,13 @@ export async function secondsUntilSoleHolder(
   limit: number,
   since = Date.now(),
 ): Promise<number | undefined> {
-  while (Date.now() - since < limit * 1000) {
-    const holders = await vipHolders(a);
-    if (holders.length === 1 && holders[0] === name) return (Date.now() - since) / 1000;
-    await sleep(100);
-  }
-  return undefined;
+  return pollFor(
+    async () => {
+      const holders = await vipHolders(a);
+      return holders.length === 1 && holders[0] === name ? (Date.now() - since) / 1000 : undefined;
+    },
+    { within: limit * 1000 - (Date.now() - since), every: 100 },
+  );
 }
 
 export interface RequestLoop {
@@ -134,17 +134,21 @@ export async function holdConnection(a: LabAccess): Promise<HeldConnection> {
     `rm -f ${file}.*; (bash -c ${shq(script)} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`,
   );
   // Its local port, once connected (the kernel's socket table names it).
-  let client = '';
-  for (let i = 0; i < 50 && !client; i++) {
-    const ss = await must(
-      a,
-      a.lab.client.name,
-      `ss -Htn state established dst ${a.lab.vip}:${port} | awk '{print $3}'`,
-    );
-    client = ss.split('\n').find(Boolean) ?? '';
-    if (!client) await sleep(100);
-  }
-  if (!client) throw new Error(`client: no connection to ${a.lab.vip}:${port} established`);
+  const client = await waitFor(
+    async () => {
+      const ss = await must(
+        a,
+        a.lab.client.name,
+        `ss -Htn state established dst ${a.lab.vip}:${port} | awk '{print $3}'`,
+      );
+      return ss.split('\n').find(Boolean);
+    },
+    {
+      within: 15_000, // each look is a command through the testbed: ~1 s in a container of the emulated engine VM
+      every: 100,
+      timedOut: () => new Error(`client: no connection to ${a.lab.vip}:${port} established within 15 s`),
+    },
+  );
   return {
     client,
     finish: async () => {

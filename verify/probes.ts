@@ -7,6 +7,7 @@ import { CHECKER_USER_AGENT, keepalivedFiles } from '../provision/keepalived.js'
 import { virtualService } from '../provision/plan.js';
 import { daemonRunning, shq, withTimeout } from '../provision/shell.js';
 import type { LabAccess } from '../provision/transport.js';
+import { lastReading } from '../provision/wait.js';
 
 /** The longest a probe may take (the failover drill's request loop is the longest, at about 20 s). */
 export const PROBE_TIMEOUT_MS = 120_000;
@@ -164,12 +165,11 @@ export async function ipvsStatsAfter(
   timeoutMs = 6_000,
   director = a.lab.director.name,
 ): Promise<IpvsStats> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const now = await ipvsStats(a, director);
-    if (now.conns - before.conns >= newConns || Date.now() > deadline) return now;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  return lastReading(
+    () => ipvsStats(a, director),
+    (now) => now.conns - before.conns >= newConns,
+    { within: timeoutMs, every: 250 },
+  );
 }
 
 export interface IpvsService {
@@ -218,12 +218,11 @@ export async function vipHolders(a: LabAccess): Promise<string[]> {
 
 /** Waits (up to `seconds`) until exactly one director holds the VIP, and returns who holds it then. */
 export async function settledVipHolders(a: LabAccess, seconds: number): Promise<string[]> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const holders = await vipHolders(a);
-    if (holders.length === 1 || Date.now() > deadline) return holders;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return lastReading(
+    () => vipHolders(a),
+    (holders) => holders.length === 1,
+    { within: seconds * 1000, every: 200 },
+  );
 }
 
 /** The connections a director's IPVS knows from `clientIp` to the VIP (`ipvsadm -Lnc`): state and realserver each. */

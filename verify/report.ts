@@ -4,6 +4,7 @@ import { directorsOf, FORWARD_COLUMN, type Forwarding, type Lab } from '../model
 import { removalWindowSeconds, takeoverWindowSeconds } from '../provision/keepalived.js';
 import { syncDaemonPattern } from '../provision/plan.js';
 import type { LabAccess } from '../provision/transport.js';
+import { lastReading } from '../provision/wait.js';
 import {
   accessLogClients,
   arpResponders,
@@ -306,13 +307,13 @@ async function pairChecks(a: LabAccess, holders: string[]): Promise<Check[]> {
 /** After the requests: the backup's IPVS knows the client's connections, sent by the MASTER's sync daemon. */
 async function syncCheck(a: LabAccess, active: string): Promise<Check> {
   const backup = directorsOf(a.lab).find((d) => d.name !== active)!.name;
-  const [mine, deadline] = [await ipvsConnections(a, active), Date.now() + 5_000];
-  let synced = await ipvsConnections(a, backup);
+  const mine = await ipvsConnections(a, active);
   // The sync daemon sends in batches (at most a second or two later).
-  while (synced.length === 0 && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 250));
-    synced = await ipvsConnections(a, backup);
-  }
+  const synced = await lastReading(
+    () => ipvsConnections(a, backup),
+    (conns) => conns.length > 0,
+    { within: 5_000, every: 250 },
+  );
   const known = synced.filter((c) => mine.some((m) => m.client === c.client && m.rs === c.rs));
   return {
     name: `the backup (${backup}) knows the client's connections (IPVS sync)`,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { CommandError } from '../../model/errors.js';
 import type { Shell } from '../../provision/shell.js';
 import type { SshShell } from '../../provision/ssh.js';
+import { waitFor } from '../../provision/wait.js';
 import { stateDir } from '../paths.js';
 import { readJson, writeJson } from '../state.js';
 import type { VmFlavour } from '../vm/saved.js';
@@ -168,17 +169,15 @@ export async function ensureDockerForwarder(shell: SshShell): Promise<void> {
   const child = spawn('ssh', args, { detached: true, stdio: 'ignore' });
   child.unref();
   await writeEngineState({ ...state, forwarder: { pid: child.pid! } });
-  for (let i = 0; i < 100; i++) {
-    if (await socketAnswers(sock)) return;
-    if (!isForwarder(child.pid!)) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new CommandError(
-    'localhost',
-    `ssh ${args.join(' ')}`,
-    1,
-    'the Docker socket forward did not come up within 10 s',
-    "forwarding the engine VM's Docker socket",
+  const failed = (why: string) =>
+    new CommandError('localhost', `ssh ${args.join(' ')}`, 1, why, "forwarding the engine VM's Docker socket");
+  await waitFor(
+    async () => {
+      if (await socketAnswers(sock)) return true;
+      if (!isForwarder(child.pid!)) throw failed('the ssh forwarding the Docker socket exited');
+      return undefined;
+    },
+    { within: 10_000, every: 100, timedOut: () => failed('the Docker socket forward did not come up within 10 s') },
   );
 }
 

@@ -5,7 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { $, retry, sleep } from 'zx';
+import { $, retry } from 'zx';
+import { stopProcess } from '../../provision/wait.js';
 import { UserError } from '../../model/errors.js';
 import { LocalShell, shq } from '../../provision/shell.js';
 import { stateDir } from '../paths.js';
@@ -130,10 +131,7 @@ export async function ensureLibvirtd(log: Log): Promise<{ netns?: string }> {
 }
 
 async function stop(pid: number, name: string): Promise<void> {
-  if (!runs(pid, name)) return;
-  process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 100 && runs(pid, name); i++) await sleep(100);
-  if (runs(pid, name)) process.kill(pid, 'SIGKILL');
+  await stopProcess(pid, () => runs(pid, name));
 }
 
 /** Stops the kit's own libvirtd (and virtlogd) and removes its namespace, when `inUse` says no lab needs it. */

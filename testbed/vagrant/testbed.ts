@@ -4,7 +4,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { $, retry, sleep, type Duration, type ProcessOutput } from 'zx';
+import { $, retry, type Duration, type ProcessOutput } from 'zx';
+import { waitFor } from '../../provision/wait.js';
 import { UserError } from '../../model/errors.js';
 import { hostsOf, type Lab } from '../../model/topology.js';
 import { runSteps } from '../../provision/apply.js';
@@ -88,15 +89,14 @@ async function until<T>(
   what: string,
   everyMs = 250,
 ): Promise<T> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const err = failed();
-    if (err) throw err;
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`vagrant: ${what} within ${limitMs / 1000} s`);
-    await sleep(everyMs);
-  }
+  return waitFor(
+    async () => {
+      const err = failed();
+      if (err) throw err;
+      return probe();
+    },
+    { within: limitMs, every: everyMs, timedOut: () => new Error(`vagrant: ${what} within ${limitMs / 1000} s`) },
+  );
 }
 
 async function connectHosts(

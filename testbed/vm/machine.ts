@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $ } from 'zx';
+import { waitFor } from '../../provision/wait.js';
 import { CommandError } from '../../model/errors.js';
 import { newSshKeyPair, SshShell } from '../../provision/ssh.js';
 import { PreflightError } from '../preflight.js';
@@ -53,26 +54,31 @@ async function waitForSsh(
   keyFile: string,
   timeoutMs = 300_000,
 ): Promise<SshShell> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError = '';
-  while (Date.now() < deadline) {
-    if (!isOurVm(vm.pid, vm.name)) {
-      const consoleLog = await readFile(vmFiles(dir).console, 'utf8').catch(() => '');
-      throw new Error(
-        `the VM exited while starting; last console lines:\n${consoleLog.split('\n').slice(-15).join('\n')}`,
-      );
-    }
-    try {
-      return await SshShell.connect(
-        { host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey, keyFile },
-        5_000,
-      );
-    } catch (err) {
-      lastError = (err as Error).message;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-  throw new Error(`no SSH from the VM within ${timeoutMs / 1000} s (last error: ${lastError})`);
+  let lastError = 'no attempt';
+  return waitFor(
+    async () => {
+      if (!isOurVm(vm.pid, vm.name)) {
+        const consoleLog = await readFile(vmFiles(dir).console, 'utf8').catch(() => '');
+        throw new Error(
+          `the VM exited while starting; last console lines:\n${consoleLog.split('\n').slice(-15).join('\n')}`,
+        );
+      }
+      try {
+        return await SshShell.connect(
+          { host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey, keyFile },
+          5_000,
+        );
+      } catch (err) {
+        lastError = (err as Error).message;
+        return undefined; // sshd not up yet
+      }
+    },
+    {
+      within: timeoutMs,
+      every: 250,
+      timedOut: () => new Error(`no SSH from the VM within ${timeoutMs / 1000} s (last error: ${lastError})`),
+    },
+  );
 }
 
 const seconds = (since: number): string => ((Date.now() - since) / 1000).toFixed(1);

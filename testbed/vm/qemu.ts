@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { $ } from 'zx';
+import { stopProcess } from '../../provision/wait.js';
 import type { VmImage } from './image.js';
 
 export interface Accel {
@@ -150,9 +151,5 @@ export function isOurVm(pid: number, name: string): boolean {
 }
 
 export async function stopVm(pid: number, name: string): Promise<void> {
-  if (!isOurVm(pid, name)) return;
-  process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 100 && isOurVm(pid, name); i++) await new Promise((r) => setTimeout(r, 100));
-  if (isOurVm(pid, name)) process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 50 && isOurVm(pid, name); i++) await new Promise((r) => setTimeout(r, 100));
+  await stopProcess(pid, () => isOurVm(pid, name));
 }

@@ -1,6 +1,7 @@
 // A minimal client for qemu's machine protocol (QMP) on a unix socket: what saving and restoring a booted VM needs
 // (stop, migrate, query-migrate, cont, quit). One command at a time; asynchronous events are skipped.
 import { createConnection, type Socket } from 'node:net';
+import { waitFor } from '../../provision/wait.js';
 
 export class QmpError extends Error {}
 
@@ -38,24 +39,32 @@ export class Qmp {
    * gives up at once when `running` says qemu is gone.
    */
   static async connect(path: string, timeoutMs = 10_000, running: () => boolean = () => true): Promise<Qmp> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (!running()) throw new QmpError('qemu exited');
-      try {
-        const socket = await new Promise<Socket>((resolve, reject) => {
-          const s = createConnection(path, () => resolve(s));
-          s.once('error', reject);
-        });
-        const qmp = new Qmp(socket);
-        await qmp.next(); // the greeting
-        await qmp.execute('qmp_capabilities');
-        return qmp;
-      } catch (err) {
-        if (Date.now() > deadline)
-          throw new QmpError(`no QMP on ${path} within ${timeoutMs} ms: ${(err as Error).message}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    let last = 'no attempt';
+    return waitFor(
+      async () => {
+        if (!running()) throw new QmpError('qemu exited');
+        let qmp: Qmp | undefined;
+        try {
+          const socket = await new Promise<Socket>((resolve, reject) => {
+            const s = createConnection(path, () => resolve(s));
+            s.once('error', reject);
+          });
+          qmp = new Qmp(socket);
+          await qmp.next(); // the greeting
+          await qmp.execute('qmp_capabilities');
+          return qmp;
+        } catch (err) {
+          qmp?.close();
+          last = (err as Error).message;
+          return undefined; // qemu has not created the socket yet, or is still starting
+        }
+      },
+      {
+        within: timeoutMs,
+        every: 50,
+        timedOut: () => new QmpError(`no QMP on ${path} within ${timeoutMs} ms: ${last}`),
+      },
+    );
   }
 
   private next(): Promise<Record<string, unknown>> {
@@ -75,15 +84,19 @@ export class Qmp {
 
   /** Polls `query-migrate` until the migration (outgoing or incoming) completed; throws when it failed. */
   async migrationDone(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const { status } = await this.execute<{ status?: string }>('query-migrate');
-      if (status === 'completed') return;
-      if (status === 'failed' || status === 'cancelled') throw new QmpError(`migration ${status}`);
-      if (Date.now() > deadline)
-        throw new QmpError(`migration not completed within ${timeoutMs} ms (status ${status})`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    let status: string | undefined;
+    await waitFor(
+      async () => {
+        ({ status } = await this.execute<{ status?: string }>('query-migrate'));
+        if (status === 'failed' || status === 'cancelled') throw new QmpError(`migration ${status}`);
+        return status === 'completed' ? status : undefined;
+      },
+      {
+        within: timeoutMs,
+        every: 50,
+        timedOut: () => new QmpError(`migration not completed within ${timeoutMs} ms (status ${status})`),
+      },
+    );
   }
 
   close(): void {

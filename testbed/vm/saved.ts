@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { $ } from 'zx';
 import { CommandError } from '../../model/errors.js';
 import { newSshKeyPair, type SshShell } from '../../provision/ssh.js';
+import { sleep, waitFor } from '../../provision/wait.js';
 import { kitProcessAlive } from '../lock.js';
 import type { VmImage } from './image.js';
 import { Qmp } from './qmp.js';
@@ -133,7 +134,7 @@ export async function saveVm(
     }
     // Let the guest settle before it is stopped: the SSH session's teardown runs on in its kernel for a moment, and a
     // vCPU saved midway through kernel work can spin forever once restored (seen once: CPU 0 stuck in sshd).
-    await new Promise((r) => setTimeout(r, 2_000));
+    await sleep(2_000);
     const qmp = await Qmp.connect(vmFiles(work).qmp);
     try {
       // Stopped first, so the disk is final before the memory is written; the restored guest then resumes from here.
@@ -175,15 +176,21 @@ export async function resumeRestored(dir: string, running: () => boolean, timeou
     throw new Error(`${err.message} (qemu refused the saved state?)`);
   });
   try {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const { status } = await qmp.execute<{ status: string }>('query-status');
-      if (status === 'paused' || status === 'postmigrate' || status === 'prelaunch') break;
-      if (status === 'running') return;
-      if (status !== 'inmigrate') throw new Error(`qemu is ${status} after loading the saved state`);
-      if (Date.now() > deadline) throw new Error(`qemu still loading the saved state after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    // "inmigrate" while qemu reads the state; then paused (resumed here), or running already.
+    const status = await waitFor(
+      async () => {
+        const { status } = await qmp.execute<{ status: string }>('query-status');
+        return status === 'inmigrate' ? undefined : status;
+      },
+      {
+        within: timeoutMs,
+        every: 25,
+        timedOut: () => new Error(`qemu still loading the saved state after ${timeoutMs} ms`),
+      },
+    );
+    if (status === 'running') return;
+    if (!['paused', 'postmigrate', 'prelaunch'].includes(status))
+      throw new Error(`qemu is ${status} after loading the saved state`);
     await qmp.execute('cont');
   } finally {
     qmp.close();
