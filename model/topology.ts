@@ -39,9 +39,9 @@ const between = (min: number, max: number) =>
     .min(min, { message: `must be between ${min} and ${max}` })
     .max(max, { message: `must be between ${min} and ${max}` });
 
-const ipv4 = z
-  .string()
-  .refine((s) => ipaddr.IPv4.isValidFourPartDecimal(s), { message: 'is not an IPv4 address (a.b.c.d)' });
+// zod's own address formats; the message names the value given.
+const ipv4 = z.ipv4({ error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 address (a.b.c.d)` });
+const cidrv4 = z.cidrv4({ error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 CIDR (a.b.c.d/len)` });
 
 const hostName = z
   .string()
@@ -115,7 +115,7 @@ const labSchema = z.strictObject({
     .string()
     .regex(/^[a-z][a-z0-9]{0,7}$/, { message: 'must be 1-8 characters of a-z and 0-9, starting with a letter' })
     .default(REFERENCE_LAB.name),
-  subnet: z.string().default(REFERENCE_LAB.subnet),
+  subnet: cidrv4.default(REFERENCE_LAB.subnet),
   vip: ipv4.default(REFERENCE_LAB.vip),
   service: service.default({ ...REFERENCE_LAB.service }),
   forwarding: z
@@ -134,7 +134,7 @@ const labSchema = z.strictObject({
     .default(REFERENCE_LAB.realservers.map((r) => ({ ...r }))),
   client: host(REFERENCE_LAB.client),
   // NAT only: the client's network, behind the director, which has directorIp on it and holds the VIP there.
-  outside: z.strictObject({ subnet: z.string(), directorIp: ipv4 }).optional(),
+  outside: z.strictObject({ subnet: cidrv4, directorIp: ipv4 }).optional(),
   // Present: keepalived on the director holds the IPVS table and takes out realservers that stop answering.
   healthCheck: healthCheck.optional(),
   // Present: a second director, VRRP and connection sync (see `ha` above).
@@ -251,16 +251,9 @@ interface Cidr {
   broadcast: string;
 }
 
-function parseCidr(field: string, cidr: string, problems: string[]): Cidr | undefined {
-  let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
-  try {
-    parsed = ipaddr.parseCIDR(cidr);
-    if (parsed[0].kind() !== 'ipv4') throw new Error('not IPv4');
-  } catch {
-    problems.push(`${field}: ${JSON.stringify(cidr)} is not an IPv4 CIDR (a.b.c.d/len)`);
-    return undefined;
-  }
-  const [base, len] = parsed as [ipaddr.IPv4, number];
+/** A subnet the schema accepted as an IPv4 CIDR: what a lab needs of it beyond the syntax. */
+function parseCidr(field: string, cidr: string, problems: string[]): Cidr {
+  const [base, len] = ipaddr.IPv4.parseCIDR(cidr);
   const network = ipaddr.IPv4.networkAddressFromCIDR(cidr).toString();
   if (base.toString() !== network)
     problems.push(`${field}: ${cidr} has host bits set (the network is ${network}/${len})`);
@@ -273,7 +266,6 @@ type Checked = { problems: string[]; prefixLength: number; outsidePrefixLength?:
 function semanticProblems(lab: Parsed): Checked {
   const problems: string[] = [];
   const inside = parseCidr('subnet', lab.subnet, problems);
-  if (!inside) return { problems, prefixLength: 0, realservers: [] };
   const nat = lab.forwarding === 'nat';
   if (nat && !lab.outside)
     problems.push(
@@ -286,11 +278,7 @@ function semanticProblems(lab: Parsed): Checked {
   if (!nat && lab.outside)
     problems.push(`outside: only forwarding nat has an outside network (this lab is ${lab.forwarding})`);
   const outside = nat && lab.outside ? parseCidr('outside.subnet', lab.outside.subnet, problems) : undefined;
-  if (
-    inside &&
-    outside &&
-    (inside.base.match(outside.base, outside.len) || outside.base.match(inside.base, inside.len))
-  )
+  if (outside && (inside.base.match(outside.base, outside.len) || outside.base.match(inside.base, inside.len)))
     problems.push(`outside.subnet: ${lab.outside!.subnet} overlaps the subnet ${lab.subnet}`);
 
   const resolved = resolveRealservers(lab, lab.subnet);

@@ -101,16 +101,9 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
   }
   // Build beside the final place and rename at the end: an interrupted build never looks like a cached image, and
   // what one left (its owner gone) is removed here.
-  const images = join(cacheDir(), 'images');
-  for (const d of existsSync(images) ? await readdir(images) : []) {
-    const owner = /\.building-(\d+)$/.exec(d)?.[1];
-    if (owner && !kitProcessAlive(Number(owner))) {
-      await rm(join(images, d), { recursive: true, force: true });
-      log(`VM image: removed an interrupted build (${d})`);
-    }
-  }
+  for (const d of await sweepInterruptedBuilds()) log(`VM image: removed an interrupted build (${d})`);
   const work = `${dir}.building-${process.pid}`;
-  await rm(work, { recursive: true, force: true });
+  await removeBuild(work);
   await mkdir(work, { recursive: true });
   const rootfs = join(work, 'rootfs');
   try {
@@ -145,10 +138,49 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
     await rm(dir, { recursive: true, force: true });
     await rename(work, dir);
   } catch (err) {
-    await rm(work, { recursive: true, force: true });
+    await removeBuild(work);
     throw err;
   }
   return (await readImage(dir))!;
+}
+
+/** Removes the builds (`<image>.building-<pid>`) whose process is gone, and returns their names. */
+export async function sweepInterruptedBuilds(images = join(cacheDir(), 'images')): Promise<string[]> {
+  const removed: string[] = [];
+  for (const d of existsSync(images) ? await readdir(images) : []) {
+    const owner = /\.building-(\d+)$/.exec(d)?.[1];
+    if (owner && !kitProcessAlive(Number(owner))) {
+      await removeBuild(join(images, d));
+      removed.push(d);
+    }
+  }
+  return removed;
+}
+
+/** The mount points at or under `dir`, deepest first (/proc/self/mounts escapes spaces and such as octal). */
+async function mountsUnder(dir: string): Promise<string[]> {
+  const text = await readFile('/proc/self/mounts', 'utf8');
+  return text
+    .split('\n')
+    .map((line) =>
+      (line.split(' ')[1] ?? '').replace(/\\([0-7]{3})/g, (_, octal: string) =>
+        String.fromCharCode(parseInt(octal, 8)),
+      ),
+    )
+    .filter((m) => m === dir || m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Removes a build directory, first detaching what debootstrap mounted in its root filesystem (proc, sysfs, and in a
+ * container /dev binds such as /dev/shm): a killed build leaves them mounted, and a recursive remove would walk into
+ * them and delete the host's files. Refuses to remove anything while a mount remains.
+ */
+async function removeBuild(dir: string): Promise<void> {
+  for (const m of await mountsUnder(dir)) await $({ quiet: true, nothrow: true })`umount -l ${m}`;
+  const left = await mountsUnder(dir);
+  if (left.length > 0) throw new Error(`${dir}: not removed, still mounted there: ${left.join(', ')}`);
+  await rm(dir, { recursive: true, force: true });
 }
 
 async function configureRootfs(rootfs: string): Promise<void> {

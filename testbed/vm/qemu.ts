@@ -2,7 +2,7 @@
 // networking with restrict=on, so the guest reaches nothing but the one loopback port forwarded to its sshd.
 import { CommandError } from '../../model/errors.js';
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { $ } from 'zx';
@@ -140,14 +140,31 @@ export async function bootVm(o: BootOptions): Promise<{ pid: number; accel: Acce
   return { pid: Number((await readFile(f.pidFile, 'utf8')).trim()), accel };
 }
 
+/** True when these are the arguments of a qemu started under this name (`-name NAME,process=NAME`). */
+const startedAs = (args: string[], name: string) =>
+  (args[0] ?? '').includes('qemu-system') && args.includes(`${name},process=${name}`);
+
 /** True when pid is a live qemu started under this name (never signal a recycled pid). */
 export function isOurVm(pid: number, name: string): boolean {
   try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmdline.includes('qemu-system') && cmdline.includes(`process=${name}`);
+    return startedAs(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'), name);
   } catch {
     return false;
   }
+}
+
+/** The pids of every running qemu started under this name: found without any state or pid file. */
+export async function vmPidsNamed(name: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const args = await readFile(`/proc/${entry}/cmdline`, 'utf8').then(
+      (text) => text.split('\0'),
+      () => [], // gone meanwhile
+    );
+    if (startedAs(args, name)) pids.push(Number(entry));
+  }
+  return pids;
 }
 
 export async function stopVm(pid: number, name: string): Promise<void> {

@@ -120,7 +120,7 @@ realservers:
     ['port 70000', { service: { port: 70000 } }, 'service.port: must be between 1 and 65535'],
     ['a port given as text', { service: { port: '80' } }, 'service.port: must be a number'],
     ['UDP', { service: { protocol: 'udp' } }, 'service.protocol: only "tcp" is supported'],
-    ['an address that is not IPv4', { vip: '192.168.170' }, 'vip: is not an IPv4 address'],
+    ['an address that is not IPv4', { vip: '192.168.170' }, 'vip: "192.168.170" is not an IPv4 address (a.b.c.d)'],
     ['a subnet that is not a CIDR', { subnet: '192.168.170.0' }, 'subnet: "192.168.170.0" is not an IPv4 CIDR'],
     ['a subnet with host bits', { subnet: '192.168.170.1/24' }, 'subnet: 192.168.170.1/24 has host bits set'],
     ['an unknown field', { schedular: 'rr' }, '(lab): unknown field(s) schedular'],
