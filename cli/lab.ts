@@ -3,7 +3,6 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { capture, formatCapture } from '../inside/capture.js';
-import { renderGraph } from '../inside/graph.js';
 import { hostNamed } from '../inside/hosts.js';
 import { formatObservation, observe } from '../inside/observe.js';
 import { trapInterrupts } from './interrupt.js';
@@ -198,6 +197,8 @@ async function main(): Promise<number> {
       } finally {
         await access?.close();
       }
+      // Loaded here alone: vega and resvg take over a second to import, which every other command would pay.
+      const { renderGraph } = await import('../inside/graph.js');
       const { svg, png } = await renderGraph(access?.lab ?? model, macs);
       await writeFile(out, svg);
       await writeFile(out.replace(/\.svg$/, '.png'), png);
