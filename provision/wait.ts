@@ -67,26 +67,3 @@ export async function lastReading<T>(
   }, options);
   return last!.reading;
 }
-
-/**
- * Ends a process the kit started: SIGTERM, up to `graceMs` for it to exit, then SIGKILL and up to 5 s more. `ours`
- * re-checks the pid before each signal and attempt (never signal a recycled pid).
- */
-export async function stopProcess(pid: number, ours: () => boolean, graceMs = 10_000): Promise<void> {
-  const signal = (name: NodeJS.Signals) => {
-    if (!ours()) return false;
-    try {
-      process.kill(pid, name);
-    } catch {
-      return false; // exited between the check and the signal
-    }
-    return true;
-  };
-  const gone = (within: number) =>
-    waitFor(() => (ours() ? undefined : true), { within, every: 100, timedOut: () => new Error('still running') }).then(
-      () => true,
-      () => false,
-    );
-  if (!signal('SIGTERM') || (await gone(graceMs))) return;
-  if (signal('SIGKILL')) await gone(5_000);
-}

@@ -3,11 +3,11 @@
 // is refused with who holds the lock. A lock whose process is gone is stale and taken over. Re-entrant within one
 // async call chain (a failed `up` calls `down` under the lock it holds), not across two chains of one process.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { readFileSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../model/errors.js';
 import { stateDir } from './paths.js';
+import { kitProcessAlive } from './process.js';
 
 export const lockFile = (lab: string): string => join(stateDir(), 'locks', `${lab}.lock`);
 
@@ -29,17 +29,6 @@ export class LabBusyError extends UserError {
       `lab "${lab}" is busy: \`${holder.command}\` (pid ${holder.pid}) has held it since ${holder.since}; ` +
         `wait for it to finish (if that process is gone, remove ${lockFile(lab)})`,
     );
-  }
-}
-
-/** Whether `pid` is a live lvs-lab process (node or tsx: one that could hold a lock, or own a build or a save), not
- * a recycled pid of something else. */
-export function kitProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return /node|tsx/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
-  } catch {
-    return false;
   }
 }
 

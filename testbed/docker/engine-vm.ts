@@ -1,7 +1,6 @@
 // The engine VM: an lvs-lab VM (Debian's kernel, with IPVS) running dockerd, for Docker labs on hosts whose kernel
 // has no IPVS. Its lifecycle only (`npm run lab -- engine up|down|status`); choosing and opening an engine is engine.ts.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { CommandError } from '../../model/errors.js';
 import type { Shell } from '../../provision/shell.js';
 import type { SshShell } from '../../provision/ssh.js';
 import { waitFor } from '../../provision/wait.js';
+import { processArgs } from '../process.js';
 import { stateDir } from '../paths.js';
 import { readJson, writeJson } from '../state.js';
 import type { VmFlavour } from '../vm/saved.js';
@@ -127,12 +127,8 @@ export async function engineUp(log: Log = () => {}): Promise<void> {
 
 /** True when pid is the engine's socket forwarder (never signal a recycled pid). */
 function isForwarder(pid: number): boolean {
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmdline.startsWith('ssh\0') && cmdline.includes(`${dockerSocket()}:/var/run/docker.sock`);
-  } catch {
-    return false;
-  }
+  const args = processArgs(pid);
+  return args?.[0] === 'ssh' && args.includes(`${dockerSocket()}:/var/run/docker.sock`);
 }
 
 const socketAnswers = (path: string) =>

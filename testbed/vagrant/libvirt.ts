@@ -2,11 +2,11 @@
 // (CI, machines without systemd), the kit starts its own, inside a network namespace of its own: every bridge, tap
 // and dnsmasq of every lab then lives there, no lab or management address exists in the host's root namespace, and
 // SSH reaches the guests through that namespace. One such libvirtd serves all labs; the last lab's `down` stops it.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $, retry } from 'zx';
-import { stopProcess } from '../../provision/wait.js';
+import { processArgs, stopProcess } from '../process.js';
 import { UserError } from '../../model/errors.js';
 import { LocalShell, shq } from '../../provision/shell.js';
 import { stateDir } from '../paths.js';
@@ -51,11 +51,7 @@ const answers = async () => (await virsh('version', 10_000)).code === 0;
 
 /** True when pid runs the program `name` (never signal a recycled pid). */
 function runs(pid: number, name: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0].endsWith(name);
-  } catch {
-    return false;
-  }
+  return processArgs(pid)?.[0].endsWith(name) ?? false;
 }
 
 /** The kit's own libvirtd when it runs. */

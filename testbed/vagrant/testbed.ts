@@ -81,24 +81,6 @@ async function mgmtAddresses(lab: Lab): Promise<Record<string, string> | undefin
   return Object.values(addresses).every(Boolean) ? (addresses as Record<string, string>) : undefined;
 }
 
-/** Polls `probe` every `everyMs` until it gives a value; throws what `failed` says as soon as it says something. */
-async function until<T>(
-  probe: () => Promise<T | undefined>,
-  failed: () => Error | undefined,
-  limitMs: number,
-  what: string,
-  everyMs = 250,
-): Promise<T> {
-  return waitFor(
-    async () => {
-      const err = failed();
-      if (err) throw err;
-      return probe();
-    },
-    { within: limitMs, every: everyMs, timedOut: () => new Error(`vagrant: ${what} within ${limitMs / 1000} s`) },
-  );
-}
-
 async function connectHosts(
   lab: Lab,
   v: VagrantState,
@@ -270,11 +252,18 @@ export const vagrantTestbed: Testbed = {
         : undefined;
     let shells: Map<string, SshShell>;
     try {
-      v.mgmt.addresses = await until(
-        () => mgmtAddresses(lab),
-        failed,
-        900_000,
-        `not every machine had a DHCP lease on ${v.mgmt.name}`,
+      // Ends at once when `vagrant up` failed.
+      v.mgmt.addresses = await waitFor(
+        async () => {
+          const err = failed();
+          if (err) throw err;
+          return mgmtAddresses(lab);
+        },
+        {
+          within: 900_000,
+          every: 250,
+          timedOut: () => new Error(`vagrant: not every machine had a DHCP lease on ${v.mgmt.name} within 900 s`),
+        },
       );
       await save({ vagrant: v });
       log(`vagrant: every machine has its management address (${((Date.now() - t0) / 1000).toFixed(1)} s)`);

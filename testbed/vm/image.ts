@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile, copyFile } from 'node:
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
-import { kitProcessAlive } from '../lock.js';
+import { kitProcessAlive } from '../process.js';
 import { cacheDir } from '../paths.js';
 import { debianMirror } from './mirror.js';
 

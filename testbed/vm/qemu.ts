@@ -6,7 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { stopProcess } from '../../provision/wait.js';
+import { processArgs, stopProcess } from '../process.js';
 import type { VmImage } from './image.js';
 
 export interface Accel {
@@ -146,25 +146,13 @@ const startedAs = (args: string[], name: string) =>
 
 /** True when pid is a live qemu started under this name (never signal a recycled pid). */
 export function isOurVm(pid: number, name: string): boolean {
-  try {
-    return startedAs(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'), name);
-  } catch {
-    return false;
-  }
+  return startedAs(processArgs(pid) ?? [], name);
 }
 
 /** The pids of every running qemu started under this name: found without any state or pid file. */
 export async function vmPidsNamed(name: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const args = await readFile(`/proc/${entry}/cmdline`, 'utf8').then(
-      (text) => text.split('\0'),
-      () => [], // gone meanwhile
-    );
-    if (startedAs(args, name)) pids.push(Number(entry));
-  }
-  return pids;
+  const pids = (await readdir('/proc')).filter((entry) => /^\d+$/.test(entry)).map(Number);
+  return pids.filter((pid) => isOurVm(pid, name));
 }
 
 export async function stopVm(pid: number, name: string): Promise<void> {

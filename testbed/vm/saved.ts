@@ -11,7 +11,7 @@ import { $ } from 'zx';
 import { CommandError } from '../../model/errors.js';
 import { newSshKeyPair, type SshShell } from '../../provision/ssh.js';
 import { sleep, waitFor } from '../../provision/wait.js';
-import { kitProcessAlive } from '../lock.js';
+import { kitProcessAlive } from '../process.js';
 import type { VmImage } from './image.js';
 import { Qmp } from './qmp.js';
 import { bootVm, chooseAccel, freeLoopbackPort, qemuArgs, stopVm, vmFiles } from './qemu.js';

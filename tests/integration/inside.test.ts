@@ -8,10 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 import { connectLab, type LabSession } from '../../testbed/lab.js';
 import { macsOf } from '../../verify/probes.js';
-import { TEST_LAB } from './lab.js';
+import { cli, TEST_LAB } from './lab.js';
 
 const lab = TEST_LAB;
-const cli = (args: string[], input?: string) => $({ nothrow: true, quiet: true, input })`npx tsx cli/lab.ts ${args}`;
 let s: LabSession;
 let macs: Map<string, string>;
 let dir: string;

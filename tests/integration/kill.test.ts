@@ -2,20 +2,16 @@
 // preflight, the network build, provisioning and verify. What the killed run left, `lab down` removes, leaving the
 // machine as before; or the next `lab up` takes the lab over and completes it. On the vm testbed, whose phases
 // include starting a VM; the netns testbed has the same phases after it.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
-import { waitFor } from '../../provision/wait.js';
 import { footprint } from '../../testbed/footprint.js';
 import { labStateDir } from '../../testbed/paths.js';
+import { vmPidsNamed } from '../../testbed/vm/qemu.js';
+import { cli, startCli } from './lab.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NAME = 'k9';
-const cli = (args: string[]) => $({ cwd: ROOT, quiet: true, nothrow: true })`node_modules/.bin/tsx cli/lab.ts ${args}`;
-const vmPids = async () =>
-  (await $({ nothrow: true })`pgrep -f ${`process=lvs-lab-${NAME}( |$)`}`).stdout.split('\n').filter(Boolean);
+const vmPids = () => vmPidsNamed(`lvs-lab-${NAME}`);
 /** The lab's qemu runs on its own: daemonized into a session of its own, so killing `up`'s group leaves it running. */
 const vmDetached = async (upGroup: number) => {
   for (const pid of await vmPids()) {
@@ -27,26 +23,14 @@ const vmDetached = async (upGroup: number) => {
 
 /** Starts `lab up` in its own process group, and kills that group with SIGKILL once `ready` says so. */
 async function killUpWhen(ready: (out: string, group: number) => Promise<boolean>): Promise<string> {
-  const child = spawn('node_modules/.bin/tsx', ['cli/lab.ts', 'up', '--name', NAME, '--testbed', 'vm'], {
-    cwd: ROOT,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  const up = startCli(['up', '--name', NAME, '--testbed', 'vm']);
   try {
-    await waitFor(async () => ((await ready(out, child.pid!)) ? true : undefined), {
-      within: 180_000,
-      every: 20,
-      timedOut: () => new Error(`the phase never came; up printed:\n${out}`),
-    });
+    await up.until((out) => ready(out, up.group));
   } finally {
-    if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGKILL');
+    up.signal('SIGKILL');
   }
-  expect(await exited).toBe('SIGKILL');
-  return out;
+  expect((await up.exited).signal).toBe('SIGKILL');
+  return up.output();
 }
 
 const printed = (line: RegExp) => (out: string) => Promise.resolve(line.test(out));

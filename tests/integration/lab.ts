@@ -1,5 +1,10 @@
-// The lab the integration suite builds once per run (global-setup.ts) and every file connects to.
+// The lab the integration suite builds once per run (global-setup.ts) and every file connects to, and the CLI as a
+// user runs it.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { $ } from 'zx';
 import { validateLab } from '../../model/topology.js';
+import { waitFor } from '../../provision/wait.js';
 import type { Shell } from '../../provision/shell.js';
 import type { LabSession, TestbedChoice } from '../../testbed/lab.js';
 
@@ -12,4 +17,43 @@ export const testbedChoice = (process.env.LVS_LAB_TESTBED ?? 'auto') as TestbedC
 export function machineOf(s: LabSession): Shell {
   if (!s.machine) throw new Error(`the integration suite needs a netns-based testbed (netns or vm), not ${s.testbed}`);
   return s.machine;
+}
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** `npm run lab -- <args>`, run from the project: its output and exit status (a failure is not thrown). */
+export const cli = (args: string[], input?: string) =>
+  $({ cwd: ROOT, nothrow: true, quiet: true, input })`node_modules/.bin/tsx cli/lab.ts ${args}`;
+
+/**
+ * `npm run lab -- <args>` started in a process group of its own, as a terminal's foreground job (a signal to the
+ * group reaches the CLI and whatever it runs), its output collected as it comes.
+ */
+export function startCli(args: string[]) {
+  const child = spawn('node_modules/.bin/tsx', ['cli/lab.ts', ...args], {
+    cwd: ROOT,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  return {
+    group: child.pid!,
+    output: () => out,
+    exited: new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    ),
+    /** Waits (up to 180 s) until `ready` accepts the output so far; fails with what was printed. */
+    until: (ready: (out: string) => boolean | Promise<boolean>) =>
+      waitFor(async () => ((await ready(out)) ? true : undefined), {
+        within: 180_000,
+        every: 20,
+        timedOut: () => new Error(`not within 180 s; printed:\n${out}`),
+      }),
+    /** Sends `signal` to the whole group, unless the CLI has ended. */
+    signal: (signal: NodeJS.Signals) => {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, signal);
+    },
+  };
 }

@@ -1,7 +1,5 @@
 // Reliability: re-running up, down after up and after a failed up, and two labs side by side. Each compares what
 // the machine holds before and after, as listings, so anything left behind shows up by name.
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateLab } from '../../model/topology.js';
 import { applyPlan } from '../../provision/apply.js';
@@ -11,10 +9,8 @@ import { connectLab, labDown, labUp, type LabSession } from '../../testbed/lab.j
 import { NetnsLab } from '../../testbed/netns.js';
 import { labStateDir } from '../../testbed/paths.js';
 import { fetchSequence, httpdMasters, ipvsTable } from '../../verify/probes.js';
-import { TEST_LAB, testbedChoice, machineOf } from './lab.js';
+import { machineOf, startCli, TEST_LAB, testbedChoice } from './lab.js';
 import { rejection } from '../rejection.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 let s: LabSession;
 beforeAll(async () => {
@@ -87,50 +83,33 @@ describe('Ctrl-C', () => {
   it('during `lab up`, once its network is built: the run removes the lab it started, says so, exits 130, leaves nothing', async () => {
     const host = new LocalShell();
     const before = await footprint(host);
-    // Its own process group, as a terminal's foreground job: Ctrl-C reaches the CLI and whatever it runs.
-    const child = spawn(
-      'node_modules/.bin/tsx',
-      ['cli/lab.ts', 'up', '--preset', 'dr-lc', '--testbed', testbedChoice],
-      { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    for (let i = 0; i < 1800 && !/\] network: /.test(out); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(out).toMatch(/\] network: /);
-    process.kill(-child.pid!, 'SIGINT');
-    expect(await exited, out).toBe(130);
-    expect(out).toContain('SIGINT: stopping; what this run created will be removed');
-    expect(out).toContain('interrupted: removed lab drlc, which this run had started to build');
+    // Ctrl-C reaches the CLI and whatever it runs: its whole process group.
+    const up = startCli(['up', '--preset', 'dr-lc', '--testbed', testbedChoice]);
+    await up.until((out) => /\] network: /.test(out));
+    up.signal('SIGINT');
+    expect((await up.exited).code, up.output()).toBe(130);
+    expect(up.output()).toContain('SIGINT: stopping; what this run created will be removed');
+    expect(up.output()).toContain('interrupted: removed lab drlc, which this run had started to build');
     expect(await footprint(host)).toEqual(before);
     expect((await host.exec(`test -e ${labStateDir('drlc')}`)).code).not.toBe(0);
   });
 });
 
 describe('two labs side by side', () => {
-  const a = validateLab(
-    {
-      name: 'sidea',
-      subnet: '192.168.180.0/24',
-      vip: '192.168.180.100',
-      director: { name: 'director', ip: '192.168.180.101' },
-      client: { name: 'client', ip: '192.168.180.10' },
-      realservers: 2,
-    },
-    'test',
-  );
-  const b = validateLab(
-    {
-      name: 'sideb',
-      subnet: '192.168.181.0/24',
-      vip: '192.168.181.100',
-      director: { name: 'director', ip: '192.168.181.101' },
-      client: { name: 'client', ip: '192.168.181.10' },
-      realservers: 2,
-    },
-    'test',
-  );
+  // The reference lab's layout on a subnet of its own, 192.168.<third>.0/24.
+  const sideLab = (name: string, third: number) =>
+    validateLab(
+      {
+        name,
+        subnet: `192.168.${third}.0/24`,
+        vip: `192.168.${third}.100`,
+        director: { name: 'director', ip: `192.168.${third}.101` },
+        client: { name: 'client', ip: `192.168.${third}.10` },
+        realservers: 2,
+      },
+      'test',
+    );
+  const [a, b] = [sideLab('sidea', 180), sideLab('sideb', 181)];
 
   it('do not interfere, and each teardown removes only its own', async () => {
     const before = await footprint(machineOf(s));

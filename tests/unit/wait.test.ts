@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { lastReading, stopProcess, waitFor } from '../../provision/wait.js';
+import { lastReading, waitFor } from '../../provision/wait.js';
 import { rejection } from '../rejection.js';
 
 describe('waitFor', () => {
@@ -70,46 +69,5 @@ describe('lastReading', () => {
     );
     expect(last).toBe(n);
     expect(last).toBeGreaterThan(2);
-  });
-});
-
-describe('stopProcess', () => {
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const start = (script: string) => {
-    const child = spawn('sh', ['-c', script], { stdio: 'ignore' });
-    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-      child.once('exit', (_code, signal) => resolve(signal)),
-    );
-    return { pid: child.pid!, exited, ours: () => child.exitCode === null && child.signalCode === null };
-  };
-
-  it('ends a process with SIGTERM', async () => {
-    const p = start('exec sleep 60');
-    await stopProcess(p.pid, p.ours, 5_000);
-    expect(await p.exited).toBe('SIGTERM');
-  });
-
-  it('kills one that ignores SIGTERM once its grace time is over', async () => {
-    const p = start('trap "" TERM; while :; do sleep 0.1; done');
-    await new Promise((r) => setTimeout(r, 200)); // the trap is set
-    const t0 = Date.now();
-    await stopProcess(p.pid, p.ours, 500);
-    expect(await p.exited).toBe('SIGKILL');
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
-  });
-
-  it('signals nothing that is not ours', async () => {
-    const p = start('exec sleep 60');
-    await stopProcess(p.pid, () => false, 100);
-    expect(alive(p.pid)).toBe(true);
-    process.kill(p.pid, 'SIGKILL');
-    await p.exited;
   });
 });

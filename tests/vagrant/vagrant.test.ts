@@ -20,6 +20,7 @@ import {
 } from '../../verify/probes.js';
 import { verifyLab } from '../../verify/report.js';
 import { drSuite } from '../integration/dr-suite.js';
+import { cli } from '../integration/lab.js';
 import { footprint, VAGRANT_LAB } from './lab.js';
 
 const lab = VAGRANT_LAB;
@@ -72,9 +73,6 @@ describe('the reference lab on Vagrant machines', () => {
   });
 
   describe('working inside', () => {
-    const cli = (args: string[], input?: string) =>
-      $({ nothrow: true, quiet: true, input })`npx tsx cli/lab.ts ${args}`;
-
     it("exec runs on the machine itself and exits with the command's status", async () => {
       const res = await cli(['exec', 'rs2', '--name', lab.name, '--', 'hostname; exit 4']);
       expect(res.stdout.trim()).toBe('rs2');
