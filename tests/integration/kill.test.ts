@@ -12,13 +12,15 @@ import { cli, startCli } from './lab.js';
 
 const NAME = 'k9';
 const vmPids = () => vmPidsNamed(`lvs-lab-${NAME}`);
-/** The lab's qemu runs on its own: daemonized into a session of its own, so killing `up`'s group leaves it running. */
+/**
+ * The lab's qemu runs on its own: daemonized, and its starting parent (in `up`'s process group) gone, which it is only
+ * once the daemon reported ready. Killed before that, the daemon dies on its report and nothing is left to find.
+ */
 const vmDetached = async (upGroup: number) => {
-  for (const pid of await vmPids()) {
-    const pgid = Number((await $({ nothrow: true })`ps -o pgid= -p ${pid}`).stdout.trim());
-    if (pgid && pgid !== upGroup) return true;
-  }
-  return false;
+  const groups = await Promise.all(
+    (await vmPids()).map(async (pid) => Number((await $({ nothrow: true })`ps -o pgid= -p ${pid}`).stdout.trim())),
+  );
+  return groups.length > 0 && groups.every((pgid) => pgid && pgid !== upGroup);
 };
 
 /** Starts `lab up` in its own process group, and kills that group with SIGKILL once `ready` says so. */
