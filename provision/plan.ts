@@ -65,10 +65,15 @@ const proc = (path: string, value: number): Step => ({
   unless: firstLineIs(`/proc/sys/net/ipv4/${path}`, String(value)),
 });
 
-/** Writes a whole file after creating `dir`; in place when the file already has exactly this content. */
+/**
+ * Writes a whole file after creating `dir`; in place when the file already has exactly this content (read line by
+ * line with the shell's own `read`: a last line without its newline is not read, so that file is rewritten).
+ */
 const fileStep = (path: string, content: string, why: string, dir = path.replace(/\/[^/]+$/, '')): Step => ({
   command: `mkdir -p ${shq(dir)} && cat > ${shq(path)} <<'EOF'\n${content}\nEOF`,
-  unless: `printf '%s\\n' ${shq(content)} | cmp -s - ${shq(path)}`,
+  unless:
+    `c=; [ -r ${shq(path)} ] && while IFS= read -r l; do c="$c$l\n"; done < ${shq(path)}; ` +
+    `[ "$c" = ${shq(`${content}\n`)} ]`,
   why,
 });
 
@@ -83,17 +88,49 @@ export const virtualService = (lab: Lab): string => `-t ${lab.vip}:${lab.service
 export const syncDaemonPattern = (role: 'master' | 'backup', syncId: number) =>
   `^${role} sync daemon \\(mcast=eth0, syncid=${syncId}[,)]`;
 
+/** An IPv4 address and port as the kernel's /proc/net/ip_vs prints them (hex, network order): C0A8AA66:0050. */
+export const ipvsProcAddress = (ip: string, port: number): string =>
+  `${ip
+    .split('.')
+    .map((o) => Number(o).toString(16).padStart(2, '0'))
+    .join('')}:${port.toString(16).padStart(4, '0')}`.toUpperCase();
+
+export const IPVS_PROC_TABLE = '/proc/net/ip_vs';
+
+/**
+ * Reads the lab's virtual service from the kernel's IPVS table of the namespace (/proc/net/ip_vs) with the shell's
+ * own `read`, so a check starts no process (ipvsadm piped to grep is two, ~0.1 s each under emulation): `$svc` becomes
+ * its scheduler and flags ("rr"; empty when there is no such service) and `$dests` its destinations, each as
+ * "|ADDR:PORT FORWARD WEIGHT" in the kernel's hex.
+ */
+function readIpvsService(lab: Lab): string {
+  const key = `${lab.service.protocol.toUpperCase()} ${ipvsProcAddress(lab.vip, lab.service.port)}`;
+  return (
+    `svc=; dests=; ours=; [ -r ${IPVS_PROC_TABLE} ] && while read -r a b c d e; do case $a in ` +
+    `'->') [ -n "$ours" ] && dests="$dests|$b $c $d" ;; ` +
+    `*) if [ "$a $b" = ${shq(key)} ]; then ours=1; svc="$c\${d:+ $d}\${e:+ $e}"; else ours=; fi ;; ` +
+    `esac; done < ${IPVS_PROC_TABLE}`
+  );
+}
+
 function directorSteps(lab: Lab, options: PlanOptions, director: Host): Step[] {
   const svc = virtualService(lab);
   const { scheduler, persistence } = lab.service;
   const listService = `ipvsadm -Ln ${svc}`;
   const serviceOptions = `-s ${scheduler}${persistence ? ` -p ${persistence}` : ''}`;
-  // `ipvsadm -Ln` pads its columns with runs of spaces, so the "as planned" checks are extended regexes:
-  // "TCP  192.168.170.100:80 rr" (+ " persistent 300") and "  -> 192.168.170.102:80   Route   1   0   0".
+  // `ipvsadm -Ln` pads its columns with runs of spaces, so its check is an extended regex:
+  // "TCP  192.168.170.100:80 rr persistent 300".
   const at = (ip: string) => `${ip.replace(/\./g, '\\.')}:${lab.service.port}`;
   const listed = (pattern: string) => `${listService} 2>/dev/null | grep -Eq -- ${shq(pattern)}`;
   const serviceLine = `^${lab.service.protocol.toUpperCase()} +${at(lab.vip)} +${scheduler}${persistence ? ` +persistent +${persistence}` : ''} *$`;
-  const destLine = (rs: Realserver) => `-> ${at(rs.ip)} +${FORWARD_COLUMN[lab.forwarding]} +${rs.weight} `;
+  // The checks read the kernel's table (readIpvsService) and test what it set. Only a persistent service's is
+  // ipvsadm's: the kernel lists its timeout in jiffies, whose length is the kernel's build option.
+  const table = readIpvsService(lab);
+  const serviceIs = persistence ? listed(serviceLine) : `[ "$svc" = ${shq(scheduler)} ]`;
+  const procDest = (rs: Realserver) => ipvsProcAddress(rs.ip, lab.service.port);
+  const inDests = (text: string) => `case "$dests|" in *${shq(text)}*) ;; *) false ;; esac`;
+  const destIs = (rs: Realserver) => inDests(`|${procDest(rs)} ${FORWARD_COLUMN[lab.forwarding]} ${rs.weight}|`);
+  const destListed = (rs: Realserver) => inDests(`|${procDest(rs)} `);
   // DR and TUN: the VIP beside the DIP on the lab network. NAT: on the outside interface, where the client is.
   const [vipDev, vipPrefix] =
     lab.forwarding === 'nat' ? ['eth1', lab.outsidePrefixLength!] : ['eth0', lab.prefixLength];
@@ -111,7 +148,7 @@ function directorSteps(lab: Lab, options: PlanOptions, director: Host): Step[] {
       : 'health checks: keepalived holds the IPVS table (virtual_server = ipvsadm -A, real_server = ipvsadm -a) and takes out a realserver whose httpd stops answering';
     const running = daemonRunning(files.pidFile);
     const loaded = `cp ${shq(files.config)} ${shq(files.loaded)}`;
-    const asPlanned = [serviceLine, ...lab.realservers.map(destLine)].map(listed).join(' && ');
+    const asPlanned = `${table}; ${[serviceIs, ...lab.realservers.map(destIs)].join(' && ')}`;
     // the margin covers httpd starting on a slow machine
     const limit = (lab.healthCheck ? joinWindowSeconds(lab.healthCheck) : 0) + 10;
     const sync: Step[] = lab.ha?.sync
@@ -163,8 +200,8 @@ function directorSteps(lab: Lab, options: PlanOptions, director: Host): Step[] {
     ...vip,
     {
       command: `ipvsadm -A ${svc} ${serviceOptions}`,
-      unless: listed(serviceLine),
-      edit: { when: `${listService} >/dev/null 2>&1`, command: `ipvsadm -E ${svc} ${serviceOptions}` },
+      unless: `${table}; ${serviceIs}`,
+      edit: { when: `${table}; [ -n "$svc" ]`, command: `ipvsadm -E ${svc} ${serviceOptions}` },
     },
     ...lab.realservers.map((rs) => {
       // DR and TUN cannot remap ports (the packet keeps its destination), so their RIP carries none; NAT's does.
@@ -172,8 +209,8 @@ function directorSteps(lab: Lab, options: PlanOptions, director: Host): Step[] {
       const dest = `${svc} -r ${rip} ${FORWARDING[lab.forwarding]}${rs.weight === 1 ? '' : ` -w ${rs.weight}`}`;
       return {
         command: `ipvsadm -a ${dest}`,
-        unless: listed(destLine(rs)),
-        edit: { when: listed(`-> ${at(rs.ip)} `), command: `ipvsadm -e ${dest}` },
+        unless: `${table}; ${destIs(rs)}`,
+        edit: { when: `${table}; ${destListed(rs)}`, command: `ipvsadm -e ${dest}` },
       };
     }),
     show,

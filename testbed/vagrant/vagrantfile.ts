@@ -69,7 +69,9 @@ export function kernelCommandLine(lab: Lab, host: LabHost, publicKey: string): s
   const nics = labNics(lab, host)
     .map((n) => `${n.mac}=${n.dev}`)
     .join(',');
-  return `console=ttyS0 quiet root=/dev/vda rw net.ifnames=0 panic=-1 init=/sbin/lvs-lab-init lvslab.host=${host.name} lvslab.nics=${nics} lvslab.key=${publicKey}`;
+  // Directors load IPVS while they boot; the other machines skip it (init.sh).
+  const ipvs = host.role === 'director' ? ' lvslab.ipvs=1' : '';
+  return `console=ttyS0 quiet root=/dev/vda rw net.ifnames=0 panic=-1 init=/sbin/lvs-lab-init lvslab.host=${host.name} lvslab.nics=${nics}${ipvs} lvslab.key=${publicKey}`;
 }
 
 export function vagrantfile(lab: Lab, o: VagrantfileOptions): string {

@@ -11,6 +11,7 @@ import { $ } from 'zx';
 import { CommandError } from '../../model/errors.js';
 import { newSshKeyPair, type SshShell } from '../../provision/ssh.js';
 import { sleep, waitFor } from '../../provision/wait.js';
+import { LAB_TOOLS } from '../preflight.js';
 import { kitProcessAlive } from '../process.js';
 import type { VmImage } from './image.js';
 import { Qmp } from './qmp.js';
@@ -23,9 +24,34 @@ export interface VmFlavour {
   name: string;
   /** Shell scripts run in order on the booted VM before it is saved; part of the cache key. */
   prepare?: string[];
+  /** Commands whose programs and libraries stay in the saved page cache (read back in after it is dropped). */
+  cached?: string[];
 }
 
-export const LAB_VM: VmFlavour = { name: 'lab' };
+/**
+ * What labs run stays cached: after a restore, the first start of each program would otherwise read it from disk
+ * (measured: curl 0.7 s cold against 0.3 s, ip 0.14 s against 0.07 s), and a lab starts a dozen of them.
+ */
+export const LAB_VM: VmFlavour = {
+  name: 'lab',
+  // Every lab's network is a bridge with veths: their modules loaded before the save, not by the first lab (~0.5 s).
+  prepare: ['modprobe -a bridge veth'],
+  cached: [
+    ...LAB_TOOLS,
+    ...['keepalived', 'sh', 'bash', 'cat', 'mkdir', 'cmp', 'grep', 'sleep', 'timeout', 'seq', 'id'],
+    ...['date', 'taskset', 'modprobe', 'tini'],
+  ],
+};
+
+/** Reads the programs and the libraries they link (and apache2's modules) into the page cache. */
+const cacheScript = (commands: string[]) =>
+  [
+    `for c in ${commands.join(' ')}; do command -v $c; ldd "$(command -v $c)" 2>/dev/null | grep -o '/[^ ]*'; done |`,
+    // (command -v names a builtin by its name: only paths are read)
+    "  grep '^/' | sort -u | xargs cat >/dev/null",
+    'cat /usr/lib/apache2/modules/*.so >/dev/null 2>&1',
+    'true',
+  ].join('\n');
 
 export interface SavedVm {
   dir: string;
@@ -118,7 +144,8 @@ export async function saveVm(
     log(`saving a booted ${flavour.name} VM for fast starts (once per image; qemu pid ${pid})`);
     const shell = await connect(pid, name, sshPort, work, keys.private);
     try {
-      for (const script of [...(flavour.prepare ?? []), BEFORE_SAVE]) {
+      const cache = flavour.cached ? [cacheScript(flavour.cached)] : [];
+      for (const script of [...(flavour.prepare ?? []), BEFORE_SAVE, ...cache]) {
         const res = await shell.exec(script, { timeoutMs: 600_000 });
         if (res.code !== 0)
           throw new CommandError(

@@ -5,7 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { referenceLab, validateLab } from '../../model/topology.js';
 import { withPreset } from '../../model/presets.js';
 import { runSteps } from '../../provision/apply.js';
-import { formatPlan, planLab, syncDaemonPattern, type Plan } from '../../provision/plan.js';
+import {
+  formatPlan,
+  IPVS_PROC_TABLE,
+  ipvsProcAddress,
+  planLab,
+  syncDaemonPattern,
+  type Plan,
+} from '../../provision/plan.js';
 import { LocalShell, shq } from '../../provision/shell.js';
 import { SEED_DIRECTOR } from './seed.js';
 
@@ -200,7 +207,7 @@ describe('plan with keepalived health checks', () => {
     const wait = director[director.indexOf(start) + 1];
     // Until the service and every realserver with its weight are listed: keepalived adds each on a passing check.
     expect(wait.command).toMatch(
-      /^timeout 12 sh -c 'until ipvsadm -Ln -t 192\.168\.170\.100:80 .*rr \+persistent \+60 .*Route \+3 .*Route \+1 /,
+      /^timeout 12 sh -c 'until svc=; .* < \/proc\/net\/ip_vs; ipvsadm -Ln -t 192\.168\.170\.100:80 .*rr \+persistent \+60 .*\|C0A8AA66:0050 Route 3\|.*\|C0A8AA67:0050 Route 1\|/,
     );
     expect(wait.unless).toBe(wait.command.match(/^timeout 12 sh -c 'until (.*); do sleep/)![1].replace(/'\\''/g, "'"));
     // ...because it starts with none (alpha): a realserver gets traffic only once its httpd has answered.
@@ -221,9 +228,19 @@ describe('plan with keepalived health checks', () => {
   });
 });
 
-describe("the plan's checks against a real ipvsadm table", () => {
-  // The director holds the rr service with both realservers at weight 1 (real `ipvsadm -Ln` output). Only the
-  // ipvsadm steps run here, through a real sh, with ipvsadm a shell function that lists that table and logs the rest.
+describe("the plan's checks against a real IPVS table", () => {
+  // The director holds the rr service with both realservers at weight 1, as the kernel lists it in /proc/net/ip_vs
+  // (which the checks read) and as `ipvsadm -Ln` prints it (which a persistent service's check reads). Only the
+  // ipvsadm steps run here, through a real sh, reading a copy of that table, with ipvsadm a stand-in that lists the
+  // table and logs the rest.
+  const proc = [
+    'IP Virtual Server version 1.2.1 (size=4096)',
+    'Prot LocalAddress:Port Scheduler Flags',
+    '  -> RemoteAddress:Port Forward Weight ActiveConn InActConn',
+    'TCP  C0A8AA64:0050 rr ',
+    '  -> C0A8AA67:0050      Route   1      0          0         ',
+    '  -> C0A8AA66:0050      Route   1      0          0         ',
+  ];
   const table = [
     'IP Virtual Server version 1.2.1 (size=4096)',
     'Prot LocalAddress:Port Scheduler Flags',
@@ -239,11 +256,17 @@ describe("the plan's checks against a real ipvsadm table", () => {
     const shell = new LocalShell();
     const bin = mkdtempSync(join(tmpdir(), 'ipvsadm-'));
     writeFileSync(join(bin, 'ipvsadm'), stub, { mode: 0o755 });
+    writeFileSync(join(bin, 'ip_vs'), `${proc.join('\n')}\n`);
     const out = await runSteps('director', ipvsadmSteps(plan), (script) =>
-      shell.exec(`exec 3>&1; PATH=${bin}:$PATH\n${script}`),
+      shell.exec(`exec 3>&1; PATH=${bin}:$PATH\n${script.replaceAll(IPVS_PROC_TABLE, join(bin, 'ip_vs'))}`),
     );
     return out.filter((o) => o.result === 'ran').map((o) => o.command);
   }
+
+  it("reads addresses and ports in the kernel's hex", () => {
+    expect(ipvsProcAddress('192.168.170.100', 80)).toBe('C0A8AA64:0050');
+    expect(ipvsProcAddress('10.0.0.7', 8080)).toBe('0A000007:1F90');
+  });
 
   it('the same lab again: every step is in place', async () => {
     expect(await ran(planLab(referenceLab(), netnsLayout))).toEqual([]);
@@ -379,5 +402,26 @@ describe('plan for a director pair (dr-ha)', () => {
     expect(backup.some((s) => s.command.includes('VRRP has not made'))).toBe(false);
     const nosync = planLab(withPreset('dr-ha', { ha: { sync: false } }, 't'), netnsLayout);
     expect(commandsOf(nosync, 'director').some((s) => s.command.includes('--start-daemon'))).toBe(false);
+  });
+});
+
+describe("the check of a file the plan writes (read with the shell's own read)", () => {
+  const step = commandsOf(planLab(referenceLab(), netnsLayout), 'rs1').find((s) => s.command.includes('<<'))!;
+  const content = step.command.split("<<'EOF'\n")[1].replace(/\nEOF$/, '');
+  const path = step.command.match(/cat > (\S+) <</)![1];
+  const inPlace = async (text?: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'filestep-'));
+    if (text !== undefined) writeFileSync(join(dir, 'f'), text);
+    return (await new LocalShell().exec(step.unless!.replaceAll(path, join(dir, 'f')))).code === 0;
+  };
+
+  it('is in place only for exactly what the step writes', async () => {
+    expect(content.split('\n').length).toBeGreaterThan(10);
+    expect(await inPlace(`${content}\n`)).toBe(true);
+    expect(await inPlace(content)).toBe(false); // the last line's newline missing
+    expect(await inPlace(`${content}\n\n`)).toBe(false);
+    expect(await inPlace(`${content.replace('StartServers 1', 'StartServers 2')}\n`)).toBe(false);
+    expect(await inPlace(` ${content}\n`)).toBe(false);
+    expect(await inPlace()).toBe(false);
   });
 });

@@ -39,7 +39,11 @@ describe('Vagrantfile', () => {
   it("the guest's command line names the host, its lab NICs by MAC and the lab's key, nothing else of the host", () => {
     const lab = referenceLab();
     expect(kernelCommandLine(lab, hostsOf(lab)[1], 'KEY')).toBe(
-      'console=ttyS0 quiet root=/dev/vda rw net.ifnames=0 panic=-1 init=/sbin/lvs-lab-init lvslab.host=director lvslab.nics=02:00:c0:a8:aa:65=eth0 lvslab.key=KEY',
+      'console=ttyS0 quiet root=/dev/vda rw net.ifnames=0 panic=-1 init=/sbin/lvs-lab-init lvslab.host=director lvslab.nics=02:00:c0:a8:aa:65=eth0 lvslab.ipvs=1 lvslab.key=KEY',
+    );
+    // Only directors load IPVS while they boot.
+    expect(kernelCommandLine(lab, hostsOf(lab)[2], 'KEY')).toBe(
+      'console=ttyS0 quiet root=/dev/vda rw net.ifnames=0 panic=-1 init=/sbin/lvs-lab-init lvslab.host=rs1 lvslab.nics=02:00:c0:a8:aa:66=eth0 lvslab.key=KEY',
     );
   });
 
