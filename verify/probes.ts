@@ -154,6 +154,42 @@ export async function ipvsStats(a: LabAccess, director = a.lab.director.name): P
 }
 
 /**
+ * The director's IPVS totals as they stand, summed from the kernel's per-CPU counters (/proc/net/ip_vs_stats_percpu,
+ * hex, one row per CPU), which every packet updates; ipvsadm's --stats are folded from them only on the IPVS
+ * estimator's tick (every 2 s), so waiting for those costs verify a second on average. The director's namespace or
+ * machine holds the lab's one virtual service, so its totals are the service's.
+ */
+export async function ipvsLiveTotals(a: LabAccess, director = a.lab.director.name): Promise<IpvsCounters> {
+  return parseIpvsPerCpu(await must(a, director, `cat ${IPVS_PER_CPU}`));
+}
+
+export const IPVS_PER_CPU = '/proc/net/ip_vs_stats_percpu';
+
+export function parseIpvsPerCpu(text: string): IpvsCounters {
+  const total: IpvsCounters = { conns: 0, inPkts: 0, outPkts: 0, inBytes: 0, outBytes: 0 };
+  let rows = 0;
+  for (const line of text.split('\n')) {
+    // "  0        6       20        0              D48                0": a CPU (in hex) and its five counters.
+    const m = /^\s*[0-9A-F]+((?:\s+[0-9A-F]+){5})\s*$/i.exec(line);
+    if (!m) continue;
+    const [conns, inPkts, outPkts, inBytes, outBytes] = m[1]
+      .trim()
+      .split(/\s+/)
+      .map((x) => parseInt(x, 16));
+    Object.assign(total, {
+      conns: total.conns + conns,
+      inPkts: total.inPkts + inPkts,
+      outPkts: total.outPkts + outPkts,
+      inBytes: total.inBytes + inBytes,
+      outBytes: total.outBytes + outBytes,
+    });
+    rows++;
+  }
+  if (rows === 0) throw new Error(`no per-CPU IPVS counters in ${IPVS_PER_CPU}:\n${text}`);
+  return total;
+}
+
+/**
  * The counters once they include `newConns` connections made since `before`. The kernel folds its per-CPU
  * counters into what ipvsadm reads only on the IPVS estimator's tick (every 2 s), so a read right after traffic
  * can lag behind it.

@@ -11,9 +11,9 @@ import {
   captureDuring,
   captureReplies,
   fetchSequence,
+  IPVS_PER_CPU,
   ipvsConnections,
-  ipvsStats,
-  ipvsStatsAfter,
+  ipvsLiveTotals,
   ipvsTable,
   keepalivedPids,
   macOf,
@@ -131,7 +131,7 @@ export async function verifyLab(a: LabAccess, requests = 3 * a.lab.realservers.l
     lab.ha ? pairChecks(a, holders) : [],
     tableChecks(a),
     lab.healthCheck ? healthCheckCheck(a, lab.healthCheck).then((h) => [h]) : [],
-    ipvsStats(a, director),
+    ipvsLiveTotals(a, director),
   ]);
   const checks: Check[] = [...pair, ...tables, ...health];
 
@@ -139,7 +139,7 @@ export async function verifyLab(a: LabAccess, requests = 3 * a.lab.realservers.l
   const [{ bodies, frames }, arp] = await Promise.all([captureReplies(a, requests), arpCheck(c)]);
   const { check: served, counts } = requestsCheck(lab, bodies, requests);
   const [after, clients, sync] = await Promise.all([
-    ipvsStatsAfter(a, before, requests, undefined, director),
+    ipvsLiveTotals(a, director),
     clientAddressCheck(c, counts),
     lab.ha?.sync ? syncCheck(a, director).then((x) => [x]) : [],
   ]);
@@ -151,7 +151,7 @@ export async function verifyLab(a: LabAccess, requests = 3 * a.lab.realservers.l
     conns: after.conns - before.conns,
   };
   const sources = [...new Set(frames.map((f) => `${f.srcIp} from ${c.macName.get(f.srcMac) ?? f.srcMac}`))].join('; ');
-  const stats = `ipvsadm --stats: InPkts +${t.inDelta}, OutPkts +${t.outDelta} (total OutPkts ${t.outTotal}), connections +${t.conns}`;
+  const stats = `IPVS counters (${IPVS_PER_CPU}): InPkts +${t.inDelta}, OutPkts +${t.outDelta} (total OutPkts ${t.outTotal}), connections +${t.conns}`;
   // TUN's extra proof sends requests of its own: after the counters are read.
   checks.push(served, method.replies(c, t, sources), method.counters(t, stats), ...((await method.extra?.(c)) ?? []));
   checks.push(clients, ...sync, arp);

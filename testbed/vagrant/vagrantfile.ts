@@ -109,7 +109,7 @@ export function vagrantfile(lab: Lab, o: VagrantfileOptions): string {
     `    lv.cpus = ${o.cpus ?? 1}`,
     '    lv.graphics_type = "none"',
     '    lv.video_type = "none"',
-    '    # no USB controller: probing it costs each guest ~1 s of its boot under emulation (the kernel\'s USB handoff quirk)',
+    "    # no USB controller: probing it costs each guest ~1 s of its boot under emulation (the kernel's USB handoff quirk)",
     '    lv.usb_controller model: "none"',
     `    lv.default_prefix = ${rb(domainPrefix(lab))}`,
     '    # management: isolated (no NAT, no forwarding), DHCP only; the guest keeps no default route',

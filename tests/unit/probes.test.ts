@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { CommandError } from '../../model/errors.js';
 import { referenceLab } from '../../model/topology.js';
-import { must, parseFetched, parseFrames, parseIpvsStats, parseIpvsTable } from '../../verify/probes.js';
+import {
+  must,
+  parseFetched,
+  parseFrames,
+  parseIpvsPerCpu,
+  parseIpvsStats,
+  parseIpvsTable,
+} from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
 import { rejection } from '../rejection.js';
 
@@ -114,5 +121,28 @@ describe('a probe', () => {
       ),
     );
     expect(err.message).toBe('client: probe failed with exit code 1\n  command: cat /nope\n  stderr: No such file');
+  });
+});
+
+describe("the director's live IPVS totals", () => {
+  // Real /proc/net/ip_vs_stats_percpu after six requests through the VIP (2 vCPUs); ipvsadm -Ln --stats showed
+  // 6 connections, 34 InPkts, 2404 InBytes once the estimator had run.
+  const PER_CPU = [
+    '       Total Incoming Outgoing         Incoming         Outgoing',
+    'CPU    Conns  Packets  Packets            Bytes            Bytes',
+    '  0        4       14        0              5B8                0',
+    '  1        2        E        0              3AC                0',
+    '  ~        6       22        0              964                0',
+    '',
+    '     Conns/s   Pkts/s   Pkts/s          Bytes/s          Bytes/s',
+    '           0        2        0               A2                0',
+  ].join('\n');
+
+  it('sums the per-CPU rows (hex), not the estimator\'s "~" row or the rates', () => {
+    expect(parseIpvsPerCpu(PER_CPU)).toEqual({ conns: 6, inPkts: 34, outPkts: 0, inBytes: 2404, outBytes: 0 });
+  });
+
+  it('refuses a text without CPU rows', () => {
+    expect(() => parseIpvsPerCpu('cat: /proc/net/ip_vs_stats_percpu: No such file')).toThrow(/no per-CPU/);
   });
 });
