@@ -17,6 +17,7 @@ import {
   keepalivedStart,
   takeoverWindowSeconds,
 } from './keepalived.js';
+import { hexOctets } from '../model/addressing.js';
 import { daemonRunning, shq } from './shell.js';
 
 export interface Step {
@@ -90,10 +91,7 @@ export const syncDaemonPattern = (role: 'master' | 'backup', syncId: number) =>
 
 /** An IPv4 address and port as the kernel's /proc/net/ip_vs prints them (hex, network order): C0A8AA66:0050. */
 export const ipvsProcAddress = (ip: string, port: number): string =>
-  `${ip
-    .split('.')
-    .map((o) => Number(o).toString(16).padStart(2, '0'))
-    .join('')}:${port.toString(16).padStart(4, '0')}`.toUpperCase();
+  `${hexOctets(ip).join('')}:${port.toString(16).padStart(4, '0')}`.toUpperCase();
 
 export const IPVS_PROC_TABLE = '/proc/net/ip_vs';
 
