@@ -46,9 +46,9 @@ export const LAB_VM: VmFlavour = {
 /** Reads the programs and the libraries they link (and apache2's modules) into the page cache. */
 const cacheScript = (commands: string[]) =>
   [
-    `for c in ${commands.join(' ')}; do command -v $c; ldd "$(command -v $c)" 2>/dev/null | grep -o '/[^ ]*'; done |`,
     // (command -v names a builtin by its name: only paths are read)
-    "  grep '^/' | sort -u | xargs cat >/dev/null",
+    `for c in ${commands.join(' ')}; do p=$(command -v $c) || continue; case $p in /*) echo $p; ldd $p 2>/dev/null | grep -o '/[^ ]*' ;; esac; done |`,
+    '  sort -u | xargs cat >/dev/null',
     'cat /usr/lib/apache2/modules/*.so >/dev/null 2>&1',
     'true',
   ].join('\n');
@@ -72,6 +72,13 @@ const BEFORE_SAVE = [
   'echo 3 > /proc/sys/vm/drop_caches',
 ].join('\n');
 
+/** Every script a flavour's VM runs before it is saved, in order: what the saved state is made of. */
+const preparation = (flavour: VmFlavour): string[] => [
+  ...(flavour.prepare ?? []),
+  BEFORE_SAVE,
+  ...(flavour.cached ? [cacheScript(flavour.cached)] : []),
+];
+
 const qemuVersion = async (): Promise<string> =>
   (await $({ quiet: true })`qemu-system-x86_64 --version`).stdout.split('\n')[0];
 
@@ -79,7 +86,9 @@ const qemuVersion = async (): Promise<string> =>
 export async function savedDir(flavour: VmFlavour, image: VmImage): Promise<string> {
   const template = qemuArgs({ name: 'NAME', image, dir: 'DIR', sshPort: 0, publicKey: 'KEY' }, chooseAccel());
   const key = createHash('sha256')
-    .update(JSON.stringify({ SAVE_FORMAT, template, qemu: await qemuVersion(), flavour, BEFORE_SAVE }))
+    .update(
+      JSON.stringify({ SAVE_FORMAT, template, qemu: await qemuVersion(), flavour, scripts: preparation(flavour) }),
+    )
     .digest('hex')
     .slice(0, 16);
   return join(image.dir, 'saved', `${flavour.name}-${key}`);
@@ -144,8 +153,7 @@ export async function saveVm(
     log(`saving a booted ${flavour.name} VM for fast starts (once per image; qemu pid ${pid})`);
     const shell = await connect(pid, name, sshPort, work, keys.private);
     try {
-      const cache = flavour.cached ? [cacheScript(flavour.cached)] : [];
-      for (const script of [...(flavour.prepare ?? []), BEFORE_SAVE, ...cache]) {
+      for (const script of preparation(flavour)) {
         const res = await shell.exec(script, { timeoutMs: 600_000 });
         if (res.code !== 0)
           throw new CommandError(
