@@ -88,7 +88,8 @@ export class DockerLab extends pulumi.ComponentResource {
       `${name}-image`,
       {
         name: image.tag,
-        // The legacy builder: what Debian's Docker 20.10 offers over its API without a buildx builder.
+        // Not buildx (Debian's Docker 20.10 has no buildx builder): the provider's API build, which is BuildKit's on
+        // any engine of API 1.39 or later despite the option's name.
         // Paths relative to the program's working directory, where the provider runs too: no checkout path in the state.
         build: {
           context: image.context,

@@ -51,7 +51,7 @@ const changedKeys = <I extends object>(olds: I, news: I): string[] =>
 
 async function provision(inputs: ProvisioningInputs): Promise<ProvisioningOutputs> {
   return withEngine(inputs.engine, async (e) => {
-    const transport = dockerTransport(e.shell, () => inputs.container);
+    const transport = dockerTransport(e.docker, () => inputs.container);
     const outcomes = await runSteps(inputs.host, inputs.steps, (cmd, options) =>
       transport.run(inputs.host, cmd, options),
     );
@@ -83,10 +83,11 @@ export const provisioning: pulumi.dynamic.ResourceProvider<ProvisioningInputs, P
 export const bridgeRule: pulumi.dynamic.ResourceProvider<BridgeRuleInputs, BridgeRuleInputs> = {
   create: async (inputs) => {
     await withEngine(inputs.engine, async (e) => {
-      const res = await e.shell.exec(bridgeRuleAdd(inputs.bridge));
+      const machine = await e.machine();
+      const res = await machine.exec(bridgeRuleAdd(inputs.bridge));
       if (res.code !== 0)
         throw new CommandError(
-          e.shell.where,
+          machine.where,
           bridgeRuleAdd(inputs.bridge),
           res.code,
           res.stderr,
@@ -104,7 +105,7 @@ export const bridgeRule: pulumi.dynamic.ResourceProvider<BridgeRuleInputs, Bridg
     const engine = await openEngine(props.engine);
     if (!engine) return;
     try {
-      await engine.shell.exec(bridgeRuleRemove(props.bridge));
+      await (await engine.machine()).exec(bridgeRuleRemove(props.bridge));
     } finally {
       await engine.close();
     }

@@ -12,7 +12,11 @@ type DynamicImport = <M>(specifier: string) => Promise<M>;
 type Operation<I, O> = Required<Pick<pulumi.dynamic.ResourceProvider<I, O>, 'create' | 'diff' | 'update' | 'delete'>>;
 
 export function providerFor<I, O>(kind: OperationKind): pulumi.dynamic.ResourceProvider<I, O> {
-  const load = async (): Promise<Operation<I, O>> => {
+  // Loaded once per provider process: every host's create runs in the same one, side by side, and each load compiles
+  // and evaluates the whole module graph again (host CPU that the emulated engine VM is competing for).
+  let loading: Promise<Operation<I, O>> | undefined;
+  const load = (): Promise<Operation<I, O>> => (loading ??= loadOperation());
+  const loadOperation = async (): Promise<Operation<I, O>> => {
     // import() through Function: bundlers and test runners rewrite an import() expression into a helper of their
     // own, which Pulumi's closure serializer cannot carry into the provider process.
     // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the one way to keep a real import() here

@@ -49,12 +49,21 @@ export function withTimeout<T>(p: Promise<T>, ms: number, timedOut: () => Error)
   ]);
 }
 
-/** Runs commands on this machine with zx. */
+/** Runs commands on this machine with zx; `env` is added to each command's environment (a DOCKER_HOST, say). */
 export class LocalShell implements Shell {
-  readonly where = 'localhost';
+  constructor(
+    private readonly env: Readonly<Record<string, string>> = {},
+    readonly where = 'localhost',
+  ) {}
 
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    const p = $({ quiet: true, nothrow: true, input: options.stdin, timeout: options.timeoutMs })`sh -c ${command}`;
+    const p = $({
+      quiet: true,
+      nothrow: true,
+      input: options.stdin,
+      timeout: options.timeoutMs,
+      env: { ...process.env, ...this.env },
+    })`sh -c ${command}`;
     if (options.onStdout) p.stdout.on('data', options.onStdout);
     if (options.onStderr) p.stderr.on('data', options.onStderr);
     const out = await p;
@@ -62,7 +71,8 @@ export class LocalShell implements Shell {
   }
 
   interactive(command: string): Promise<string[]> {
-    return Promise.resolve(['sh', '-c', command]);
+    const env = Object.entries(this.env).map(([k, v]) => `${k}=${v}`);
+    return Promise.resolve([...(env.length > 0 ? ['env', ...env] : []), 'sh', '-c', command]);
   }
 
   async close(): Promise<void> {}

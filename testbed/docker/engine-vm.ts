@@ -73,11 +73,12 @@ const IMPORT_BASE = [
 ].join('\n');
 
 /**
- * The lab host image's shared layers, built once with the same Dockerfile and base as every lab's (the legacy builder,
- * as the Pulumi provider's build): a lab's image build then reuses them and only adds its label.
+ * The lab host image's shared layers, built once with the same Dockerfile and base as every lab's and with BuildKit,
+ * as the Pulumi provider builds (its "legacy" build still asks for BuildKit from any engine of API 1.39 or later, and
+ * BuildKit does not reuse the legacy builder's cache): a lab's image build then reuses them and only adds its label.
  */
 const BUILD_LAYERS = [
-  `DOCKER_BUILDKIT=0 docker build -q -t lvs-lab/node-layers:bookworm --build-arg BASE=${BASE_IMAGE_LOCAL} - >/dev/null <<'EOF'`,
+  `DOCKER_BUILDKIT=1 docker build -q -t lvs-lab/node-layers:bookworm --build-arg BASE=${BASE_IMAGE_LOCAL} - >/dev/null <<'EOF'`,
   DOCKERFILE.trimEnd(),
   'EOF',
 ].join('\n');
@@ -118,7 +119,7 @@ export async function engineUp(log: Log = () => {}): Promise<void> {
     t = Date.now();
     await must(shell, IMPORT_BASE, `docker import of ${BASE_IMAGE_LOCAL}`, 600_000);
     log(`base image ${BASE_IMAGE_LOCAL} in place (${((Date.now() - t) / 1000).toFixed(1)} s)`);
-    await ensureDockerForwarder(shell);
+    await ensureDockerForwarder(() => Promise.resolve(shell));
     log(`its Docker socket forwarded to ${dockerSocket()}`);
   } finally {
     await shell.close();
@@ -139,10 +140,11 @@ const socketAnswers = (path: string) =>
 
 /**
  * One SSH connection forwarding the engine VM's Docker socket to dockerSocket() on this host, started once and kept
- * (engineDown ends it, by pid): the Docker provider's API calls then share it, where with ssh:// each connection
- * started `ssh` here and `docker system dial-stdio` in the VM (~2.3 s each under software emulation). Idempotent.
+ * (engineDown ends it, by pid): the Docker provider's API calls and this host's `docker` CLI then share it, where with
+ * ssh:// each connection started `ssh` here and `docker system dial-stdio` in the VM (~2.3 s each under software
+ * emulation). Idempotent; `machine` (the VM's SSH shell, for its key options) is only opened to start a new one.
  */
-export async function ensureDockerForwarder(shell: SshShell): Promise<void> {
+export async function ensureDockerForwarder(machine: () => Promise<SshShell>): Promise<void> {
   const state = await readEngineState();
   if (!state?.vm) throw new Error('the engine VM is not running');
   const sock = dockerSocket();
@@ -150,7 +152,7 @@ export async function ensureDockerForwarder(shell: SshShell): Promise<void> {
   if (state.forwarder && isForwarder(state.forwarder.pid)) process.kill(state.forwarder.pid);
   await rm(sock, { force: true });
   const args = [
-    ...(await shell.opensshOptions()),
+    ...(await (await machine()).opensshOptions()),
     '-o',
     'LogLevel=ERROR',
     '-o',

@@ -1,8 +1,12 @@
 // The Docker engine a Docker lab runs on: this host's own, or one inside an lvs-lab VM. Containers share their
 // engine's kernel, so on a host whose kernel has no IPVS (this kind of machine, Docker Desktop, WSL2) the VM's
 // engine, on Debian's kernel, is the one that can run a director.
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
 import { UserError } from '../../model/errors.js';
 import { LocalShell, type Shell } from '../../provision/shell.js';
+import type { SshShell } from '../../provision/ssh.js';
 import { kernelHasIpvs, PreflightError } from '../preflight.js';
 import { openMachine, vmRunning } from '../vm/machine.js';
 import { dockerSocket, engineDir, engineVmRunning, ensureDockerForwarder, readEngineState } from './engine-vm.js';
@@ -23,8 +27,14 @@ export interface DockerClientAddress {
 
 export interface DockerEngine {
   kind: EngineKind;
-  /** Runs `docker` against this engine (on this host, or inside the engine VM). */
-  shell: Shell;
+  /**
+   * Runs `docker` against this engine. For the VM's engine that is this host's CLI through the forwarded socket when
+   * this host has one: the VM's own CLI costs ~1.5 s of emulated CPU per command before it sends anything.
+   */
+  docker: Shell;
+  /** The engine's machine, for what is not Docker's (its kernel, iptables): this host, or the VM over SSH, opened on
+   * first use. */
+  machine(): Promise<Shell>;
   /** The base image labs on this engine build from by default. */
   defaultBase?: string;
   /** For the Pulumi Docker provider. */
@@ -41,25 +51,51 @@ export async function resolveEngine(choice: EngineChoice): Promise<EngineKind> {
   return (await engineVmRunning()) ? 'vm' : 'local';
 }
 
+/** Whether this host has a `docker` CLI on its PATH. */
+async function hostHasDockerCli(): Promise<boolean> {
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+  const found = await Promise.all(
+    dirs.map((d) =>
+      access(join(d, 'docker'), constants.X_OK).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  return found.includes(true);
+}
+
 /** Opens the engine; `undefined` when it is the VM engine and that VM is not running (nothing of a lab survives then). */
 export async function openEngine(choice: EngineChoice): Promise<DockerEngine | undefined> {
   const kind = await resolveEngine(choice);
   if (kind === 'local') {
     const shell = new LocalShell();
-    return { kind, shell, client: { host: process.env.DOCKER_HOST }, close: () => shell.close() };
+    return {
+      kind,
+      docker: shell,
+      machine: () => Promise.resolve(shell),
+      client: { host: process.env.DOCKER_HOST },
+      close: () => shell.close(),
+    };
   }
   const state = await readEngineState();
   if (!vmRunning(state?.vm)) return undefined;
-  const shell = await openMachine(state.vm, engineDir());
+  const vm = state.vm;
+  let machine: Promise<SshShell> | undefined;
+  const open = () => (machine ??= openMachine(vm, engineDir()));
   // The Docker client reaches the VM's engine through its socket, forwarded over one SSH connection (its key, its
   // host key pinned), restarted here if it went away.
-  await ensureDockerForwarder(shell);
+  await ensureDockerForwarder(open);
+  const host = `unix://${dockerSocket()}`;
   return {
     kind,
-    shell,
+    docker: (await hostHasDockerCli())
+      ? new LocalShell({ DOCKER_HOST: host }, `the engine VM (its Docker socket, ${dockerSocket()})`)
+      : await open(),
+    machine: open,
     defaultBase: BASE_IMAGE_LOCAL,
-    client: { host: `unix://${dockerSocket()}` },
-    close: () => shell.close(),
+    client: { host },
+    close: async () => machine && (await machine).close(),
   };
 }
 
@@ -68,24 +104,24 @@ export async function openEngine(choice: EngineChoice): Promise<DockerEngine | u
  * Read-only. A local engine's kernel is this host's; a remote DOCKER_HOST is trusted to have IPVS.
  */
 export async function engineProblems(engine: DockerEngine): Promise<string[]> {
-  const problems: string[] = [];
-  const version = await engine.shell.exec("docker version --format '{{.Server.Version}}'", { timeoutMs: 20_000 });
-  if (version.code !== 0) {
+  const answers = async () => {
+    const version = await engine.docker.exec("docker version --format '{{.Server.Version}}'", { timeoutMs: 20_000 });
+    if (version.code === 0) return [];
     const why = (version.stderr.trim().split('\n').pop() ?? '').slice(0, 200) || `exit ${version.code}`;
-    problems.push(
-      `docker: no Docker engine answers on ${engine.shell.where} (${why}); start dockerd, or ${HOW_TO_USE_VM}`,
-    );
-  }
-  if (engine.kind === 'vm' || !process.env.DOCKER_HOST) {
-    if (!(await kernelHasIpvs(engine.shell))) {
-      const kernel = (await engine.shell.exec('uname -r')).stdout.trim();
-      problems.push(
-        `kernel: the Docker engine's kernel (${kernel} on ${engine.shell.where}) has no IPVS, and containers share it, so the ` +
-          `director could not balance; ${HOW_TO_USE_VM} (it runs Debian's kernel, which has IPVS)`,
-      );
-    }
-  }
-  return problems;
+    return [`docker: no Docker engine answers on ${engine.docker.where} (${why}); start dockerd, or ${HOW_TO_USE_VM}`];
+  };
+  const hasIpvs = async () => {
+    if (engine.kind !== 'vm' && process.env.DOCKER_HOST) return [];
+    const machine = await engine.machine();
+    if (await kernelHasIpvs(machine)) return [];
+    const kernel = (await machine.exec('uname -r')).stdout.trim();
+    return [
+      `kernel: the Docker engine's kernel (${kernel} on ${machine.where}) has no IPVS, and containers share it, so the ` +
+        `director could not balance; ${HOW_TO_USE_VM} (it runs Debian's kernel, which has IPVS)`,
+    ];
+  };
+  // Side by side: on the VM one is a Docker API call, the other an SSH connection.
+  return (await Promise.all([answers(), hasIpvs()])).flat();
 }
 
 /** Opens the engine and checks it before anything is created; throws PreflightError with every problem. */
@@ -110,6 +146,6 @@ export async function connectDockerLab(
 ): Promise<LabAccess & { engine: DockerEngine; close(): Promise<void> }> {
   const engine = await openEngine(choice);
   if (!engine) throw new UserError(`lab ${lab.name}: the lvs-lab engine VM is not running, so neither is the lab`);
-  const transport = dockerTransport(engine.shell, (host) => containerName(lab.name, host));
+  const transport = dockerTransport(engine.docker, (host) => containerName(lab.name, host));
   return { lab, transport, httpd: DOCKER_HTTPD, engine, close: () => engine.close() };
 }

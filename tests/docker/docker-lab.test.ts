@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { $ } from 'zx';
 import { readStackSettings } from '../../model/stack.js';
+import { LocalShell } from '../../provision/shell.js';
 import { connectDockerLab, type DockerEngine } from '../../testbed/docker/engine.js';
 import { containerName, dockerLabSpec, LABEL } from '../../testbed/docker/spec.js';
 import { fetchSequence, httpdMasters, ipvsTable, macOf } from '../../verify/probes.js';
@@ -28,7 +29,7 @@ drSuite(lab, () => connectDockerLab(lab, engineKind));
 
 let s: LabAccess & { engine: DockerEngine; close(): Promise<void> };
 const docker = async (args: string) => {
-  const res = await s.engine.shell.exec(`docker ${args}`);
+  const res = await s.engine.docker.exec(`docker ${args}`);
   if (res.code !== 0) throw new Error(`docker ${args}: ${res.stderr}`);
   return res.stdout;
 };
@@ -106,6 +107,15 @@ describe('pulumi stack', () => {
     }
   });
 
+  it("runs docker with this host's CLI where it has one, which reaches the VM's engine through the forwarded socket", async () => {
+    const local = (await new LocalShell().exec("docker version --format '{{.Client.Version}}'")).stdout.trim();
+    if (engineKind !== 'vm' || local === '') return; // no host CLI: the VM's own runs docker
+    expect((await docker("version --format '{{.Client.Version}}'")).trim()).toBe(local);
+    const kernel = (await (await s.engine.machine()).exec('uname -r')).stdout.trim();
+    expect((await docker("info --format '{{.KernelVersion}}'")).trim()).toBe(kernel);
+    expect(kernel).not.toBe((await new LocalShell().exec('uname -r')).stdout.trim());
+  });
+
   it('the network is an internal bridge with the lab subnet, and no container has a route out', async () => {
     const net = await inspect(`--type network lvs-lab-${lab.name}`);
     expect(net.Internal).toBe(true);
@@ -114,7 +124,7 @@ describe('pulumi stack', () => {
     expect(net.Labels[LABEL.lab]).toBe(lab.name);
     expect(net.Options['com.docker.network.bridge.name']).toBe(`lvs-${lab.name}`);
     // DR needs no rule beside Docker's (NAT's is checked with its stack below)
-    expect((await s.engine.shell.exec('iptables -S DOCKER-USER')).stdout).not.toContain(`lvs-${lab.name}`);
+    expect((await (await s.engine.machine()).exec('iptables -S DOCKER-USER')).stdout).not.toContain(`lvs-${lab.name}`);
     for (const h of outputs.hosts) {
       const routes = (await s.transport.run(h.name, 'ip -4 route show')).stdout.trim().split('\n');
       expect(routes, h.name).toEqual([
@@ -309,7 +319,7 @@ for (const preset of ['nat-rr', 'tun-rr', 'dr-health'] as const) {
         expect(lab.forwarding).toBe(preset.split('-')[0]);
         const access = await connectDockerLab(lab, engineKind);
         try {
-          const rules = async () => (await access.engine.shell.exec('iptables -S DOCKER-USER')).stdout;
+          const rules = async () => (await (await access.engine.machine()).exec('iptables -S DOCKER-USER')).stdout;
           // NAT's one rule beside Docker's: frames that stay on the lab's own bridge
           if (lab.forwarding === 'nat')
             expect(await rules()).toContain(`-A DOCKER-USER -i lvs-${lab.name} -o lvs-${lab.name} -j ACCEPT`);

@@ -323,8 +323,8 @@ describe('stack config', () => {
 });
 
 describe('engine preflight', () => {
-  const fake = (answers: (cmd: string) => Partial<ExecResult>): Shell => ({
-    where: 'localhost',
+  const fake = (answers: (cmd: string) => Partial<ExecResult>, where = 'localhost'): Shell => ({
+    where,
     exec: (cmd) => Promise.resolve({ stdout: '', stderr: '', code: 0, ...answers(cmd) }),
     interactive: (cmd) => Promise.resolve(['sh', '-c', cmd]),
     close: async () => {},
@@ -343,7 +343,13 @@ describe('engine preflight', () => {
             ? { stdout: '6.12.0-cloud\n' }
             : {},
     );
-    const problems = await engineProblems({ kind: 'local', shell, client: {}, close: async () => {} });
+    const problems = await engineProblems({
+      kind: 'local',
+      docker: shell,
+      machine: () => Promise.resolve(shell),
+      client: {},
+      close: async () => {},
+    });
     expect(problems).toHaveLength(2);
     expect(problems[0]).toMatch(
       /^docker: no Docker engine answers on localhost \(Cannot connect to the Docker daemon.*\); start dockerd, or start the VM engine with `npm run lab -- engine up`/,
@@ -353,9 +359,42 @@ describe('engine preflight', () => {
   });
 
   it('has nothing to say about an engine that answers on a kernel with IPVS', async () => {
-    expect(await engineProblems({ kind: 'vm', shell: fake(() => ({})), client: {}, close: async () => {} })).toEqual(
-      [],
+    const shell = fake(() => ({}));
+    const engine = { kind: 'vm' as const, docker: shell, machine: () => Promise.resolve(shell), client: {} };
+    expect(await engineProblems({ ...engine, close: async () => {} })).toEqual([]);
+  });
+
+  it("asks Docker through the engine's client and reads the kernel on the engine's machine, each named as it is", async () => {
+    // The VM engine as this host's CLI sees it (through the forwarded socket) and the VM itself over SSH.
+    const asked: string[] = [];
+    const docker = fake(
+      (cmd) => (asked.push(`docker: ${cmd}`), { code: 1, stderr: 'connection refused' }),
+      'the engine VM (its Docker socket)',
     );
+    const machine = fake(
+      (cmd) => (
+        asked.push(`machine: ${cmd.split(' ')[0]}`),
+        cmd === 'uname -r' ? { stdout: '6.1.0-vm\n' } : { code: 1 }
+      ),
+      'vm engine (127.0.0.1:2222)',
+    );
+    const problems = await engineProblems({
+      kind: 'vm',
+      docker,
+      machine: () => Promise.resolve(machine),
+      client: {},
+      close: async () => {},
+    });
+    expect(problems[0]).toMatch(
+      /^docker: no Docker engine answers on the engine VM \(its Docker socket\) \(connection refused\)/,
+    );
+    expect(problems[1]).toMatch(
+      /^kernel: the Docker engine's kernel \(6\.1\.0-vm on vm engine \(127\.0\.0\.1:2222\)\)/,
+    );
+    expect(asked.filter((a) => a.startsWith('docker: '))).toEqual([
+      "docker: docker version --format '{{.Server.Version}}'",
+    ]);
+    expect(asked.some((a) => a.startsWith('machine: ') && a.includes('docker'))).toBe(false);
   });
 });
 

@@ -42,6 +42,21 @@ describe('shell quoting', () => {
   it('feeds stdin', async () => {
     expect((await new LocalShell().exec('tr a-z A-Z', { stdin: 'lvs' })).stdout).toBe('LVS');
   });
+
+  it("adds a local shell's environment to each command, and to its interactive command line", async () => {
+    const shell = new LocalShell({ DOCKER_HOST: 'unix:///run/x.sock' });
+    expect((await shell.exec('echo "$DOCKER_HOST" "${PATH:+path kept}"')).stdout).toBe(
+      'unix:///run/x.sock path kept\n',
+    );
+    expect(await shell.interactive('docker exec -it c bash')).toEqual([
+      'env',
+      'DOCKER_HOST=unix:///run/x.sock',
+      'sh',
+      '-c',
+      'docker exec -it c bash',
+    ]);
+    expect(await new LocalShell().interactive('bash')).toEqual(['sh', '-c', 'bash']);
+  });
 });
 
 describe('transports', () => {
