@@ -1,9 +1,7 @@
 // The Docker engine a Docker lab runs on: this host's own, or one inside an lvs-lab VM. Containers share their
 // engine's kernel, so on a host whose kernel has no IPVS (this kind of machine, Docker Desktop, WSL2) the VM's
 // engine, on Debian's kernel, is the one that can run a director.
-import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { which } from 'zx';
 import { UserError } from '../../model/errors.js';
 import { LocalShell, type Shell } from '../../provision/shell.js';
 import type { SshShell } from '../../provision/ssh.js';
@@ -51,20 +49,6 @@ export async function resolveEngine(choice: EngineChoice): Promise<EngineKind> {
   return (await engineVmRunning()) ? 'vm' : 'local';
 }
 
-/** Whether this host has a `docker` CLI on its PATH. */
-async function hostHasDockerCli(): Promise<boolean> {
-  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  const found = await Promise.all(
-    dirs.map((d) =>
-      access(join(d, 'docker'), constants.X_OK).then(
-        () => true,
-        () => false,
-      ),
-    ),
-  );
-  return found.includes(true);
-}
-
 /** Opens the engine; `undefined` when it is the VM engine and that VM is not running (nothing of a lab survives then). */
 export async function openEngine(choice: EngineChoice): Promise<DockerEngine | undefined> {
   const kind = await resolveEngine(choice);
@@ -89,7 +73,7 @@ export async function openEngine(choice: EngineChoice): Promise<DockerEngine | u
   const host = `unix://${dockerSocket()}`;
   return {
     kind,
-    docker: (await hostHasDockerCli())
+    docker: (await which('docker', { nothrow: true }))
       ? new LocalShell({ DOCKER_HOST: host }, `the engine VM (its Docker socket, ${dockerSocket()})`)
       : await open(),
     machine: open,

@@ -9,7 +9,7 @@ import { LabModelError, referenceLab, type Lab } from '../../model/topology.js';
 import { planLab } from '../../provision/plan.js';
 import type { ExecResult, Shell } from '../../provision/shell.js';
 import { macFor } from '../../model/addressing.js';
-import { engineProblems } from '../../testbed/docker/engine.js';
+import { engineProblems, type DockerEngine } from '../../testbed/docker/engine.js';
 import { bridgeRuleAdd, bridgeRuleRemove, DOCKER_HTTPD, dockerLabSpec, LABEL } from '../../testbed/docker/spec.js';
 import { SEED_DIRECTOR } from './seed.js';
 
@@ -329,6 +329,13 @@ describe('engine preflight', () => {
     interactive: (cmd) => Promise.resolve(['sh', '-c', cmd]),
     close: async () => {},
   });
+  const engineOf = (kind: 'local' | 'vm', docker: Shell, machine = docker): DockerEngine => ({
+    kind,
+    docker,
+    machine: () => Promise.resolve(machine),
+    client: {},
+    close: async () => {},
+  });
 
   it('says what is missing and what to do: no engine answering, a kernel without IPVS', async () => {
     const shell = fake((cmd) =>
@@ -343,13 +350,7 @@ describe('engine preflight', () => {
             ? { stdout: '6.12.0-cloud\n' }
             : {},
     );
-    const problems = await engineProblems({
-      kind: 'local',
-      docker: shell,
-      machine: () => Promise.resolve(shell),
-      client: {},
-      close: async () => {},
-    });
+    const problems = await engineProblems(engineOf('local', shell));
     expect(problems).toHaveLength(2);
     expect(problems[0]).toMatch(
       /^docker: no Docker engine answers on localhost \(Cannot connect to the Docker daemon.*\); start dockerd, or start the VM engine with `npm run lab -- engine up`/,
@@ -359,9 +360,14 @@ describe('engine preflight', () => {
   });
 
   it('has nothing to say about an engine that answers on a kernel with IPVS', async () => {
-    const shell = fake(() => ({}));
-    const engine = { kind: 'vm' as const, docker: shell, machine: () => Promise.resolve(shell), client: {} };
-    expect(await engineProblems({ ...engine, close: async () => {} })).toEqual([]);
+    expect(
+      await engineProblems(
+        engineOf(
+          'vm',
+          fake(() => ({})),
+        ),
+      ),
+    ).toEqual([]);
   });
 
   it("asks Docker through the engine's client and reads the kernel on the engine's machine, each named as it is", async () => {
@@ -378,13 +384,7 @@ describe('engine preflight', () => {
       ),
       'vm engine (127.0.0.1:2222)',
     );
-    const problems = await engineProblems({
-      kind: 'vm',
-      docker,
-      machine: () => Promise.resolve(machine),
-      client: {},
-      close: async () => {},
-    });
+    const problems = await engineProblems(engineOf('vm', docker, machine));
     expect(problems[0]).toMatch(
       /^docker: no Docker engine answers on the engine VM \(its Docker socket\) \(connection refused\)/,
     );
