@@ -59,7 +59,8 @@ export const HOST_SCRIPT_TIMEOUT_SECONDS = 600;
  * the script's stderr, so a failure reports that step's alone.
  */
 export function stepsScript(steps: Step[]): string {
-  const lines = [`echo ${MARKER}-pid $$`];
+  // The script's own pid, read by the shell itself: in a resident shell's subshell `$$` is that shell's.
+  const lines = [`read -r script_pid _ </proc/self/stat; echo ${MARKER}-pid $script_pid`];
   steps.forEach((step, i) => {
     const sub = (command: string) => `( eval ${shq(command)} )`;
     const outcome = (kind: string) => `printf '\\n${MARKER} ${i} %s %d\\n' ${kind} $rc`;

@@ -1,5 +1,7 @@
 // A Shell runs one command line on one machine (this one, or a VM over SSH) and never throws on a non-zero exit:
 // callers decide what a failure means. Transports build on it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { $ } from 'zx';
 
 export interface ExecResult {
@@ -17,10 +19,25 @@ export interface ExecOptions {
   onStderr?: (chunk: Buffer) => void;
 }
 
+/** A long-running command's standard streams: a host's resident shell (provision/resident.ts). */
+export interface Stream {
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  write(data: string): void;
+  /** Resolves once the command has ended. */
+  readonly ended: Promise<void>;
+  /** Closes its input, and ends it where it is a process of ours. */
+  close(): void;
+  /** Whether it keeps this process alive: while a command runs on it, not while it idles. */
+  hold?(busy: boolean): void;
+}
+
 export interface Shell {
   /** What this shell reaches, for messages: "localhost", "vm lvs (127.0.0.1:40022)". */
   readonly where: string;
   exec(command: string, options?: ExecOptions): Promise<ExecResult>;
+  /** Starts `command` with its input and output as a stream, until it ends or `close` is called. */
+  spawn?(command: string): Promise<Stream>;
   /** The command line that runs `command` on this machine with a terminal of its own (an interactive shell). */
   interactive(command: string): Promise<string[]>;
   close(): Promise<void>;
@@ -51,6 +68,9 @@ export function withTimeout<T>(p: Promise<T>, ms: number, timedOut: () => Error)
 
 /** Runs commands on this machine with zx; `env` is added to each command's environment (a DOCKER_HOST, say). */
 export class LocalShell implements Shell {
+  /** What `spawn` started and is still running: `close` ends it (by pid, each a process of ours). */
+  private readonly children = new Set<ChildProcess>();
+
   constructor(
     private readonly env: Readonly<Record<string, string>> = {},
     readonly where = 'localhost',
@@ -70,10 +90,38 @@ export class LocalShell implements Shell {
     return { stdout: out.stdout, stderr: out.stderr, code: out.exitCode ?? 1 };
   }
 
+  /** `command` is one simple command: it replaces the shell (`exec`), so `close` ends that very process. */
+  spawn(command: string): Promise<Stream> {
+    const child = spawn('sh', ['-c', `exec ${command}`], { env: { ...process.env, ...this.env }, stdio: 'pipe' });
+    this.children.add(child);
+    const ended = new Promise<void>((resolve) =>
+      child.on('close', () => {
+        this.children.delete(child);
+        resolve();
+      }),
+    );
+    child.stdin.on('error', () => {}); // written after it ended: `ended` reports that
+    const handles = [child, child.stdin, child.stdout, child.stderr] as unknown as { ref(): void; unref(): void }[];
+    return Promise.resolve({
+      stdout: child.stdout,
+      stderr: child.stderr,
+      write: (data) => void child.stdin.write(data),
+      ended,
+      close: () => {
+        child.stdin.end();
+        child.kill();
+      },
+      hold: (busy) => handles.forEach((h) => (busy ? h.ref() : h.unref())),
+    });
+  }
+
   interactive(command: string): Promise<string[]> {
     const env = Object.entries(this.env).map(([k, v]) => `${k}=${v}`);
     return Promise.resolve([...(env.length > 0 ? ['env', ...env] : []), 'sh', '-c', command]);
   }
 
-  async close(): Promise<void> {}
+  close(): Promise<void> {
+    for (const child of this.children) child.kill();
+    return Promise.resolve();
+  }
 }

@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
 import ssh2 from 'ssh2';
-import { withTimeout, type ExecOptions, type ExecResult, type Shell } from './shell.js';
+import { withTimeout, type ExecOptions, type ExecResult, type Shell, type Stream } from './shell.js';
 
 export interface SshTarget {
   host: string;
@@ -84,6 +84,25 @@ export class SshShell implements Shell {
         )
       : await run;
     return { stdout: result.stdout, stderr: result.stderr, code: result.code ?? 1 };
+  }
+
+  /** A session channel running `command` (the connection keeps this process alive, as for every command). */
+  spawn(command: string): Promise<Stream> {
+    const connection = this.ssh.connection;
+    if (!connection) return Promise.reject(new Error(`${this.where}: not connected`));
+    return new Promise((resolve, reject) =>
+      connection.exec(command, (err, channel) => {
+        if (err) return reject(err);
+        channel.on('error', () => {}); // a connection lost under it: `ended` reports that
+        resolve({
+          stdout: channel,
+          stderr: channel.stderr,
+          write: (data) => void channel.write(data),
+          ended: new Promise((done) => channel.once('close', () => done())),
+          close: () => channel.close(),
+        });
+      }),
+    );
   }
 
   /**

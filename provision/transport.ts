@@ -1,7 +1,9 @@
 // A Transport runs a command on one lab host, by the host's name in the model. Each kind is a thin wrapper
 // that says how to reach a host from a Shell: enter its network namespace, exec into its container, or SSH to it.
+// Commands go through the host's resident shells (resident.ts) where the Shell can keep one open, else one-shot.
 import type { Lab } from '../model/topology.js';
 import type { HttpdLayout } from './httpd.js';
+import { ResidentShells } from './resident.js';
 import { shq, type ExecOptions, type ExecResult, type Shell } from './shell.js';
 
 export interface Transport {
@@ -13,23 +15,31 @@ export interface Transport {
 
 /** Hosts are network namespaces on the shell's machine (the netns testbed, on this host or inside the VM). */
 export function netnsTransport(shell: Shell, namespaceOf: (host: string) => string): Transport {
+  const enter = (host: string) => `ip netns exec ${shq(namespaceOf(host))} sh`;
+  const residents = new ResidentShells({
+    spawn: shell.spawn && ((host) => shell.spawn!(enter(host))),
+    oneShot: (host, command, options) => shell.exec(`${enter(host)} -c ${shq(command)}`, options),
+  });
   return {
     kind: 'netns',
-    run: (host, command, options) =>
-      shell.exec(`ip netns exec ${shq(namespaceOf(host))} sh -c ${shq(command)}`, options),
+    run: (host, command, options) => residents.run(host, command, options),
     interactive: (host, command) => shell.interactive(`ip netns exec ${shq(namespaceOf(host))} ${command}`),
   };
 }
 
 /** Hosts are containers of the Docker engine the shell's `docker` talks to. */
 export function dockerTransport(shell: Shell, containerOf: (host: string) => string): Transport {
-  return {
-    kind: 'docker',
-    run: (host, command, options) =>
+  const residents = new ResidentShells({
+    spawn: shell.spawn && ((host) => shell.spawn!(`docker exec -i ${shq(containerOf(host))} sh`)),
+    oneShot: (host, command, options) =>
       shell.exec(
         `docker exec ${options?.stdin !== undefined ? '-i ' : ''}${shq(containerOf(host))} sh -c ${shq(command)}`,
         options,
       ),
+  });
+  return {
+    kind: 'docker',
+    run: (host, command, options) => residents.run(host, command, options),
     interactive: (host, command) => shell.interactive(`docker exec -it ${shq(containerOf(host))} ${command}`),
   };
 }
@@ -41,9 +51,17 @@ export function sshTransport(shells: ReadonlyMap<string, Shell>): Transport {
     if (!shell) throw new Error(`ssh transport: no connection for host "${host}"`);
     return shell;
   };
+  // The login shell, as sshd runs a one-shot command with.
+  const residents = new ResidentShells({
+    spawn: (host) => {
+      const shell = shellOf(host);
+      return shell.spawn ? shell.spawn('exec "$SHELL"') : Promise.reject(new Error('no resident shell'));
+    },
+    oneShot: (host, command, options) => shellOf(host).exec(command, options),
+  });
   return {
     kind: 'ssh',
-    run: (host, command, options) => shellOf(host).exec(command, options),
+    run: (host, command, options) => residents.run(host, command, options),
     interactive: (host, command) => shellOf(host).interactive(command),
   };
 }

@@ -339,7 +339,9 @@ export async function httpdMasters(a: LabAccess, realserver: string): Promise<st
  * Starts tcpdump (`args`: interface, options, filter) detached on `host` and waits until it listens. It is bounded
  * (it stops by itself after `seconds`, or at tcpdump's own -c); `stop` ends it and waits until it has gone, so its
  * output is complete. Its files are `file`.*: stdout in `file`.out, stderr in `file`.err. Every descriptor is
- * redirected: a detached process holding the session's output would keep the command (an SSH channel) open.
+ * redirected: a detached process holding the session's output would keep the command (an SSH channel) open. In
+ * immediate mode each packet reaches tcpdump as it comes, not in blocks up to a second late: what `stop` ends has
+ * seen every packet of the traffic before it.
  */
 export async function startTcpdump(
   a: LabAccess,
@@ -351,7 +353,7 @@ export async function startTcpdump(
   await must(
     a,
     host,
-    `rm -f ${file}.*; (timeout ${seconds} tcpdump ${args} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`,
+    `rm -f ${file}.*; (timeout ${seconds} tcpdump --immediate-mode ${args} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`,
   );
   await must(
     a,

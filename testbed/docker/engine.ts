@@ -71,15 +71,20 @@ export async function openEngine(choice: EngineChoice): Promise<DockerEngine | u
   // host key pinned), restarted here if it went away.
   await ensureDockerForwarder(open);
   const host = `unix://${dockerSocket()}`;
+  const docker = (await which('docker', { nothrow: true }))
+    ? new LocalShell({ DOCKER_HOST: host }, `the engine VM (its Docker socket, ${dockerSocket()})`)
+    : await open();
   return {
     kind,
-    docker: (await which('docker', { nothrow: true }))
-      ? new LocalShell({ DOCKER_HOST: host }, `the engine VM (its Docker socket, ${dockerSocket()})`)
-      : await open(),
+    docker,
     machine: open,
     defaultBase: BASE_IMAGE_LOCAL,
     client: { host },
-    close: async () => machine && (await machine).close(),
+    // The host CLI's resident `docker exec` shells end with it; the VM's SSH connection, if opened.
+    close: async () => {
+      await docker.close();
+      if (machine) await (await machine).close();
+    },
   };
 }
 

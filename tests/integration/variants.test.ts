@@ -40,6 +40,13 @@ async function holdConnections(a: LabAccess, n: number): Promise<() => Promise<v
   const [host, port] = [a.lab.vip, a.lab.service.port];
   const hold = `exec 3<>/dev/tcp/${host}/${port}; exec -a ${tag} sleep 120`;
   for (let i = 0; i < n; i++) await a.transport.run(a.lab.client.name, `(bash -c '${hold}' >/dev/null 2>&1 &)`);
+  // Each connects in the background: wait until all n are established (the table is read right after).
+  const established = `ss -Htn state established dst ${host} dport = :${port} | wc -l`;
+  const res = await a.transport.run(
+    a.lab.client.name,
+    `i=0; until [ "$(${established})" -ge ${n} ] || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done; ${established}`,
+  );
+  expect(Number(res.stdout.trim()), 'connections held').toBe(n);
   return async () => void (await a.transport.run(a.lab.client.name, `pkill -f '^${tag} ' || true`));
 }
 

@@ -89,7 +89,7 @@ describe('transports', () => {
     );
     await t.run('rs2', 'hostname');
     expect([a.commands, b.commands]).toEqual([[], ['hostname']]);
-    expect(() => t.run('rs9', 'hostname')).toThrow(/no connection for host "rs9"/);
+    await expect(t.run('rs9', 'hostname')).rejects.toThrow(/no connection for host "rs9"/);
   });
 });
 

@@ -1,0 +1,186 @@
+// Resident shells: a long-lived `sh` entered into a host once (an SSH channel, `ip netns exec`, `docker exec -i`)
+// that then runs the host's commands one after another, as Mininet keeps one shell per host. Under software
+// emulation every process started costs ~0.1 s, and entering a host starts three or four (sshd's session, the login
+// shell, ip netns exec, sh) before the command's own; a resident shell pays that once, and each command then costs
+// one fork (a subshell). Results are the same as a one-shot `sh -c`: stdout, stderr and the exit code, each command
+// in a subshell of its own (its `exit`, `cd` and variables stay its own), with /dev/null as its input.
+import { randomBytes } from 'node:crypto';
+import { withTimeout, type ExecOptions, type ExecResult, shq, type Stream } from './shell.js';
+
+/** At most this many resident shells per host; a command beyond them runs one-shot. */
+export const RESIDENTS_PER_HOST = 4;
+
+/** What `ResidentShells` needs of a transport: how to start a host's resident shell, and the one-shot way. */
+export interface HostEntry {
+  /** Starts `sh` in the host, its input and output the returned stream; undefined where the shell cannot. */
+  spawn?(host: string): Promise<Stream>;
+  oneShot(host: string, command: string, options?: ExecOptions): Promise<ExecResult>;
+}
+
+interface Pending {
+  options: ExecOptions;
+  resolve(r: ExecResult): void;
+  /** stdout and stderr as read so far; `sent` bytes of stdout have been streamed to onStdout. */
+  out: Buffer;
+  err: Buffer;
+  sent: number;
+  sentErr: number;
+  code?: number;
+  errDone: boolean;
+}
+
+/** One resident shell: runs one command at a time, each delimited on both streams by a marker of its own. */
+class Resident {
+  private readonly mark = `@@lvs-lab-${randomBytes(8).toString('hex')}`;
+  private readonly markBuf = Buffer.from(this.mark);
+  private pending?: Pending;
+  alive = true;
+
+  constructor(private readonly stream: Stream) {
+    stream.hold?.(false);
+    stream.stdout.on('data', (chunk: Buffer) => this.onOut(chunk));
+    stream.stderr.on('data', (chunk: Buffer) => this.onErr(chunk));
+    void stream.ended.then(() => {
+      this.alive = false;
+      const p = this.pending;
+      this.pending = undefined;
+      p?.resolve({
+        stdout: p.out.toString(),
+        stderr: `${p.err.toString()}(the host's shell ended before the command finished)\n`,
+        code: 255,
+      });
+    });
+  }
+
+  /** Sends `command` (empty: only the markers, to learn that the shell runs) and resolves with its result. */
+  run(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    if (this.pending || !this.alive) throw new Error('resident shell busy or gone');
+    this.stream.hold?.(true);
+    return new Promise<ExecResult>((resolve) => {
+      this.pending = {
+        options,
+        resolve,
+        out: Buffer.alloc(0),
+        err: Buffer.alloc(0),
+        sent: 0,
+        sentErr: 0,
+        errDone: false,
+      };
+      const body = command ? `( eval ${shq(command)} ) </dev/null; ` : 'true; ';
+      this.stream.write(`${body}printf '%s %d\\n' ${this.mark} $?; printf '%s\\n' ${this.mark} >&2\n`);
+    });
+  }
+
+  close(): void {
+    this.alive = false;
+    this.stream.close();
+  }
+
+  private onOut(chunk: Buffer): void {
+    const p = this.pending;
+    if (!p || p.code !== undefined) return; // output of nothing we ran (a stray background process): not a result
+    p.out = Buffer.concat([p.out, chunk]);
+    const at = p.out.indexOf(this.markBuf);
+    const end = at < 0 ? -1 : p.out.indexOf('\n', at);
+    // Stream all but what may be the start of the marker (a step's outcome line must not wait for more output).
+    const safe = at >= 0 ? at : Math.max(p.sent, p.out.length - this.markPrefixAtEnd(p.out));
+    if (safe > p.sent) p.options.onStdout?.(p.out.subarray(p.sent, safe));
+    p.sent = Math.max(p.sent, safe);
+    if (end < 0) return;
+    p.code = Number(
+      p.out
+        .subarray(at + this.markBuf.length, end)
+        .toString()
+        .trim(),
+    );
+    p.out = p.out.subarray(0, at);
+    this.settle();
+  }
+
+  private onErr(chunk: Buffer): void {
+    const p = this.pending;
+    if (!p || p.errDone) return;
+    p.err = Buffer.concat([p.err, chunk]);
+    const at = p.err.indexOf(this.markBuf);
+    const safe = at >= 0 ? at : Math.max(p.sentErr, p.err.length - this.markPrefixAtEnd(p.err));
+    if (safe > p.sentErr) p.options.onStderr?.(p.err.subarray(p.sentErr, safe));
+    p.sentErr = Math.max(p.sentErr, safe);
+    if (at < 0 || p.err.indexOf('\n', at) < 0) return;
+    p.err = p.err.subarray(0, at);
+    p.errDone = true;
+    this.settle();
+  }
+
+  /** How many of `buf`'s last bytes are the start of the marker. */
+  private markPrefixAtEnd(buf: Buffer): number {
+    for (let k = Math.min(this.markBuf.length - 1, buf.length); k > 0; k--)
+      if (buf.subarray(buf.length - k).equals(this.markBuf.subarray(0, k))) return k;
+    return 0;
+  }
+
+  private settle(): void {
+    const p = this.pending;
+    if (!p || p.code === undefined || !p.errDone) return;
+    this.pending = undefined;
+    this.stream.hold?.(false);
+    p.resolve({ stdout: p.out.toString(), stderr: p.err.toString(), code: p.code });
+  }
+}
+
+/** A transport's resident shells, per host: an idle one runs the next command, busy ones make another (up to a cap). */
+export class ResidentShells {
+  private readonly idle = new Map<string, Resident[]>();
+  private readonly count = new Map<string, number>();
+
+  constructor(
+    private readonly entry: HostEntry,
+    private readonly perHost = RESIDENTS_PER_HOST,
+  ) {}
+
+  async run(host: string, command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    // A command that reads input gets it through a one-shot run: a resident shell's input is its command stream.
+    if (options.stdin !== undefined || !this.entry.spawn) return this.entry.oneShot(host, command, options);
+    const resident = this.idle.get(host)?.pop() ?? (await this.start(host));
+    if (!resident) return this.entry.oneShot(host, command, options);
+    const run = resident.run(command, options);
+    try {
+      const result = options.timeoutMs
+        ? await withTimeout(
+            run,
+            options.timeoutMs,
+            () => new Error(`timed out after ${options.timeoutMs} ms: ${command}`),
+          )
+        : await run;
+      this.release(host, resident);
+      return result;
+    } catch (err) {
+      resident.close(); // still running the command: of no further use
+      this.release(host, resident);
+      throw err;
+    }
+  }
+
+  /** A new resident shell in `host`, ready; undefined at the cap, or when one cannot start there (the one-shot run
+   * then gives the caller the same error as before, say a namespace or container that is gone). */
+  private async start(host: string): Promise<Resident | undefined> {
+    const n = this.count.get(host) ?? 0;
+    if (n >= this.perHost) return undefined;
+    this.count.set(host, n + 1);
+    let resident: Resident | undefined;
+    try {
+      resident = new Resident(await this.entry.spawn!(host));
+      const ready = await resident.run('');
+      if (ready.code === 0 && resident.alive) return resident;
+    } catch {
+      // fall through: one-shot
+    }
+    resident?.close();
+    this.count.set(host, (this.count.get(host) ?? 1) - 1);
+    return undefined;
+  }
+
+  private release(host: string, resident: Resident): void {
+    if (resident.alive) this.idle.set(host, [...(this.idle.get(host) ?? []), resident]);
+    else this.count.set(host, (this.count.get(host) ?? 1) - 1);
+  }
+}
