@@ -5,7 +5,7 @@
 // one fork (a subshell). Results are the same as a one-shot `sh -c`: stdout, stderr and the exit code, each command
 // in a subshell of its own (its `exit`, `cd` and variables stay its own), with /dev/null as its input.
 import { randomBytes } from 'node:crypto';
-import { withTimeout, type ExecOptions, type ExecResult, shq, type Stream } from './shell.js';
+import { commandTimeout, type ExecOptions, type ExecResult, shq, type Stream } from './shell.js';
 
 /** At most this many resident shells per host; a command beyond them runs one-shot. */
 export const RESIDENTS_PER_HOST = 4;
@@ -144,13 +144,7 @@ export class ResidentShells {
     if (!resident) return this.entry.oneShot(host, command, options);
     const run = resident.run(command, options);
     try {
-      const result = options.timeoutMs
-        ? await withTimeout(
-            run,
-            options.timeoutMs,
-            () => new Error(`timed out after ${options.timeoutMs} ms: ${command}`),
-          )
-        : await run;
+      const result = await commandTimeout(run, options, command);
       this.release(host, resident);
       return result;
     } catch (err) {

@@ -66,6 +66,12 @@ export function withTimeout<T>(p: Promise<T>, ms: number, timedOut: () => Error)
   ]);
 }
 
+/** `run`, bounded by `options.timeoutMs` when it has one (the error names the command). */
+export function commandTimeout<T>(run: Promise<T>, options: ExecOptions, command: string): Promise<T> {
+  const ms = options.timeoutMs;
+  return ms ? withTimeout(run, ms, () => new Error(`timed out after ${ms} ms: ${command}`)) : run;
+}
+
 /** Runs commands on this machine with zx; `env` is added to each command's environment (a DOCKER_HOST, say). */
 export class LocalShell implements Shell {
   /** What `spawn` started and is still running: `close` ends it (by pid, each a process of ours). */

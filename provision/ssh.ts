@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
 import ssh2 from 'ssh2';
-import { withTimeout, type ExecOptions, type ExecResult, type Shell, type Stream } from './shell.js';
+import { commandTimeout, type ExecOptions, type ExecResult, type Shell, type Stream } from './shell.js';
 
 export interface SshTarget {
   host: string;
@@ -76,13 +76,7 @@ export class SshShell implements Shell {
       onStdout: options.onStdout,
       onStderr: options.onStderr,
     });
-    const result = options.timeoutMs
-      ? await withTimeout(
-          run,
-          options.timeoutMs,
-          () => new Error(`timed out after ${options.timeoutMs} ms: ${command}`),
-        )
-      : await run;
+    const result = await commandTimeout(run, options, command);
     return { stdout: result.stdout, stderr: result.stderr, code: result.code ?? 1 };
   }
 

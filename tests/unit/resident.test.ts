@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runSteps, StepFailed } from '../../provision/apply.js';
 import { ResidentShells, RESIDENTS_PER_HOST } from '../../provision/resident.js';
 import { LocalShell, type ExecOptions } from '../../provision/shell.js';
+import { processArgs } from '../../testbed/process.js';
 import { rejection } from '../rejection.js';
 
 let shell: LocalShell;
@@ -26,14 +27,7 @@ function residents(spawnCommand = 'sh') {
   return { r, counts };
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const alive = (pid: number) => processArgs(pid) !== undefined;
 
 const cases = [
   'echo out; echo err >&2; exit 7',
