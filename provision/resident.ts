@@ -9,6 +9,11 @@ import { commandTimeout, type ExecOptions, type ExecResult, shq, type Stream } f
 
 /** At most this many resident shells per host; a command beyond them runs one-shot. */
 export const RESIDENTS_PER_HOST = 4;
+/**
+ * How long a command waits for a busy shell of its host before another is started: starting one (an SSH channel and
+ * three programs in the VM, or a `docker exec`) takes longer under emulation than most commands do.
+ */
+export const WAIT_FOR_BUSY_MS = 250;
 
 /** What `ResidentShells` needs of a transport: how to start a host's resident shell, and the one-shot way. */
 export interface HostEntry {
@@ -131,16 +136,22 @@ class Resident {
 export class ResidentShells {
   private readonly idle = new Map<string, Resident[]>();
   private readonly count = new Map<string, number>();
+  /** Commands waiting for a busy shell of the host, first come first served. */
+  private readonly waiting = new Map<string, Array<(r: Resident) => void>>();
 
   constructor(
     private readonly entry: HostEntry,
     private readonly perHost = RESIDENTS_PER_HOST,
+    private readonly waitMs = WAIT_FOR_BUSY_MS,
   ) {}
 
   async run(host: string, command: string, options: ExecOptions = {}): Promise<ExecResult> {
     // A command that reads input gets it through a one-shot run: a resident shell's input is its command stream.
     if (options.stdin !== undefined || !this.entry.spawn) return this.entry.oneShot(host, command, options);
-    const resident = this.idle.get(host)?.pop() ?? (await this.start(host));
+    const resident =
+      this.idle.get(host)?.pop() ??
+      ((this.count.get(host) ?? 0) > 0 ? await this.freed(host) : undefined) ??
+      (await this.start(host));
     if (!resident) return this.entry.oneShot(host, command, options);
     const run = resident.run(command, options);
     try {
@@ -173,8 +184,30 @@ export class ResidentShells {
     return undefined;
   }
 
+  /** A shell of `host` that a command hands back within waitMs; undefined past that. */
+  private freed(host: string): Promise<Resident | undefined> {
+    const queue = this.waiting.get(host) ?? [];
+    this.waiting.set(host, queue);
+    return new Promise((resolve) => {
+      const take = (r: Resident) => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+      const timer = setTimeout(() => {
+        queue.splice(queue.indexOf(take), 1);
+        resolve(undefined);
+      }, this.waitMs);
+      queue.push(take);
+    });
+  }
+
   private release(host: string, resident: Resident): void {
-    if (resident.alive) this.idle.set(host, [...(this.idle.get(host) ?? []), resident]);
-    else this.count.set(host, (this.count.get(host) ?? 1) - 1);
+    if (!resident.alive) {
+      this.count.set(host, (this.count.get(host) ?? 1) - 1);
+      return;
+    }
+    const next = this.waiting.get(host)?.shift();
+    if (next) next(resident);
+    else this.idle.set(host, [...(this.idle.get(host) ?? []), resident]);
   }
 }

@@ -99,12 +99,21 @@ export function parseFrames(tcpdumpOutput: string): Frame[] {
  * Captures, on the client's eth0, every TCP frame coming from the service port while `count` requests run:
  * the Ethernet source says which box sent the reply, the IP source which address it claims.
  */
+/**
+ * Waits (up to 10 s) until tcpdump's stderr, in `errFile`, says it listens. The file is read with the shell's own
+ * `read` and `case`: a grep per poll cost ~0.1 s of emulated CPU beside tcpdump's own start.
+ */
+function untilListening(errFile: string): string {
+  const seen = `{ while IFS= read -r l; do case $l in *'listening on'*) exit 0 ;; esac; done; exit 1; } <${errFile}`;
+  return `i=0; until (${seen}) 2>/dev/null || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done`;
+}
+
 export async function captureReplies(a: LabAccess, count: number): Promise<{ bodies: string[]; frames: Frame[] }> {
   const script = [
     'd=$(mktemp -d)',
     `timeout 60 tcpdump --immediate-mode -i eth0 -e -n -l ${shq(`tcp and src port ${a.lab.service.port}`)} >$d/out 2>$d/err & t=$!`,
     // Start the requests only once tcpdump is listening, or the first replies go unseen.
-    'i=0; until grep -q "listening on" $d/err 2>/dev/null || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done',
+    untilListening('$d/err'),
     `${fetchCommand(a.lab, count)} || true`,
     'sleep 0.3; kill $t 2>/dev/null; wait $t 2>/dev/null',
     'echo "--- frames"; cat $d/out; rm -rf $d',
@@ -355,11 +364,7 @@ export async function startTcpdump(
     host,
     `rm -f ${file}.*; (timeout ${seconds} tcpdump --immediate-mode ${args} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`,
   );
-  await must(
-    a,
-    host,
-    `i=0; until grep -q "listening on" ${file}.err 2>/dev/null || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done`,
-  );
+  await must(a, host, untilListening(`${file}.err`));
   return {
     stop: async () => {
       await a.transport.run(

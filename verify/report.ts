@@ -123,6 +123,10 @@ const METHODS: Record<Forwarding, MethodChecks> = {
  */
 export async function verifyLab(a: LabAccess, requests = 3 * a.lab.realservers.length): Promise<Check[]> {
   const { lab } = a;
+  // Who answers ARP takes a second of listening and touches neither the service's TCP (the capture) nor IPVS (the
+  // counters): it runs beside everything else.
+  const arpReplies = arpResponders(a);
+  arpReplies.catch(() => {}); // awaited below; a failure before then must not go unhandled
   const holders = await activeDirectors(a);
   const director = holders[0] ?? lab.director.name;
   const method = METHODS[lab.forwarding];
@@ -135,8 +139,7 @@ export async function verifyLab(a: LabAccess, requests = 3 * a.lab.realservers.l
   ]);
   const checks: Check[] = [...pair, ...tables, ...health];
 
-  // ARP requests are neither TCP from the service port (what the capture keeps) nor IPVS traffic (the counters).
-  const [{ bodies, frames }, arp] = await Promise.all([captureReplies(a, requests), arpCheck(c)]);
+  const { bodies, frames } = await captureReplies(a, requests);
   const { check: served, counts } = requestsCheck(lab, bodies, requests);
   const [after, clients, sync] = await Promise.all([
     ipvsLiveTotals(a, director),
@@ -154,7 +157,7 @@ export async function verifyLab(a: LabAccess, requests = 3 * a.lab.realservers.l
   const stats = `IPVS counters (${IPVS_PER_CPU}): InPkts +${t.inDelta}, OutPkts +${t.outDelta} (total OutPkts ${t.outTotal}), connections +${t.conns}`;
   // TUN's extra proof sends requests of its own: after the counters are read.
   checks.push(served, method.replies(c, t, sources), method.counters(t, stats), ...((await method.extra?.(c)) ?? []));
-  checks.push(clients, ...sync, arp);
+  checks.push(clients, ...sync, arpCheck(c, await arpReplies));
   return checks;
 }
 
@@ -252,9 +255,8 @@ async function clientAddressCheck(c: Context, counts: Map<string, number>): Prom
 }
 
 /** Who answers ARP for the VIP: the director alone (a pair's MASTER), never a realserver. */
-async function arpCheck(c: Context): Promise<Check> {
+function arpCheck(c: Context, arp: string[]): Check {
   const { lab } = c.a;
-  const arp = await arpResponders(c.a);
   return {
     name: lab.ha
       ? `only the MASTER (${c.director}) answers ARP for the VIP`

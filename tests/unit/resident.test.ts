@@ -68,10 +68,17 @@ describe('resident shells', () => {
     expect(counts.spawned).toBe(1);
   });
 
-  it('start another shell for a command beside a running one, per host, up to the cap; beyond it run one-shot', async () => {
+  it('give a command beside a short one the same shell once it is free, rather than start another', async () => {
+    const { r, counts } = residents();
+    const results = await Promise.all([1, 2, 3].map(() => r.run('h', 'sleep 0.02; echo $$')));
+    expect(new Set(results.map((x) => x.stdout)).size).toBe(1);
+    expect(counts).toEqual({ spawned: 1, oneShot: 0 });
+  });
+
+  it('start another shell for a command beside a long one, per host, up to the cap; beyond it run one-shot', async () => {
     const { r, counts } = residents();
     const n = RESIDENTS_PER_HOST + 2;
-    const results = await Promise.all(Array.from({ length: n }, () => r.run('h', 'sleep 0.5; echo $$')));
+    const results = await Promise.all(Array.from({ length: n }, () => r.run('h', 'sleep 1; echo $$')));
     expect(results.every((x) => x.code === 0)).toBe(true);
     expect(counts).toEqual({ spawned: RESIDENTS_PER_HOST, oneShot: 2 });
     expect(new Set(results.map((x) => x.stdout)).size).toBe(n);
