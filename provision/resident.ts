@@ -149,7 +149,7 @@ export class ResidentShells {
     // A command that reads input gets it through a one-shot run: a resident shell's input is its command stream.
     if (options.stdin !== undefined || !this.entry.spawn) return this.entry.oneShot(host, command, options);
     const resident =
-      this.idle.get(host)?.pop() ??
+      this.takeIdle(host) ??
       ((this.count.get(host) ?? 0) > 0 ? await this.freed(host) : undefined) ??
       (await this.start(host));
     if (!resident) return this.entry.oneShot(host, command, options);
@@ -181,6 +181,16 @@ export class ResidentShells {
     }
     resident?.close();
     this.count.set(host, (this.count.get(host) ?? 1) - 1);
+    return undefined;
+  }
+
+  /** An idle shell of `host` that still runs (one killed while idle, say by a teardown, is dropped). */
+  private takeIdle(host: string): Resident | undefined {
+    const list = this.idle.get(host) ?? [];
+    for (let r = list.pop(); r; r = list.pop()) {
+      if (r.alive) return r;
+      this.count.set(host, (this.count.get(host) ?? 1) - 1);
+    }
     return undefined;
   }
 

@@ -115,6 +115,17 @@ describe('resident shells', () => {
     expect(counts.spawned).toBe(2);
   });
 
+  it('drop a shell that was killed while idle (a teardown ends what runs in a namespace), and start a new one', async () => {
+    const { r, counts } = residents();
+    const pid = Number((await r.run('h', 'echo $$')).stdout);
+    process.kill(pid, 'SIGKILL');
+    await new Promise((done) => setTimeout(done, 200));
+    const res = await r.run('h', 'echo $$');
+    expect(res.code).toBe(0);
+    expect(Number(res.stdout)).not.toBe(pid);
+    expect(counts.spawned).toBe(2);
+  });
+
   it('run one-shot where no shell starts (a namespace or container gone), so the caller gets its error as before', async () => {
     const { r, counts } = residents(`sh -c 'echo "Cannot open network namespace" >&2; exit 1'`);
     expect(await r.run('h', 'echo hi')).toEqual({ stdout: 'hi\n', stderr: '', code: 0 });
