@@ -96,10 +96,6 @@ export function parseFrames(tcpdumpOutput: string): Frame[] {
 }
 
 /**
- * Captures, on the client's eth0, every TCP frame coming from the service port while `count` requests run:
- * the Ethernet source says which box sent the reply, the IP source which address it claims.
- */
-/**
  * Waits (up to 10 s) until tcpdump's stderr, in `errFile`, says it listens. The file is read with the shell's own
  * `read` and `case`: a grep per poll cost ~0.1 s of emulated CPU beside tcpdump's own start.
  */
@@ -108,6 +104,10 @@ function untilListening(errFile: string): string {
   return `i=0; until (${seen}) 2>/dev/null || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done`;
 }
 
+/**
+ * Captures, on the client's eth0, every TCP frame coming from the service port while `count` requests run:
+ * the Ethernet source says which box sent the reply, the IP source which address it claims.
+ */
 export async function captureReplies(a: LabAccess, count: number): Promise<{ bodies: string[]; frames: Frame[] }> {
   const script = [
     'd=$(mktemp -d)',

@@ -132,14 +132,13 @@ describe('the reference lab on Vagrant machines', () => {
       const winners: string[] = [];
       try {
         for (let i = 0; i < 12 && !bypassed; i++) {
-          await s.transport.run(client, `echo ${i % 2 ? 0 : defaultLocktime} > ${locktime}`);
+          const lock = i % 2 ? '0' : defaultLocktime;
+          await s.transport.run(client, `echo ${lock} > ${locktime}`);
           await flushClientNeighbors(s);
           await fetchSequence(s, 1);
           const cached = await clientNeighborMac(s);
           bypassed = lab.realservers.find((r) => macs.get(r.name) === cached)?.name;
-          winners.push(
-            `${[...macs].find(([, m]) => m === cached)?.[0] ?? cached} (locktime ${i % 2 ? 0 : defaultLocktime})`,
-          );
+          winners.push(`${[...macs].find(([, m]) => m === cached)?.[0] ?? cached} (locktime ${lock})`);
         }
       } finally {
         await s.transport.run(client, `echo ${defaultLocktime} > ${locktime}`);
