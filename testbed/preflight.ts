@@ -80,7 +80,7 @@ export function preflightScript(lab: Lab, { ipvs = true, names = true } = {}): s
  * machine is that one lab host (a Vagrant machine), so no namespace names to check, and IPVS only on a director.
  */
 export async function preflightMachine(
-  shell: Shell,
+  shell: Pick<Shell, 'where' | 'exec'>,
   lab: Lab,
   { rebuilding = false, host }: { rebuilding?: boolean; host?: LabHost } = {},
 ): Promise<void> {

@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $, retry } from 'zx';
 import { processArgs, stopProcess } from '../process.js';
-import { UserError } from '../../model/errors.js';
+import { CommandError, UserError } from '../../model/errors.js';
 import { LocalShell, shq } from '../../provision/shell.js';
 import { stateDir } from '../paths.js';
 import { PreflightError } from '../preflight.js';
@@ -27,7 +27,6 @@ interface DaemonState {
   runDirExisted: boolean;
 }
 
-/** The command whose stdio is a TCP connection from inside the kit's namespace (Vagrant's %h:%p by default). */
 /** The command that carries an SSH connection into the kit's namespace. A guest that has its DHCP lease but not yet
  * its address drops the SYN: give up after 3 s and let the caller retry, instead of waiting out TCP's backoff. */
 export const namespaceProxy = (netns: string, host = '%h', port = '%p'): string[] => [
@@ -45,6 +44,14 @@ const local = new LocalShell();
 
 export async function virsh(args: string, timeoutMs = 60_000) {
   return local.exec(`virsh -c ${LIBVIRT_URI} -q ${args}`, { timeoutMs });
+}
+
+/** Defines and starts the network of an XML file (virsh net-define, net-start). */
+export async function startNetwork(name: string, file: string): Promise<void> {
+  for (const args of [`net-define ${shq(file)}`, `net-start ${shq(name)}`]) {
+    const res = await virsh(args);
+    if (res.code !== 0) throw new CommandError('libvirt', `virsh ${args}`, res.code, res.stderr, `network ${name}`);
+  }
 }
 
 const answers = async () => (await virsh('version', 10_000)).code === 0;

@@ -10,6 +10,7 @@ import { UserError } from '../../model/errors.js';
 import { hostsOf, type Lab } from '../../model/topology.js';
 import { runSteps } from '../../provision/apply.js';
 import type { HttpdLayout } from '../../provision/httpd.js';
+import type { ExecOptions } from '../../provision/shell.js';
 import { newSshKeyPair, SshShell } from '../../provision/ssh.js';
 import { sshTransport } from '../../provision/transport.js';
 import { addressSteps } from '../netns.js';
@@ -27,6 +28,7 @@ import {
   LIBVIRT_URI,
   libvirtdLeftovers,
   namespaceProxy,
+  startNetwork,
   stopLibvirtdIfUnused,
   virsh,
 } from './libvirt.js';
@@ -37,6 +39,7 @@ import {
   labNics,
   mgmtMac,
   mgmtNetworkName,
+  mgmtNetworkXml,
   outsideNetworkName,
   vagrantfile,
 } from './vagrantfile.js';
@@ -121,15 +124,20 @@ function session(
   shells: Map<string, SshShell>,
   settle?: () => Promise<void>,
 ): TestbedSession {
+  // Every phase goes through the transport, so one resident shell per machine serves preflight, addressing and the
+  // plan: a session channel costs a guest sshd's fork and root's bash, ~0.3 s of a core each under emulation.
+  const transport = sshTransport(shells);
+  const on = (host: string) => ({
+    where: shells.get(host)!.where,
+    exec: (command: string, options?: ExecOptions) => transport.run(host, command, options),
+  });
   return {
     settle,
     where: `${shells.size} Vagrant machines (libvirt${v.netns ? ` in namespace ${v.netns}` : ''})`,
-    transport: sshTransport(shells),
+    transport,
     httpd: HTTPD,
     preflight: async ({ rebuilding }) => {
-      await Promise.all(
-        hostsOf(lab).map((host) => preflightMachine(shells.get(host.name)!, lab, { rebuilding, host })),
-      );
+      await Promise.all(hostsOf(lab).map((host) => preflightMachine(on(host.name), lab, { rebuilding, host })));
     },
     buildNetwork: async () => {
       // The lab NICs carry no address until now (auto_config: false): the testbed addresses them, as netns does.
@@ -138,7 +146,7 @@ function session(
           runSteps(
             h.name,
             labNics(lab, h).flatMap((nic) => addressSteps('', nic.dev, `${nic.ip}/${nic.prefix}`)),
-            (cmd, options) => shells.get(h.name)!.exec(cmd, options),
+            on(h.name).exec,
           ),
         ),
       );
@@ -234,6 +242,9 @@ export const vagrantTestbed: Testbed = {
     });
     await writeFile(join(v.dir, 'Vagrantfile'), file);
     await save({ vagrant: v });
+    // Before `vagrant up`, which takes the management network as it finds it: fixed addresses, leases at once.
+    await writeFile(join(v.dir, 'mgmt-network.xml'), mgmtNetworkXml(lab, v.mgmt.subnet));
+    await startNetwork(v.mgmt.name, join(v.dir, 'mgmt-network.xml'));
     const t0 = Date.now();
     log(`vagrant up: ${hostsOf(lab).length} machines from box ${box.name} (${v.dir})`);
     // Vagrant creates and starts the machines, then polls for their leases and SSH every 5-10 s; the kit watches
