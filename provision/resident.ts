@@ -5,7 +5,7 @@
 // one fork (a subshell). Results are the same as a one-shot `sh -c`: stdout, stderr and the exit code, each command
 // in a subshell of its own (its `exit`, `cd` and variables stay its own), with /dev/null as its input.
 import { randomBytes } from 'node:crypto';
-import { commandTimeout, type ExecOptions, type ExecResult, shq, type Stream } from './shell.js';
+import { commandTimeout, type ExecOptions, type ExecResult, type Shell, shq, type Stream } from './shell.js';
 
 /** At most this many resident shells per host; a command beyond them runs one-shot. */
 export const RESIDENTS_PER_HOST = 4;
@@ -220,4 +220,23 @@ export class ResidentShells {
     if (next) next(resident);
     else this.idle.set(host, [...(this.idle.get(host) ?? []), resident]);
   }
+}
+
+/**
+ * `shell` with its own commands run in resident shells (`enter` starts one: its login shell, say), one-shot where
+ * those cannot (a command with input). For a machine whose own commands come one after another over one
+ * connection: the lab VM's preflight, network and teardown then pay for one SSH session channel, not one each.
+ */
+export function withResidents(shell: Shell, enter: string): Shell {
+  const residents = new ResidentShells({
+    spawn: shell.spawn && (() => shell.spawn!(enter)),
+    oneShot: (_machine, command, options) => shell.exec(command, options),
+  });
+  return {
+    where: shell.where,
+    exec: (command, options) => residents.run('', command, options),
+    spawn: shell.spawn && ((command) => shell.spawn!(command)),
+    interactive: (command) => shell.interactive(command),
+    close: () => shell.close(),
+  };
 }

@@ -2,7 +2,7 @@
 // compared with what a one-shot `sh -c` of the same command gives.
 import { afterEach, describe, expect, it } from 'vitest';
 import { runSteps, StepFailed } from '../../provision/apply.js';
-import { ResidentShells, RESIDENTS_PER_HOST } from '../../provision/resident.js';
+import { ResidentShells, RESIDENTS_PER_HOST, withResidents } from '../../provision/resident.js';
 import { LocalShell, type ExecOptions } from '../../provision/shell.js';
 import { processArgs } from '../../testbed/process.js';
 import { rejection } from '../rejection.js';
@@ -165,5 +165,22 @@ describe('resident shells', () => {
     );
     expect(err.message).toMatch(/command: sleep 301\n {2}stderr: timed out after 1 s/);
     expect((await new LocalShell().exec('pgrep -x -f "sleep 301"')).code).toBe(1);
+  });
+
+  it("withResidents: a machine's own commands share one resident shell, with one-shot results; input goes one-shot", async () => {
+    shell = new LocalShell();
+    const machine = withResidents(shell, 'sh');
+    const pids = new Set<string>();
+    for (const cmd of cases) {
+      expect(await machine.exec(cmd)).toEqual(await new LocalShell().exec(cmd));
+      pids.add((await machine.exec('echo $$')).stdout);
+    }
+    expect(pids.size).toBe(1); // every command a subshell of one resident shell
+    const [pid] = [...pids].map(Number);
+    expect(processArgs(pid)?.[0]).toBe('sh');
+    const piped = await machine.exec('echo $$; cat', { stdin: 'in\n' });
+    expect(piped.stdout).toMatch(/^\d+\nin\n$/);
+    expect(piped.stdout.split('\n')[0]).not.toBe(String(pid));
+    expect(machine.where).toBe(shell.where);
   });
 });
