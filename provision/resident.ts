@@ -23,15 +23,55 @@ export interface HostEntry {
 }
 
 interface Pending {
-  options: ExecOptions;
   resolve(r: ExecResult): void;
-  /** stdout and stderr as read so far; `sent` bytes of stdout have been streamed to onStdout. */
-  out: Buffer;
-  err: Buffer;
-  sent: number;
-  sentErr: number;
+  out: Half;
+  err: Half;
   code?: number;
   errDone: boolean;
+}
+
+/**
+ * One stream of a command's output as it comes: the part known to be the command's (handed on at once), and a tail
+ * that may hold the start of the marker. A chunk costs its own length, not the length of the output before it.
+ */
+class Half {
+  private readonly done: Buffer[] = [];
+  private tail: Buffer = Buffer.alloc(0);
+
+  constructor(
+    private readonly mark: Buffer,
+    private readonly emit?: (chunk: Buffer) => void,
+  ) {}
+
+  /** Takes a chunk; once the marker's line is complete, returns what follows the marker on it. */
+  push(chunk: Buffer): string | undefined {
+    this.tail = this.tail.length > 0 ? Buffer.concat([this.tail, chunk]) : chunk;
+    const at = this.tail.indexOf(this.mark);
+    // Hand on all but what may be the start of the marker (a step's outcome line must not wait for more output).
+    const cut = at >= 0 ? at : this.tail.length - this.markPrefixAtEnd();
+    if (cut > 0) {
+      const out = this.tail.subarray(0, cut);
+      this.done.push(out);
+      this.emit?.(out);
+      this.tail = this.tail.subarray(cut);
+    }
+    if (at < 0) return undefined;
+    const end = this.tail.indexOf('\n'); // the tail starts with the marker now
+    return end < 0 ? undefined : this.tail.subarray(this.mark.length, end).toString();
+  }
+
+  /** The command's output; `all` adds a tail that never became a marker (the shell ended under the command). */
+  text(all = false): string {
+    return Buffer.concat(all ? [...this.done, this.tail] : this.done).toString();
+  }
+
+  /** How many of the tail's last bytes are the start of the marker. */
+  private markPrefixAtEnd(): number {
+    const t = this.tail;
+    for (let k = Math.min(this.mark.length - 1, t.length); k > 0; k--)
+      if (t.subarray(t.length - k).equals(this.mark.subarray(0, k))) return k;
+    return 0;
+  }
 }
 
 /** One resident shell: runs one command at a time, each delimited on both streams by a marker of its own. */
@@ -50,8 +90,8 @@ class Resident {
       const p = this.pending;
       this.pending = undefined;
       p?.resolve({
-        stdout: p.out.toString(),
-        stderr: `${p.err.toString()}(the host's shell ended before the command finished)\n`,
+        stdout: p.out.text(true),
+        stderr: `${p.err.text(true)}(the host's shell ended before the command finished)\n`,
         code: 255,
       });
     });
@@ -63,12 +103,9 @@ class Resident {
     this.stream.hold?.(true);
     return new Promise<ExecResult>((resolve) => {
       this.pending = {
-        options,
         resolve,
-        out: Buffer.alloc(0),
-        err: Buffer.alloc(0),
-        sent: 0,
-        sentErr: 0,
+        out: new Half(this.markBuf, options.onStdout),
+        err: new Half(this.markBuf, options.onStderr),
         errDone: false,
       };
       const body = command ? `( eval ${shq(command)} ) </dev/null; ` : 'true; ';
@@ -84,43 +121,18 @@ class Resident {
   private onOut(chunk: Buffer): void {
     const p = this.pending;
     if (!p || p.code !== undefined) return; // output of nothing we ran (a stray background process): not a result
-    p.out = Buffer.concat([p.out, chunk]);
-    const at = p.out.indexOf(this.markBuf);
-    const end = at < 0 ? -1 : p.out.indexOf('\n', at);
-    // Stream all but what may be the start of the marker (a step's outcome line must not wait for more output).
-    const safe = at >= 0 ? at : Math.max(p.sent, p.out.length - this.markPrefixAtEnd(p.out));
-    if (safe > p.sent) p.options.onStdout?.(p.out.subarray(p.sent, safe));
-    p.sent = Math.max(p.sent, safe);
-    if (end < 0) return;
-    p.code = Number(
-      p.out
-        .subarray(at + this.markBuf.length, end)
-        .toString()
-        .trim(),
-    );
-    p.out = p.out.subarray(0, at);
+    const status = p.out.push(chunk);
+    if (status === undefined) return;
+    p.code = Number(status.trim());
     this.settle();
   }
 
   private onErr(chunk: Buffer): void {
     const p = this.pending;
     if (!p || p.errDone) return;
-    p.err = Buffer.concat([p.err, chunk]);
-    const at = p.err.indexOf(this.markBuf);
-    const safe = at >= 0 ? at : Math.max(p.sentErr, p.err.length - this.markPrefixAtEnd(p.err));
-    if (safe > p.sentErr) p.options.onStderr?.(p.err.subarray(p.sentErr, safe));
-    p.sentErr = Math.max(p.sentErr, safe);
-    if (at < 0 || p.err.indexOf('\n', at) < 0) return;
-    p.err = p.err.subarray(0, at);
+    if (p.err.push(chunk) === undefined) return;
     p.errDone = true;
     this.settle();
-  }
-
-  /** How many of `buf`'s last bytes are the start of the marker. */
-  private markPrefixAtEnd(buf: Buffer): number {
-    for (let k = Math.min(this.markBuf.length - 1, buf.length); k > 0; k--)
-      if (buf.subarray(buf.length - k).equals(this.markBuf.subarray(0, k))) return k;
-    return 0;
   }
 
   private settle(): void {
@@ -128,7 +140,7 @@ class Resident {
     if (!p || p.code === undefined || !p.errDone) return;
     this.pending = undefined;
     this.stream.hold?.(false);
-    p.resolve({ stdout: p.out.toString(), stderr: p.err.toString(), code: p.code });
+    p.resolve({ stdout: p.out.text(), stderr: p.err.text(), code: p.code });
   }
 }
 

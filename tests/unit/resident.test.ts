@@ -1,5 +1,6 @@
 // Resident shells, for real: a `sh` of this machine (LocalShell.spawn) stands for a host's, and every result is
 // compared with what a one-shot `sh -c` of the same command gives.
+import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runSteps, StepFailed } from '../../provision/apply.js';
 import { ResidentShells, RESIDENTS_PER_HOST, withResidents } from '../../provision/resident.js';
@@ -182,5 +183,37 @@ describe('resident shells', () => {
     expect(piped.stdout).toMatch(/^\d+\nin\n$/);
     expect(piped.stdout.split('\n')[0]).not.toBe(String(pid));
     expect(machine.where).toBe(shell.where);
+  });
+
+  it('find the markers and hand on the output whatever the chunks: here every byte its own, a marker split too', async () => {
+    // A scripted host shell: it answers each command line with output that looks like a marker's start, then the
+    // markers, one byte per chunk.
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const dribble = (to: PassThrough, text: string) => {
+      for (const byte of Buffer.from(text)) to.write(Buffer.from([byte]));
+    };
+    const stream = {
+      stdout,
+      stderr,
+      ended: new Promise<void>(() => {}),
+      close: () => {},
+      write: (line: string) => {
+        const mark = /printf '%s\\n' (\S+) >&2/.exec(line)![1];
+        const probe = line.startsWith('true;'); // the new shell's first line: does it run?
+        const body = probe ? ['', ''] : [`@@ not the marker ${mark.slice(0, 9)}\nend`, 'warn\n'];
+        dribble(stdout, `${body[0]}${mark} ${probe ? 0 : 3}\n`);
+        dribble(stderr, `${body[1]}${mark}\n`);
+      },
+    };
+    const r = new ResidentShells({
+      spawn: () => Promise.resolve(stream),
+      oneShot: () => Promise.reject(new Error('no')),
+    });
+    const [out, err]: Buffer[][] = [[], []];
+    const res = await r.run('h', 'anything', { onStdout: (c) => out.push(c), onStderr: (c) => err.push(c) });
+    expect(res).toEqual({ stdout: '@@ not the marker @@lvs-lab\nend', stderr: 'warn\n', code: 3 });
+    expect(Buffer.concat(out).toString()).toBe(res.stdout);
+    expect(Buffer.concat(err).toString()).toBe(res.stderr);
   });
 });
