@@ -234,6 +234,9 @@ export class ResidentShells {
   }
 }
 
+/** What enters an SSH machine's resident shell: its login shell, as sshd runs a one-shot command with. */
+export const LOGIN_SHELL = 'exec "$SHELL"';
+
 /**
  * `shell` with its own commands run in resident shells (`enter` starts one: its login shell, say), one-shot where
  * those cannot (a command with input). For a machine whose own commands come one after another over one

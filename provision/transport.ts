@@ -3,7 +3,7 @@
 // Commands go through the host's resident shells (resident.ts) where the Shell can keep one open, else one-shot.
 import type { Lab } from '../model/topology.js';
 import type { HttpdLayout } from './httpd.js';
-import { ResidentShells } from './resident.js';
+import { LOGIN_SHELL, ResidentShells, withResidents } from './resident.js';
 import { shq, type ExecOptions, type ExecResult, type Shell } from './shell.js';
 
 export interface Transport {
@@ -46,23 +46,16 @@ export function dockerTransport(shell: Shell, containerOf: (host: string) => str
 
 /** Hosts are machines of their own, one SSH connection each (Vagrant boxes, bare metal). */
 export function sshTransport(shells: ReadonlyMap<string, Shell>): Transport {
-  const shellOf = (host: string) => {
-    const shell = shells.get(host);
-    if (!shell) throw new Error(`ssh transport: no connection for host "${host}"`);
-    return shell;
+  const machines = new Map([...shells].map(([host, shell]) => [host, withResidents(shell, LOGIN_SHELL)]));
+  const machineOf = (host: string) => {
+    const machine = machines.get(host);
+    if (!machine) throw new Error(`ssh transport: no connection for host "${host}"`);
+    return machine;
   };
-  // The login shell, as sshd runs a one-shot command with.
-  const residents = new ResidentShells({
-    spawn: (host) => {
-      const shell = shellOf(host);
-      return shell.spawn ? shell.spawn('exec "$SHELL"') : Promise.reject(new Error('no resident shell'));
-    },
-    oneShot: (host, command, options) => shellOf(host).exec(command, options),
-  });
   return {
     kind: 'ssh',
-    run: (host, command, options) => residents.run(host, command, options),
-    interactive: (host, command) => shellOf(host).interactive(command),
+    run: async (host, command, options) => machineOf(host).exec(command, options),
+    interactive: async (host, command) => machineOf(host).interactive(command),
   };
 }
 

@@ -3,7 +3,7 @@
 // is renamed eth0 in the guest, so the seed's `ifconfig eth0:0` stays exact; the management NIC is separate, on an
 // isolated network with DHCP only. The box boots its kernel directly (no bootloader), settings on its command line.
 import { hostsOf, type Lab, type LabHost } from '../../model/topology.js';
-import { macFor } from '../../model/addressing.js';
+import { ipToNumber, macFor, numberToIp } from '../../model/addressing.js';
 import { KERNEL_ARGS } from '../vm/qemu.js';
 import { namespaceProxy } from './libvirt.js';
 
@@ -37,12 +37,6 @@ export const mgmtMac = (ip: string): string => macFor(ip).replace(/^02:00:/, '02
 const xml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
 
-/** Each machine's fixed management address: .10, .11, ... of the management subnet, in host order. */
-export function mgmtAddress(lab: Lab, subnet: string, host: LabHost): string {
-  const base = subnet.split('/')[0].split('.').slice(0, 3).join('.');
-  return `${base}.${10 + hostsOf(lab).findIndex((h) => h.name === host.name)}`;
-}
-
 /**
  * The management network, defined before `vagrant up`, which then takes it as it is (it looks networks up by
  * address): isolated (no <forward>), DHCP only, as vagrant-libvirt would make it, but with a fixed address per
@@ -51,17 +45,16 @@ export function mgmtAddress(lab: Lab, subnet: string, host: LabHost): string {
  * (measured on the management bridge). It offers a fixed address at once. The range stays for machines added by hand.
  */
 export function mgmtNetworkXml(lab: Lab, subnet: string): string {
-  const base = subnet.split('/')[0].split('.').slice(0, 3).join('.');
+  // The subnet's k-th address; machines at .10, .11, ... in host order.
+  const at = (k: number) => numberToIp(ipToNumber(subnet.split('/')[0]) + k);
   return [
     "<network ipv6='yes'>",
     `  <name>${xml(mgmtNetworkName(lab))}</name>`,
     "  <bridge stp='on' delay='0'/>",
-    `  <ip address='${base}.1' netmask='255.255.255.0'>`,
+    `  <ip address='${at(1)}' netmask='255.255.255.0'>`,
     '    <dhcp>',
-    `      <range start='${base}.128' end='${base}.254'/>`,
-    ...hostsOf(lab).map(
-      (h) => `      <host mac='${mgmtMac(h.ip)}' name='${xml(h.name)}' ip='${mgmtAddress(lab, subnet, h)}'/>`,
-    ),
+    `      <range start='${at(128)}' end='${at(254)}'/>`,
+    ...hostsOf(lab).map((h, i) => `      <host mac='${mgmtMac(h.ip)}' name='${xml(h.name)}' ip='${at(10 + i)}'/>`),
     '    </dhcp>',
     '  </ip>',
     '</network>',

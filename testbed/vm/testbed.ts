@@ -7,14 +7,14 @@ import type { Testbed } from '../testbed.js';
 import type { Lab } from '../../model/topology.js';
 import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning } from './machine.js';
 import { stopVm, vmPidsNamed } from './qemu.js';
-import { withResidents } from '../../provision/resident.js';
+import { LOGIN_SHELL, withResidents } from '../../provision/resident.js';
 import type { Shell } from '../../provision/shell.js';
 
 const vmName = (lab: string) => `lvs-lab-${lab}`;
 
 /** The VM's own commands (preflight, network, teardown) in a resident login shell: one SSH session channel for all
  * of them, where each cost a channel, sshd's fork and root's bash (~0.3 s under emulation). */
-const machineShell = (ssh: Shell): Shell => withResidents(ssh, 'exec "$SHELL"');
+const machineShell = (ssh: Shell): Shell => withResidents(ssh, LOGIN_SHELL);
 
 /**
  * Stops every VM of this lab found by its name, recorded or not (a run killed between qemu's start and recording
