@@ -38,6 +38,13 @@ if [ -x "$BIN/pulumi" ] && [ -x "$BIN/pulumi-language-nodejs" ] && [ -x "$BIN/pu
 fi
 command -v go >/dev/null || { echo "install-pulumi: Go is needed to build the Pulumi engine" >&2; exit 1; }
 mkdir -p "$BIN" "$PLUGINS" "$PULUMI_HOME"
+# One build at a time: a second caller (`npm run pulumi` or a test suite while CI's background build runs) waits for
+# the first, then finds its binaries built below and only registers what is missing.
+exec 9>"$CACHE/pulumi/.build.lock"
+if ! flock -n 9; then
+  echo "install-pulumi: another build of the Pulumi engine is running; waiting for it" >&2
+  flock 9
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

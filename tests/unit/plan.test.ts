@@ -69,7 +69,7 @@ describe('plan for the reference lab', () => {
     const system = planLab(referenceLab(), { httpd: { kind: 'system' } });
     expect(seedCommands(system, 'rs1').slice(-2)).toEqual([
       "echo 'from 192.168.170.102' > /var/www/html/index.html",
-      'service apache2 start',
+      'apache2ctl start',
     ]);
     expect(commandsOf(system, 'rs1').some((s) => s.command.includes('apache2.conf'))).toBe(false);
   });
@@ -127,7 +127,7 @@ describe('plan for NAT and TUN', () => {
     expect(commands(plan, 'rs1')).toEqual([
       'route add default gw 192.168.170.101',
       "echo 'from 192.168.170.102' > /var/www/html/index.html",
-      'service apache2 start',
+      'apache2ctl start',
     ]);
   });
 
@@ -144,7 +144,7 @@ describe('plan for NAT and TUN', () => {
       'echo 0 > /proc/sys/net/ipv4/conf/tunl0/rp_filter',
       'ifconfig tunl0 192.168.170.100 netmask 255.255.255.255 up',
       "echo 'from 192.168.170.102' > /var/www/html/index.html",
-      'service apache2 start',
+      'apache2ctl start',
     ]);
   });
 });
