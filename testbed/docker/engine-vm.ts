@@ -19,6 +19,7 @@ import {
   stopMachine,
   vmRunning,
   type Log,
+  type MachineShell,
   type VmState,
 } from '../vm/machine.js';
 import { BASE_IMAGE_LOCAL, DOCKERFILE } from './spec.js';
@@ -90,7 +91,7 @@ const ENGINE_FLAVOUR: VmFlavour = { name: 'engine', prepare: [START_DOCKERD, IMP
 /** Boots the engine VM (or finds it running), starts its dockerd and imports the base image. Idempotent. */
 export async function engineUp(log: Log = () => {}): Promise<void> {
   const existing = await readEngineState();
-  let shell: SshShell;
+  let shell: MachineShell;
   if (vmRunning(existing?.vm)) {
     log(`engine VM already running (qemu pid ${existing.vm.pid})`);
     shell = await openMachine(existing.vm, engineDir());
@@ -119,7 +120,7 @@ export async function engineUp(log: Log = () => {}): Promise<void> {
     t = Date.now();
     await must(shell, IMPORT_BASE, `docker import of ${BASE_IMAGE_LOCAL}`, 600_000);
     log(`base image ${BASE_IMAGE_LOCAL} in place (${((Date.now() - t) / 1000).toFixed(1)} s)`);
-    await ensureDockerForwarder(() => Promise.resolve(shell));
+    await ensureDockerForwarder(() => Promise.resolve(shell.ssh));
     log(`its Docker socket forwarded to ${dockerSocket()}`);
   } finally {
     await shell.close();

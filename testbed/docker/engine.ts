@@ -4,9 +4,8 @@
 import { which } from 'zx';
 import { UserError } from '../../model/errors.js';
 import { LocalShell, type Shell } from '../../provision/shell.js';
-import type { SshShell } from '../../provision/ssh.js';
 import { kernelHasIpvs, PreflightError } from '../preflight.js';
-import { openMachine, vmRunning } from '../vm/machine.js';
+import { openMachine, vmRunning, type MachineShell } from '../vm/machine.js';
 import { dockerSocket, engineDir, engineVmRunning, ensureDockerForwarder, readEngineState } from './engine-vm.js';
 import type { EngineChoice } from '../../model/stack.js';
 import type { Lab } from '../../model/topology.js';
@@ -65,11 +64,11 @@ export async function openEngine(choice: EngineChoice): Promise<DockerEngine | u
   const state = await readEngineState();
   if (!vmRunning(state?.vm)) return undefined;
   const vm = state.vm;
-  let machine: Promise<SshShell> | undefined;
+  let machine: Promise<MachineShell> | undefined;
   const open = () => (machine ??= openMachine(vm, engineDir()));
   // The Docker client reaches the VM's engine through its socket, forwarded over one SSH connection (its key, its
   // host key pinned), restarted here if it went away.
-  await ensureDockerForwarder(open);
+  await ensureDockerForwarder(async () => (await open()).ssh);
   const host = `unix://${dockerSocket()}`;
   const docker = (await which('docker', { nothrow: true }))
     ? new LocalShell({ DOCKER_HOST: host }, `the engine VM (its Docker socket, ${dockerSocket()})`)

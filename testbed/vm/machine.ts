@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { $ } from 'zx';
 import { waitFor } from '../../provision/wait.js';
 import { CommandError } from '../../model/errors.js';
+import { LOGIN_SHELL, withResidents } from '../../provision/resident.js';
+import type { Shell } from '../../provision/shell.js';
 import { newSshKeyPair, SshShell } from '../../provision/ssh.js';
 import { PreflightError } from '../preflight.js';
 import { ensureImage, imageDir, type VmImage } from './image.js';
@@ -83,6 +85,15 @@ async function waitForSsh(
 
 const seconds = (since: number): string => ((Date.now() - since) / 1000).toFixed(1);
 
+/** A VM as its users get it: its own commands run in one resident login shell, so they pay for one SSH session
+ * channel (sshd's fork and root's bash, ~0.17 s under emulation) rather than one each; `ssh` is the connection
+ * itself, for what needs it (the OpenSSH options of a socket forwarder). */
+export interface MachineShell extends Shell {
+  readonly ssh: SshShell;
+}
+
+const machineShell = (ssh: SshShell): MachineShell => ({ ...withResidents(ssh, LOGIN_SHELL), ssh });
+
 /** The saved booted VM of this flavour, saving one first when there is none (about one cold boot, once per image). */
 export async function ensureSavedVm(image: VmImage, flavour: VmFlavour, log: Log): Promise<SavedVm> {
   for (const d of await sweepInterruptedSaves(image)) log(`removed an interrupted save: ${d} (and its VM)`);
@@ -111,7 +122,7 @@ export async function bootMachine(
   booted: (vm: VmState) => Promise<void>,
   flavour: VmFlavour = LAB_VM,
   { coldBoot = process.env.LVS_LAB_COLD_BOOT === '1' }: { coldBoot?: boolean } = {},
-): Promise<SshShell> {
+): Promise<MachineShell> {
   const image = await ensureImage(log);
   const keys = newSshKeyPair();
   await writeFile(vmKeyFile(dir), keys.private, { mode: 0o600 });
@@ -137,7 +148,7 @@ export async function bootMachine(
   const vm: VmState = { name, pid, sshPort, hostKey: image.hostKey, accel: accel.name };
   await booted(vm);
   log(`VM booting (qemu pid ${pid}, ${accel.name}, kernel ${image.kernelVersion}, ssh on 127.0.0.1:${sshPort})`);
-  const shell = await waitForSsh(vm, dir, keys.private, vmKeyFile(dir));
+  const shell = machineShell(await waitForSsh(vm, dir, keys.private, vmKeyFile(dir)));
   log(`VM up: booted, SSH answered after ${seconds(t0)} s`);
   return shell;
 }
@@ -155,7 +166,7 @@ async function restoreMachine(
   publicKey: string,
   log: Log,
   booted: (vm: VmState) => Promise<void>,
-): Promise<SshShell> {
+): Promise<MachineShell> {
   const sshPort = await freeLoopbackPort();
   const t0 = Date.now();
   const { pid, accel } = await bootVm({ name, image, dir, sshPort, publicKey: saved.publicKey, restore: saved });
@@ -164,7 +175,9 @@ async function restoreMachine(
   try {
     await resumeRestored(dir, () => isOurVm(pid, name));
     // Logged in with the saved key; from here on the VM accepts only its own (which OpenSSH clients get: keyFile).
-    const shell = await waitForSsh(vm, dir, await readFile(saved.keyFile, 'utf8'), vmKeyFile(dir), 30_000);
+    const shell = machineShell(
+      await waitForSsh(vm, dir, await readFile(saved.keyFile, 'utf8'), vmKeyFile(dir), 30_000),
+    );
     // taskset is the image's static busybox: under emulation it starts in ~15 ms, Debian's dynamically linked one in
     // ~80 ms (measured), and this is on the way to every lab's first command. (busybox's date takes whole seconds.)
     const own = [
@@ -198,9 +211,9 @@ async function restoreMachine(
 export const vmRunning = (vm: VmState | undefined): vm is VmState => vm !== undefined && isOurVm(vm.pid, vm.name);
 
 /** A new SSH session on a running VM booted by `bootMachine` (this process or another). */
-export async function openMachine(vm: VmState, dir: string): Promise<SshShell> {
+export async function openMachine(vm: VmState, dir: string): Promise<MachineShell> {
   const privateKey = await readFile(vmKeyFile(dir), 'utf8');
-  return SshShell.connect({
+  const ssh = await SshShell.connect({
     host: '127.0.0.1',
     port: vm.sshPort,
     username: 'root',
@@ -208,6 +221,7 @@ export async function openMachine(vm: VmState, dir: string): Promise<SshShell> {
     hostKey: vm.hostKey,
     keyFile: vmKeyFile(dir),
   });
+  return machineShell(ssh);
 }
 
 /** Stops the VM; everything inside it (namespaces, containers, images) goes with its overlay. */

@@ -7,14 +7,8 @@ import type { Testbed } from '../testbed.js';
 import type { Lab } from '../../model/topology.js';
 import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning } from './machine.js';
 import { stopVm, vmPidsNamed } from './qemu.js';
-import { LOGIN_SHELL, withResidents } from '../../provision/resident.js';
-import type { Shell } from '../../provision/shell.js';
 
 const vmName = (lab: string) => `lvs-lab-${lab}`;
-
-/** The VM's own commands (preflight, network, teardown) in a resident login shell: one SSH session channel for all
- * of them, where each cost a channel, sshd's fork and root's bash (~0.3 s under emulation). */
-const machineShell = (ssh: Shell): Shell => withResidents(ssh, LOGIN_SHELL);
 
 /**
  * Stops every VM of this lab found by its name, recorded or not (a run killed between qemu's start and recording
@@ -34,14 +28,14 @@ export const vmTestbed: Testbed = {
   create: async (lab, { dir, log, save }) => {
     const strays = await stopNamed(lab);
     if (strays.length > 0) log(`removed leftovers of lab ${lab.name} (vm): ${strays.join(', ')}`);
-    return netnsSession(machineShell(await bootMachine(vmName(lab.name), dir, log, (vm) => save({ vm }))), lab);
+    return netnsSession(await bootMachine(vmName(lab.name), dir, log, (vm) => save({ vm })), lab);
   },
   open: async (state) => {
     if (!vmRunning(state.vm))
       throw new UserError(
         `lab ${state.lab.name}: its VM is not running; \`npm run lab -- down --name ${state.lab.name}\` clears it`,
       );
-    return netnsSession(machineShell(await openMachine(state.vm, labStateDir(state.lab.name))), state.lab);
+    return netnsSession(await openMachine(state.vm, labStateDir(state.lab.name)), state.lab);
   },
   // Everything of the lab lives inside the VM; stopping it and dropping its overlay removes all of it.
   destroy: async (state, log) => {
