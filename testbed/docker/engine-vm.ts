@@ -50,12 +50,18 @@ async function must(shell: Shell, command: string, what: string, timeoutMs?: num
   return res.stdout;
 }
 
+/** dockerd's socket inside the VM: asked there directly, and forwarded to dockerSocket() on this host. */
+const VM_DOCKER_SOCKET = '/var/run/docker.sock';
+
+/** A GET of dockerd's API in the VM that succeeds when it answers 2xx. Asked with curl rather than the docker CLI: a
+ * 46 MB Go program takes 1-2 s a run under emulation. */
+const dockerApi = (path: string) => `curl -sf --unix-socket ${VM_DOCKER_SOCKET} http://docker${path} >/dev/null`;
+
 /** dockerd inside the VM, detached from the SSH session; waits until it answers. */
 const START_DOCKERD = [
   // Containers cannot load modules; the engine host loads what labs use: IPVS schedulers, and ipip for TUN.
   'modprobe -a ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_dh ipip 2>/dev/null',
-  // Asked with curl rather than the docker CLI: a 46 MB Go program takes 1-2 s a run under emulation.
-  'answers() { curl -sf --unix-socket /var/run/docker.sock http://docker/_ping >/dev/null 2>&1; }',
+  `answers() { ${dockerApi('/_ping')} 2>&1; }`,
   'answers && exit 0',
   'setsid dockerd --log-level warn </dev/null >/var/log/dockerd.log 2>&1 &',
   'for i in $(seq 120); do answers && exit 0; sleep 0.5; done',
@@ -67,7 +73,7 @@ const START_DOCKERD = [
  * needs no registry. Kernel, modules, the engine itself and SSH keys stay out of it.
  */
 const IMPORT_BASE = [
-  `curl -sf --unix-socket /var/run/docker.sock http://docker/images/${BASE_IMAGE_LOCAL}/json >/dev/null && exit 0`,
+  `${dockerApi(`/images/${BASE_IMAGE_LOCAL}/json`)} && exit 0`,
   'tar -C / --one-file-system -c' +
     ' --exclude=./boot --exclude=./lib/modules --exclude=./usr/lib/modules --exclude=./var/lib/docker' +
     ' --exclude=./var/lib/containerd --exclude=./usr/bin/dockerd --exclude=./usr/sbin/dockerd --exclude=./usr/bin/containerd*' +
@@ -132,7 +138,7 @@ export async function engineUp(log: Log = () => {}): Promise<void> {
 /** True when pid is the engine's socket forwarder (never signal a recycled pid). */
 function isForwarder(pid: number): boolean {
   const args = processArgs(pid);
-  return args?.[0] === 'ssh' && args.includes(`${dockerSocket()}:/var/run/docker.sock`);
+  return args?.[0] === 'ssh' && args.includes(`${dockerSocket()}:${VM_DOCKER_SOCKET}`);
 }
 
 const socketAnswers = (path: string) =>
@@ -164,7 +170,7 @@ export async function ensureDockerForwarder(machine: () => Promise<SshShell>): P
     'ServerAliveInterval=15',
     '-N',
     '-L',
-    `${sock}:/var/run/docker.sock`,
+    `${sock}:${VM_DOCKER_SOCKET}`,
     '-p',
     String(state.vm.sshPort),
     'root@127.0.0.1',
