@@ -38,13 +38,25 @@ export function trapInterrupts(log: Log, leftBehind: string): Interrupts {
 /**
  * For runs that hold what they built until the end (a test suite's lab, the benchmark's): on Ctrl-C or SIGTERM,
  * `teardown` removes it, says so, and the process exits 130. A second signal exits at once. Returns the untrap.
+ *
+ * While trapped, this is the process's only listener for those signals: a test runner's own (vitest's exits 1 ms
+ * after the signal) would otherwise end the process before the teardown finished, leaving the lab behind. They are
+ * set aside here and put back by the untrap.
  */
 export function teardownOnSignal(what: string, teardown: () => Promise<void>, log: (m: string) => void): () => void {
-  let stopping = false;
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const others = new Map(signals.map((s) => [s, process.listeners(s)]));
+  for (const s of signals) process.removeAllListeners(s);
+  let stopping = 0;
   const handler = (sig: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    log(`${sig}: removing ${what} before exiting`);
+    // As in trapInterrupts: one Ctrl-C can arrive twice; only a later one counts.
+    if (stopping && Date.now() - stopping < 1_000) return;
+    if (stopping) {
+      log(`${sig} again: exiting now; ${what} may be left (\`npm run lab -- down\` removes a lab)`);
+      process.exit(130);
+    }
+    stopping = Date.now();
+    log(`${sig}: removing ${what} before exiting (again to exit at once)`);
     teardown().then(
       () => {
         log(`interrupted: removed ${what}`);
@@ -56,10 +68,11 @@ export function teardownOnSignal(what: string, teardown: () => Promise<void>, lo
       },
     );
   };
-  process.once('SIGINT', handler);
-  process.once('SIGTERM', handler);
+  for (const s of signals) process.on(s, handler);
   return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
+    for (const s of signals) {
+      process.off(s, handler);
+      for (const l of others.get(s)!) process.on(s, l);
+    }
   };
 }
