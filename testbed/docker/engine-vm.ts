@@ -76,7 +76,8 @@ const IMPORT_BASE = [
   `${dockerApi(`/images/${BASE_IMAGE_LOCAL}/json`)} && exit 0`,
   'tar -C / --one-file-system -c' +
     ' --exclude=./boot --exclude=./lib/modules --exclude=./usr/lib/modules --exclude=./var/lib/docker' +
-    ' --exclude=./var/lib/containerd --exclude=./usr/bin/dockerd --exclude=./usr/sbin/dockerd --exclude=./usr/bin/containerd*' +
+    ' --exclude=./var/lib/containerd --exclude=./usr/bin/dockerd --exclude=./usr/sbin/dockerd --exclude=./usr/bin/containerd* --exclude=./usr/bin/ctr' +
+    ' --exclude=./usr/bin/docker --exclude=./usr/libexec/docker' +
     ' --exclude=./root/.ssh --exclude="./etc/ssh/ssh_host_*" --exclude=./var/log/dockerd.log .' +
     ` | docker import - ${BASE_IMAGE_LOCAL} >/dev/null`,
 ].join('\n');

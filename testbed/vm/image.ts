@@ -25,7 +25,6 @@ export const VM_PACKAGES = [
   'iputils-ping',
   'openssh-server',
   'procps',
-  'tini',
   // The initramfs's shell, insmod, mount and switch_root (static: the initramfs holds no libraries), and the DHCP
   // client of Vagrant machines' management NIC.
   'busybox-static',
@@ -33,11 +32,23 @@ export const VM_PACKAGES = [
   'keepalived',
   // The benchmark's load generator, run in a lab's client namespace.
   'wrk',
-  // The Docker engine for Docker labs on hosts whose kernel lacks IPVS; started only by `lab engine up`.
-  'docker.io',
+  // What forky's docker.io needs for its docker group (sysusers), instead of all of systemd.
+  'systemd-standalone-sysusers',
 ];
+/**
+ * The Docker engine for Docker labs on hosts whose kernel lacks IPVS (started only by `lab engine up`), from Debian's
+ * next suite rather than bookworm's 20.10: from Docker 28 on, a container's start no longer runs the
+ * `libnetwork-setkey` prestart hook, which under software emulation was a new dockerd process and ~3.9 s of each
+ * container's 4-5 s start (README, "Docker labs with Pulumi"). Only these packages come from there; everything they
+ * need that bookworm has (libc, runc, iptables) stays bookworm's.
+ */
+const DOCKER_SUITE = 'forky';
+// tini-static is docker.io's, and PID 1's reaper in every VM too (init.sh): it replaces bookworm's tini package.
+export const DOCKER_PACKAGES = ['docker.io', 'docker-cli', 'docker-buildx', 'containerd', 'tini-static'];
+/** The oldest dockerd without the prestart hook (moby 28.0). */
+const DOCKER_MIN_MAJOR = 28;
 const DISK_SIZE = '4G'; // sparse; room for logs and captures in the overlay
-const FORMAT = 2; // bump when the build steps below change in a way the inputs do not show
+const FORMAT = 3; // bump when the build steps below change in a way the inputs do not show
 
 const initScript = fileURLToPath(new URL('./init.sh', import.meta.url));
 const initramfsInit = fileURLToPath(new URL('./initramfs-init.sh', import.meta.url));
@@ -60,7 +71,7 @@ const mirror = (): string => debianMirror().url;
 
 async function imageKey(): Promise<string> {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ FORMAT, SUITE, VM_PACKAGES, DISK_SIZE, mirror: mirror() }));
+  h.update(JSON.stringify({ FORMAT, SUITE, VM_PACKAGES, DOCKER_SUITE, DOCKER_PACKAGES, DISK_SIZE, mirror: mirror() }));
   h.update(JSON.stringify(INITRAMFS_MODULES));
   h.update(await readFile(initScript));
   h.update(await readFile(initramfsInit));
@@ -114,6 +125,8 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
     await $({
       quiet: true,
     })`debootstrap --variant=minbase --include=${VM_PACKAGES.join(',')} ${SUITE} ${rootfs} ${source.url}`;
+    log(`VM image: ${DOCKER_PACKAGES.join(', ')} from ${DOCKER_SUITE}`);
+    const dockerVersion = await installDocker(rootfs, source.url);
     await configureRootfs(rootfs);
 
     const boot = await readdir(join(rootfs, 'boot'));
@@ -130,7 +143,14 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
     await writeFile(
       join(work, 'manifest.json'),
       JSON.stringify(
-        { suite: SUITE, packages: VM_PACKAGES, kernelVersion, hostKey, builtAt: new Date().toISOString() },
+        {
+          suite: SUITE,
+          packages: VM_PACKAGES,
+          docker: { suite: DOCKER_SUITE, packages: DOCKER_PACKAGES, version: dockerVersion },
+          kernelVersion,
+          hostKey,
+          builtAt: new Date().toISOString(),
+        },
         null,
         2,
       ),
@@ -181,6 +201,41 @@ async function removeBuild(dir: string): Promise<void> {
   const left = await mountsUnder(dir);
   if (left.length > 0) throw new Error(`${dir}: not removed, still mounted there: ${left.join(', ')}`);
   await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * DOCKER_PACKAGES from DOCKER_SUITE into the bookworm root filesystem, with apt in a chroot: that suite pinned below
+ * bookworm, so apt takes from it only what is named here or exists nowhere else. No service starts (policy-rc.d) and
+ * nothing of that suite stays configured in the image. Returns dockerd's version, refused when older than
+ * DOCKER_MIN_MAJOR.
+ */
+async function installDocker(rootfs: string, mirrorUrl: string): Promise<string> {
+  const added = {
+    'etc/apt/sources.list.d/lvs-lab-docker.list': `deb ${mirrorUrl} ${DOCKER_SUITE} main\n`,
+    'etc/apt/preferences.d/lvs-lab-docker': `Package: *\nPin: release n=${DOCKER_SUITE}\nPin-Priority: 100\n`,
+    'usr/sbin/policy-rc.d': '#!/bin/sh\nexit 101\n',
+  };
+  // (debootstrap left this host's resolv.conf in the root filesystem, so apt there resolves the mirror.)
+  for (const [path, text] of Object.entries(added))
+    await writeFile(join(rootfs, path), text, { mode: path.endsWith('policy-rc.d') ? 0o755 : 0o644 });
+  const chroot = $({ quiet: true, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' } });
+  await chroot`mount -t proc proc ${join(rootfs, 'proc')}`;
+  try {
+    // Signatures are checked; only the suite's Valid-Until is not: testing's Release expires within days, and a
+    // mirror (or a machine's clock) a little behind would otherwise stop the build.
+    await chroot`chroot ${rootfs} apt-get -o Acquire::Check-Valid-Until=false update`;
+    await chroot`chroot ${rootfs} apt-get install -y --no-install-recommends ${DOCKER_PACKAGES.map((p) => `${p}/${DOCKER_SUITE}`)}`;
+    const version = (await chroot`chroot ${rootfs} dockerd --version`).stdout.trim();
+    const major = Number(/version (\d+)\./i.exec(version)?.[1]);
+    if (!(major >= DOCKER_MIN_MAJOR))
+      throw new Error(
+        `${DOCKER_SUITE}'s docker.io gave "${version}": the engine VM needs dockerd ${DOCKER_MIN_MAJOR} or later`,
+      );
+    return version;
+  } finally {
+    await $({ quiet: true, nothrow: true })`umount ${join(rootfs, 'proc')}`;
+    for (const path of Object.keys(added)) await rm(join(rootfs, path), { force: true });
+  }
 }
 
 async function configureRootfs(rootfs: string): Promise<void> {

@@ -8,7 +8,7 @@
 #   lvslab.ipvs=1               Vagrant machines: load IPVS at boot (directors); the other VMs always do
 # The housekeeping is busybox's (static, in the image for the initramfs) and the shell's own builtins: under emulation
 # a dynamically linked command costs ~50 ms to start against ~15 ms, and four Vagrant machines boot at once on two
-# cores. sshd, modprobe and tini stay Debian's.
+# cores. sshd, modprobe and tini-static stay Debian's.
 bb=/usr/bin/busybox
 $bb mount -t proc proc /proc
 $bb mount -t sysfs sys /sys
@@ -79,4 +79,4 @@ fi
 echo "lvs-lab-vm: ready" >/dev/console
 
 # tini reaps orphans (httpd children, ssh sessions) that would otherwise pile up as zombies under PID 1.
-exec /usr/bin/tini -s -- /bin/sleep infinity
+exec /usr/bin/tini-static -s -- /bin/sleep infinity

@@ -39,7 +39,7 @@ export const LAB_VM: VmFlavour = {
   cached: [
     ...LAB_TOOLS,
     ...['keepalived', 'sh', 'bash', 'cat', 'mkdir', 'cmp', 'grep', 'sleep', 'timeout', 'seq', 'id'],
-    ...['date', 'taskset', 'modprobe', 'tini', 'unshare'],
+    ...['date', 'taskset', 'modprobe', 'tini-static', 'unshare'],
   ],
 };
 
