@@ -1,6 +1,6 @@
 // The kit's own processes on this machine (qemu, libvirtd, the socket forwarder, other lvs-lab runs): who a pid is,
 // read from /proc before anything is signalled (never a recycled pid), and how one is ended.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { waitFor } from '../provision/wait.js';
 
 /** The command line of a live process, argument by argument; undefined when there is no such process. */
@@ -10,6 +10,14 @@ export function processArgs(pid: number): string[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The live processes with an argument inside `dir` (a VM's qemu names its image's kernel and saved state). */
+export function processesUsing(dir: string): number[] {
+  const pids = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number);
+  return pids.filter((pid) => processArgs(pid)?.some((a) => a.startsWith(`${dir}/`) || a.includes(`'${dir}/`)));
 }
 
 /** Whether `pid` is a live lvs-lab process (node or tsx: one that could hold a lock, or own a build or a save), not

@@ -7,7 +7,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile, copyFile } from 'node:
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
-import { kitProcessAlive } from '../process.js';
+import { kitProcessAlive, processesUsing } from '../process.js';
 import { cacheDir } from '../paths.js';
 import { debianMirror } from './mirror.js';
 
@@ -161,6 +161,7 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
     await removeBuild(work);
     throw err;
   }
+  for (const d of await sweepStaleImages(dir)) log(`VM image: removed an image of older inputs (${d})`);
   return (await readImage(dir))!;
 }
 
@@ -173,6 +174,22 @@ export async function sweepInterruptedBuilds(images = join(cacheDir(), 'images')
       await removeBuild(join(images, d));
       removed.push(d);
     }
+  }
+  return removed;
+}
+
+/**
+ * Removes the cached images other than `current` (those of older inputs: an earlier kit's, another mirror's) that no
+ * running VM uses, and returns their names. Each is ~2.5 GB with its saved VMs, and a new image leaves them unused,
+ * as a new box leaves the old boxes (testbed/vagrant/box.ts). A VM started from one keeps it until the next build.
+ */
+export async function sweepStaleImages(current: string, images = join(cacheDir(), 'images')): Promise<string[]> {
+  const removed: string[] = [];
+  for (const d of existsSync(images) ? await readdir(images) : []) {
+    const path = join(images, d);
+    if (path === current || !/^[a-z]+-[0-9a-f]{16}$/.test(d) || processesUsing(path).length > 0) continue;
+    await removeBuild(path);
+    removed.push(d);
   }
   return removed;
 }

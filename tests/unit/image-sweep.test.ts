@@ -1,13 +1,14 @@
 // What a killed image build leaves: its `.building-<pid>` directory, and inside it what debootstrap had mounted
 // (proc; in a container, binds of the host's /dev entries). The next build's sweep detaches those mounts before it
-// removes the directory, so the host's files behind a bind are never deleted; a live build is left alone.
-import { spawnSync } from 'node:child_process';
+// removes the directory, so the host's files behind a bind are never deleted; a live build is left alone. And what a
+// new image leaves: the images of older inputs, removed unless a running VM was started from one.
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
-import { sweepInterruptedBuilds } from '../../testbed/vm/image.js';
+import { sweepInterruptedBuilds, sweepStaleImages } from '../../testbed/vm/image.js';
 
 const root = mkdtempSync(join(tmpdir(), 'lvs-images-'));
 const mounts = () =>
@@ -44,5 +45,33 @@ describe.skipIf(process.getuid?.() !== 0)('an interrupted image build', () => {
     expect(readFileSync(join(host, 'keep'), 'utf8')).toBe('the host file\n');
     expect(existsSync(live)).toBe(true);
     expect(existsSync(join(cached, 'manifest.json'))).toBe(true);
+  });
+});
+
+describe('images of older inputs', () => {
+  it('are removed after a new build, except one a running VM uses; builds and other files stay', async () => {
+    const images = join(root, 'stale');
+    const [current, stale, inUse] = ['a', 'b', 'c'].map((c) => join(images, `bookworm-${c.repeat(16)}`));
+    const building = join(images, `bookworm-${'d'.repeat(16)}.building-${process.pid}`);
+    const other = join(images, 'notes');
+    for (const d of [current, stale, inUse, building, other]) mkdirSync(join(d, 'saved'), { recursive: true });
+    // A VM restored from `inUse`: its qemu names the image's kernel and saved state (perl stands in for qemu).
+    const vm = spawn('perl', [
+      '-e',
+      'sleep 60',
+      '--',
+      '-kernel',
+      `${inUse}/vmlinux`,
+      '-incoming',
+      `exec:cat '${inUse}/saved/state'`,
+    ]);
+    try {
+      await new Promise((r) => setTimeout(r, 200)); // it has exec'd
+      expect(await sweepStaleImages(current, images)).toEqual([`bookworm-${'b'.repeat(16)}`]);
+      for (const d of [current, inUse, building, other]) expect(existsSync(d), d).toBe(true);
+      expect(existsSync(stale)).toBe(false);
+    } finally {
+      vm.kill('SIGKILL');
+    }
   });
 });
