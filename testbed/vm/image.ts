@@ -240,7 +240,12 @@ async function installDocker(rootfs: string, mirrorUrl: string): Promise<string>
   try {
     // Signatures are checked; only the suite's Valid-Until is not: testing's Release expires within days, and a
     // mirror (or a machine's clock) a little behind would otherwise stop the build.
-    await chroot`chroot ${rootfs} apt-get -o Acquire::Check-Valid-Until=false update`;
+    const update = await chroot({ nothrow: true })`chroot ${rootfs} apt-get -o Acquire::Check-Valid-Until=false update`;
+    if (update.exitCode !== 0 || new RegExp(`^W: Failed to fetch .*\\b${DOCKER_SUITE}\\b`, 'm').test(update.stderr))
+      throw new UserError(
+        `building the VM image: the mirror ${mirrorUrl} did not serve ${DOCKER_SUITE}, where the engine VM's Docker ` +
+          `comes from (set LVS_LAB_DEBIAN_MIRROR to a Debian mirror that has it): ${update.stderr.trim().split('\n').pop()}`,
+      );
     await chroot`chroot ${rootfs} apt-get install -y --no-install-recommends ${DOCKER_PACKAGES.map((p) => `${p}/${DOCKER_SUITE}`)}`;
     const version = (await chroot`chroot ${rootfs} dockerd --version`).stdout.trim();
     const major = Number(/version (\d+)\./i.exec(version)?.[1]);
