@@ -105,10 +105,18 @@ export class DockerLab extends pulumi.ComponentResource {
     this.containers = new Map(
       this.spec.containers.map((c) => {
         // eth0 on the lab network (NAT's client: the outside one); NAT's director has eth1 on the outside network.
-        // Docker names a container's interfaces in the order of its networks' names: lvs-lab-X before lvs-lab-X-out.
+        // Named per endpoint (Docker 28's `ifname` option): the provider connects the networks in no fixed order, and
+        // Docker 28 names interfaces in connection order. Engines before 28 ignore the option and name them in the
+        // order of their networks' names, which gives the same: lvs-lab-X before lvs-lab-X-out.
+        const ifname = (dev: string) => [`com.docker.network.endpoint.ifname=${dev}`];
         const networks = [
-          { name: (c.network === 'outside' ? this.outside! : this.network).name, ipv4Address: c.ip, macAddress: c.mac },
-          ...(c.outsideIp ? [{ name: this.outside!.name, ipv4Address: c.outsideIp }] : []),
+          {
+            name: (c.network === 'outside' ? this.outside! : this.network).name,
+            ipv4Address: c.ip,
+            macAddress: c.mac,
+            driverOpts: ifname('eth0'),
+          },
+          ...(c.outsideIp ? [{ name: this.outside!.name, ipv4Address: c.outsideIp, driverOpts: ifname('eth1') }] : []),
         ];
         const container = new docker.Container(
           `${name}-${c.host}`,

@@ -8,7 +8,7 @@ import { readStackSettings } from '../../model/stack.js';
 import { LocalShell } from '../../provision/shell.js';
 import { connectDockerLab, type DockerEngine } from '../../testbed/docker/engine.js';
 import { containerName, dockerLabSpec, LABEL } from '../../testbed/docker/spec.js';
-import { fetchSequence, httpdMasters, ipvsTable, macOf } from '../../verify/probes.js';
+import { fetchSequence, httpdMasters, ipvsTable, macOf, must } from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
 import { drSuite } from '../integration/dr-suite.js';
@@ -321,8 +321,17 @@ for (const preset of ['nat-rr', 'tun-rr', 'dr-health'] as const) {
         try {
           const rules = async () => (await (await access.engine.machine()).exec('iptables -S DOCKER-USER')).stdout;
           // NAT's one rule beside Docker's: frames that stay on the lab's own bridge
-          if (lab.forwarding === 'nat')
+          if (lab.forwarding === 'nat') {
             expect(await rules()).toContain(`-A DOCKER-USER -i lvs-${lab.name} -o lvs-${lab.name} -j ACCEPT`);
+            // The director's interfaces as the plan names them, whatever order the provider connected its networks in.
+            const addrs = await must(
+              access,
+              lab.director.name,
+              'ip -4 -o addr show dev eth0; ip -4 -o addr show dev eth1',
+            );
+            expect(addrs).toMatch(new RegExp(`eth0\\s+inet ${lab.director.ip}/`));
+            expect(addrs).toMatch(new RegExp(`eth1\\s+inet ${lab.outside!.directorIp}/`));
+          }
           const checks = await verifyLab(access);
           expect(checks.filter((c) => !c.ok)).toEqual([]);
           // TUN adds the IP-in-IP capture, health checks the keepalived check.

@@ -24,7 +24,7 @@ interface Inputs {
   hostname: string;
   internal: boolean;
   ipamConfigs: Array<{ subnet: string }>;
-  networksAdvanced: Array<{ name: string; ipv4Address: string; macAddress?: string }>;
+  networksAdvanced: Array<{ name: string; ipv4Address: string; macAddress?: string; driverOpts?: string[] }>;
   sysctls?: Record<string, string>;
   steps: Array<{ command: string }>;
 }
@@ -159,7 +159,12 @@ describe('Docker lab resource graph', () => {
         mustRun: true,
       });
       expect(inputs.networksAdvanced).toEqual([
-        { name: 'lvs-lab-lvs', ipv4Address: hosts[i].ip, macAddress: macFor(hosts[i].ip) },
+        {
+          name: 'lvs-lab-lvs',
+          ipv4Address: hosts[i].ip,
+          macAddress: macFor(hosts[i].ip),
+          driverOpts: ['com.docker.network.endpoint.ifname=eth0'],
+        },
       ]);
       const role = i === 0 ? 'client' : i === 1 ? 'director' : 'realserver';
       expect(inputs.labels).toEqual([
@@ -189,9 +194,13 @@ describe('Docker lab resource graph', () => {
     const networksOf = (host: string) =>
       of(CONTAINER)
         .find((c) => c.inputs.hostname === host)!
-        .inputs.networksAdvanced.map((n) => `${n.name}=${n.ipv4Address}`);
-    expect(networksOf('client')).toEqual(['lvs-lab-natrr-out=192.168.171.10']);
-    expect(networksOf('director')).toEqual(['lvs-lab-natrr=192.168.170.101', 'lvs-lab-natrr-out=192.168.171.1']);
+        .inputs.networksAdvanced.map((n) => `${n.driverOpts?.join()} ${n.name}=${n.ipv4Address}`);
+    const ifname = 'com.docker.network.endpoint.ifname';
+    expect(networksOf('client')).toEqual([`${ifname}=eth0 lvs-lab-natrr-out=192.168.171.10`]);
+    expect(networksOf('director')).toEqual([
+      `${ifname}=eth0 lvs-lab-natrr=192.168.170.101`,
+      `${ifname}=eth1 lvs-lab-natrr-out=192.168.171.1`,
+    ]);
     expect(of(BRIDGE_RULE).map(({ inputs: { engine, bridge, networkId } }) => ({ engine, bridge, networkId }))).toEqual(
       [{ engine: 'vm', bridge: 'lvs-natrr', networkId: 'natrr-network-id' }],
     );
