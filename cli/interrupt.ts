@@ -8,29 +8,43 @@ export interface Interrupts {
   dispose(): void;
 }
 
-export function trapInterrupts(log: Log, leftBehind: string): Interrupts {
-  let signal: NodeJS.Signals | undefined;
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+/**
+ * A listener for SIGINT and SIGTERM that calls `first` for the first signal; a later one says what may be left and
+ * exits 130 at once. One Ctrl-C can arrive twice (from the terminal, and relayed by tsx's parent process): a repeat
+ * within 1 s is that, and is ignored.
+ */
+function onInterrupt(first: (sig: NodeJS.Signals) => void, log: Log, leftBehind: string) {
   let at = 0;
-  const handler = (sig: NodeJS.Signals) => {
-    // One Ctrl-C can arrive twice (from the terminal, and relayed by tsx's parent process): only a later one counts.
-    if (signal && Date.now() - at < 1_000) return;
-    if (signal) {
+  return (sig: NodeJS.Signals) => {
+    if (at && Date.now() - at < 1_000) return;
+    if (at) {
       log(`${sig} again: exiting now; ${leftBehind}`);
       process.exit(130);
     }
-    signal = sig;
     at = Date.now();
-    log(`${sig}: stopping; what this run created will be removed before it exits (again to exit at once)`);
+    first(sig);
   };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
+}
+
+export function trapInterrupts(log: Log, leftBehind: string): Interrupts {
+  let signal: NodeJS.Signals | undefined;
+  const handler = onInterrupt(
+    (sig) => {
+      signal = sig;
+      log(`${sig}: stopping; what this run created will be removed before it exits (again to exit at once)`);
+    },
+    log,
+    leftBehind,
+  );
+  for (const s of SIGNALS) process.on(s, handler);
   return {
     get interrupted() {
       return signal !== undefined;
     },
     dispose: () => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
+      for (const s of SIGNALS) process.off(s, handler);
     },
   };
 }
@@ -44,33 +58,28 @@ export function trapInterrupts(log: Log, leftBehind: string): Interrupts {
  * set aside here and put back by the untrap.
  */
 export function teardownOnSignal(what: string, teardown: () => Promise<void>, log: (m: string) => void): () => void {
-  const signals = ['SIGINT', 'SIGTERM'] as const;
-  const others = new Map(signals.map((s) => [s, process.listeners(s)]));
-  for (const s of signals) process.removeAllListeners(s);
-  let stopping = 0;
-  const handler = (sig: NodeJS.Signals) => {
-    // As in trapInterrupts: one Ctrl-C can arrive twice; only a later one counts.
-    if (stopping && Date.now() - stopping < 1_000) return;
-    if (stopping) {
-      log(`${sig} again: exiting now; ${what} may be left (\`npm run lab -- down\` removes a lab)`);
-      process.exit(130);
-    }
-    stopping = Date.now();
-    log(`${sig}: removing ${what} before exiting (again to exit at once)`);
-    teardown().then(
-      () => {
-        log(`interrupted: removed ${what}`);
-        process.exit(130);
-      },
-      (err) => {
-        log(`interrupted: removing ${what} failed: ${err}`);
-        process.exit(130);
-      },
-    );
-  };
-  for (const s of signals) process.on(s, handler);
+  const others = new Map(SIGNALS.map((s) => [s, process.listeners(s)]));
+  for (const s of SIGNALS) process.removeAllListeners(s);
+  const handler = onInterrupt(
+    (sig) => {
+      log(`${sig}: removing ${what} before exiting (again to exit at once)`);
+      teardown().then(
+        () => {
+          log(`interrupted: removed ${what}`);
+          process.exit(130);
+        },
+        (err) => {
+          log(`interrupted: removing ${what} failed: ${err}`);
+          process.exit(130);
+        },
+      );
+    },
+    log,
+    `${what} may be left (\`npm run lab -- down\` removes a lab)`,
+  );
+  for (const s of SIGNALS) process.on(s, handler);
   return () => {
-    for (const s of signals) {
+    for (const s of SIGNALS) {
       process.off(s, handler);
       for (const l of others.get(s)!) process.on(s, l);
     }

@@ -12,12 +12,13 @@ export function processArgs(pid: number): string[] | undefined {
   }
 }
 
-/** The live processes with an argument inside `dir` (a VM's qemu names its image's kernel and saved state). */
+/** The live processes with a path inside `dir` in an argument (a VM's qemu names its image's kernel, and its saved
+ * state inside `exec:cat '...'`). */
 export function processesUsing(dir: string): number[] {
   const pids = readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d))
     .map(Number);
-  return pids.filter((pid) => processArgs(pid)?.some((a) => a.startsWith(`${dir}/`) || a.includes(`'${dir}/`)));
+  return pids.filter((pid) => processArgs(pid)?.some((a) => a.includes(`${dir}/`)));
 }
 
 /** Whether `pid` is a live lvs-lab process (node or tsx: one that could hold a lock, or own a build or a save), not
