@@ -9,7 +9,7 @@ import type { Lab } from '../model/topology.js';
 import { planLab } from '../provision/plan.js';
 import type { DockerClientAddress, EngineKind } from '../testbed/docker/engine.js';
 import { DOCKER_HTTPD, dockerLabSpec, type DockerLabSpec, type NetworkSpec } from '../testbed/docker/spec.js';
-import { BridgeRule, Provisioning } from './resources.js';
+import { BridgeRule, DynamicProvider, Provisioning } from './resources.js';
 
 export interface DockerLabArgs {
   lab: Lab;
@@ -53,6 +53,7 @@ export class DockerLab extends pulumi.ComponentResource {
       { parent: this },
     );
     const on = { parent: this, provider: this.provider };
+    const dynamic = { parent: this, provider: new DynamicProvider(`${name}-dynamic`, { parent: this }) };
 
     // internal: no NAT, no route off the bridge; the lab stays inside the engine's machine.
     const network = (id: string, n: NetworkSpec) =>
@@ -78,7 +79,7 @@ export class DockerLab extends pulumi.ComponentResource {
             new BridgeRule(
               `${name}-bridge-rule`,
               { engine, bridge: this.spec.network.bridge, networkId: this.network.id },
-              { parent: this },
+              dynamic,
             ),
           ]
         : [];
@@ -146,7 +147,7 @@ export class DockerLab extends pulumi.ComponentResource {
           new Provisioning(
             `${name}-${host.name}-provisioning`,
             { engine, host: host.name, container: container.name, containerId: container.id, steps },
-            { parent: this },
+            dynamic,
           ),
         ];
       }),

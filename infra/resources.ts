@@ -47,6 +47,17 @@ export function providerFor<I, O>(kind: OperationKind): pulumi.dynamic.ResourceP
 
 type Inputs<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
+/**
+ * The lab's own instance of Pulumi's dynamic-resource provider. Registered with the lab, before anything waits on a
+ * container, so Pulumi starts its plugin process (~2 s under the emulated engine's load) beside the network's and
+ * containers' creation; as the default provider it started only once the first host's provisioning could run.
+ */
+export class DynamicProvider extends pulumi.ProviderResource {
+  constructor(name: string, opts?: pulumi.ResourceOptions) {
+    super('pulumi-nodejs', name, {}, opts);
+  }
+}
+
 /** One host's steps of the plan, applied through the docker transport; changed steps are re-applied in place. */
 export class Provisioning extends pulumi.dynamic.Resource {
   declare readonly ran: pulumi.Output<string[]>;

@@ -6,7 +6,7 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { CommandError } from '../../model/errors.js';
 import type { Shell } from '../../provision/shell.js';
-import type { SshShell } from '../../provision/ssh.js';
+import { opensshOptions, OpensshShell, type SshTarget } from '../../provision/ssh.js';
 import { waitFor } from '../../provision/wait.js';
 import { processArgs } from '../process.js';
 import { stateDir } from '../paths.js';
@@ -15,6 +15,7 @@ import type { VmFlavour } from '../vm/saved.js';
 import {
   bootMachine,
   checkVmHostTools,
+  machineTarget,
   openMachine,
   stopMachine,
   vmRunning,
@@ -41,6 +42,8 @@ const stateFile = () => join(engineDir(), 'state.json');
 export const readEngineState = () => readJson<EngineState>(stateFile());
 /** The engine VM's Docker socket on this host: ssh binds it for root alone (mode 0600). */
 export const dockerSocket = (): string => join(engineDir(), 'docker.sock');
+/** The forwarder's SSH connection, shared by OpenSSH clients (ControlPath): the engine machine's commands use it. */
+const controlSocket = (): string => join(engineDir(), 'ssh.ctl');
 const writeEngineState = (state: EngineState) => writeJson(stateFile(), state);
 
 async function must(shell: Shell, command: string, what: string, timeoutMs?: number): Promise<string> {
@@ -129,7 +132,7 @@ export async function engineUp(log: Log = () => {}): Promise<void> {
     t = Date.now();
     await must(shell, IMPORT_BASE, `docker import of ${BASE_IMAGE_LOCAL}`, 600_000);
     log(`base image ${BASE_IMAGE_LOCAL} in place (${((Date.now() - t) / 1000).toFixed(1)} s)`);
-    await ensureDockerForwarder(() => Promise.resolve(shell.ssh));
+    await ensureDockerForwarder();
     log(`its Docker socket forwarded to ${dockerSocket()}`);
   } finally {
     await shell.close();
@@ -152,29 +155,39 @@ const socketAnswers = (path: string) =>
  * One SSH connection forwarding the engine VM's Docker socket to dockerSocket() on this host, started once and kept
  * (engineDown ends it, by pid): the Docker provider's API calls and this host's `docker` CLI then share it, where with
  * ssh:// each connection started `ssh` here and `docker system dial-stdio` in the VM (~2.3 s each under software
- * emulation). Idempotent; `machine` (the VM's SSH shell, for its key options) is only opened to start a new one.
+ * emulation). It is also the master connection (controlSocket()) that `engineMachine`'s commands run over. Idempotent;
+ * returns how to reach the VM.
  */
-export async function ensureDockerForwarder(machine: () => Promise<SshShell>): Promise<void> {
+export async function ensureDockerForwarder(): Promise<SshTarget> {
   const state = await readEngineState();
   if (!state?.vm) throw new Error('the engine VM is not running');
+  const target = await machineTarget(state.vm, engineDir());
   const sock = dockerSocket();
-  if (state.forwarder && isForwarder(state.forwarder.pid) && (await socketAnswers(sock))) return;
-  if (state.forwarder && isForwarder(state.forwarder.pid)) process.kill(state.forwarder.pid);
+  const running = state.forwarder && isForwarder(state.forwarder.pid) ? state.forwarder.pid : undefined;
+  // A forwarder started before it shared its connection is replaced, so the engine's commands find a master.
+  const shares = running !== undefined && processArgs(running)!.includes(`ControlPath=${controlSocket()}`);
+  if (running !== undefined && shares && (await socketAnswers(sock))) return target;
+  if (running !== undefined) process.kill(running);
   await rm(sock, { force: true });
+  await rm(controlSocket(), { force: true });
   const args = [
-    ...(await (await machine()).opensshOptions()),
+    ...(await opensshOptions(target)),
     '-o',
     'LogLevel=ERROR',
     '-o',
     'ExitOnForwardFailure=yes',
     '-o',
     'ServerAliveInterval=15',
+    '-o',
+    'ControlMaster=yes',
+    '-o',
+    `ControlPath=${controlSocket()}`,
     '-N',
     '-L',
     `${sock}:${VM_DOCKER_SOCKET}`,
     '-p',
-    String(state.vm.sshPort),
-    'root@127.0.0.1',
+    String(target.port),
+    `${target.username}@${target.host}`,
   ];
   const child = spawn('ssh', args, { detached: true, stdio: 'ignore' });
   child.unref();
@@ -183,13 +196,17 @@ export async function ensureDockerForwarder(machine: () => Promise<SshShell>): P
     new CommandError('localhost', `ssh ${args.join(' ')}`, 1, why, "forwarding the engine VM's Docker socket");
   await waitFor(
     async () => {
-      if (await socketAnswers(sock)) return true;
+      if ((await socketAnswers(sock)) && (await socketAnswers(controlSocket()))) return true;
       if (!isForwarder(child.pid!)) throw failed('the ssh forwarding the Docker socket exited');
       return undefined;
     },
     { within: 10_000, every: 100, timedOut: () => failed('the Docker socket forward did not come up within 10 s') },
   );
+  return target;
 }
+
+/** The engine VM's own shell (its kernel, iptables) over the forwarder's connection: no new SSH handshake. */
+export const engineMachine = (target: SshTarget): OpensshShell => new OpensshShell(target, controlSocket());
 
 /** Stops the engine VM: every container, network and image in it goes with its overlay. */
 export async function engineDown(log: Log = () => {}): Promise<boolean> {

@@ -5,8 +5,7 @@ import { which } from 'zx';
 import { UserError } from '../../model/errors.js';
 import { LocalShell, type Shell } from '../../provision/shell.js';
 import { kernelHasIpvs, PreflightError } from '../preflight.js';
-import { openMachine, vmRunning, type MachineShell } from '../vm/machine.js';
-import { dockerSocket, engineDir, engineVmRunning, ensureDockerForwarder, readEngineState } from './engine-vm.js';
+import { dockerSocket, engineMachine, engineVmRunning, ensureDockerForwarder } from './engine-vm.js';
 import type { EngineChoice } from '../../model/stack.js';
 import type { Lab } from '../../model/topology.js';
 import { dockerTransport } from '../../provision/transport.js';
@@ -61,28 +60,24 @@ export async function openEngine(choice: EngineChoice): Promise<DockerEngine | u
       close: () => shell.close(),
     };
   }
-  const state = await readEngineState();
-  if (!vmRunning(state?.vm)) return undefined;
-  const vm = state.vm;
-  let machine: Promise<MachineShell> | undefined;
-  const open = () => (machine ??= openMachine(vm, engineDir()));
+  if (!(await engineVmRunning())) return undefined;
   // The Docker client reaches the VM's engine through its socket, forwarded over one SSH connection (its key, its
-  // host key pinned), restarted here if it went away.
-  await ensureDockerForwarder(async () => (await open()).ssh);
+  // host key pinned), restarted here if it went away; the VM's own commands share that connection.
+  const machine = engineMachine(await ensureDockerForwarder());
   const host = `unix://${dockerSocket()}`;
   const docker = (await which('docker', { nothrow: true }))
     ? new LocalShell({ DOCKER_HOST: host }, `the engine VM (its Docker socket, ${dockerSocket()})`)
-    : await open();
+    : machine;
   return {
     kind,
     docker,
-    machine: open,
+    machine: () => Promise.resolve(machine),
     defaultBase: BASE_IMAGE_LOCAL,
     client: { host },
-    // The host CLI's resident `docker exec` shells end with it; the VM's SSH connection, if opened.
+    // The host CLI's resident `docker exec` shells end with it.
     close: async () => {
       await docker.close();
-      if (machine) await (await machine).close();
+      await machine.close();
     },
   };
 }

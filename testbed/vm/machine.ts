@@ -9,7 +9,7 @@ import { waitFor } from '../../provision/wait.js';
 import { CommandError } from '../../model/errors.js';
 import { LOGIN_SHELL, withResidents } from '../../provision/resident.js';
 import type { Shell } from '../../provision/shell.js';
-import { newSshKeyPair, SshShell } from '../../provision/ssh.js';
+import { newSshKeyPair, SshShell, type SshTarget } from '../../provision/ssh.js';
 import { PreflightError } from '../preflight.js';
 import { ensureImage, imageDir, type VmImage } from './image.js';
 import { bootVm, freeLoopbackPort, isOurVm, stopVm, VCPUS, vmFiles } from './qemu.js';
@@ -210,18 +210,21 @@ async function restoreMachine(
 
 export const vmRunning = (vm: VmState | undefined): vm is VmState => vm !== undefined && isOurVm(vm.pid, vm.name);
 
-/** A new SSH session on a running VM booted by `bootMachine` (this process or another). */
-export async function openMachine(vm: VmState, dir: string): Promise<MachineShell> {
-  const privateKey = await readFile(vmKeyFile(dir), 'utf8');
-  const ssh = await SshShell.connect({
+/** How to reach a running VM booted by `bootMachine` (this process or another) over SSH: its key, its pinned host key. */
+export async function machineTarget(vm: VmState, dir: string): Promise<SshTarget> {
+  return {
     host: '127.0.0.1',
     port: vm.sshPort,
     username: 'root',
-    privateKey,
+    privateKey: await readFile(vmKeyFile(dir), 'utf8'),
     hostKey: vm.hostKey,
     keyFile: vmKeyFile(dir),
-  });
-  return machineShell(ssh);
+  };
+}
+
+/** A new SSH session on a running VM booted by `bootMachine` (this process or another). */
+export async function openMachine(vm: VmState, dir: string): Promise<MachineShell> {
+  return machineShell(await SshShell.connect(await machineTarget(vm, dir)));
 }
 
 /** Stops the VM; everything inside it (namespaces, containers, images) goes with its overlay. */

@@ -116,6 +116,19 @@ describe('pulumi stack', () => {
     expect(kernel).not.toBe((await new LocalShell().exec('uname -r')).stdout.trim());
   });
 
+  it("the engine VM's own commands share one SSH connection, the socket forwarder's, instead of a handshake each", async () => {
+    if (engineKind !== 'vm') return; // a local engine's machine is this host
+    const machine = await s.engine.machine();
+    // A session's parent in the VM is the sshd process of the connection it came on.
+    const sshdOf = async () => (await machine.exec('ps -o ppid= -p $$')).stdout.trim();
+    const [first, second] = [await sshdOf(), await sshdOf()];
+    expect(first).toMatch(/^\d+$/);
+    expect(second).toBe(first);
+    // ... and it is the VM's one SSH connection: the forwarder's, which the Docker client's calls also go through.
+    const connections = (await machine.exec("ps -eo pid=,args= | grep '[s]shd: root@'")).stdout.trim().split('\n');
+    expect(connections.map((c) => c.trim().split(/\s+/)[0])).toEqual([first]);
+  });
+
   it('the network is an internal bridge with the lab subnet, and no container has a route out', async () => {
     const net = await inspect(`--type network lvs-lab-${lab.name}`);
     expect(net.Internal).toBe(true);
@@ -201,8 +214,8 @@ describe('pulumi stack', () => {
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as EngineEvent);
-    // stack, component, Docker provider, network, image, 4 containers, 3 other provisionings: the same
-    expect(events.find((e) => e.summaryEvent)?.summaryEvent?.resourceChanges).toEqual({ same: 12, update: 1 });
+    // stack, component, Docker and dynamic providers, network, image, 4 containers, 3 other provisionings: the same
+    expect(events.find((e) => e.summaryEvent)?.summaryEvent?.resourceChanges).toEqual({ same: 13, update: 1 });
     const updated = events
       .flatMap((e) => (e.resOutputsEvent?.metadata.op === 'update' ? [e.resOutputsEvent.metadata.urn] : []))
       .map((urn) => urn.split('::').pop());

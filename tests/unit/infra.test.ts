@@ -84,6 +84,7 @@ const NETWORK = 'docker:index/network:Network';
 const CONTAINER = 'docker:index/container:Container';
 const IMAGE = 'docker:index/remoteImage:RemoteImage';
 const PROVIDER = 'pulumi:providers:docker';
+const DYNAMIC_PROVIDER = 'pulumi:providers:pulumi-nodejs';
 const PROVISIONING = 'pulumi-nodejs:dynamic/lvs-lab:Provisioning';
 const BRIDGE_RULE = 'pulumi-nodejs:dynamic/lvs-lab:BridgeRule';
 
@@ -116,6 +117,18 @@ describe('Docker lab resource graph', () => {
     expect(of(PROVIDER)[0].inputs).toMatchObject({ host: CLIENT.host });
     const providerRef = `${await value(component.provider.urn)}::${await value(component.provider.id)}`;
     for (const r of [...of(NETWORK), ...of(IMAGE), ...of(CONTAINER)]) expect(r.provider, r.name).toBe(providerRef);
+  });
+
+  it("the dynamic resources take the lab's own dynamic provider, registered with no input to wait for", async () => {
+    const { of } = await build(settingsFromConfig({}, 'nat-rr').lab);
+    expect(of(DYNAMIC_PROVIDER).map((p) => [p.name, p.inputs])).toEqual([['natrr-dynamic', {}]]);
+    // Its urn is known at once (a provider with an input from a container would be registered after that container)
+    // and every dynamic resource's provider reference names it.
+    const [dynamic] = created.filter((c) => c.type === DYNAMIC_PROVIDER);
+    const urn = `urn:pulumi:unit::lvs-lab::lvs-lab:index:DockerLab$${DYNAMIC_PROVIDER}::${dynamic.name}`;
+    const dynamicResources = [...of(PROVISIONING), ...of(BRIDGE_RULE)];
+    expect(dynamicResources).toHaveLength(5);
+    for (const r of dynamicResources) expect(r.provider, r.name).toBe(`${urn}::${dynamic.name}-id`);
   });
 
   it('the network is an internal bridge with the model subnet and gateway in IPAM, its bridge named, labelled with the lab', async () => {
