@@ -53,7 +53,6 @@ export class DockerLab extends pulumi.ComponentResource {
       { parent: this },
     );
     const on = { parent: this, provider: this.provider };
-    const dynamic = { parent: this, provider: new DynamicProvider(`${name}-dynamic`, { parent: this }) };
 
     // internal: no NAT, no route off the bridge; the lab stays inside the engine's machine.
     const network = (id: string, n: NetworkSpec) =>
@@ -71,18 +70,6 @@ export class DockerLab extends pulumi.ComponentResource {
       );
     this.network = network(`${name}-network`, this.spec.network);
     this.outside = this.spec.outside && network(`${name}-outside-network`, this.spec.outside);
-    // NAT's forwarded requests and a director pair's multicast (VRRP adverts to 224.0.0.18, IPVS sync to 224.0.0.81)
-    // stay on the lab's bridge but fall outside its subnet, which Docker's isolation of internal networks drops.
-    const rules =
-      lab.forwarding === 'nat' || lab.ha
-        ? [
-            new BridgeRule(
-              `${name}-bridge-rule`,
-              { engine, bridge: this.spec.network.bridge, networkId: this.network.id },
-              dynamic,
-            ),
-          ]
-        : [];
 
     const { image } = this.spec;
     this.image = new docker.RemoteImage(
@@ -102,6 +89,24 @@ export class DockerLab extends pulumi.ComponentResource {
       },
       on,
     );
+    // Pulumi starts a provider's plugin (~1.4 s here) as it takes the provider's registration, and takes no other
+    // registration meanwhile. Registered once the image is built (1-2 s, all but its label layer cached), that start
+    // overlaps the network's creation (3-4 s) instead of delaying it; the containers wait for both.
+    const dynamicProvider = new DynamicProvider(`${name}-dynamic`, { parent: this, dependsOn: [this.image] });
+    const dynamic = { parent: this, provider: dynamicProvider };
+
+    // NAT's forwarded requests and a director pair's multicast (VRRP adverts to 224.0.0.18, IPVS sync to 224.0.0.81)
+    // stay on the lab's bridge but fall outside its subnet, which Docker's isolation of internal networks drops.
+    const rules =
+      lab.forwarding === 'nat' || lab.ha
+        ? [
+            new BridgeRule(
+              `${name}-bridge-rule`,
+              { engine, bridge: this.spec.network.bridge, networkId: this.network.id },
+              dynamic,
+            ),
+          ]
+        : [];
 
     this.containers = new Map(
       this.spec.containers.map((c) => {

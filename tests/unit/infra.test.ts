@@ -119,11 +119,10 @@ describe('Docker lab resource graph', () => {
     for (const r of [...of(NETWORK), ...of(IMAGE), ...of(CONTAINER)]) expect(r.provider, r.name).toBe(providerRef);
   });
 
-  it("the dynamic resources take the lab's own dynamic provider, registered with no input to wait for", async () => {
+  it("the dynamic resources take the lab's own dynamic provider, which has no input of its own", async () => {
     const { of } = await build(settingsFromConfig({}, 'nat-rr').lab);
     expect(of(DYNAMIC_PROVIDER).map((p) => [p.name, p.inputs])).toEqual([['natrr-dynamic', {}]]);
-    // Its urn is known at once (a provider with an input from a container would be registered after that container)
-    // and every dynamic resource's provider reference names it.
+    // Every dynamic resource's provider reference names it.
     const [dynamic] = created.filter((c) => c.type === DYNAMIC_PROVIDER);
     const urn = `urn:pulumi:unit::lvs-lab::lvs-lab:index:DockerLab$${DYNAMIC_PROVIDER}::${dynamic.name}`;
     const dynamicResources = [...of(PROVISIONING), ...of(BRIDGE_RULE)];
