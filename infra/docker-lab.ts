@@ -76,8 +76,8 @@ export class DockerLab extends pulumi.ComponentResource {
       `${name}-image`,
       {
         name: image.tag,
-        // Not buildx (Debian's Docker 20.10 has no buildx builder): the provider's API build, which is BuildKit's on
-        // any engine of API 1.39 or later despite the option's name.
+        // The provider's API build, which is BuildKit's on any engine of API 1.39 or later despite the option's name,
+        // and which the engine VM's prepared layers match (BUILD_LAYERS in engine-vm.ts): no buildx in the provider.
         // Paths relative to the program's working directory, where the provider runs too: no checkout path in the state.
         build: {
           context: image.context,
@@ -152,7 +152,9 @@ export class DockerLab extends pulumi.ComponentResource {
           new Provisioning(
             `${name}-${host.name}-provisioning`,
             { engine, host: host.name, container: container.name, containerId: container.id, steps },
-            dynamic,
+            // What it changed lives in the container: removed with it, Pulumi skips its (empty) delete, and with
+            // it the dynamic provider's start on `destroy`.
+            { ...dynamic, deletedWith: container },
           ),
         ];
       }),
