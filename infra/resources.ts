@@ -48,9 +48,9 @@ export function providerFor<I, O>(kind: OperationKind): pulumi.dynamic.ResourceP
 type Inputs<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 
 /**
- * The lab's own instance of Pulumi's dynamic-resource provider. Registered with the lab, before anything waits on a
- * container, so Pulumi starts its plugin process (~2 s under the emulated engine's load) beside the network's and
- * containers' creation; as the default provider it started only once the first host's provisioning could run.
+ * The lab's own instance of Pulumi's dynamic-resource provider, so the lab decides when Pulumi starts its plugin
+ * process (docker-lab.ts: beside the network's creation). As the default provider it started only once the first
+ * host's provisioning could run, ~2 s on the critical path under the emulated engine's load.
  */
 export class DynamicProvider extends pulumi.ProviderResource {
   constructor(name: string, opts?: pulumi.ResourceOptions) {
