@@ -70,6 +70,8 @@ export async function opensshOptions(t: SshTarget): Promise<string[]> {
 export class OpensshShell implements Shell {
   readonly where: string;
   private readonly local = new LocalShell();
+  /** The client's arguments, made once (they write the known_hosts file). */
+  private argsOnce?: Promise<string[]>;
 
   constructor(
     private readonly target: SshTarget,
@@ -78,7 +80,11 @@ export class OpensshShell implements Shell {
     this.where = `${target.username}@${target.host}:${target.port}`;
   }
 
-  private async args(): Promise<string[]> {
+  private args(): Promise<string[]> {
+    return (this.argsOnce ??= this.makeArgs());
+  }
+
+  private async makeArgs(): Promise<string[]> {
     const t = this.target;
     return [
       '-q',

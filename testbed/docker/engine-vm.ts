@@ -163,11 +163,11 @@ export async function ensureDockerForwarder(): Promise<SshTarget> {
   if (!state?.vm) throw new Error('the engine VM is not running');
   const target = await machineTarget(state.vm, engineDir());
   const sock = dockerSocket();
-  const running = state.forwarder && isForwarder(state.forwarder.pid) ? state.forwarder.pid : undefined;
-  // A forwarder started before it shared its connection is replaced, so the engine's commands find a master.
-  const shares = running !== undefined && processArgs(running)!.includes(`ControlPath=${controlSocket()}`);
-  if (running !== undefined && shares && (await socketAnswers(sock))) return target;
-  if (running !== undefined) process.kill(running);
+  // Up: both its sockets answer (one started before it shared its connection has no control socket, and is replaced).
+  const up = async () => (await socketAnswers(sock)) && (await socketAnswers(controlSocket()));
+  const running = state.forwarder && isForwarder(state.forwarder.pid);
+  if (running && (await up())) return target;
+  if (running) process.kill(state.forwarder!.pid);
   await rm(sock, { force: true });
   await rm(controlSocket(), { force: true });
   const args = [
@@ -196,7 +196,7 @@ export async function ensureDockerForwarder(): Promise<SshTarget> {
     new CommandError('localhost', `ssh ${args.join(' ')}`, 1, why, "forwarding the engine VM's Docker socket");
   await waitFor(
     async () => {
-      if ((await socketAnswers(sock)) && (await socketAnswers(controlSocket()))) return true;
+      if (await up()) return true;
       if (!isForwarder(child.pid!)) throw failed('the ssh forwarding the Docker socket exited');
       return undefined;
     },

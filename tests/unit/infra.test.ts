@@ -123,7 +123,7 @@ describe('Docker lab resource graph', () => {
     const { of } = await build(settingsFromConfig({}, 'nat-rr').lab);
     expect(of(DYNAMIC_PROVIDER).map((p) => [p.name, p.inputs])).toEqual([['natrr-dynamic', {}]]);
     // Every dynamic resource's provider reference names it.
-    const [dynamic] = created.filter((c) => c.type === DYNAMIC_PROVIDER);
+    const [dynamic] = of(DYNAMIC_PROVIDER);
     const urn = `urn:pulumi:unit::lvs-lab::lvs-lab:index:DockerLab$${DYNAMIC_PROVIDER}::${dynamic.name}`;
     const dynamicResources = [...of(PROVISIONING), ...of(BRIDGE_RULE)];
     expect(dynamicResources).toHaveLength(5);
