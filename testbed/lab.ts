@@ -13,7 +13,7 @@ import { withLabLock } from './lock.js';
 import { labStateDir } from './paths.js';
 import { kernelHasIpvs } from './preflight.js';
 import { readState, writeState, type LabState, type TestbedKind } from './state.js';
-import type { Log, Testbed, TestbedSession } from './testbed.js';
+import { seconds, type Log, type Testbed, type TestbedSession } from './testbed.js';
 import { vagrantTestbed } from './vagrant/testbed.js';
 import { vmTestbed } from './vm/testbed.js';
 
@@ -37,8 +37,6 @@ export async function chooseTestbed(choice: TestbedChoice): Promise<{ testbed: T
         reason: "this host's kernel has no IPVS, so the lab runs inside a VM with Debian's kernel",
       };
 }
-
-const seconds = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
 /**
  * What differs between a running lab and its new model beyond what the plan changes in place (scheduler,
@@ -121,16 +119,16 @@ async function labUpLocked(lab: Lab, options: UpOptions): Promise<{ session: Lab
       session = await testbed.create(lab, { log, dir, save });
       const tp = Date.now();
       await session.preflight({ rebuilding: false });
-      log(`preflight: the hosts can run the lab (${seconds(tp)})`);
+      log(`preflight: the hosts can run the lab (${seconds(tp)} s)`);
       if (!recorded) await save({});
     }
     const t0 = Date.now();
-    log(`network: ${await session.buildNetwork()} (${seconds(t0)})`);
+    log(`network: ${await session.buildNetwork()} (${seconds(t0)} s)`);
     const t1 = Date.now();
     const report = await applyPlan(planLab(lab, { ...options.plan, httpd: session.httpd }), session.transport, {
       onStep: options.onStep,
     });
-    log(`provisioned: ${report.changed} steps changed, ${report.inPlace} already in place (${seconds(t1)})`);
+    log(`provisioned: ${report.changed} steps changed, ${report.inPlace} already in place (${seconds(t1)} s)`);
     await session.settle?.();
     if (existing)
       for (const o of report.outcomes.filter((o) => o.result === 'ran')) log(`changed on ${o.host}: ${o.command}`);

@@ -8,6 +8,8 @@ import type { Transport } from '../provision/transport.js';
 import type { LabState, TestbedKind } from './state.js';
 
 export type Log = (message: string) => void;
+/** Seconds since `t0` (a Date.now()), for progress lines: "2.4". */
+export const seconds = (t0: number): string => ((Date.now() - t0) / 1000).toFixed(1);
 
 /** A live connection to a lab's hosts, on one testbed. */
 export interface TestbedSession {

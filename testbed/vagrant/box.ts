@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import { $ } from 'zx';
 import { cacheDir } from '../paths.js';
 import { virsh } from './libvirt.js';
-import type { Log } from '../testbed.js';
+import { seconds, type Log } from '../testbed.js';
 import type { VmImage } from '../vm/image.js';
 
 export interface Box {
@@ -81,7 +81,7 @@ export async function ensureBox(image: VmImage, log: Log): Promise<Box> {
     }
   }
   await vagrant(['box', 'add', '--force', '--name', box.name, box.file]);
-  log(`Vagrant box ${box.name} built from the VM image and added (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  log(`Vagrant box ${box.name} built from the VM image and added (${seconds(t0)} s)`);
   return box;
 }
 

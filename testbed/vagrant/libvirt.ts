@@ -12,7 +12,7 @@ import { LocalShell, shq } from '../../provision/shell.js';
 import { stateDir } from '../paths.js';
 import { PreflightError } from '../preflight.js';
 import { readJson, writeJson } from '../state.js';
-import type { Log } from '../testbed.js';
+import { seconds, type Log } from '../testbed.js';
 
 export const LIBVIRT_URI = 'qemu:///system';
 export const LIBVIRT_NETNS = 'lvs-lab-libvirt';
@@ -127,9 +127,7 @@ export async function ensureLibvirtd(log: Log): Promise<{ netns?: string }> {
   await retry(120, '250ms', async () => {
     if (!(await answers())) throw new Error(`libvirtd (pid ${state.libvirtd}) does not answer on ${LIBVIRT_URI}`);
   });
-  log(
-    `libvirt: started libvirtd (pid ${state.libvirtd}) in network namespace ${ns} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
-  );
+  log(`libvirt: started libvirtd (pid ${state.libvirtd}) in network namespace ${ns} (${seconds(t0)} s)`);
   return { netns: ns };
 }
 

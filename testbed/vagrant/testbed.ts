@@ -17,7 +17,7 @@ import { addressSteps } from '../netns.js';
 import { labStateDir } from '../paths.js';
 import { preflightMachine } from '../preflight.js';
 import { listStates } from '../state.js';
-import type { Testbed, TestbedSession } from '../testbed.js';
+import { seconds, type Testbed, type TestbedSession } from '../testbed.js';
 import { ensureImage } from '../vm/image.js';
 import { vmKeyFile } from '../vm/machine.js';
 import { chooseAccel } from '../vm/qemu.js';
@@ -277,7 +277,7 @@ export const vagrantTestbed: Testbed = {
         },
       );
       await save({ vagrant: v });
-      log(`vagrant: every machine has its management address (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      log(`vagrant: every machine has its management address (${seconds(t0)} s)`);
       shells = await connectHosts(lab, v, 240, '500ms');
     } catch (err) {
       // Vagrant stops cleanly on an interrupt; `down` removes what it made (a refusal: it has just exited).
@@ -285,15 +285,13 @@ export const vagrantTestbed: Testbed = {
       await finished;
       throw err;
     }
-    log(`vagrant: ${shells.size} machines up and answering SSH (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    log(`vagrant: ${shells.size} machines up and answering SSH (${seconds(t0)} s)`);
     return session(lab, v, shells, async () => {
       const t1 = Date.now();
       await finished;
       const err = failed();
       if (err) throw err;
-      log(
-        `vagrant up: finished its own readiness checks (${((Date.now() - t1) / 1000).toFixed(1)} s after provisioning)`,
-      );
+      log(`vagrant up: finished its own readiness checks (${seconds(t1)} s after provisioning)`);
     });
   },
 

@@ -11,6 +11,7 @@ import { LOGIN_SHELL, withResidents } from '../../provision/resident.js';
 import type { Shell } from '../../provision/shell.js';
 import { newSshKeyPair, SshShell, type SshTarget } from '../../provision/ssh.js';
 import { PreflightError } from '../preflight.js';
+import { seconds, type Log } from '../testbed.js';
 import { ensureImage, imageDir, type VmImage } from './image.js';
 import { bootVm, freeLoopbackPort, isOurVm, stopVm, VCPUS, vmFiles } from './qemu.js';
 import {
@@ -34,7 +35,7 @@ export interface VmState {
   restored?: boolean;
 }
 
-export type Log = (message: string) => void;
+export type { Log };
 
 export const vmKeyFile = (dir: string): string => join(dir, 'id_ed25519');
 
@@ -82,8 +83,6 @@ async function waitForSsh(
     },
   );
 }
-
-const seconds = (since: number): string => ((Date.now() - since) / 1000).toFixed(1);
 
 /** A VM as its users get it: its own commands run in one resident login shell, so they pay for one SSH session
  * channel (sshd's fork and root's bash, ~0.17 s under emulation) rather than one each; `ssh` is the connection

@@ -13,6 +13,7 @@ import { newSshKeyPair, type SshShell } from '../../provision/ssh.js';
 import { sleep, waitFor } from '../../provision/wait.js';
 import { LAB_TOOLS } from '../preflight.js';
 import { kitProcessAlive } from '../process.js';
+import { seconds } from '../testbed.js';
 import type { VmImage } from './image.js';
 import { Qmp } from './qmp.js';
 import { bootVm, chooseAccel, freeLoopbackPort, qemuArgs, stopVm, vmFiles } from './qemu.js';
@@ -196,7 +197,7 @@ export async function saveVm(
     for (const d of await readdir(root))
       if (d.startsWith(`${flavour.name}-`) && join(root, d) !== final && !d.includes('.saving-'))
         await rm(join(root, d), { recursive: true, force: true });
-    log(`saved the booted ${flavour.name} VM in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${final}`);
+    log(`saved the booted ${flavour.name} VM in ${seconds(t0)} s: ${final}`);
     return (await readSaved(final))!;
   } catch (err) {
     if (pid) await stopVm(pid, name);

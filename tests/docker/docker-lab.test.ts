@@ -2,11 +2,13 @@
 // the resources as modelled, outputs that match the containers, a scheduler change re-provisioning only the
 // director, bad config stopped before anything exists, and `pulumi destroy` leaving nothing. Then, on the freed
 // subnet, the NAT and TUN presets as stacks of their own.
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { $ } from 'zx';
 import { readStackSettings } from '../../model/stack.js';
 import { LocalShell } from '../../provision/shell.js';
+import { SshShell } from '../../provision/ssh.js';
 import { connectDockerLab, type DockerEngine } from '../../testbed/docker/engine.js';
+import { engineUp } from '../../testbed/docker/engine-vm.js';
 import { containerName, dockerLabSpec, LABEL } from '../../testbed/docker/spec.js';
 import { fetchSequence, httpdMasters, ipvsTable, macOf, must } from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
@@ -127,6 +129,18 @@ describe('pulumi stack', () => {
     // ... and it is the VM's one SSH connection: the forwarder's, which the Docker client's calls also go through.
     const connections = (await machine.exec("ps -eo pid=,args= | grep '[s]shd: root@'")).stdout.trim().split('\n');
     expect(connections.map((c) => c.trim().split(/\s+/)[0])).toEqual([first]);
+    // `engine up` on the running VM checks dockerd and the base image over that connection too: no SSH client of its
+    // own, and the same one connection after it.
+    const connect = vi.spyOn(SshShell, 'connect');
+    try {
+      const said: string[] = [];
+      await engineUp((m) => said.push(m));
+      expect(said.join('\n')).toMatch(/already running[\s\S]*dockerd answers/);
+      expect(connect).not.toHaveBeenCalled();
+    } finally {
+      connect.mockRestore();
+    }
+    expect((await machine.exec('ps -o ppid= -p $$')).stdout.trim()).toBe(first);
   });
 
   it('the network is an internal bridge with the lab subnet, and no container has a route out', async () => {
