@@ -18,9 +18,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-lockver() { node -p "require('./package-lock.json').packages['node_modules/$1'].version"; }
-PULUMI_VERSION=$(lockver @pulumi/pulumi)
-DOCKER_VERSION=$(lockver @pulumi/docker)
+# Both in one node start (~0.2 s each): this runs before every `npm run pulumi` command.
+read -r PULUMI_VERSION DOCKER_VERSION < <(node -p "const p = require('./package-lock.json').packages;
+  ['pulumi', 'docker'].map((n) => p['node_modules/@pulumi/' + n].version).join(' ')")
+[ -n "${DOCKER_VERSION:-}" ] || { echo "install-pulumi: package-lock.json names no @pulumi/pulumi or @pulumi/docker" >&2; exit 1; }
 CACHE=${LVS_LAB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lvs-lab}
 BIN=$CACHE/pulumi/v$PULUMI_VERSION/bin
 PLUGINS=$CACHE/pulumi/plugins
