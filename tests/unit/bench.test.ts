@@ -53,8 +53,10 @@ describe('benchmark', () => {
           ipvsOutPkts: 0,
         },
       ],
+      engineStart: { first: 9.5, second: 5.5, running: 0.7 },
     });
     expect(table).toMatch(/netns in VM\s+up 30\.0 \[29\.0-31\.0\]/);
+    expect(table).toContain('engine up 9.5 s the first time, 5.5 s restored, 0.7 s on the running VM');
     expect(table).toContain('  2 realservers: 5.0 [5.0-5.0]   0.000 s per added host');
     expect(table).toMatch(/DR through the VIP\s+3150 req\/s\s+p50 1\.00 ms/);
     expect(table).toContain('director IPVS pkts in/out 10/0 (2.5/0.0 per request)');
