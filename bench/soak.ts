@@ -8,6 +8,7 @@ import { trapInterrupts } from '../cli/interrupt.js';
 import { validateLab } from '../model/topology.js';
 import { footprint, footprintDiff } from '../testbed/footprint.js';
 import { labDown, labUp, type TestbedChoice } from '../testbed/lab.js';
+import { seconds } from '../testbed/testbed.js';
 import { verifyLab } from '../verify/report.js';
 import { spread } from './results.js';
 
@@ -42,7 +43,7 @@ async function main(): Promise<number> {
       const diff = footprintDiff(before, await footprint());
       cycles.push({ cycle: i, seconds: (Date.now() - start) / 1000, checks, ...diff });
       log(
-        `cycle ${i}/${CYCLES}: ${checks} checks, ${((Date.now() - start) / 1000).toFixed(1)} s, ${diff.left.length ? `LEFT ${diff.left.join(', ')}` : 'nothing left'}`,
+        `cycle ${i}/${CYCLES}: ${checks} checks, ${seconds(start)} s, ${diff.left.length ? `LEFT ${diff.left.join(', ')}` : 'nothing left'}`,
       );
     }
   } finally {

@@ -175,9 +175,10 @@ export async function ensureDockerForwarder(): Promise<SshTarget> {
   const sock = dockerSocket();
   // Up: both its sockets answer (one started before it shared its connection has no control socket, and is replaced).
   const up = async () => (await socketAnswers(sock)) && (await socketAnswers(controlSocket()));
-  const running = state.forwarder && isForwarder(state.forwarder.pid);
+  const pid = state.forwarder?.pid;
+  const running = pid !== undefined && isForwarder(pid);
   if (running && (await up())) return target;
-  if (running) process.kill(state.forwarder!.pid);
+  if (running) process.kill(pid);
   await rm(sock, { force: true });
   await rm(controlSocket(), { force: true });
   const args = [

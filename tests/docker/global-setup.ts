@@ -5,11 +5,11 @@ import { LocalShell } from '../../provision/shell.js';
 import type { EngineKind } from '../../testbed/docker/engine.js';
 import { engineDown, engineUp, engineVmRunning } from '../../testbed/docker/engine-vm.js';
 import { kernelHasIpvs } from '../../testbed/preflight.js';
+import { seconds } from '../../testbed/testbed.js';
 import { teardownOnSignal } from '../../cli/interrupt.js';
 import { DOCKER_LAB, pulumi, STACK, stackOutputs } from './stack.js';
 
 const log = (msg: string) => console.log(`[docker lab ${STACK}] ${msg}`);
-const seconds = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
 async function chooseEngine(): Promise<EngineKind> {
   const forced = process.env.LVS_LAB_DOCKER_ENGINE as EngineKind | undefined;
@@ -25,7 +25,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const untrap = teardownOnSignal(`stack ${STACK}${ownEngine ? ' and the engine VM' : ''}`, () => teardown(), log);
   let t0 = Date.now();
   if (engine === 'vm') await engineUp(log);
-  log(`engine: ${engine}${ownEngine ? ` (VM started in ${seconds(t0)})` : ''}`);
+  log(`engine: ${engine}${ownEngine ? ` (VM started in ${seconds(t0)} s)` : ''}`);
 
   await pulumi(['stack', 'select', '--create', STACK, '--non-interactive']);
   await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK]); // left by a killed run
@@ -37,7 +37,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await teardown();
     throw new Error(`pulumi up failed:\n${up.stdout.slice(-4000)}\n${up.stderr.slice(-2000)}`);
   }
-  log(`pulumi up in ${seconds(t0)}`);
+  log(`pulumi up in ${seconds(t0)} s`);
   project.provide('engine', engine);
   project.provide('outputs', await stackOutputs());
 
@@ -45,7 +45,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const t1 = Date.now();
     await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK], { nothrow: true });
     await pulumi(['stack', 'rm', '--yes', '--force', '--non-interactive', STACK], { nothrow: true });
-    log(`pulumi destroy in ${seconds(t1)}`);
+    log(`pulumi destroy in ${seconds(t1)} s`);
     if (ownEngine) await engineDown(log);
   }
   return async () => {

@@ -1,5 +1,6 @@
 import { labDown, labUp } from '../../testbed/lab.js';
 import { teardownOnSignal } from '../../cli/interrupt.js';
+import { seconds } from '../../testbed/testbed.js';
 import { TEST_LAB, testbedChoice } from './lab.js';
 
 const log = (msg: string) => console.log(`[integration lab ${TEST_LAB.name}] ${msg}`);
@@ -9,13 +10,13 @@ export default async function setup(): Promise<() => Promise<void>> {
   const teardown = async () => {
     const t1 = Date.now();
     await labDown(TEST_LAB.name, { log });
-    log(`down in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    log(`down in ${seconds(t1)} s`);
   };
   const untrap = teardownOnSignal(`lab ${TEST_LAB.name}`, teardown, log);
   const t0 = Date.now();
   const { session } = await labUp(TEST_LAB, { testbed: testbedChoice, log });
   await session.close();
-  log(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  log(`up in ${seconds(t0)} s`);
   return async () => {
     untrap();
     await teardown();

@@ -3,6 +3,7 @@
 import type { TestProject } from 'vitest/node';
 import { labDown, labUp } from '../../testbed/lab.js';
 import { teardownOnSignal } from '../../cli/interrupt.js';
+import { seconds } from '../../testbed/testbed.js';
 import { footprint, VAGRANT_LAB } from './lab.js';
 
 const log = (msg: string) => console.log(`[vagrant lab ${VAGRANT_LAB.name}] ${msg}`);
@@ -21,7 +22,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const t0 = Date.now();
   const { session } = await labUp(VAGRANT_LAB, { testbed: 'vagrant', log });
   await session.close();
-  log(`up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  log(`up in ${seconds(t0)} s`);
   // The suite removes its labs itself (and checks what is left); this catches a run that failed before it did.
   return async () => {
     untrap();
