@@ -59,7 +59,7 @@ const started = Date.now();
 const log = (msg: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)}s] ${msg}`);
 
 // What this run created and has not removed yet, for Ctrl-C: the VM-start VM, the docker stack, our engine VM.
-const created: { vm?: VmState; dockerStack?: string; engine?: boolean } = {};
+const created: { vm?: { state: VmState; dir: string }; dockerStack?: string; engine?: boolean } = {};
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();
@@ -102,7 +102,7 @@ async function vmStart(): Promise<VmStartResult> {
             'lvs-lab-bench-vm',
             dir,
             () => {},
-            (v) => Promise.resolve(void (vm = created.vm = v)),
+            (v) => Promise.resolve(void (created.vm = { state: (vm = v), dir })),
             undefined,
             { coldBoot: way === 'boot' },
           );
@@ -110,7 +110,7 @@ async function vmStart(): Promise<VmStartResult> {
           return shell;
         });
         await shell.close();
-        if (vm) await stopMachine(vm);
+        if (vm) await stopMachine(vm, dir);
         created.vm = undefined;
         if (way === 'restore' && !vm?.restored)
           throw new Error('the benchmark VM was booted, not restored: no usable saved state');
@@ -295,7 +295,7 @@ async function main() {
   teardownOnSignal(
     "the benchmark's labs",
     async () => {
-      if (created.vm) await stopMachine(created.vm);
+      if (created.vm) await stopMachine(created.vm.state, created.vm.dir);
       await labDown(BENCH.name, { log });
       if (created.dockerStack) {
         await $({

@@ -102,7 +102,9 @@ export class OpensshShell implements Shell {
   }
 
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    return this.local.exec(['exec', 'ssh', ...(await this.args()), command].map(shq).join(' '), options);
+    // -n: no input is /dev/null there, never this process's own (a terminal, when the CLI runs in one).
+    const noInput = options.stdin === undefined ? ['-n'] : [];
+    return this.local.exec(['exec', 'ssh', ...noInput, ...(await this.args()), command].map(shq).join(' '), options);
   }
 
   /** `command` in a session of its own on the connection, with its streams (a resident shell's). */

@@ -1,7 +1,7 @@
 // What lvs-lab can leave on this machine, as one sorted listing: namespaces, links, lab mounts, the processes labs
-// run (qemu, apache2 instances, keepalived, tcpdump, the kit's libvirtd and its helpers), the kit's run directory,
-// lab state and locks, and (where the kit's libvirtd answers) libvirt domains and networks. Two listings that differ
-// name what was left behind.
+// run (qemu and its SSH master connection, apache2 instances, keepalived, tcpdump, the kit's libvirtd and its
+// helpers), the kit's run directory, lab state and locks, and (where the kit's libvirtd answers) libvirt domains and
+// networks. Two listings that differ name what was left behind.
 import { LocalShell } from '../provision/shell.js';
 import { stateDir } from './paths.js';
 
@@ -11,6 +11,8 @@ export async function footprint(): Promise<string[]> {
     'ip -o link show | cut -d: -f2 | sed "s/@.*//; s/^ */link /"',
     "grep -E 'netns|lvs' /proc/mounts | cut -d' ' -f2 | sed 's/^/mount /'",
     "ps -eo args= | grep -E '^(/usr/bin/)?(qemu-system|apache2 -f|keepalived|tcpdump|libvirtd|virtlogd|/usr/sbin/dnsmasq|socat)' | grep -v grep | cut -c1-80 | sed 's/^/process /'",
+    // A VM's master connection (testbed/vm/master.ts), by its control socket: the process's name alone is ssh.
+    "ps -eo args= | grep -E '^ssh .*ControlMaster=yes' | grep -o 'ControlPath=[^ ]*' | sed 's/^/process ssh /'",
     'ls /run/lvs-lab 2>/dev/null | sed "s/^/run dir /"',
     `ls ${stateDir()}/labs 2>/dev/null | sed "s/^/lab state /"`,
     `ls ${stateDir()}/locks 2>/dev/null | sed "s/^/lab lock /"`,

@@ -1,26 +1,22 @@
 // The engine VM: an lvs-lab VM (Debian's kernel, with IPVS) running dockerd, for Docker labs on hosts whose kernel
 // has no IPVS. Its lifecycle only (`npm run lab -- engine up|down|status`); choosing and opening an engine is engine.ts.
-import { spawn } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { CommandError } from '../../model/errors.js';
 import type { Shell } from '../../provision/shell.js';
-import { opensshOptions, OpensshShell, type SshTarget } from '../../provision/ssh.js';
-import { waitFor } from '../../provision/wait.js';
-import { processArgs } from '../process.js';
 import { stateDir } from '../paths.js';
 import { seconds } from '../testbed.js';
 import { readJson, writeJson } from '../state.js';
+import { forwardOnMaster, socketAnswers, stopMasters } from '../vm/master.js';
 import type { VmFlavour } from '../vm/saved.js';
 import {
   bootMachine,
   checkVmHostTools,
   machineTarget,
+  openMachine,
   stopMachine,
   vmRunning,
   type Log,
-  type MachineShell,
   type VmState,
 } from '../vm/machine.js';
 import { BASE_IMAGE_LOCAL, DOCKERFILE } from './spec.js';
@@ -29,8 +25,6 @@ interface EngineState {
   version: 1;
   createdAt: string;
   vm?: VmState;
-  /** The ssh process forwarding the engine's Docker socket to this host (dockerSocket()). */
-  forwarder?: { pid: number };
 }
 
 // A dash after "lvs-lab-": no lab's VM (lvs-lab-<name>, names of a-z and 0-9) can have this name, so a lab named
@@ -42,8 +36,6 @@ const stateFile = () => join(engineDir(), 'state.json');
 export const readEngineState = () => readJson<EngineState>(stateFile());
 /** The engine VM's Docker socket on this host: ssh binds it for root alone (mode 0600). */
 export const dockerSocket = (): string => join(engineDir(), 'docker.sock');
-/** The forwarder's SSH connection, shared by OpenSSH clients (ControlPath): the engine machine's commands use it. */
-const controlSocket = (): string => join(engineDir(), 'ssh.ctl');
 const writeEngineState = (state: EngineState) => writeJson(stateFile(), state);
 
 async function must(shell: Shell, command: string, what: string, timeoutMs?: number): Promise<string> {
@@ -119,9 +111,9 @@ export async function engineUp(log: Log = () => {}): Promise<void> {
   const existing = await readEngineState();
   if (vmRunning(existing?.vm)) {
     log(`engine VM already running (qemu pid ${existing.vm.pid})`);
-    // The checks run over the forwarder's connection (started first if it went away): a running engine costs no SSH
-    // handshake (~1.2 s under emulation) when its forwarder is up.
-    const shell = engineMachine(await ensureDockerForwarder());
+    // The checks run over the VM's master connection (started first if it went away): a running engine costs no SSH
+    // handshake (~1.2 s under emulation).
+    const shell = await engineMachine();
     forwarded();
     try {
       await engineReady(shell, log);
@@ -134,100 +126,57 @@ export async function engineUp(log: Log = () => {}): Promise<void> {
   await checkVmHostTools();
   const state: EngineState = { version: 1, createdAt: new Date().toISOString() };
   await writeEngineState(state);
-  let shell: MachineShell;
+  let shell: Shell;
+  let vm: VmState | undefined;
   try {
-    shell = await bootMachine(ENGINE_VM, engineDir(), log, (vm) => writeEngineState({ ...state, vm }), ENGINE_FLAVOUR);
+    shell = await bootMachine(
+      ENGINE_VM,
+      engineDir(),
+      log,
+      (v) => writeEngineState({ ...state, vm: (vm = v) }),
+      ENGINE_FLAVOUR,
+    );
   } catch (err) {
     await engineDown(log);
     throw err;
   }
   try {
-    // The forwarder's handshake beside the checks on the boot's own connection (the VM takes its key before this).
-    await Promise.all([engineReady(shell, log), ensureDockerForwarder().then(forwarded)]);
+    // The socket's forward beside the checks, both on the connection the VM came up with.
+    await Promise.all([engineReady(shell, log), forwardDockerSocket(vm!).then(forwarded)]);
   } finally {
     await shell.close();
   }
 }
 
-/** True when pid is the engine's socket forwarder (never signal a recycled pid). */
-function isForwarder(pid: number): boolean {
-  const args = processArgs(pid);
-  return args?.[0] === 'ssh' && args.includes(`${dockerSocket()}:${VM_DOCKER_SOCKET}`);
+/** The engine's Docker socket forwarded to dockerSocket() on this host over the VM's master connection, unless it is. */
+async function forwardDockerSocket(vm: VmState): Promise<void> {
+  if (await socketAnswers(dockerSocket())) return;
+  await forwardOnMaster(await machineTarget(vm, engineDir()), engineDir(), dockerSocket(), VM_DOCKER_SOCKET);
 }
-
-const socketAnswers = (path: string) =>
-  new Promise<boolean>((resolve) => {
-    const s = createConnection(path, () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
 
 /**
- * One SSH connection forwarding the engine VM's Docker socket to dockerSocket() on this host, started once and kept
- * (engineDown ends it, by pid): the Docker provider's API calls and this host's `docker` CLI then share it, where with
- * ssh:// each connection started `ssh` here and `docker system dial-stdio` in the VM (~2.3 s each under software
- * emulation). It is also the master connection (controlSocket()) that `engineMachine`'s commands run over. Idempotent;
- * returns how to reach the VM.
+ * The engine VM's own shell (its kernel, iptables; its `docker` where this host has none) over the VM's master
+ * connection, with the VM's Docker socket forwarded to dockerSocket() on that same connection: the Docker provider's
+ * API calls and this host's `docker` CLI then share it, where with ssh:// each connection started `ssh` here and
+ * `docker system dial-stdio` in the VM (~2.3 s each under software emulation). Either is made again if it went away.
  */
-export async function ensureDockerForwarder(): Promise<SshTarget> {
+export async function engineMachine(): Promise<Shell> {
   const state = await readEngineState();
-  if (!state?.vm) throw new Error('the engine VM is not running');
-  const target = await machineTarget(state.vm, engineDir());
-  const sock = dockerSocket();
-  // Up: both its sockets answer (one started before it shared its connection has no control socket, and is replaced).
-  const up = async () => (await socketAnswers(sock)) && (await socketAnswers(controlSocket()));
-  const pid = state.forwarder?.pid;
-  const running = pid !== undefined && isForwarder(pid);
-  if (running && (await up())) return target;
-  if (running) process.kill(pid);
-  await rm(sock, { force: true });
-  await rm(controlSocket(), { force: true });
-  const args = [
-    ...(await opensshOptions(target)),
-    '-o',
-    'LogLevel=ERROR',
-    '-o',
-    'ExitOnForwardFailure=yes',
-    '-o',
-    'ServerAliveInterval=15',
-    '-o',
-    'ControlMaster=yes',
-    '-o',
-    `ControlPath=${controlSocket()}`,
-    '-N',
-    '-L',
-    `${sock}:${VM_DOCKER_SOCKET}`,
-    '-p',
-    String(target.port),
-    `${target.username}@${target.host}`,
-  ];
-  const child = spawn('ssh', args, { detached: true, stdio: 'ignore' });
-  child.unref();
-  await writeEngineState({ ...state, forwarder: { pid: child.pid! } });
-  const failed = (why: string) =>
-    new CommandError('localhost', `ssh ${args.join(' ')}`, 1, why, "forwarding the engine VM's Docker socket");
-  await waitFor(
-    async () => {
-      if (await up()) return true;
-      if (!isForwarder(child.pid!)) throw failed('the ssh forwarding the Docker socket exited');
-      return undefined;
-    },
-    { within: 10_000, every: 100, timedOut: () => failed('the Docker socket forward did not come up within 10 s') },
-  );
-  return target;
+  if (!vmRunning(state?.vm)) throw new Error('the engine VM is not running');
+  const shell = await openMachine(state.vm, engineDir());
+  await forwardDockerSocket(state.vm);
+  return shell;
 }
-
-/** The engine VM's own shell (its kernel, iptables) over the forwarder's connection: no new SSH handshake. */
-export const engineMachine = (target: SshTarget): OpensshShell => new OpensshShell(target, controlSocket());
 
 /** Stops the engine VM: every container, network and image in it goes with its overlay. */
 export async function engineDown(log: Log = () => {}): Promise<boolean> {
   const state = await readEngineState();
   if (!state) return false;
-  if (state.forwarder && isForwarder(state.forwarder.pid)) process.kill(state.forwarder.pid);
   if (state.vm) {
-    await stopMachine(state.vm);
+    await stopMachine(state.vm, engineDir());
     log(`removed the engine VM (qemu pid ${state.vm.pid}) and everything in it`);
   }
+  await stopMasters(engineDir()); // one left by a VM that was never recorded
   await rm(engineDir(), { recursive: true, force: true });
   return true;
 }

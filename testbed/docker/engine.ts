@@ -5,7 +5,7 @@ import { which } from 'zx';
 import { UserError } from '../../model/errors.js';
 import { LocalShell, type Shell } from '../../provision/shell.js';
 import { kernelHasIpvs, PreflightError } from '../preflight.js';
-import { dockerSocket, engineMachine, engineVmRunning, ensureDockerForwarder } from './engine-vm.js';
+import { dockerSocket, engineMachine, engineVmRunning } from './engine-vm.js';
 import type { EngineChoice } from '../../model/stack.js';
 import type { Lab } from '../../model/topology.js';
 import { dockerTransport } from '../../provision/transport.js';
@@ -63,7 +63,7 @@ export async function openEngine(choice: EngineChoice): Promise<DockerEngine | u
   if (!(await engineVmRunning())) return undefined;
   // The Docker client reaches the VM's engine through its socket, forwarded over one SSH connection (its key, its
   // host key pinned), restarted here if it went away; the VM's own commands share that connection.
-  const machine = engineMachine(await ensureDockerForwarder());
+  const machine = await engineMachine();
   const host = `unix://${dockerSocket()}`;
   const docker = (await which('docker', { nothrow: true }))
     ? new LocalShell({ DOCKER_HOST: host }, `the engine VM (its Docker socket, ${dockerSocket()})`)

@@ -13,6 +13,7 @@ import { newSshKeyPair, SshShell, type SshTarget } from '../../provision/ssh.js'
 import { PreflightError } from '../preflight.js';
 import { seconds, type Log } from '../testbed.js';
 import { ensureImage, imageDir, type VmImage } from './image.js';
+import { masterShell, stopMasters, type MasterOptions } from './master.js';
 import { bootVm, freeLoopbackPort, isOurVm, stopVm, VCPUS, vmFiles } from './qemu.js';
 import {
   discardSaved,
@@ -50,6 +51,13 @@ export async function checkVmHostTools(): Promise<void> {
   if (problems.length > 0) throw new PreflightError('localhost', problems);
 }
 
+/** Why a VM that exited while starting did: its console's last lines. */
+async function exitedWhileStarting(dir: string): Promise<string> {
+  const consoleLog = await readFile(vmFiles(dir).console, 'utf8').catch(() => '');
+  return `the VM exited while starting; last console lines:\n${consoleLog.split('\n').slice(-15).join('\n')}`;
+}
+
+/** An SSH session of its own on a VM being saved (saved.ts): closed before its memory is saved. */
 async function waitForSsh(
   vm: VmState,
   dir: string,
@@ -60,12 +68,7 @@ async function waitForSsh(
   let lastError = 'no attempt';
   return waitFor(
     async () => {
-      if (!isOurVm(vm.pid, vm.name)) {
-        const consoleLog = await readFile(vmFiles(dir).console, 'utf8').catch(() => '');
-        throw new Error(
-          `the VM exited while starting; last console lines:\n${consoleLog.split('\n').slice(-15).join('\n')}`,
-        );
-      }
+      if (!isOurVm(vm.pid, vm.name)) throw new Error(await exitedWhileStarting(dir));
       try {
         return await SshShell.connect(
           { host: '127.0.0.1', port: vm.sshPort, username: 'root', privateKey, hostKey: vm.hostKey, keyFile },
@@ -84,14 +87,17 @@ async function waitForSsh(
   );
 }
 
-/** A VM as its users get it: its own commands run in one resident login shell, so they pay for one SSH session
- * channel (sshd's fork and root's bash, ~0.17 s under emulation) rather than one each; `ssh` is the connection
- * itself, for what needs it (the OpenSSH options of a socket forwarder). */
-export interface MachineShell extends Shell {
-  readonly ssh: SshShell;
-}
+/** A VM as its users get it: commands over its master connection (master.ts), its own ones in one resident login
+ * shell, so they pay for one SSH session channel (sshd's fork and root's bash, ~0.17 s under emulation) rather than
+ * one each. */
+const machineShell = (shell: Shell): Shell => withResidents(shell, LOGIN_SHELL);
 
-const machineShell = (ssh: SshShell): MachineShell => ({ ...withResidents(ssh, LOGIN_SHELL), ssh });
+/** What a master connection to `vm` is started with: its pid to check, its console for a VM that exited. */
+const masterOptions = (vm: VmState, dir: string, within: number): MasterOptions => ({
+  within,
+  vmAlive: () => isOurVm(vm.pid, vm.name),
+  exited: () => exitedWhileStarting(dir),
+});
 
 /** The saved booted VM of this flavour, saving one first when there is none (about one cold boot, once per image). */
 export async function ensureSavedVm(image: VmImage, flavour: VmFlavour, log: Log): Promise<SavedVm> {
@@ -121,7 +127,7 @@ export async function bootMachine(
   booted: (vm: VmState) => Promise<void>,
   flavour: VmFlavour = LAB_VM,
   { coldBoot = process.env.LVS_LAB_COLD_BOOT === '1' }: { coldBoot?: boolean } = {},
-): Promise<MachineShell> {
+): Promise<Shell> {
   const image = await ensureImage(log);
   const keys = newSshKeyPair();
   await writeFile(vmKeyFile(dir), keys.private, { mode: 0o600 });
@@ -147,7 +153,7 @@ export async function bootMachine(
   const vm: VmState = { name, pid, sshPort, hostKey: image.hostKey, accel: accel.name };
   await booted(vm);
   log(`VM booting (qemu pid ${pid}, ${accel.name}, kernel ${image.kernelVersion}, ssh on 127.0.0.1:${sshPort})`);
-  const shell = machineShell(await waitForSsh(vm, dir, keys.private, vmKeyFile(dir)));
+  const shell = machineShell(await masterShell(await machineTarget(vm, dir), dir, masterOptions(vm, dir, 300_000)));
   log(`VM up: booted, SSH answered after ${seconds(t0)} s`);
   return shell;
 }
@@ -165,7 +171,7 @@ async function restoreMachine(
   publicKey: string,
   log: Log,
   booted: (vm: VmState) => Promise<void>,
-): Promise<MachineShell> {
+): Promise<Shell> {
   const sshPort = await freeLoopbackPort();
   const t0 = Date.now();
   const { pid, accel } = await bootVm({ name, image, dir, sshPort, publicKey: saved.publicKey, restore: saved });
@@ -173,9 +179,12 @@ async function restoreMachine(
   await booted(vm);
   try {
     await resumeRestored(dir, () => isOurVm(pid, name));
-    // Logged in with the saved key; from here on the VM accepts only its own (which OpenSSH clients get: keyFile).
+    // The master logs in with the saved key; from here on the VM accepts only its own (the target's key file).
     const shell = machineShell(
-      await waitForSsh(vm, dir, await readFile(saved.keyFile, 'utf8'), vmKeyFile(dir), 30_000),
+      await masterShell(await machineTarget(vm, dir), dir, {
+        ...masterOptions(vm, dir, 30_000),
+        firstKeys: [saved.keyFile],
+      }),
     );
     // taskset is the image's static busybox: under emulation it starts in ~15 ms, Debian's dynamically linked one in
     // ~80 ms (measured), and this is on the way to every lab's first command. (busybox's date takes whole seconds.)
@@ -203,6 +212,7 @@ async function restoreMachine(
     return shell;
   } catch (err) {
     await stopVm(pid, name);
+    await stopMasters(dir);
     throw err;
   }
 }
@@ -221,13 +231,17 @@ export async function machineTarget(vm: VmState, dir: string): Promise<SshTarget
   };
 }
 
-/** A new SSH session on a running VM booted by `bootMachine` (this process or another). */
-export async function openMachine(vm: VmState, dir: string): Promise<MachineShell> {
-  return machineShell(await SshShell.connect(await machineTarget(vm, dir)));
+/** A running VM booted by `bootMachine` (this process or another), over its master connection: started anew when
+ * there is none (a handshake, once), so a lab whose master went away gets one back. */
+export async function openMachine(vm: VmState, dir: string): Promise<Shell> {
+  return machineShell(await masterShell(await machineTarget(vm, dir), dir, masterOptions(vm, dir, 30_000)));
 }
 
-/** Stops the VM; everything inside it (namespaces, containers, images) goes with its overlay. */
-export async function stopMachine(vm: VmState): Promise<void> {
+/** Stops the VM and its master connection; everything inside it (namespaces, containers, images) goes with its
+ * overlay. */
+export async function stopMachine(vm: VmState, dir: string): Promise<void> {
   await stopVm(vm.pid, vm.name);
   if (isOurVm(vm.pid, vm.name)) throw new Error(`qemu pid ${vm.pid} (${vm.name}) did not stop`);
+  // It ends by itself when its connection closes with qemu; this is for one that has not noticed yet.
+  await stopMasters(dir);
 }

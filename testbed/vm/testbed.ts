@@ -6,19 +6,31 @@ import { UserError } from '../../model/errors.js';
 import type { Testbed } from '../testbed.js';
 import type { Lab } from '../../model/topology.js';
 import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning } from './machine.js';
+import { masterPids, stopMasters } from './master.js';
 import { stopVm, vmPidsNamed } from './qemu.js';
 
 const vmName = (lab: string) => `lvs-lab-${lab}`;
 
+/** What of this lab runs on this host: its VM, found by its name, and the VM's SSH master connection. */
+async function running(lab: Lab): Promise<string[]> {
+  const name = vmName(lab.name);
+  return [
+    ...(await vmPidsNamed(name)).map((pid) => `qemu pid ${pid} (${name})`),
+    ...masterPids(labStateDir(lab.name)).map((pid) => `ssh pid ${pid} (the VM's master connection)`),
+  ];
+}
+
 /**
  * Stops every VM of this lab found by its name, recorded or not (a run killed between qemu's start and recording
- * it leaves one that no state names; the lab's lock makes any such VM a leftover). Returns what it stopped.
+ * it leaves one that no state names; the lab's lock makes any such VM a leftover), and its master connection.
+ * Returns what it stopped.
  */
 async function stopNamed(lab: Lab): Promise<string[]> {
+  const found = await running(lab);
   const name = vmName(lab.name);
-  const pids = await vmPidsNamed(name);
-  for (const pid of pids) await stopVm(pid, name);
-  return pids.map((pid) => `qemu pid ${pid} (${name})`);
+  for (const pid of await vmPidsNamed(name)) await stopVm(pid, name);
+  await stopMasters(labStateDir(lab.name));
+  return found;
 }
 
 export const vmTestbed: Testbed = {
@@ -40,15 +52,14 @@ export const vmTestbed: Testbed = {
   // Everything of the lab lives inside the VM; stopping it and dropping its overlay removes all of it.
   destroy: async (state, log) => {
     if (state.vm) {
-      await stopMachine(state.vm);
+      await stopMachine(state.vm, labStateDir(state.lab.name));
       log(`removed lab ${state.lab.name}: VM (qemu pid ${state.vm.pid}) and its overlay`);
     }
     const strays = await stopNamed(state.lab);
     if (strays.length > 0)
       log(`removed lab ${state.lab.name}'s VM that its state did not record: ${strays.join(', ')}`);
   },
-  leftovers: async (state) =>
-    (await vmPidsNamed(vmName(state.lab.name))).map((pid) => `qemu pid ${pid} (${vmName(state.lab.name)})`),
+  leftovers: (state) => running(state.lab),
   sweep: (lab) => stopNamed(lab),
   describe: (s) =>
     s.vm

@@ -118,7 +118,7 @@ describe('pulumi stack', () => {
     expect(kernel).not.toBe((await new LocalShell().exec('uname -r')).stdout.trim());
   });
 
-  it("the engine VM's own commands share one SSH connection, the socket forwarder's, instead of a handshake each", async () => {
+  it("the engine VM's own commands share its one SSH connection, which also forwards the Docker socket", async () => {
     if (engineKind !== 'vm') return; // a local engine's machine is this host
     const machine = await s.engine.machine();
     // A session's parent in the VM is the sshd process of the connection it came on.
@@ -126,7 +126,7 @@ describe('pulumi stack', () => {
     const [first, second] = [await sshdOf(), await sshdOf()];
     expect(first).toMatch(/^\d+$/);
     expect(second).toBe(first);
-    // ... and it is the VM's one SSH connection: the forwarder's, which the Docker client's calls also go through.
+    // ... and it is the VM's one SSH connection: its master, which the Docker client's calls also go through.
     const connections = (await machine.exec("ps -eo pid=,args= | grep '[s]shd: root@'")).stdout.trim().split('\n');
     expect(connections.map((c) => c.trim().split(/\s+/)[0])).toEqual([first]);
     // `engine up` on the running VM checks dockerd and the base image over that connection too: no SSH client of its

@@ -7,12 +7,15 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateLab } from '../../model/topology.js';
+import type { Shell } from '../../provision/shell.js';
 import { SshShell } from '../../provision/ssh.js';
-import { labDown, labUp, type LabSession } from '../../testbed/lab.js';
+import { waitFor } from '../../provision/wait.js';
+import { connectLab, labDown, labUp, type LabSession } from '../../testbed/lab.js';
 import { labStateDir } from '../../testbed/paths.js';
 import { readState } from '../../testbed/state.js';
 import { ensureImage } from '../../testbed/vm/image.js';
 import { bootMachine, ensureSavedVm, stopMachine, vmKeyFile, type VmState } from '../../testbed/vm/machine.js';
+import { masterPids } from '../../testbed/vm/master.js';
 import { LAB_VM, savedDir, type VmFlavour } from '../../testbed/vm/saved.js';
 import { fetchSequence } from '../../verify/probes.js';
 
@@ -45,6 +48,44 @@ describe('two labs restored from one saved booted VM', () => {
     for (const lab of labs) expect((await readFile(overlay(lab.name))).includes(saved.disk)).toBe(true);
     await sessions[0].machine!.exec('echo only-in-a > /root/marker');
     expect(await run(1, 'cat /root/marker 2>/dev/null || echo absent')).toBe('absent');
+  });
+
+  it('each VM has one SSH connection for its life, its master: a later session rides it, and one comes back if it went away', async () => {
+    const dir = labStateDir(labs[0].name);
+    // A session's parent in the VM is the sshd process of the connection it came on.
+    const sshdOf = async (shell: Shell) => (await shell.exec('ps -o ppid= -p $$')).stdout.trim();
+    const connections = async () =>
+      (await run(0, "ps -eo pid=,args= | grep '[s]shd: root@'")).split('\n').map((l) => l.trim().split(/\s+/)[0]);
+    const first = await sshdOf(sessions[0].machine!);
+    expect(first).toMatch(/^\d+$/);
+    expect(await connections()).toEqual([first]);
+    expect(masterPids(dir)).toHaveLength(1);
+    // A second session on the running lab (another `lab` command, say) opens no connection of its own.
+    const later = await connectLab(labs[0].name);
+    try {
+      expect(await sshdOf(later.machine!)).toBe(first);
+      expect(await connections()).toEqual([first]);
+    } finally {
+      await later.close();
+    }
+    // The master gone, the next session connects again (the lab's own key) and leaves a master for those after it.
+    const [pid] = masterPids(dir);
+    process.kill(pid);
+    await waitFor(() => (masterPids(dir).length === 0 ? true : undefined), {
+      within: 5_000,
+      every: 100,
+      timedOut: () => new Error(`the master (pid ${pid}) did not exit`),
+    });
+    const again = await connectLab(labs[0].name);
+    try {
+      const second = await sshdOf(again.machine!);
+      expect(second).not.toBe(first);
+      expect(await sshdOf(again.machine!)).toBe(second);
+    } finally {
+      await again.close();
+    }
+    expect(masterPids(dir)).toHaveLength(1);
+    expect(masterPids(dir)[0]).not.toBe(pid);
   });
 
   it("each accepts its own key only: not the other lab's, not the saved state's", async () => {
@@ -83,6 +124,7 @@ describe('two labs restored from one saved booted VM', () => {
     await sessions[0].close();
     sessions.shift();
     expect(await labDown('rsta')).toBe(true);
+    expect(masterPids(labStateDir('rsta'))).toEqual([]); // the lab's master connection ended with it
     expect(new Set(await fetchSequence(sessions[0], 4))).toEqual(
       new Set(labs[1].realservers.map((r) => `from ${r.ip}`)),
     );
@@ -95,7 +137,7 @@ describe('a saved state that does not restore', () => {
   const dir = join(labStateDir('rstbad'));
   let vm: VmState | undefined;
   afterAll(async () => {
-    if (vm) await stopMachine(vm);
+    if (vm) await stopMachine(vm, dir);
     await rm(dir, { recursive: true, force: true });
   });
 

@@ -1,0 +1,123 @@
+// A VM's one SSH connection for its whole life: an OpenSSH ControlMaster started when the VM comes up (or by the first
+// command that finds none) and ended with the VM. Every command of this process and of later ones (verify, exec, an
+// `up` again) is then a session on it, ~0.2 s under software emulation, where a connection of its own costs ~1 s of
+// handshake (sshd's re-exec and the key exchange, in the emulated guest). Nothing records its pid: it is found by its
+// control path, which is in its command line.
+import { spawn } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { CommandError } from '../../model/errors.js';
+import { LocalShell, shq } from '../../provision/shell.js';
+import { opensshOptions, OpensshShell, type SshTarget } from '../../provision/ssh.js';
+import { waitFor } from '../../provision/wait.js';
+import { processArgs, processesUsing, stopProcess } from '../process.js';
+
+const files = (dir: string) => ({ socket: join(dir, 'ssh.ctl'), log: join(dir, 'ssh.log') });
+
+/** Whether a unix socket takes connections (a master's control socket, a forwarded Docker socket). */
+export const socketAnswers = (path: string): Promise<boolean> =>
+  new Promise((resolve) => {
+    const s = createConnection(path, () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+
+const isMaster = (pid: number, dir: string) => {
+  const args = processArgs(pid);
+  return args?.[0] === 'ssh' && args.includes('ControlMaster=yes') && args.includes(`ControlPath=${files(dir).socket}`);
+};
+
+/** The live master processes of the VM whose files are in `dir`. */
+export const masterPids = (dir: string): number[] => processesUsing(dir).filter((pid) => isMaster(pid, dir));
+
+export interface MasterOptions {
+  /** How long to keep trying while the VM's sshd does not answer yet (a booting VM), in ms. */
+  within: number;
+  /** Whether the VM still runs: an attempt on a VM that exited fails at once, with `exited()` as its message. */
+  vmAlive: () => boolean;
+  exited?: () => Promise<string>;
+  /** Keys offered before the target's own: a restored VM still takes the saved state's key alone at first. */
+  firstKeys?: string[];
+}
+
+/**
+ * Starts the VM's master connection and returns once it takes sessions; tries again while the VM's sshd refuses or
+ * closes connections (a VM still booting). The master is detached from this process: later commands use it, and it
+ * ends when the VM does (its connection closes) or by stopMasters.
+ */
+export async function startMaster(target: SshTarget, dir: string, o: MasterOptions): Promise<void> {
+  const { socket, log } = files(dir);
+  const args = [
+    ...(o.firstKeys ?? []).flatMap((k) => ['-i', k]),
+    ...(await opensshOptions(target)),
+    '-E',
+    log,
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'ConnectTimeout=5',
+    '-o',
+    'ServerAliveInterval=15',
+    '-o',
+    'ControlMaster=yes',
+    '-o',
+    `ControlPath=${socket}`,
+    '-N',
+    '-p',
+    String(target.port),
+    `${target.username}@${target.host}`,
+  ];
+  let child: ReturnType<typeof spawn> | undefined;
+  let tries = 0;
+  const lastError = async () => (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').pop() ?? '';
+  const failed = (why: string) =>
+    new CommandError('localhost', `ssh ${args.join(' ')}`, 255, why, 'connecting to the VM');
+  const late = new Error('late');
+  await waitFor(
+    async () => {
+      if (!o.vmAlive()) throw new Error((await o.exited?.()) ?? 'the VM exited');
+      if (child && child.exitCode === null && child.signalCode === null)
+        return (await socketAnswers(socket)) || undefined;
+      // A try that ended: sshd not listening yet (a VM still booting) is tried again, a refusal is final.
+      const why = child ? await lastError() : '';
+      if (/Permission denied|Host key verification failed/.test(why)) throw failed(why);
+      await rm(socket, { force: true });
+      await rm(log, { force: true });
+      child = spawn('ssh', args, { detached: true, stdio: 'ignore' });
+      child.unref();
+      tries++;
+      return undefined;
+    },
+    { within: o.within, every: 100, timedOut: () => late },
+  ).catch(async (err: unknown) => {
+    if (child?.pid !== undefined && isMaster(child.pid, dir)) child.kill();
+    if (err !== late) throw err;
+    throw failed(`no SSH connection within ${o.within / 1000} s (${tries} tries; last: ${(await lastError()) || '-'})`);
+  });
+}
+
+/** The VM's commands over its master connection (started first when it is not there): no handshake when it is. */
+export async function masterShell(target: SshTarget, dir: string, o: MasterOptions): Promise<OpensshShell> {
+  if (!(await socketAnswers(files(dir).socket))) {
+    await stopMasters(dir); // one that no longer answers
+    await startMaster(target, dir, o);
+  }
+  return new OpensshShell(target, files(dir).socket);
+}
+
+/** Adds a forward to the master (`ssh -O forward`): the engine VM's Docker socket, at `local` on this host. */
+export async function forwardOnMaster(target: SshTarget, dir: string, local: string, remote: string): Promise<void> {
+  await rm(local, { force: true });
+  const command = ['ssh', '-S', files(dir).socket, '-O', 'forward', '-L', `${local}:${remote}`, target.host]
+    .map(shq)
+    .join(' ');
+  const res = await new LocalShell().exec(command);
+  if (res.code !== 0) throw new CommandError('localhost', command, res.code, res.stderr.trim(), 'forwarding a socket');
+}
+
+/** Ends the VM's master connections, by pid (each checked to be one before every signal). */
+export async function stopMasters(dir: string): Promise<number[]> {
+  const pids = masterPids(dir);
+  for (const pid of pids) await stopProcess(pid, () => isMaster(pid, dir), 2_000);
+  return pids;
+}
