@@ -88,7 +88,7 @@ export async function startMaster(target: SshTarget, dir: string, o: MasterOptio
       tries++;
       return undefined;
     },
-    { within: o.within, every: 100, timedOut: () => late },
+    { within: o.within, every: 50, timedOut: () => late },
   ).catch(async (err: unknown) => {
     if (child?.pid !== undefined && isMaster(child.pid, dir)) child.kill();
     if (err !== late) throw err;
