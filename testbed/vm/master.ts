@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { CommandError } from '../../model/errors.js';
 import { LocalShell, shq } from '../../provision/shell.js';
 import { opensshOptions, OpensshShell, type SshTarget } from '../../provision/ssh.js';
-import { waitFor } from '../../provision/wait.js';
+import { pollFor, waitFor } from '../../provision/wait.js';
 import { processArgs, processesUsing, stopProcess } from '../process.js';
 
 const files = (dir: string) => ({ socket: join(dir, 'ssh.ctl'), log: join(dir, 'ssh.log') });
@@ -98,11 +98,18 @@ export async function startMaster(target: SshTarget, dir: string, o: MasterOptio
 
 /** The VM's commands over its master connection (started first when it is not there): no handshake when it is. */
 export async function masterShell(target: SshTarget, dir: string, o: MasterOptions): Promise<OpensshShell> {
-  if (!(await socketAnswers(files(dir).socket))) {
-    await stopMasters(dir); // one that no longer answers
+  const { socket } = files(dir);
+  const answers = async () => (await socketAnswers(socket)) || undefined;
+  // A master process whose socket does not answer yet may be another command's, starting: given time before it is
+  // taken for one that no longer answers and replaced.
+  const up =
+    (await answers()) ??
+    (masterPids(dir).length > 0 ? await pollFor(answers, { within: 10_000, every: 100 }) : undefined);
+  if (!up) {
+    await stopMasters(dir);
     await startMaster(target, dir, o);
   }
-  return new OpensshShell(target, files(dir).socket);
+  return new OpensshShell(target, socket);
 }
 
 /** Adds a forward to the master (`ssh -O forward`): the engine VM's Docker socket, at `local` on this host. */
