@@ -1,5 +1,5 @@
-// The kit's own processes on this machine (qemu, libvirtd, the socket forwarder, other lvs-lab runs): who a pid is,
-// read from /proc before anything is signalled (never a recycled pid), and how one is ended.
+// The kit's own processes on this machine (qemu, libvirtd, a VM's SSH master connection, other lvs-lab runs): who a
+// pid is, read from /proc before anything is signalled (never a recycled pid), and how one is ended.
 import { readdirSync, readFileSync } from 'node:fs';
 import { waitFor } from '../provision/wait.js';
 

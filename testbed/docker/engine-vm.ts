@@ -148,7 +148,7 @@ export async function engineUp(log: Log = () => {}): Promise<void> {
   }
 }
 
-/** The engine's Docker socket forwarded to dockerSocket() on this host over the VM's master connection, unless it is. */
+/** The engine's Docker socket forwarded to dockerSocket() over the VM's master connection, unless it is already. */
 async function forwardDockerSocket(vm: VmState): Promise<void> {
   if (await socketAnswers(dockerSocket())) return;
   await forwardOnMaster(await machineTarget(vm, engineDir()), engineDir(), dockerSocket(), VM_DOCKER_SOCKET);
