@@ -61,8 +61,8 @@ export async function openEngine(choice: EngineChoice): Promise<DockerEngine | u
     };
   }
   if (!(await engineVmRunning())) return undefined;
-  // The Docker client reaches the VM's engine through its socket, forwarded over one SSH connection (its key, its
-  // host key pinned), restarted here if it went away; the VM's own commands share that connection.
+  // The Docker client reaches the VM's engine through its socket, forwarded on the VM's SSH master connection (its
+  // key, its host key pinned), made again here if it went away; the VM's own commands are sessions on it too.
   const machine = await engineMachine();
   const host = `unix://${dockerSocket()}`;
   const docker = (await which('docker', { nothrow: true }))
