@@ -55,6 +55,18 @@ export function daemonRunning(pidFile: string): string {
   return `{ pid=; read pid < ${shq(pidFile)}; } 2>/dev/null; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null`;
 }
 
+/**
+ * `commands` side by side as background jobs of one script, which fails (exit 1) when any of them does: for
+ * independent commands on one machine whose own start-up dominates under emulation (each `ip` ~0.1 s), on 2 vCPUs.
+ */
+export function sideBySideScript(commands: string[]): string {
+  return [
+    'pids=',
+    ...commands.map((c) => `( ${c} ) & pids="$pids $!"`),
+    'rc=0; for p in $pids; do wait $p || rc=1; done; exit $rc',
+  ].join('\n');
+}
+
 /** `p`, or the error `timedOut` makes once `ms` have passed (the one timeout race of SSH commands, steps and probes). */
 export function withTimeout<T>(p: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

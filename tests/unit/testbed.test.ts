@@ -22,9 +22,12 @@ describe('netns testbed', () => {
     expect(script).toContain(
       "[ -e /sys/class/net/lvs-v1 ] || echo 'link add lvs-v1 type veth peer name eth0 address 02:00:c0:a8:aa:65 netns lvs-director'",
     );
-    expect(steps[4]).toBe(
-      "{\n  echo 'link set lo up'\n  echo 'addr replace 192.168.170.103/24 dev eth0'\n  echo 'link set eth0 up'\n} | ip -n lvs-rs2 -batch -",
+    // Then every namespace's own addresses and links, side by side in one step.
+    expect(steps).toHaveLength(2);
+    expect(steps[1]).toContain(
+      "( {\n  echo 'link set lo up'\n  echo 'addr replace 192.168.170.103/24 dev eth0'\n  echo 'link set eth0 up'\n} | ip -n lvs-rs2 -batch - ) &",
     );
+    expect(steps[1].match(/ip -n lvs-\S+ -batch - \) &/g)).toHaveLength(4);
     expect(script.match(/master lvs-br up/g)).toHaveLength(4);
   });
 
@@ -125,7 +128,7 @@ describe('netns testbed for NAT and TUN', () => {
     expect(script).toContain(
       "echo 'link add natrr-vo type veth peer name eth1 address 02:00:c0:a8:ab:01 netns natrr-director'",
     );
-    expect(cmds[2]).toContain("echo 'addr replace 192.168.171.1/24 dev eth1'\n  echo 'link set eth1 up'");
+    expect(cmds[1]).toContain("echo 'addr replace 192.168.171.1/24 dev eth1'\n  echo 'link set eth1 up'");
     expect(script).toContain("echo 'link set natrr-v0 master natrr-bro up'"); // the client
     expect(script).toContain("echo 'link set natrr-v1 master natrr-br up'"); // the director's eth0
     expect(teardownScript(lab)).toMatch(/for link in .*natrr-vo natrr-br natrr-bro;/);

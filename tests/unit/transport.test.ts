@@ -1,7 +1,7 @@
 import ssh2 from 'ssh2';
 import { describe, expect, it } from 'vitest';
 import { newSshKeyPair } from '../../provision/ssh.js';
-import { LocalShell, shq, type ExecOptions, type Shell } from '../../provision/shell.js';
+import { LocalShell, shq, sideBySideScript, type ExecOptions, type Shell } from '../../provision/shell.js';
 import { dockerTransport, netnsTransport, sshTransport } from '../../provision/transport.js';
 
 class RecordingShell implements Shell {
@@ -41,6 +41,30 @@ describe('shell quoting', () => {
 
   it('feeds stdin', async () => {
     expect((await new LocalShell().exec('tr a-z A-Z', { stdin: 'lvs' })).stdout).toBe('LVS');
+  });
+
+  it('runs commands side by side in one script, which fails when any of them does', async () => {
+    const sh = new LocalShell();
+    // Each job waits for the other's file: one after the other this would never end.
+    const t = `/tmp/lvs-lab-side-${process.pid}`;
+    const both = await sh.exec(
+      sideBySideScript([
+        `touch ${t}.a; until [ -e ${t}.b ]; do sleep 0.05; done; echo a`,
+        `touch ${t}.b; until [ -e ${t}.a ]; do sleep 0.05; done; echo b`,
+      ]),
+      { timeoutMs: 10_000 },
+    );
+    await sh.exec(`rm -f ${t}.a ${t}.b`);
+    expect(both.code).toBe(0);
+    expect(both.stdout.split('\n').filter(Boolean).sort()).toEqual(['a', 'b']);
+    for (const failing of [
+      ['true', 'exit 3'],
+      ['echo no >&2; false', 'true'],
+    ]) {
+      const res = await sh.exec(sideBySideScript(failing));
+      expect(res.code, failing.join(' & ')).toBe(1);
+    }
+    expect((await sh.exec(sideBySideScript(['echo no >&2; false', 'true']))).stderr).toBe('no\n');
   });
 
   it("adds a local shell's environment to each command, and to its interactive command line", async () => {
