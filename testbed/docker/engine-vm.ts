@@ -12,7 +12,6 @@ import type { VmFlavour } from '../vm/saved.js';
 import {
   bootMachine,
   checkVmHostTools,
-  machineTarget,
   openMachine,
   stopMachine,
   vmRunning,
@@ -127,31 +126,24 @@ export async function engineUp(log: Log = () => {}): Promise<void> {
   const state: EngineState = { version: 1, createdAt: new Date().toISOString() };
   await writeEngineState(state);
   let shell: Shell;
-  let vm: VmState | undefined;
   try {
-    shell = await bootMachine(
-      ENGINE_VM,
-      engineDir(),
-      log,
-      (v) => writeEngineState({ ...state, vm: (vm = v) }),
-      ENGINE_FLAVOUR,
-    );
+    shell = await bootMachine(ENGINE_VM, engineDir(), log, (vm) => writeEngineState({ ...state, vm }), ENGINE_FLAVOUR);
   } catch (err) {
     await engineDown(log);
     throw err;
   }
   try {
     // The socket's forward beside the checks, both on the connection the VM came up with.
-    await Promise.all([engineReady(shell, log), forwardDockerSocket(vm!).then(forwarded)]);
+    await Promise.all([engineReady(shell, log), forwardDockerSocket().then(forwarded)]);
   } finally {
     await shell.close();
   }
 }
 
 /** The engine's Docker socket forwarded to dockerSocket() over the VM's master connection, unless it is already. */
-async function forwardDockerSocket(vm: VmState): Promise<void> {
+async function forwardDockerSocket(): Promise<void> {
   if (await socketAnswers(dockerSocket())) return;
-  await forwardOnMaster(await machineTarget(vm, engineDir()), engineDir(), dockerSocket(), VM_DOCKER_SOCKET);
+  await forwardOnMaster(engineDir(), dockerSocket(), VM_DOCKER_SOCKET);
 }
 
 /**
@@ -164,7 +156,7 @@ export async function engineMachine(): Promise<Shell> {
   const state = await readEngineState();
   if (!vmRunning(state?.vm)) throw new Error('the engine VM is not running');
   const shell = await openMachine(state.vm, engineDir());
-  await forwardDockerSocket(state.vm);
+  await forwardDockerSocket();
   return shell;
 }
 

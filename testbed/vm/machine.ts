@@ -13,7 +13,7 @@ import { newSshKeyPair, SshShell, type SshTarget } from '../../provision/ssh.js'
 import { PreflightError } from '../preflight.js';
 import { seconds, type Log } from '../testbed.js';
 import { ensureImage, imageDir, type VmImage } from './image.js';
-import { masterShell, stopMasters, type MasterOptions } from './master.js';
+import { openMasterShell, startMaster, stopMasters, type MasterOptions } from './master.js';
 import { bootVm, freeLoopbackPort, isOurVm, stopVm, VCPUS, vmFiles } from './qemu.js';
 import {
   discardSaved,
@@ -153,7 +153,7 @@ export async function bootMachine(
   const vm: VmState = { name, pid, sshPort, hostKey: image.hostKey, accel: accel.name };
   await booted(vm);
   log(`VM booting (qemu pid ${pid}, ${accel.name}, kernel ${image.kernelVersion}, ssh on 127.0.0.1:${sshPort})`);
-  const shell = machineShell(await masterShell(await machineTarget(vm, dir), dir, masterOptions(vm, dir, 300_000)));
+  const shell = machineShell(await startMaster(await machineTarget(vm, dir), dir, masterOptions(vm, dir, 300_000)));
   log(`VM up: booted, SSH answered after ${seconds(t0)} s`);
   return shell;
 }
@@ -181,7 +181,7 @@ async function restoreMachine(
     await resumeRestored(dir, () => isOurVm(pid, name));
     // The master logs in with the saved key; from here on the VM accepts only its own (the target's key file).
     const shell = machineShell(
-      await masterShell(await machineTarget(vm, dir), dir, {
+      await startMaster(await machineTarget(vm, dir), dir, {
         ...masterOptions(vm, dir, 30_000),
         firstKeys: [saved.keyFile],
       }),
@@ -234,7 +234,7 @@ export async function machineTarget(vm: VmState, dir: string): Promise<SshTarget
 /** A running VM booted by `bootMachine` (this process or another), over its master connection: started anew when
  * there is none (a handshake, once), so a lab whose master went away gets one back. */
 export async function openMachine(vm: VmState, dir: string): Promise<Shell> {
-  return machineShell(await masterShell(await machineTarget(vm, dir), dir, masterOptions(vm, dir, 30_000)));
+  return machineShell(await openMasterShell(await machineTarget(vm, dir), dir, masterOptions(vm, dir, 30_000)));
 }
 
 /** Stops the VM and its master connection; everything inside it (namespaces, containers, images) goes with its

@@ -41,11 +41,12 @@ export interface MasterOptions {
 }
 
 /**
- * Starts the VM's master connection and returns once it takes sessions; tries again while the VM's sshd refuses or
- * closes connections (a VM still booting). The master is detached from this process: later commands use it, and it
- * ends when the VM does (its connection closes) or by stopMasters.
+ * Starts the VM's master connection and returns its shell once it takes sessions; tries again while the VM's sshd
+ * refuses or closes connections (a VM still booting). For a VM just started, which can have none yet (openMasterShell
+ * otherwise). The master is detached from this process: later commands use it, and it ends when the VM does (its
+ * connection closes) or by stopMasters.
  */
-export async function startMaster(target: SshTarget, dir: string, o: MasterOptions): Promise<void> {
+export async function startMaster(target: SshTarget, dir: string, o: MasterOptions): Promise<OpensshShell> {
   const { socket, log } = files(dir);
   const args = [
     ...(o.firstKeys ?? []).flatMap((k) => ['-i', k]),
@@ -94,10 +95,11 @@ export async function startMaster(target: SshTarget, dir: string, o: MasterOptio
     if (err !== late) throw err;
     throw failed(`no SSH connection within ${o.within / 1000} s (${tries} tries; last: ${(await lastError()) || '-'})`);
   });
+  return new OpensshShell(target, socket);
 }
 
-/** The VM's commands over its master connection (started first when it is not there): no handshake when it is. */
-export async function masterShell(target: SshTarget, dir: string, o: MasterOptions): Promise<OpensshShell> {
+/** A running VM's commands over its master connection (started again when it is gone): no handshake when it is up. */
+export async function openMasterShell(target: SshTarget, dir: string, o: MasterOptions): Promise<OpensshShell> {
   const { socket } = files(dir);
   const answers = async () => (await socketAnswers(socket)) || undefined;
   // A master process whose socket does not answer yet may be another command's, starting: given time before it is
@@ -105,21 +107,26 @@ export async function masterShell(target: SshTarget, dir: string, o: MasterOptio
   const up =
     (await answers()) ??
     (masterPids(dir).length > 0 ? await pollFor(answers, { within: 10_000, every: 100 }) : undefined);
-  if (!up) {
-    await stopMasters(dir);
-    await startMaster(target, dir, o);
-  }
-  return new OpensshShell(target, socket);
+  if (up) return new OpensshShell(target, socket);
+  await stopMasters(dir);
+  return startMaster(target, dir, o);
 }
 
-/** Adds a forward to the master (`ssh -O forward`): the engine VM's Docker socket, at `local` on this host. */
-export async function forwardOnMaster(target: SshTarget, dir: string, local: string, remote: string): Promise<void> {
+/**
+ * Adds a forward to the master (`ssh -O forward`): the engine VM's Docker socket, at `local` on this host. A forward
+ * the master already has is cancelled first: the master takes a second request for it as done, and would not bind
+ * `local` again were its socket file gone.
+ */
+export async function forwardOnMaster(dir: string, local: string, remote: string): Promise<void> {
+  // The destination is only the command line's: with -S, ssh asks the master, which knows where it is connected.
+  const mux = (op: string) =>
+    ['ssh', '-S', files(dir).socket, '-O', op, '-L', `${local}:${remote}`, 'vm'].map(shq).join(' ');
+  const shell = new LocalShell();
+  await shell.exec(mux('cancel')); // none to cancel is no failure
   await rm(local, { force: true });
-  const command = ['ssh', '-S', files(dir).socket, '-O', 'forward', '-L', `${local}:${remote}`, target.host]
-    .map(shq)
-    .join(' ');
-  const res = await new LocalShell().exec(command);
-  if (res.code !== 0) throw new CommandError('localhost', command, res.code, res.stderr.trim(), 'forwarding a socket');
+  const res = await shell.exec(mux('forward'));
+  if (res.code !== 0)
+    throw new CommandError('localhost', mux('forward'), res.code, res.stderr.trim(), 'forwarding a socket');
 }
 
 /** Ends the VM's master connections, by pid (each checked to be one before every signal). */

@@ -11,14 +11,14 @@ import { stopVm, vmPidsNamed } from './qemu.js';
 
 const vmName = (lab: string) => `lvs-lab-${lab}`;
 
+const described = (name: string, qemus: number[], masters: number[]) => [
+  ...qemus.map((pid) => `qemu pid ${pid} (${name})`),
+  ...masters.map((pid) => `ssh pid ${pid} (the VM's master connection)`),
+];
+
 /** What of this lab runs on this host: its VM, found by its name, and the VM's SSH master connection. */
-async function running(lab: Lab): Promise<string[]> {
-  const name = vmName(lab.name);
-  return [
-    ...(await vmPidsNamed(name)).map((pid) => `qemu pid ${pid} (${name})`),
-    ...masterPids(labStateDir(lab.name)).map((pid) => `ssh pid ${pid} (the VM's master connection)`),
-  ];
-}
+const running = async (lab: Lab) =>
+  described(vmName(lab.name), await vmPidsNamed(vmName(lab.name)), masterPids(labStateDir(lab.name)));
 
 /**
  * Stops every VM of this lab found by its name, recorded or not (a run killed between qemu's start and recording
@@ -26,11 +26,10 @@ async function running(lab: Lab): Promise<string[]> {
  * Returns what it stopped.
  */
 async function stopNamed(lab: Lab): Promise<string[]> {
-  const found = await running(lab);
   const name = vmName(lab.name);
-  for (const pid of await vmPidsNamed(name)) await stopVm(pid, name);
-  await stopMasters(labStateDir(lab.name));
-  return found;
+  const qemus = await vmPidsNamed(name);
+  for (const pid of qemus) await stopVm(pid, name);
+  return described(name, qemus, await stopMasters(labStateDir(lab.name)));
 }
 
 export const vmTestbed: Testbed = {
