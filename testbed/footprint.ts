@@ -1,11 +1,29 @@
-// What lvs-lab can leave on this machine, as one sorted listing: namespaces, links, lab mounts, the processes labs
-// run (qemu and its SSH master connection, apache2 instances, keepalived, tcpdump, the kit's libvirtd and its
-// helpers), the kit's run directory, lab state and locks, and (where the kit's libvirtd answers) libvirt domains and
-// networks. Two listings that differ name what was left behind.
-import { LocalShell } from '../provision/shell.js';
+// What lvs-lab can leave on a machine, as one sorted listing: namespaces, links, lab mounts, the processes labs run
+// (qemu and its SSH master connection, apache2 instances, keepalived, tcpdump, the kit's libvirtd and its helpers),
+// the kit's run directory, lab state and locks, and (where the kit's libvirtd answers) libvirt domains, networks and
+// volumes. Two listings that differ name what was left behind.
+import { LocalShell, type Shell } from '../provision/shell.js';
+import { ENGINE_VM, engineDir } from './docker/engine-vm.js';
 import { stateDir } from './paths.js';
+import { LIBVIRT_NETNS } from './vagrant/libvirt.js';
 
-export async function footprint(): Promise<string[]> {
+/** Who owns what the kit's libvirtd runs: the Vagrant labs, together. */
+export const LIBVIRT_OWNER = 'libvirt';
+/** The Docker engine VM (testbed/docker/engine-vm.ts). */
+export const ENGINE_OWNER = 'engine';
+
+export interface FootprintOptions {
+  /** The machine to list (default this host; the VM of a netns lab inside one). */
+  machine?: Shell;
+  /**
+   * Only what these owners (lab names, `engine`, `libvirt`) or nobody known owns: a listing taken while other labs
+   * come and go beside (another test suite, a user's lab) compares only what the labs in question could leave.
+   */
+  of?: readonly string[];
+}
+
+export async function footprint({ machine = new LocalShell(), of }: FootprintOptions = {}): Promise<string[]> {
+  const virsh = 'virsh -c qemu:///system -q';
   const script = [
     'ip netns list | sed "s/ (id.*//; s/^/netns /"',
     'ip -o link show | cut -d: -f2 | sed "s/@.*//; s/^ */link /"',
@@ -16,12 +34,37 @@ export async function footprint(): Promise<string[]> {
     'ls /run/lvs-lab 2>/dev/null | sed "s/^/run dir /"',
     `ls ${stateDir()}/labs 2>/dev/null | sed "s/^/lab state /"`,
     `ls ${stateDir()}/locks 2>/dev/null | sed "s/^/lab lock /"`,
-    'if virsh -c qemu:///system -q version >/dev/null 2>&1; then',
-    '  virsh -c qemu:///system -q list --all --name | sed "/^$/d; s/^/domain /"',
-    '  virsh -c qemu:///system -q net-list --all --name | sed "/^$/d; s/^/network /"',
+    `if ${virsh} version >/dev/null 2>&1; then`,
+    `  ${virsh} list --all --name | sed "/^$/d; s/^/domain /"`,
+    `  ${virsh} net-list --all --name | sed "/^$/d; s/^/network /"`,
+    // The box's volume is the box cache, kept across labs.
+    `  for p in $(${virsh} pool-list --all --name); do ${virsh} vol-list $p | awk '{print $1}' | grep -v "_vagrant_box_image_" | sed "/^$/d; s|^|volume $p/|"; done`,
     'fi',
   ].join('\n');
-  return (await new LocalShell().exec(script)).stdout.split('\n').filter(Boolean).sort();
+  const lines = (await machine.exec(script)).stdout.split('\n').filter(Boolean).sort();
+  return of ? ownedBy(lines, of) : lines;
+}
+
+/** The lines that `owners` or nobody known owns. */
+export function ownedBy(lines: string[], owners: readonly string[]): string[] {
+  return lines.filter((line) => {
+    const owner = ownerOf(line);
+    return owner === undefined || owners.includes(owner);
+  });
+}
+
+/**
+ * Whom a footprint line belongs to, where the line names it: a lab (its name), the engine VM, or the kit's libvirtd.
+ * The kit names what it creates `lvs-lab-<lab>...` (VMs, libvirt's domains, networks and volumes) or puts it under
+ * `/run/lvs-lab/<lab>` and `<state>/labs/<lab>`; lab names have no "-", so the name ends at the next other character.
+ */
+export function ownerOf(line: string): string | undefined {
+  if (line.includes(ENGINE_VM) || line === `process ssh ControlPath=${engineDir()}/ssh.ctl`) return ENGINE_OWNER;
+  if (line.includes(LIBVIRT_NETNS) || /^process (libvirtd|virtlogd|\/usr\/sbin\/dnsmasq)\b/.test(line))
+    return LIBVIRT_OWNER;
+  const state = /^lab (?:state|lock) ([a-z0-9]+)/.exec(line) ?? /^run dir ([a-z0-9]+)$/.exec(line);
+  if (state) return state[1];
+  return /(?:lvs-lab-|\/run\/lvs-lab\/|\/labs\/)([a-z][a-z0-9]*)/.exec(line)?.[1];
 }
 
 /** What `after` holds that `before` did not, and what went missing. */

@@ -28,7 +28,7 @@ interface EngineState {
 
 // A dash after "lvs-lab-": no lab's VM (lvs-lab-<name>, names of a-z and 0-9) can have this name, so a lab named
 // "engine" never takes the engine VM for one of its own.
-const ENGINE_VM = 'lvs-lab-docker-engine';
+export const ENGINE_VM = 'lvs-lab-docker-engine';
 export const engineDir = (): string => join(stateDir(), 'engine');
 const stateFile = () => join(engineDir(), 'state.json');
 

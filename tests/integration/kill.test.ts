@@ -52,17 +52,17 @@ describe.sequential('kill -9 of `lab up`', () => {
 
   for (const { phase, ready } of PHASES)
     it(`during ${phase}: \`lab down\` then leaves the machine as before`, async () => {
-      const before = await footprint();
+      const before = await footprint({ of: [NAME] });
       const out = await killUpWhen(ready);
-      expect(await footprint(), out).not.toEqual(before); // the killed run left something: the VM at least
+      expect(await footprint({ of: [NAME] }), out).not.toEqual(before); // the killed run left something: the VM at least
       const down = await cli(['down', '--name', NAME]);
       expect(down.exitCode, down.stdout + down.stderr).toBe(0);
-      expect(await footprint()).toEqual(before);
+      expect(await footprint({ of: [NAME] })).toEqual(before);
       expect(existsSync(labStateDir(NAME))).toBe(false);
     });
 
   it('during the VM start: the next `lab up` removes the stray VM first and builds the lab', async () => {
-    const before = await footprint();
+    const before = await footprint({ of: [NAME] });
     await killUpWhen(PHASES[0].ready);
     const up = await cli(['up', '--name', NAME, '--testbed', 'vm']);
     expect(up.exitCode, up.stdout + up.stderr).toBe(0);
@@ -70,17 +70,17 @@ describe.sequential('kill -9 of `lab up`', () => {
     expect(up.stdout).toMatch(/\d+\/\d+ checks passed/);
     expect(await vmPids()).toHaveLength(1);
     expect((await cli(['down', '--name', NAME])).exitCode).toBe(0);
-    expect(await footprint()).toEqual(before);
+    expect(await footprint({ of: [NAME] })).toEqual(before);
   });
 
   it('during the network build: the next `lab up` takes the lab over (stale lock, running VM) and completes it', async () => {
-    const before = await footprint();
+    const before = await footprint({ of: [NAME] });
     await killUpWhen(PHASES[2].ready);
     const up = await cli(['up', '--name', NAME, '--testbed', 'vm']);
     expect(up.exitCode, up.stdout + up.stderr).toBe(0);
     expect(up.stdout).toContain(`lab ${NAME} is already up (vm); re-applying the plan`);
     expect(up.stdout).toMatch(/\d+\/\d+ checks passed/);
     expect((await cli(['down', '--name', NAME])).exitCode).toBe(0);
-    expect(await footprint()).toEqual(before);
+    expect(await footprint({ of: [NAME] })).toEqual(before);
   });
 });

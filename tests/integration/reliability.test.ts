@@ -4,9 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateLab } from '../../model/topology.js';
 import { applyPlan } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
-import { LocalShell, type Shell } from '../../provision/shell.js';
+import { LocalShell } from '../../provision/shell.js';
 import { connectLab, labDown, labUp, type LabSession } from '../../testbed/lab.js';
 import { NetnsLab } from '../../testbed/netns.js';
+import { footprint } from '../../testbed/footprint.js';
 import { labStateDir } from '../../testbed/paths.js';
 import { fetchSequence, httpdMasters, ipvsTable } from '../../verify/probes.js';
 import { machineOf, startCli, TEST_LAB, testbedChoice } from './lab.js';
@@ -17,19 +18,6 @@ beforeAll(async () => {
   s = await connectLab(TEST_LAB.name);
 });
 afterAll(async () => s?.close());
-
-/** Everything of a lab a machine can hold: namespaces, links, mounts, lab processes, lab files and state. */
-async function footprint(machine: Shell): Promise<string[]> {
-  const script = [
-    'ip netns list | sed "s/ (id.*//; s/^/netns /"',
-    'ip -o link show | cut -d: -f2 | sed "s/@.*//; s/^ */link /"',
-    "grep -E 'netns|lvs' /proc/mounts | cut -d' ' -f2 | sed 's/^/mount /'",
-    "ps -eo args= | grep -E '^(qemu-system|apache2 -f|keepalived|tcpdump|sleep 120)' | grep -v grep | sed 's/^/process /'",
-    'ls /run/lvs-lab 2>/dev/null | sed "s/^/run dir /"',
-  ].join('\n');
-  const out = (await machine.exec(script)).stdout.split('\n').filter(Boolean);
-  return out.sort();
-}
 
 describe('re-running up', () => {
   it('changes nothing on a running lab: one service, one alias, one httpd per realserver', async () => {
@@ -52,17 +40,17 @@ describe('down', () => {
   const lab = validateLab({ name: 'reldown' }, 'test');
 
   it('after up, leaves this machine exactly as before: no namespace, link, mount, process, VM or state of the lab', async () => {
-    const before = await footprint(host);
+    const before = await footprint({ of: [lab.name] });
     const { session } = await labUp(lab, { testbed: testbedChoice });
     await session.close();
-    expect(await footprint(host)).not.toEqual(before); // the lab was really there
+    expect(await footprint({ of: [lab.name] })).not.toEqual(before); // the lab was really there
     expect(await labDown(lab.name)).toBe(true);
-    expect(await footprint(host)).toEqual(before);
+    expect(await footprint({ of: [lab.name] })).toEqual(before);
     expect((await host.exec(`test -e ${labStateDir(lab.name)}`)).code).not.toBe(0);
   });
 
   it('after an up that failed midway, leaves nothing either', async () => {
-    const before = await footprint(host);
+    const before = await footprint({ of: [lab.name] });
     const injected = new Error('injected failure after the first realserver step');
     const err = await rejection(
       labUp(lab, {
@@ -73,7 +61,7 @@ describe('down', () => {
       }),
     );
     expect(err).toBe(injected);
-    expect(await footprint(host)).toEqual(before);
+    expect(await footprint({ of: [lab.name] })).toEqual(before);
     expect((await host.exec(`test -e ${labStateDir(lab.name)}`)).code).not.toBe(0);
     expect(await labDown(lab.name)).toBe(false); // nothing left to remove
   });
@@ -82,7 +70,7 @@ describe('down', () => {
 describe('Ctrl-C', () => {
   it('during `lab up`, once its network is built: the run removes the lab it started, says so, exits 130, leaves nothing', async () => {
     const host = new LocalShell();
-    const before = await footprint(host);
+    const before = await footprint({ of: ['drlc'] });
     // Ctrl-C reaches the CLI and whatever it runs: its whole process group.
     const up = startCli(['up', '--preset', 'dr-lc', '--testbed', testbedChoice]);
     await up.until((out) => /\] network: /.test(out));
@@ -90,7 +78,7 @@ describe('Ctrl-C', () => {
     expect((await up.exited).code, up.output()).toBe(130);
     expect(up.output()).toContain('SIGINT: stopping; what this run created will be removed');
     expect(up.output()).toContain('interrupted: removed lab drlc, which this run had started to build');
-    expect(await footprint(host)).toEqual(before);
+    expect(await footprint({ of: ['drlc'] })).toEqual(before);
     expect((await host.exec(`test -e ${labStateDir('drlc')}`)).code).not.toBe(0);
   });
 });
@@ -112,7 +100,7 @@ describe('two labs side by side', () => {
   const [a, b] = [sideLab('sidea', 180), sideLab('sideb', 181)];
 
   it('do not interfere, and each teardown removes only its own', async () => {
-    const before = await footprint(machineOf(s));
+    const before = await footprint({ machine: machineOf(s) });
     const labs = [a, b].map((lab) => new NetnsLab(machineOf(s), lab));
     try {
       for (const l of labs) {
@@ -131,6 +119,6 @@ describe('two labs side by side', () => {
     } finally {
       for (const l of labs) await l.teardown();
     }
-    expect(await footprint(machineOf(s))).toEqual(before);
+    expect(await footprint({ machine: machineOf(s) })).toEqual(before);
   });
 });

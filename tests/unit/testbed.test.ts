@@ -7,6 +7,13 @@ import { macFor } from '../../model/addressing.js';
 import { leftoversScript, netnsNames, networkSteps, teardownScript } from '../../testbed/netns.js';
 import { preflightScript } from '../../testbed/preflight.js';
 import { qemuArgs, type Accel } from '../../testbed/vm/qemu.js';
+import { basename } from 'node:path';
+import { ENGINE_OWNER, LIBVIRT_OWNER, ownedBy, ownerOf } from '../../testbed/footprint.js';
+import { ENGINE_VM, engineDir } from '../../testbed/docker/engine-vm.js';
+import { labStateDir } from '../../testbed/paths.js';
+import { lockFile } from '../../testbed/lock.js';
+import { LIBVIRT_NETNS } from '../../testbed/vagrant/libvirt.js';
+import { domainPrefix, mgmtNetworkName } from '../../testbed/vagrant/vagrantfile.js';
 
 describe('netns testbed', () => {
   const lab = referenceLab();
@@ -73,22 +80,25 @@ describe('netns testbed', () => {
   });
 });
 
+const VM_BOOT = {
+  name: 'lvs-lab-lvs',
+  dir: '/state/lvs',
+  sshPort: 40022,
+  publicKey: 'AAAAkey',
+  image: {
+    dir: '/img',
+    disk: '/img/disk.raw',
+    kernel: '/img/vmlinuz',
+    initrd: '/img/initrd.img',
+    kernelVersion: '6.1',
+    hostKey: 'x',
+  },
+};
+const TCG: Accel = { name: 'tcg', args: ['-accel', 'tcg'] };
+
 describe('VM testbed', () => {
-  const boot = {
-    name: 'lvs-lab-lvs',
-    dir: '/state/lvs',
-    sshPort: 40022,
-    publicKey: 'AAAAkey',
-    image: {
-      dir: '/img',
-      disk: '/img/disk.raw',
-      kernel: '/img/vmlinuz',
-      initrd: '/img/initrd.img',
-      kernelVersion: '6.1',
-      hostKey: 'x',
-    },
-  };
-  const tcg: Accel = { name: 'tcg', args: ['-accel', 'tcg'] };
+  const boot = VM_BOOT;
+  const tcg = TCG;
   const args = qemuArgs(boot, tcg);
   const after = (flag: string) => args.filter((_, i) => args[i - 1] === flag);
 
@@ -176,5 +186,49 @@ describe('redeploy in place', () => {
     const checked = withPreset('dr-health', { name: 'lvs' }, 't');
     expect(topologyChanges(ref, checked)).toEqual(['health checks']);
     expect(topologyChanges(checked, validateLab({ healthCheck: { interval: 5 } }))).toEqual([]);
+  });
+});
+
+describe('footprint owners', () => {
+  const qemu = (name: string) =>
+    `process ${['qemu-system-x86_64', ...qemuArgs({ ...VM_BOOT, name }, TCG)].join(' ')}`.slice(0, 88);
+  const vagrant = validateLab({ name: 'vtest' }, 'test');
+  const lines = {
+    k9: [
+      qemu('lvs-lab-k9'),
+      `process ssh ControlPath=${labStateDir('k9')}/ssh.ctl`,
+      'lab state k9',
+      `lab lock ${basename(lockFile('k9'))}`,
+    ],
+    itest: ['run dir itest', 'process apache2 -f /run/lvs-lab/itest/rs1/apache2.conf -k start'],
+    [ENGINE_OWNER]: [qemu(ENGINE_VM), `process ssh ControlPath=${engineDir()}/ssh.ctl`],
+    [LIBVIRT_OWNER]: [
+      `netns ${LIBVIRT_NETNS}`,
+      `mount /run/netns/${LIBVIRT_NETNS}`,
+      'process libvirtd -d -p /run/lvs-lab/libvirt/libvirtd.pid',
+      'process virtlogd -d -p /run/lvs-lab/libvirt/virtlogd.pid',
+      'run dir libvirt',
+      'process /usr/sbin/dnsmasq --conf-file=/var/lib/libvirt/dnsmasq/x.conf',
+    ],
+    vtest: [
+      `process /usr/bin/qemu-system-x86_64 -name guest=${domainPrefix(vagrant)}director,debug-threads=on`,
+      `domain ${domainPrefix(vagrant)}rs1`,
+      `network ${mgmtNetworkName(vagrant)}`,
+      `volume default/${domainPrefix(vagrant)}rs1.img`,
+      'lab state vtest',
+    ],
+    // a netns lab's own names carry no prefix of the kit's: nobody known owns them, so every listing compares them
+    nobody: ['netns lvs-rs1', 'link lvs-br', 'link eth0', 'mount /run/netns/lvs-rs1'],
+  };
+
+  it('names the lab, the engine VM or the kit libvirtd behind each line it can attribute', () => {
+    for (const [owner, ls] of Object.entries(lines))
+      for (const line of ls) expect([line, ownerOf(line)]).toEqual([line, owner === 'nobody' ? undefined : owner]);
+  });
+
+  it('a scoped listing keeps the owners asked for and what nobody known owns, nothing of the labs beside', () => {
+    const all = Object.values(lines).flat();
+    expect(ownedBy(all, ['k9'])).toEqual([...lines.k9, ...lines.nobody]);
+    expect(ownedBy(all, ['vtest', LIBVIRT_OWNER])).toEqual([...lines[LIBVIRT_OWNER], ...lines.vtest, ...lines.nobody]);
   });
 });

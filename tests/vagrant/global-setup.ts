@@ -4,7 +4,7 @@ import type { TestProject } from 'vitest/node';
 import { labDown, labUp } from '../../testbed/lab.js';
 import { teardownOnSignal } from '../../cli/interrupt.js';
 import { seconds } from '../../testbed/testbed.js';
-import { footprint, VAGRANT_LAB } from './lab.js';
+import { footprint, VAGRANT_LAB, VAGRANT_LABS } from './lab.js';
 
 const log = (msg: string) => console.log(`[vagrant lab ${VAGRANT_LAB.name}] ${msg}`);
 
@@ -15,7 +15,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const untrap = teardownOnSignal(
     `the suite's Vagrant labs`,
     async () => {
-      for (const name of [VAGRANT_LAB.name, 'vnat']) await labDown(name, { log });
+      for (const name of VAGRANT_LABS) await labDown(name, { log });
     },
     log,
   );

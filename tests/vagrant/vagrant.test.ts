@@ -21,7 +21,7 @@ import {
 import { verifyLab } from '../../verify/report.js';
 import { drSuite } from '../integration/dr-suite.js';
 import { cli } from '../integration/lab.js';
-import { footprint, VAGRANT_LAB } from './lab.js';
+import { footprint, VAGRANT_LAB, VAGRANT_LABS } from './lab.js';
 
 const lab = VAGRANT_LAB;
 const log = (msg: string) => console.log(`[vagrant] ${msg}`);
@@ -182,7 +182,7 @@ describe('the reference lab on Vagrant machines', () => {
 });
 
 describe('a NAT lab on Vagrant machines', () => {
-  const nat = { ...withPreset('nat-rr', {}, 'vagrant suite'), name: 'vnat' };
+  const nat = { ...withPreset('nat-rr', {}, 'vagrant suite'), name: VAGRANT_LABS[1] };
 
   it('builds, passes every check of the verifier (replies back through the director), and goes without a trace', async () => {
     const { session } = await labUp(nat, { testbed: 'vagrant', log });
