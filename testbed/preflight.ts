@@ -28,10 +28,11 @@ const PROBE_SERVICE = '192.0.2.1:80';
 export function preflightScript(lab: Lab, { ipvs = true, names = true } = {}): string {
   const n = netnsNames(lab);
   const sched = lab.service.scheduler;
-  // Each process started costs ~0.1 s under software emulation: one `id`, shell tests, modprobe only for a module
-  // not loaded yet, and the IPVS probe's second ipvsadm only to tell "no IPVS" from "no such scheduler".
+  // Each process started costs ~0.1 s under software emulation: shell tests and reads (the effective uid from
+  // /proc/self/status rather than `id -u`), modprobe only for a module not loaded yet, and the IPVS probe's second
+  // ipvsadm only to tell "no IPVS" from "no such scheduler".
   return [
-    'uid=$(id -u)',
+    'uid=; while read -r k _ e _; do [ "$k" = Uid: ] && { uid=$e; break; }; done < /proc/self/status',
     `[ "$uid" = 0 ] || echo "root: network namespaces and IPVS need root (run as root or with sudo)"`,
     `for t in ${[...LAB_TOOLS, ...(lab.healthCheck ? ['keepalived'] : [])].join(' ')}; do command -v $t >/dev/null 2>&1 || echo "tool: $t is not installed (testbed/install-deps.sh netns installs the lab's tools)"; done`,
     ...(ipvs

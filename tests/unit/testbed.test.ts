@@ -6,6 +6,7 @@ import { dockerLabSpec } from '../../testbed/docker/spec.js';
 import { macFor } from '../../model/addressing.js';
 import { leftoversScript, netnsNames, networkSteps, teardownScript } from '../../testbed/netns.js';
 import { preflightScript } from '../../testbed/preflight.js';
+import { LocalShell, shq } from '../../provision/shell.js';
 import { qemuArgs, type Accel } from '../../testbed/vm/qemu.js';
 import { basename } from 'node:path';
 import { ENGINE_OWNER, LIBVIRT_OWNER, ownedBy, ownerOf } from '../../testbed/footprint.js';
@@ -69,6 +70,19 @@ describe('netns testbed', () => {
       expect(left).toContain(link);
     }
     expect(script).toContain('rm -rf /run/lvs-lab/lvs');
+  });
+
+  it('reads the effective uid itself: root passes, another user is told the lab needs root', async () => {
+    // Only the uid check: no IPVS probe, no names, so the script creates nothing wherever it runs.
+    const script = preflightScript(referenceLab(), { ipvs: false, names: false });
+    const rootLine = /^root: network namespaces and IPVS need root/m;
+    const asNobody = await new LocalShell().exec(
+      `setpriv --reuid=65534 --regid=65534 --clear-groups sh -c ${shq(script)}`,
+    );
+    if (process.getuid!() === 0) {
+      expect((await new LocalShell().exec(script)).stdout).not.toMatch(rootLine);
+      expect(asNobody.stdout).toMatch(rootLine);
+    } else expect((await new LocalShell().exec(script)).stdout).toMatch(rootLine);
   });
 
   it('probes IPVS with the lab scheduler in a throwaway namespace on a documentation address', () => {
