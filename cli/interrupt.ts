@@ -12,8 +12,8 @@ const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 /**
  * A listener for SIGINT and SIGTERM that calls `first` for the first signal; a later one says what may be left and
- * exits 130 at once. One Ctrl-C can arrive twice (from the terminal, and relayed by tsx's parent process): a repeat
- * within 1 s is that, and is ignored.
+ * exits 130 at once. One Ctrl-C can arrive twice (from the terminal, and relayed by a parent such as npm or the tsx
+ * CLI): a repeat within 1 s is that, and is ignored.
  */
 function onInterrupt(first: (sig: NodeJS.Signals) => void, log: Log, leftBehind: string) {
   let at = 0;

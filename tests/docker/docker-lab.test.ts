@@ -14,6 +14,7 @@ import { fetchSequence, httpdMasters, ipvsTable, macOf, must } from '../../verif
 import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
 import { drSuite } from '../integration/dr-suite.js';
+import { cli } from '../integration/lab.js';
 import { haSuite } from '../integration/ha-suite.js';
 import { DOCKER_LAB, pulumi, ROOT, STACK, stackResources } from './stack.js';
 
@@ -182,18 +183,10 @@ describe('pulumi stack', () => {
   });
 
   it('exec --stack runs on a container and exits with its status; observe shows the connections', async () => {
-    const exec = await $({
-      cwd: ROOT,
-      nothrow: true,
-      quiet: true,
-    })`npx tsx cli/lab.ts exec rs1 --stack ${STACK} -- ${'hostname; exit 5'}`;
+    const exec = await cli(['exec', 'rs1', '--stack', STACK, '--', 'hostname; exit 5']);
     expect(exec.stdout.trim()).toBe('rs1');
     expect(exec.exitCode).toBe(5);
-    const obs = await $({
-      cwd: ROOT,
-      nothrow: true,
-      quiet: true,
-    })`npx tsx cli/lab.ts observe --stack ${STACK} --requests 3`;
+    const obs = await cli(['observe', '--stack', STACK, '--requests', '3']);
     expect(obs.exitCode).toBe(0);
     expect(
       obs.stdout.split('\n').filter((l) => l.includes(`${lab.client.ip}:`) && l.includes(`${lab.vip}:80`)).length,

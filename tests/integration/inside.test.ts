@@ -5,10 +5,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { $ } from 'zx';
 import { connectLab, type LabSession } from '../../testbed/lab.js';
 import { macsOf } from '../../verify/probes.js';
-import { cli, TEST_LAB } from './lab.js';
+import { cli, cliInTerminal, TEST_LAB } from './lab.js';
 
 const lab = TEST_LAB;
 let s: LabSession;
@@ -90,11 +89,10 @@ describe('exec', () => {
 describe('shell', () => {
   it('gives an interactive shell with a terminal whose prompt names the host; `exit` leaves it', async () => {
     // `script` gives the CLI a pseudo-terminal and types what comes on its standard input.
-    const res = await $({
-      nothrow: true,
-      quiet: true,
-      input: 'cat /sys/class/net/eth0/address; tty\nexit\n',
-    })`script -qec ${`npx tsx cli/lab.ts shell director --name ${lab.name}`} /dev/null`;
+    const res = await cliInTerminal(
+      ['shell', 'director', '--name', lab.name],
+      'cat /sys/class/net/eth0/address; tty\nexit\n',
+    );
     expect(res.exitCode).toBe(0);
     expect(res.stdout).toContain(`[lvs-lab ${lab.name}:director]`);
     expect(res.stdout).toContain(macs.get('director'));

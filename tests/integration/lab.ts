@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
 import { validateLab } from '../../model/topology.js';
 import { waitFor } from '../../provision/wait.js';
-import type { Shell } from '../../provision/shell.js';
+import { shq, type Shell } from '../../provision/shell.js';
 import type { LabSession, TestbedChoice } from '../../testbed/lab.js';
 
 /** The reference lab under another name, so a run never touches a lab the user has up. */
@@ -21,16 +21,28 @@ export function machineOf(s: LabSession): Shell {
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+/** The command `npm run lab` runs (package.json), without npm's own start. */
+export const LAB_CLI = ['node', '--import', 'tsx', 'cli/lab.ts'];
+
 /** `npm run lab -- <args>`, run from the project: its output and exit status (a failure is not thrown). */
 export const cli = (args: string[], input?: string) =>
-  $({ cwd: ROOT, nothrow: true, quiet: true, input })`node_modules/.bin/tsx cli/lab.ts ${args}`;
+  $({ cwd: ROOT, nothrow: true, quiet: true, input })`${LAB_CLI} ${args}`;
+
+/** `npm run lab -- <args>` under `script`, which gives it a pseudo-terminal and types `input` (an interactive shell). */
+export const cliInTerminal = (args: string[], input: string) =>
+  $({
+    cwd: ROOT,
+    nothrow: true,
+    quiet: true,
+    input,
+  })`script -qec ${[...LAB_CLI, ...args].map(shq).join(' ')} /dev/null`;
 
 /**
  * `npm run lab -- <args>` started in a process group of its own, as a terminal's foreground job (a signal to the
  * group reaches the CLI and whatever it runs), its output collected as it comes.
  */
 export function startCli(args: string[]) {
-  const child = spawn('node_modules/.bin/tsx', ['cli/lab.ts', ...args], {
+  const child = spawn(LAB_CLI[0], [...LAB_CLI.slice(1), ...args], {
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],

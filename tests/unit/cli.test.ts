@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { LAB_CLI } from '../integration/lab.js';
 
 const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'lvs-lab-cli-'));
@@ -11,7 +12,7 @@ const env = { ...process.env, LVS_LAB_STATE_DIR: join(scratch, 'state'), LVS_LAB
 
 async function lab(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run('npx', ['tsx', 'cli/lab.ts', ...args], { env });
+    const { stdout, stderr } = await run(LAB_CLI[0], [...LAB_CLI.slice(1), ...args], { env });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

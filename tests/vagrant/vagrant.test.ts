@@ -2,7 +2,6 @@
 // sysctls), the negative control on the same machines, the verifier, `down` leaving the machine as before, then a
 // NAT lab built and removed the same way. One file: its parts run in this order.
 import { inject, afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { $ } from 'zx';
 import { withPreset } from '../../model/presets.js';
 import { applyPlan } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
@@ -20,7 +19,7 @@ import {
 } from '../../verify/probes.js';
 import { verifyLab } from '../../verify/report.js';
 import { drSuite } from '../integration/dr-suite.js';
-import { cli } from '../integration/lab.js';
+import { cli, cliInTerminal } from '../integration/lab.js';
 import { footprint, VAGRANT_LAB, VAGRANT_LABS } from './lab.js';
 
 const lab = VAGRANT_LAB;
@@ -80,11 +79,7 @@ describe('the reference lab on Vagrant machines', () => {
     });
 
     it('shell opens a terminal on the machine through the namespace, and `exit` leaves it', async () => {
-      const res = await $({
-        nothrow: true,
-        quiet: true,
-        input: 'hostname\nexit\n',
-      })`script -qec ${`npx tsx cli/lab.ts shell director --name ${lab.name}`} /dev/null`;
+      const res = await cliInTerminal(['shell', 'director', '--name', lab.name], 'hostname\nexit\n');
       expect(res.exitCode).toBe(0);
       expect(res.stdout).toContain(`[lvs-lab ${lab.name}:director]`);
       expect(res.stdout).toMatch(/^director\r?$/m);
