@@ -114,6 +114,8 @@ const labSchema = z.strictObject({
   name: z
     .string()
     .regex(/^[a-z][a-z0-9]{0,7}$/, { message: 'must be 1-8 characters of a-z and 0-9, starting with a letter' })
+    // The kit's own libvirtd (Vagrant labs) has the run directory a netns lab of this name would have.
+    .refine((name) => name !== 'libvirt', { message: "libvirt is reserved for the kit's libvirtd" })
     .default(REFERENCE_LAB.name),
   subnet: cidrv4.default(REFERENCE_LAB.subnet),
   vip: ipv4.default(REFERENCE_LAB.vip),

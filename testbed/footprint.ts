@@ -7,10 +7,10 @@ import { ENGINE_VM, engineDir } from './docker/engine-vm.js';
 import { stateDir } from './paths.js';
 import { LIBVIRT_NETNS } from './vagrant/libvirt.js';
 
-/** Who owns what the kit's libvirtd runs: the Vagrant labs, together. */
+/** Who owns what the kit's libvirtd runs: the Vagrant labs, together (no lab may take this name: model/topology.ts). */
 export const LIBVIRT_OWNER = 'libvirt';
-/** The Docker engine VM (testbed/docker/engine-vm.ts). */
-export const ENGINE_OWNER = 'engine';
+/** The Docker engine VM (testbed/docker/engine-vm.ts); with its "-", no lab's name. */
+export const ENGINE_OWNER = 'docker-engine';
 
 export interface FootprintOptions {
   /** The machine to list (default this host; the VM of a netns lab inside one). */

@@ -136,6 +136,7 @@ realservers:
     ],
     ['an unknown forwarding method', { forwarding: 'bgp' }, 'forwarding: must be one of dr, nat, tun'],
     ['a lab name too long for link names', { name: 'averylongname' }, 'name: must be 1-8 characters'],
+    ["the name of the kit's own libvirtd", { name: 'libvirt' }, "name: libvirt is reserved for the kit's libvirtd"],
     [
       'a host name with spaces',
       { director: { name: 'my director', ip: '192.168.170.101' } },
