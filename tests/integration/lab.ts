@@ -1,6 +1,7 @@
 // The lab the integration suite builds once per run (global-setup.ts) and every file connects to, and the CLI as a
 // user runs it.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
 import { validateLab } from '../../model/topology.js';
@@ -21,8 +22,10 @@ export function machineOf(s: LabSession): Shell {
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** The command `npm run lab` runs (package.json), without npm's own start. */
-export const LAB_CLI = ['node', '--import', 'tsx', 'cli/lab.ts'];
+/** The command `npm run lab` runs, read from package.json (so the tests run what users do), without npm's own start. */
+export const LAB_CLI = (
+  JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8')) as { scripts: { lab: string } }
+).scripts.lab.split(' ');
 
 /** `npm run lab -- <args>`, run from the project: its output and exit status (a failure is not thrown). */
 export const cli = (args: string[], input?: string) =>
