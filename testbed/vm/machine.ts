@@ -178,7 +178,7 @@ async function restoreMachine(
   const vm: VmState = { name, pid, sshPort, hostKey: image.hostKey, accel: accel.name, restored: true };
   await booted(vm);
   try {
-    await resumeRestored(dir, () => isOurVm(pid, name));
+    await resumeRestored(dir, saved.state, () => isOurVm(pid, name));
     // The master logs in with the saved key; from here on the VM accepts only its own (the target's key file).
     const shell = machineShell(
       await startMaster(await machineTarget(vm, dir), dir, {

@@ -18,7 +18,7 @@ import type { VmImage } from './image.js';
 import { Qmp } from './qmp.js';
 import { bootVm, chooseAccel, freeLoopbackPort, qemuArgs, stopVm, vmFiles } from './qemu.js';
 
-const SAVE_FORMAT = 2; // bump when how a state is saved or resumed changes in a way the key does not show
+const SAVE_FORMAT = 3; // bump when how a state is saved or resumed changes in a way the key does not show
 
 /** What kind of VM is saved: a bare lab VM, or one prepared further (the Docker engine VM with dockerd running). */
 export interface VmFlavour {
@@ -58,8 +58,10 @@ export interface SavedVm {
   dir: string;
   /** The disk as it was when the memory was saved: a qcow2 over the image's disk. */
   disk: string;
-  /** qemu's migration stream: memory and device state. */
+  /** qemu's migration stream: the device state (the memory is `ram`'s). */
   state: string;
+  /** The guest's memory when it was saved: mapped copy-on-write by every VM restored from it, never written. */
+  ram: string;
   /** The key the saved guest authorizes (replaced in each restored VM) and its public blob. */
   keyFile: string;
   publicKey: string;
@@ -85,7 +87,10 @@ const qemuVersion = async (): Promise<string> =>
 
 /** Where the saved state for this flavour, image and qemu lives; a changed input is a new place. */
 export async function savedDir(flavour: VmFlavour, image: VmImage): Promise<string> {
-  const template = qemuArgs({ name: 'NAME', image, dir: 'DIR', sshPort: 0, publicKey: 'KEY' }, chooseAccel());
+  const template = qemuArgs(
+    { name: 'NAME', image, dir: 'DIR', sshPort: 0, publicKey: 'KEY', saveRamTo: 'DIR/ram' },
+    chooseAccel(),
+  );
   const key = createHash('sha256')
     .update(
       JSON.stringify({ SAVE_FORMAT, template, qemu: await qemuVersion(), flavour, scripts: preparation(flavour) }),
@@ -99,7 +104,19 @@ async function readSaved(dir: string): Promise<SavedVm | undefined> {
   const manifest = join(dir, 'manifest.json');
   if (!existsSync(manifest)) return undefined;
   const { publicKey } = JSON.parse(await readFile(manifest, 'utf8')) as { publicKey: string };
-  return { dir, disk: join(dir, 'disk.qcow2'), state: join(dir, 'state'), keyFile: join(dir, 'id_ed25519'), publicKey };
+  const files = {
+    disk: join(dir, 'disk.qcow2'),
+    state: join(dir, 'state'),
+    ram: join(dir, 'ram'),
+    keyFile: join(dir, 'id_ed25519'),
+  };
+  // One with a file gone (removed by hand) is no saved state: without its memory file qemu would make an empty one,
+  // and the guest would resume on zeroed memory. Removed, so the next start saves a whole one.
+  if (!Object.values(files).every((f) => existsSync(f))) {
+    await rm(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  return { dir, ...files, publicKey };
 }
 
 export const findSaved = async (flavour: VmFlavour, image: VmImage): Promise<SavedVm | undefined> =>
@@ -150,7 +167,7 @@ export async function saveVm(
     await writeFile(join(work, 'id_ed25519'), keys.private, { mode: 0o600 });
     const publicKey = keys.public.split(' ')[1];
     const sshPort = await freeLoopbackPort();
-    ({ pid } = await bootVm({ name, image, dir: work, sshPort, publicKey }));
+    ({ pid } = await bootVm({ name, image, dir: work, sshPort, publicKey, saveRamTo: join(work, 'ram') }));
     log(`saving a booted ${flavour.name} VM for fast starts (once per image; qemu pid ${pid})`);
     const shell = await connect(pid, name, sshPort, work, keys.private);
     try {
@@ -175,6 +192,7 @@ export async function saveVm(
     try {
       // Stopped first, so the disk is final before the memory is written; the restored guest then resumes from here.
       await qmp.execute('stop');
+      await qmp.execute('migrate-set-capabilities', { capabilities: [IGNORE_SHARED] });
       await qmp.execute('migrate', { uri: `exec:cat > '${join(work, 'state')}'` });
       await qmp.migrationDone(120_000);
       await qmp.execute('quit').catch(() => {});
@@ -184,6 +202,8 @@ export async function saveVm(
     await stopVm(pid, name);
     await rename(vmFiles(work).overlay, join(work, 'disk.qcow2'));
     for (const f of [vmFiles(work).console, vmFiles(work).pidFile]) await rm(f, { force: true });
+    // On disk before the manifest says the state is whole (the memory file alone is up to the VM's size).
+    await $({ quiet: true })`sync ${['disk.qcow2', 'state', 'ram'].map((f) => join(work, f))}`;
     await writeFile(
       join(work, 'manifest.json'),
       JSON.stringify({ flavour, publicKey, savedAt: new Date().toISOString() }, null, 2),
@@ -206,12 +226,22 @@ export async function saveVm(
   }
 }
 
-/** After a restore: waits until qemu has read the saved state, then resumes the guest. */
-export async function resumeRestored(dir: string, running: () => boolean, timeoutMs = 60_000): Promise<void> {
+/** The guest's RAM (a file of its own, qemu.ts) stays out of the migration stream, at both ends. */
+const IGNORE_SHARED = { capability: 'x-ignore-shared', state: true };
+
+/** After a restore's qemu started (`-incoming defer`): loads the saved state, then resumes the guest. */
+export async function resumeRestored(
+  dir: string,
+  state: string,
+  running: () => boolean,
+  timeoutMs = 60_000,
+): Promise<void> {
   const qmp = await Qmp.connect(vmFiles(dir).qmp, timeoutMs, running).catch((err: Error) => {
     throw new Error(`${err.message} (qemu refused the saved state?)`);
   });
   try {
+    await qmp.execute('migrate-set-capabilities', { capabilities: [IGNORE_SHARED] });
+    await qmp.execute('migrate-incoming', { uri: `exec:cat '${state}'` });
     // "inmigrate" while qemu reads the state; then paused (resumed here), or running already.
     const status = await waitFor(
       async () => {

@@ -2,7 +2,7 @@
 // key, disk, clock, randomness), and a saved state that fails to restore gives a cold boot that says so. These run
 // on the vm testbed whatever the suite's own testbed is: restoring is what that testbed does.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile, copyFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +23,15 @@ const labs = ['rsta', 'rstb'].map((name) => validateLab({ name }, 'restore test'
 
 describe('two labs restored from one saved booted VM', () => {
   const sessions: LabSession[] = [];
+  // The saved memory file, as the labs found it: both map it, and neither may ever write it.
+  const ramFile = async () => {
+    const saved = await ensureSavedVm(await ensureImage(), LAB_VM, () => {});
+    const { size, blocks, mtimeMs, ctimeMs } = await stat(saved.ram);
+    return { size, blocks, mtimeMs, ctimeMs };
+  };
+  let ramBefore: Awaited<ReturnType<typeof ramFile>>;
   beforeAll(async () => {
+    ramBefore = await ramFile();
     // Side by side, as two users would.
     for (const { session } of await Promise.all(labs.map((lab) => labUp(lab, { testbed: 'vm' }))))
       sessions.push(session);
@@ -48,6 +56,15 @@ describe('two labs restored from one saved booted VM', () => {
     for (const lab of labs) expect((await readFile(overlay(lab.name))).includes(saved.disk)).toBe(true);
     await sessions[0].machine!.exec('echo only-in-a > /root/marker');
     expect(await run(1, 'cat /root/marker 2>/dev/null || echo absent')).toBe('absent');
+  });
+
+  it('each keeps its memory to itself: the saved memory file both map copy-on-write is never written', async () => {
+    // tmpfs lives in the guest's memory: what one VM writes there, the other never sees.
+    await sessions[0].machine!.exec('echo only-in-a > /run/marker');
+    expect(await run(1, 'cat /run/marker 2>/dev/null || echo absent')).toBe('absent');
+    expect(await run(0, 'cat /run/marker')).toBe('only-in-a');
+    // Both VMs have booted their labs' namespaces and httpds by now, on memory restored from the file.
+    expect(await ramFile()).toEqual(ramBefore);
   });
 
   it('each VM has one SSH connection for its life, its master: a later session rides it, and one comes back if it went away', async () => {
@@ -147,6 +164,7 @@ describe('a saved state that does not restore', () => {
     const broken = await savedDir(flavour, image);
     await mkdir(broken, { recursive: true });
     for (const f of ['disk.qcow2', 'id_ed25519', 'manifest.json']) await copyFile(join(good.dir, f), join(broken, f));
+    await link(good.ram, join(broken, 'ram')); // its memory is whole; discarding the state removes this link alone
     await writeFile(join(broken, 'state'), randomBytes(4096)); // not a migration stream
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const lines: string[] = [];
@@ -168,5 +186,6 @@ describe('a saved state that does not restore', () => {
     expect(lines.join('\n')).toMatch(/VM up: booted/);
     expect(vm!.restored).toBeUndefined();
     expect(existsSync(broken)).toBe(false);
+    expect(existsSync(good.ram)).toBe(true);
   });
 });

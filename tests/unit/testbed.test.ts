@@ -123,16 +123,38 @@ describe('VM testbed', () => {
     expect(args).not.toContain('-incoming');
   });
 
-  it('restores a saved VM over an overlay of its saved disk, paused until resumed, with a QMP socket of its own', () => {
+  it('restores a saved VM over an overlay of its saved disk and a private mapping of its saved memory, paused until resumed, with a QMP socket of its own', () => {
+    const saving = qemuArgs({ ...boot, saveRamTo: '/state/lvs/ram' }, tcg);
     const restored = qemuArgs(
-      { ...boot, restore: { disk: '/img/saved/lab-1/disk.qcow2', state: '/img/saved/lab-1/state' } },
+      {
+        ...boot,
+        restore: {
+          disk: '/img/saved/lab-1/disk.qcow2',
+          state: '/img/saved/lab-1/state',
+          ram: '/img/saved/lab-1/ram',
+        },
+      },
       tcg,
     );
-    const flag = (f: string) => restored.filter((_, i) => restored[i - 1] === f);
-    expect(flag('-incoming')).toEqual(["exec:cat '/img/saved/lab-1/state'"]);
-    expect(flag('-qmp')).toEqual(['unix:/state/lvs/qmp.sock,server=on,wait=off']);
-    // Apart from -incoming, the very command line a boot uses: a saved state only loads into identical devices.
-    expect(restored.slice(0, restored.indexOf('-incoming'))).toEqual(args);
+    const flag = (a: string[], f: string) => a.filter((_, i) => a[i - 1] === f);
+    // The guest's memory: a file the VM being saved writes into (shared), which each restored VM maps copy-on-write.
+    expect(flag(saving, '-object')).toEqual([
+      'memory-backend-file,id=pc.ram,size=1024M,mem-path=/state/lvs/ram,share=on',
+    ]);
+    expect(flag(restored, '-object')).toEqual([
+      'memory-backend-file,id=pc.ram,size=1024M,mem-path=/img/saved/lab-1/ram,share=off',
+    ]);
+    expect(flag(restored, '-machine')).toEqual(['memory-backend=pc.ram']);
+    // The device state is loaded over QMP once the capability it was saved with is set (saved.ts).
+    expect(flag(restored, '-incoming')).toEqual(['defer']);
+    expect(flag(restored, '-qmp')).toEqual(['unix:/state/lvs/qmp.sock,server=on,wait=off']);
+    // Apart from those, the very command line the saved VM ran: a saved state only loads into identical devices.
+    const rest = (a: string[]) =>
+      a.slice(0, a.includes('-incoming') ? a.indexOf('-incoming') : a.length).filter((x) => !x.includes('mem-path='));
+    expect(rest(restored)).toEqual(rest(saving));
+    // A cold boot's memory is qemu's own, as ever.
+    expect(args).not.toContain('-object');
+    expect(rest(saving).filter((x) => !['-object', '-machine', 'memory-backend=pc.ram'].includes(x))).toEqual(args);
   });
 
   it("boots Debian's kernel from a throwaway overlay, with the lab key on the command line", () => {
