@@ -277,7 +277,7 @@ async function main(): Promise<number> {
       for (const s of states) {
         const where = TESTBEDS[s.testbed].describe(s);
         console.log(
-          `${s.lab.name}: ${s.lab.forwarding} ${s.lab.service.scheduler} VIP ${s.lab.vip}:${s.lab.service.port}, ${s.lab.realservers.length} realservers; ${where}; up since ${s.createdAt}`,
+          `${s.lab.name}: ${s.lab.forwarding} ${s.lab.service.scheduler} VIP ${s.lab.vip}:${s.lab.service.port}, ${s.lab.realservers.length} realservers; ${where}; ${s.starting ? 'starting (or its start was killed: `up` removes it) since' : 'up since'} ${s.createdAt}`,
         );
       }
       return 0;

@@ -92,7 +92,13 @@ export async function labUp(lab: Lab, options: UpOptions = {}): Promise<{ sessio
 
 async function labUpLocked(lab: Lab, options: UpOptions): Promise<{ session: LabSession; report: ApplyReport }> {
   const log = options.log ?? (() => {});
-  const existing = await readState(lab.name);
+  let existing = await readState(lab.name);
+  if (existing?.starting) {
+    // Its run holds the lock while it lives, so the run that began this lab is gone: remove what it left, start anew.
+    log(`lab ${lab.name}: a start that did not finish (its run was killed) left it; removing what it left`);
+    await labDownLocked(lab.name, { log });
+    existing = undefined;
+  }
   const dir = labStateDir(lab.name);
   let session: TestbedSession | undefined;
   // The state as recorded, once the testbed created something (or preflight passed): from then on a failure removes it.
@@ -111,7 +117,7 @@ async function labUpLocked(lab: Lab, options: UpOptions): Promise<{ session: Lab
       log(`testbed: ${kind} (${reason})`);
       await testbed.checkHost(lab);
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      const base: LabState = { version: 1, lab, testbed: kind, createdAt: new Date().toISOString() };
+      const base: LabState = { version: 1, lab, testbed: kind, createdAt: new Date().toISOString(), starting: true };
       const save = async (patch: Partial<LabState>) => {
         recorded = { ...(recorded ?? base), ...patch };
         await writeState(recorded);
@@ -120,7 +126,7 @@ async function labUpLocked(lab: Lab, options: UpOptions): Promise<{ session: Lab
       const tp = Date.now();
       await session.preflight({ rebuilding: false });
       log(`preflight: the hosts can run the lab (${seconds(tp)} s)`);
-      if (!recorded) await save({});
+      await save({ starting: undefined }); // a lab from here on: the next `up` takes it over
     }
     const t0 = Date.now();
     log(`network: ${await session.buildNetwork()} (${seconds(t0)} s)`);
@@ -149,6 +155,11 @@ async function labUpLocked(lab: Lab, options: UpOptions): Promise<{ session: Lab
 export async function connectLab(name: string): Promise<LabSession> {
   const state = await readState(name);
   if (!state) throw new UserError(`no lab named "${name}" is up (\`npm run lab -- up\` builds one)`);
+  if (state.starting)
+    throw new UserError(
+      `lab ${name} has not finished starting: its \`up\` is still running, or was killed (then \`up\` builds it ` +
+        'anew, `down` removes what it left)',
+    );
   return { ...(await TESTBEDS[state.testbed].open(state)), lab: state.lab, testbed: state.testbed };
 }
 

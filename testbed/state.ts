@@ -15,6 +15,12 @@ export interface LabState {
   lab: Lab;
   testbed: TestbedKind;
   createdAt: string;
+  /**
+   * Set while the run that creates the lab has not yet started it (its machines up and their preflight passed). Left
+   * set, that run was killed: the state records only what to remove, not a lab to take over (a restored VM not yet
+   * given the lab's key would refuse it).
+   */
+  starting?: true;
   /** vm: the VM the lab's namespaces live in. */
   vm?: VmState;
   /** vagrant: the lab's Vagrant project and the libvirtd it runs on. */

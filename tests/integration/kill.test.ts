@@ -3,10 +3,13 @@
 // machine as before; or the next `lab up` takes the lab over and completes it. On the vm testbed, whose phases
 // include starting a VM; the netns testbed has the same phases after it.
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 import { footprint } from '../../testbed/footprint.js';
 import { labStateDir } from '../../testbed/paths.js';
+import { readState } from '../../testbed/state.js';
 import { vmPidsNamed } from '../../testbed/vm/qemu.js';
 import { cli, startCli } from './lab.js';
 
@@ -61,9 +64,30 @@ describe.sequential('kill -9 of `lab up`', () => {
       expect(existsSync(labStateDir(NAME))).toBe(false);
     });
 
-  it('during the VM start: the next `lab up` removes the stray VM first and builds the lab', async () => {
+  // Killed once its state names the VM, before that VM is the lab's (a restored VM still takes only the saved key).
+  const vmRecorded = async (out: string) => !/\] VM up: /.test(out) && (await readState(NAME))?.vm !== undefined;
+
+  it('during the VM start, the VM recorded: the next `lab up` removes what that start left, then builds the lab', async () => {
     const before = await footprint({ of: [NAME] });
-    await killUpWhen(PHASES[0].ready);
+    await killUpWhen(vmRecorded);
+    expect((await readState(NAME))?.starting).toBe(true);
+    const up = await cli(['up', '--name', NAME, '--testbed', 'vm']);
+    expect(up.exitCode, up.stdout + up.stderr).toBe(0);
+    expect(up.stdout).toMatch(
+      /lab k9: a start that did not finish \(its run was killed\) left it; removing what it left/,
+    );
+    expect(up.stdout).toMatch(/removed lab k9: VM \(qemu pid \d+\) and its overlay/);
+    expect(up.stdout).toMatch(/\d+\/\d+ checks passed/);
+    expect(await vmPids()).toHaveLength(1);
+    expect((await cli(['down', '--name', NAME])).exitCode).toBe(0);
+    expect(await footprint({ of: [NAME] })).toEqual(before);
+  });
+
+  it('during the VM start, the VM not recorded yet: the next `lab up` finds it by name, removes it, then builds the lab', async () => {
+    const before = await footprint({ of: [NAME] });
+    await killUpWhen(vmRecorded);
+    // As if the kill had come between qemu's start and the state's write: no state names the VM.
+    await rm(join(labStateDir(NAME), 'state.json'));
     const up = await cli(['up', '--name', NAME, '--testbed', 'vm']);
     expect(up.exitCode, up.stdout + up.stderr).toBe(0);
     expect(up.stdout).toMatch(/removed leftovers of lab k9 \(vm\): qemu pid \d+/);

@@ -7,10 +7,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../model/errors.js';
 import { validateLab } from '../../model/topology.js';
 import { StepFailed } from '../../provision/apply.js';
-import { labDown, labUp, TESTBEDS } from '../../testbed/lab.js';
+import { connectLab, labDown, labUp, TESTBEDS } from '../../testbed/lab.js';
 import { LabBusyError, lockFile } from '../../testbed/lock.js';
 import { labStateDir } from '../../testbed/paths.js';
-import { readState } from '../../testbed/state.js';
+import { readState, writeState } from '../../testbed/state.js';
 import type { Testbed } from '../../testbed/testbed.js';
 import { rejection } from '../rejection.js';
 
@@ -139,6 +139,37 @@ describe('labUp cleans up at every failure point', () => {
     expect(await labDown(lab.name)).toBe(true);
     expect(fake.machines.size).toBe(0);
     expect(existsSync(labStateDir(lab.name))).toBe(false);
+  });
+});
+
+describe('a start that was killed', () => {
+  it('leaves a state marked starting until preflight passed; the next `up` removes what it left and builds anew', async () => {
+    const fake = fakeTestbed('none');
+    let during: boolean | undefined;
+    TESTBEDS.vm = {
+      ...fake.testbed,
+      create: async (l, ctx) => {
+        const session = await fake.testbed.create(l, ctx);
+        during = (await readState(l.name))?.starting;
+        return session;
+      },
+    };
+    // What a run killed after create recorded its machine, before preflight, leaves.
+    await writeState({ version: 1, lab, testbed: 'vm', createdAt: 'then', starting: true });
+    fake.machines.add('left-by-the-killed-run');
+    // Nothing to open in the meantime: `verify`, `exec` and the rest say why.
+    expect((await rejection(connectLab(lab.name))).message).toMatch(/lab fake has not finished starting/);
+    const lines: string[] = [];
+    const { session } = await labUp(lab, { testbed: 'vm', log: (l) => lines.push(l) });
+    await session.close();
+    expect(lines[0]).toBe('lab fake: a start that did not finish (its run was killed) left it; removing what it left');
+    expect(fake.calls.filter((c) => c === 'destroy')).toHaveLength(1);
+    expect(fake.machines).toEqual(new Set(['fake-machine']));
+    expect(during).toBe(true);
+    const state = await readState(lab.name);
+    expect(state?.starting).toBeUndefined();
+    expect(state?.createdAt).not.toBe('then');
+    expect(await labDown(lab.name)).toBe(true);
   });
 });
 
