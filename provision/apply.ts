@@ -81,9 +81,13 @@ export function stepsScript(steps: Step[]): string {
   return lines.join('\n');
 }
 
-/** Stops a host script's running step (the subshells under the script, and their children). */
+/**
+ * Stops a host script's running step: each subshell under the script is frozen first, so it starts nothing between the
+ * signals to its children and its own (a child it started after them would outlive it, as a busy CI machine showed),
+ * then let go to take its TERM.
+ */
 const stopStep = (pid: number) =>
-  `for p in $(pgrep -P ${pid}); do pkill -TERM -P $p; kill -TERM $p; done 2>/dev/null; true`;
+  `for p in $(pgrep -P ${pid}); do kill -STOP $p; pkill -TERM -P $p; kill -TERM $p; kill -CONT $p; done 2>/dev/null; true`;
 
 /** What step `index` wrote to stderr (after its marker line). */
 function stepStderr(stderr: string, index: number): string {
@@ -115,9 +119,13 @@ export async function runSteps(
   let current = 0;
   let since = Date.now();
   let timedOut: number | undefined;
+  let stoppedAt = 0;
   const watchdog = setInterval(() => {
-    if (pid === undefined || timedOut !== undefined || Date.now() - since < limit * 1000) return;
-    timedOut = current;
+    if (pid === undefined || Date.now() - since < limit * 1000) return;
+    // Stopped again while it runs on: on a busy machine the first stop can come before the step's subshell exists.
+    if (timedOut !== undefined && Date.now() - stoppedAt < 2_000) return;
+    timedOut ??= current;
+    stoppedAt = Date.now();
     void run(stopStep(pid)).catch(() => {});
   }, 250);
   let res: ExecResult;
