@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { VmImage } from '../../testbed/vm/image.js';
-import { sweepInterruptedSaves } from '../../testbed/vm/saved.js';
+import { findSaved, LAB_VM, savedDir, sweepInterruptedSaves } from '../../testbed/vm/saved.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lvs-lab-saved-'));
 afterEach(() => rmSync(join(dir, 'saved'), { recursive: true, force: true }));
-const image = { dir } as VmImage;
+const image = { dir, disk: '/img/disk.raw', kernel: '/img/vmlinux', initrd: '/img/initrd.img' } as VmImage;
 
 describe('interrupted saves', () => {
   it('removes a save whose process is gone, keeps one whose process runs, never touches a finished one', async () => {
@@ -22,4 +22,29 @@ describe('interrupted saves', () => {
     expect(await sweepInterruptedSaves(image)).toEqual([gone]);
     expect([gone, running, finished].map((d) => existsSync(d))).toEqual([false, true, true]);
   });
+});
+
+describe('a saved state', () => {
+  const files = ['manifest.json', 'disk.qcow2', 'state', 'ram', 'id_ed25519'];
+  const write = async (except?: string) => {
+    const d = await savedDir(LAB_VM, image);
+    mkdirSync(d, { recursive: true });
+    for (const f of files.filter((f) => f !== except))
+      writeFileSync(join(d, f), f === 'manifest.json' ? JSON.stringify({ publicKey: 'AAAAkey' }) : 'x');
+    return d;
+  };
+
+  it('is found when whole, with its memory file beside its device state', async () => {
+    const d = await write();
+    expect(await findSaved(LAB_VM, image)).toMatchObject({ dir: d, ram: join(d, 'ram'), state: join(d, 'state') });
+  });
+
+  it.each(['ram', 'state', 'disk.qcow2', 'id_ed25519'])(
+    'with its %s gone is no saved state, and is removed so the next start saves a whole one',
+    async (gone) => {
+      const d = await write(gone);
+      expect(await findSaved(LAB_VM, image)).toBeUndefined();
+      expect(existsSync(d)).toBe(false);
+    },
+  );
 });
