@@ -85,7 +85,7 @@ export interface BootOptions {
   saveRamTo?: string;
   /** Start from a saved booted VM (saved.ts) instead of booting: its disk becomes the overlay's backing file, its RAM
    * file is mapped copy-on-write. */
-  restore?: { disk: string; state: string; ram: string };
+  restore?: { disk: string; ram: string };
 }
 
 /**
@@ -108,6 +108,7 @@ const ramFile = (o: BootOptions, mb: number): string[] => {
 
 export function qemuArgs(o: BootOptions, accel: Accel): string[] {
   const f = vmFiles(o.dir);
+  const memoryMb = o.memoryMb ?? 1024;
   return [
     '-name',
     `${o.name},process=${o.name}`,
@@ -115,8 +116,8 @@ export function qemuArgs(o: BootOptions, accel: Accel): string[] {
     '-smp',
     String(VCPUS),
     '-m',
-    String(o.memoryMb ?? 1024),
-    ...ramFile(o, o.memoryMb ?? 1024),
+    String(memoryMb),
+    ...ramFile(o, memoryMb),
     '-kernel',
     o.image.kernel,
     '-initrd',

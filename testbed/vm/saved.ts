@@ -100,16 +100,20 @@ export async function savedDir(flavour: VmFlavour, image: VmImage): Promise<stri
   return join(image.dir, 'saved', `${flavour.name}-${key}`);
 }
 
+/** A saved state's files in its directory (written by saveVm, read by readSaved); the manifest is written last. */
+const savedFiles = (dir: string) => ({
+  disk: join(dir, 'disk.qcow2'),
+  state: join(dir, 'state'),
+  ram: join(dir, 'ram'),
+  keyFile: join(dir, 'id_ed25519'),
+});
+const manifestFile = (dir: string) => join(dir, 'manifest.json');
+
 async function readSaved(dir: string): Promise<SavedVm | undefined> {
-  const manifest = join(dir, 'manifest.json');
+  const manifest = manifestFile(dir);
   if (!existsSync(manifest)) return undefined;
   const { publicKey } = JSON.parse(await readFile(manifest, 'utf8')) as { publicKey: string };
-  const files = {
-    disk: join(dir, 'disk.qcow2'),
-    state: join(dir, 'state'),
-    ram: join(dir, 'ram'),
-    keyFile: join(dir, 'id_ed25519'),
-  };
+  const files = savedFiles(dir);
   // One with a file gone (removed by hand) is no saved state: without its memory file qemu would make an empty one,
   // and the guest would resume on zeroed memory. Removed, so the next start saves a whole one.
   if (!Object.values(files).every((f) => existsSync(f))) {
@@ -160,14 +164,15 @@ export async function saveVm(
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true, mode: 0o700 });
   const name = `lvs-lab-save-${flavour.name}`;
+  const files = savedFiles(work);
   let pid = 0;
   try {
     const t0 = Date.now();
     const keys = newSshKeyPair();
-    await writeFile(join(work, 'id_ed25519'), keys.private, { mode: 0o600 });
+    await writeFile(files.keyFile, keys.private, { mode: 0o600 });
     const publicKey = keys.public.split(' ')[1];
     const sshPort = await freeLoopbackPort();
-    ({ pid } = await bootVm({ name, image, dir: work, sshPort, publicKey, saveRamTo: join(work, 'ram') }));
+    ({ pid } = await bootVm({ name, image, dir: work, sshPort, publicKey, saveRamTo: files.ram }));
     log(`saving a booted ${flavour.name} VM for fast starts (once per image; qemu pid ${pid})`);
     const shell = await connect(pid, name, sshPort, work, keys.private);
     try {
@@ -193,23 +198,23 @@ export async function saveVm(
       // Stopped first, so the disk is final before the memory is written; the restored guest then resumes from here.
       await qmp.execute('stop');
       await qmp.execute('migrate-set-capabilities', { capabilities: [IGNORE_SHARED] });
-      await qmp.execute('migrate', { uri: `exec:cat > '${join(work, 'state')}'` });
+      await qmp.execute('migrate', { uri: `exec:cat > '${files.state}'` });
       await qmp.migrationDone(120_000);
       await qmp.execute('quit').catch(() => {});
     } finally {
       qmp.close();
     }
     await stopVm(pid, name);
-    await rename(vmFiles(work).overlay, join(work, 'disk.qcow2'));
+    await rename(vmFiles(work).overlay, files.disk);
     for (const f of [vmFiles(work).console, vmFiles(work).pidFile]) await rm(f, { force: true });
     // On disk before the manifest says the state is whole (the memory file alone is up to the VM's size).
-    await $({ quiet: true })`sync ${['disk.qcow2', 'state', 'ram'].map((f) => join(work, f))}`;
+    await $({ quiet: true })`sync ${[files.disk, files.state, files.ram]}`;
     await writeFile(
-      join(work, 'manifest.json'),
+      manifestFile(work),
       JSON.stringify({ flavour, publicKey, savedAt: new Date().toISOString() }, null, 2),
     );
     await rename(work, final).catch(async (err) => {
-      if (!existsSync(join(final, 'manifest.json'))) throw err;
+      if (!existsSync(manifestFile(final))) throw err;
       await rm(work, { recursive: true, force: true }); // another process saved it first
     });
     // States of this flavour saved under other inputs (an older qemu command line, qemu, save format) are stale now.

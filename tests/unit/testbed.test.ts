@@ -130,7 +130,6 @@ describe('VM testbed', () => {
         ...boot,
         restore: {
           disk: '/img/saved/lab-1/disk.qcow2',
-          state: '/img/saved/lab-1/state',
           ram: '/img/saved/lab-1/ram',
         },
       },
