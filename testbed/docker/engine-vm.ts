@@ -122,7 +122,7 @@ export async function engineUp(log: Log = () => {}): Promise<void> {
     return;
   }
   if (existing) await rm(engineDir(), { recursive: true, force: true });
-  await checkVmHostTools();
+  await checkVmHostTools(engineDir());
   const state: EngineState = { version: 1, createdAt: new Date().toISOString() };
   await writeEngineState(state);
   let shell: Shell;

@@ -13,7 +13,7 @@ import { newSshKeyPair, SshShell, type SshTarget } from '../../provision/ssh.js'
 import { PreflightError } from '../preflight.js';
 import { seconds, type Log } from '../testbed.js';
 import { ensureImage, imageDir, type VmImage } from './image.js';
-import { openMasterShell, startMaster, stopMasters, type MasterOptions } from './master.js';
+import { controlPathProblem, openMasterShell, startMaster, stopMasters, type MasterOptions } from './master.js';
 import { bootVm, freeLoopbackPort, isOurVm, stopVm, VCPUS, vmFiles } from './qemu.js';
 import {
   discardSaved,
@@ -40,14 +40,19 @@ export type { Log };
 
 export const vmKeyFile = (dir: string): string => join(dir, 'id_ed25519');
 
-/** Fails before anything starts when this host lacks qemu (or, for a first image build, debootstrap or root). */
-export async function checkVmHostTools(): Promise<void> {
+/**
+ * Fails before anything starts when this host lacks qemu (or, for a first image build, debootstrap or root), or when
+ * the VM's directory `dir` is too deep for its SSH control socket.
+ */
+export async function checkVmHostTools(dir: string): Promise<void> {
   const needBuild = !existsSync(join(await imageDir(), 'manifest.json'));
   const tools = ['qemu-system-x86_64', 'qemu-img', ...(needBuild ? ['debootstrap', 'mkfs.ext4'] : [])];
   const missing: string[] = [];
   for (const t of tools) if ((await $({ nothrow: true, quiet: true })`command -v ${t}`).exitCode !== 0) missing.push(t);
   const problems = missing.map((t) => `tool: ${t} is not installed (testbed/install-deps.sh vm installs it)`);
   if (needBuild && process.getuid?.() !== 0) problems.push('root: building the VM image with debootstrap needs root');
+  const tooDeep = controlPathProblem(dir);
+  if (tooDeep) problems.push(tooDeep);
   if (problems.length > 0) throw new PreflightError('localhost', problems);
 }
 

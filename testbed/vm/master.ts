@@ -15,6 +15,18 @@ import { processArgs, processesUsing, stopProcess } from '../process.js';
 
 const files = (dir: string) => ({ socket: join(dir, 'ssh.ctl'), log: join(dir, 'ssh.log') });
 
+// ssh first binds a master's control socket as `<ControlPath>.<16 random characters>`, and a unix socket's address
+// holds 107 bytes.
+const CONTROL_PATH_ROOM = 107 - 17;
+
+/** Why ssh could not make the control socket of a VM whose files are in `dir`, if it could not (its path too long). */
+export function controlPathProblem(dir: string): string | undefined {
+  const { socket } = files(dir);
+  const bytes = Buffer.byteLength(socket);
+  if (bytes <= CONTROL_PATH_ROOM) return undefined;
+  return `state directory: ${socket}, the VM's SSH control socket, would be ${bytes} bytes long and ssh takes at most ${CONTROL_PATH_ROOM}; set LVS_LAB_STATE_DIR to a shorter directory`;
+}
+
 /** Whether a unix socket takes connections (a master's control socket, a forwarded Docker socket). */
 export const socketAnswers = (path: string): Promise<boolean> =>
   new Promise((resolve) => {

@@ -2,8 +2,9 @@
 // networking with restrict=on, so the guest reaches nothing but the one loopback port forwarded to its sshd.
 import { CommandError } from '../../model/errors.js';
 import { existsSync, readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { open, readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { $ } from 'zx';
 import { processArgs, stopProcess } from '../process.js';
@@ -65,12 +66,21 @@ export interface VmFiles {
   qmp: string;
 }
 
+const QMP_SOCKET = 'qmp.sock';
+
 export const vmFiles = (dir: string): VmFiles => ({
   overlay: join(dir, 'overlay.qcow2'),
   pidFile: join(dir, 'qemu.pid'),
   console: join(dir, 'console.log'),
-  qmp: join(dir, 'qmp.sock'),
+  qmp: join(dir, QMP_SOCKET),
 });
+
+/**
+ * qemu has the VM's directory open as its fd 3 and makes its QMP socket through `/proc/self/fd/3/`: a unix socket's
+ * address holds 107 bytes, and the directory of a VM being saved alone sits ~90 characters below the cache directory,
+ * so a home longer than /root did not fit.
+ */
+const DIR_FD = 3;
 
 export interface BootOptions {
   /** Shown in `ps` as the qemu process name, and checked before we ever signal a pid. */
@@ -144,7 +154,7 @@ export function qemuArgs(o: BootOptions, accel: Accel): string[] {
     '-serial',
     `file:${f.console}`,
     '-qmp',
-    `unix:${f.qmp},server=on,wait=off`,
+    `unix:/proc/self/fd/${DIR_FD}/${QMP_SOCKET},server=on,wait=off`,
     '-no-reboot',
     '-daemonize',
     '-pidfile',
@@ -161,16 +171,27 @@ export async function bootVm(o: BootOptions): Promise<{ pid: number; accel: Acce
   // A restored VM's overlay sits on the disk as it was when its memory was saved, never on the pristine image.
   if (o.restore) await $({ quiet: true })`qemu-img create -q -f qcow2 -F qcow2 -b ${o.restore.disk} ${f.overlay}`;
   else await $({ quiet: true })`qemu-img create -q -f qcow2 -F raw -b ${o.image.disk} ${f.overlay}`;
-  const res = await $({ quiet: true, nothrow: true })`qemu-system-x86_64 ${qemuArgs(o, accel)}`;
-  if (res.exitCode !== 0)
-    throw new CommandError(
-      'localhost',
-      `qemu-system-x86_64 ${qemuArgs(o, accel).join(' ')}`,
-      res.exitCode ?? 1,
-      res.stderr,
-      'starting qemu',
-    );
+  const args = qemuArgs(o, accel);
+  const res = await runQemu(args, o.dir);
+  if (res.code !== 0)
+    throw new CommandError('localhost', `qemu-system-x86_64 ${args.join(' ')}`, res.code, res.stderr, 'starting qemu');
   return { pid: Number((await readFile(f.pidFile, 'utf8')).trim()), accel };
+}
+
+/** Runs qemu with `dir` open as its fd 3 (DIR_FD) until it exits: with `-daemonize`, once the VM has started. */
+export async function runQemu(args: string[], dir: string): Promise<{ code: number; stderr: string }> {
+  const dirFd = await open(dir, 'r');
+  try {
+    return await new Promise((resolve, reject) => {
+      const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe', dirFd.fd] });
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      child.once('error', reject);
+      child.once('close', (code) => resolve({ code: code ?? 1, stderr }));
+    });
+  } finally {
+    await dirFd.close();
+  }
 }
 
 /** True when these are the arguments of a qemu started under this name (`-name NAME,process=NAME`). */

@@ -35,7 +35,7 @@ async function stopNamed(lab: Lab): Promise<string[]> {
 export const vmTestbed: Testbed = {
   kind: 'vm',
   httpdLayout: instanceLayout,
-  checkHost: () => checkVmHostTools(),
+  checkHost: (lab) => checkVmHostTools(labStateDir(lab.name)),
   create: async (lab, { dir, log, save }) => {
     const strays = await stopNamed(lab);
     if (strays.length > 0) log(`removed leftovers of lab ${lab.name} (vm): ${strays.join(', ')}`);

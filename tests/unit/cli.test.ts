@@ -10,9 +10,13 @@ const run = promisify(execFile);
 const scratch = mkdtempSync(join(tmpdir(), 'lvs-lab-cli-'));
 const env = { ...process.env, LVS_LAB_STATE_DIR: join(scratch, 'state'), LVS_LAB_CACHE_DIR: join(scratch, 'cache') };
 
-async function lab(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function lab(
+  ...args: (string | Record<string, string>)[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const extraEnv = args.find((a) => typeof a !== 'string') ?? {};
+  const argv = args.filter((a) => typeof a === 'string');
   try {
-    const { stdout, stderr } = await run(LAB_CLI[0], [...LAB_CLI.slice(1), ...args], { env });
+    const { stdout, stderr } = await run(LAB_CLI[0], [...LAB_CLI.slice(1), ...argv], { env: { ...env, ...extraEnv } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -51,6 +55,15 @@ describe('lab CLI', () => {
     expect(semantic.stderr).toContain('realservers[1].ip: 192.168.170.5 is already used by realservers[0].ip');
     expect(existsSync(join(scratch, 'state'))).toBe(false);
     expect(existsSync(join(scratch, 'cache'))).toBe(false);
+  });
+
+  it("refuses a state directory too deep for a VM's SSH control socket before creating anything", async () => {
+    const deep = join(scratch, 'a-state-directory-too-deep-for-a-unix-socket'.repeat(2));
+    const res = await lab('up', '--testbed', 'vm', '--name', 'deep', { LVS_LAB_STATE_DIR: deep });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain(`state directory: ${deep}/labs/deep/ssh.ctl, the VM's SSH control socket, would be`);
+    expect(res.stderr).toContain('set LVS_LAB_STATE_DIR to a shorter directory');
+    expect(existsSync(join(deep, 'labs', 'deep'))).toBe(false);
   });
 
   it('rejects an unknown testbed and an unknown command', async () => {
