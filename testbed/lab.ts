@@ -125,8 +125,10 @@ async function labUpLocked(lab: Lab, options: UpOptions): Promise<{ session: Lab
       session = await testbed.create(lab, { log, dir, save });
       const tp = Date.now();
       await session.preflight({ rebuilding: false });
+      // A lab from here on: the next `up` takes it over. Recorded before it is said, so a run killed once the line
+      // is out always leaves a lab to take over (the kill -9 tests stop a run on this line).
+      await save({ starting: undefined });
       log(`preflight: the hosts can run the lab (${seconds(tp)} s)`);
-      await save({ starting: undefined }); // a lab from here on: the next `up` takes it over
     }
     const t0 = Date.now();
     log(`network: ${await session.buildNetwork()} (${seconds(t0)} s)`);

@@ -100,6 +100,8 @@ describe.sequential('kill -9 of `lab up`', () => {
   it('during the network build: the next `lab up` takes the lab over (stale lock, running VM) and completes it', async () => {
     const before = await footprint({ of: [NAME] });
     await killUpWhen(PHASES[2].ready);
+    // The preflight line is printed once the state no longer says `starting`: the killed run left a lab.
+    expect((await readState(NAME))?.starting).toBeUndefined();
     const up = await cli(['up', '--name', NAME, '--testbed', 'vm']);
     expect(up.exitCode, up.stdout + up.stderr).toBe(0);
     expect(up.stdout).toContain(`lab ${NAME} is already up (vm); re-applying the plan`);
