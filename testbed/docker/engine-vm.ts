@@ -7,7 +7,8 @@ import type { Shell } from '../../provision/shell.js';
 import { stateDir } from '../paths.js';
 import { seconds } from '../testbed.js';
 import { readJson, writeJson } from '../state.js';
-import { forwardOnMaster, socketAnswers, stopMasters } from '../vm/master.js';
+import { forwardOnMaster, stopMasters } from '../vm/master.js';
+import { socketAnswers } from '../vm/unix-socket.js';
 import type { VmFlavour } from '../vm/saved.js';
 import {
   bootMachine,

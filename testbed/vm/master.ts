@@ -5,19 +5,18 @@
 // control path, which is in its command line.
 import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { CommandError } from '../../model/errors.js';
 import { LocalShell, shq } from '../../provision/shell.js';
 import { opensshOptions, OpensshShell, type SshTarget } from '../../provision/ssh.js';
 import { pollFor, waitFor } from '../../provision/wait.js';
 import { processArgs, processesUsing, stopProcess } from '../process.js';
+import { SOCKET_PATH_MAX, socketAnswers } from './unix-socket.js';
 
 const files = (dir: string) => ({ socket: join(dir, 'ssh.ctl'), log: join(dir, 'ssh.log') });
 
-// ssh first binds a master's control socket as `<ControlPath>.<16 random characters>`, and a unix socket's address
-// holds 107 bytes.
-const CONTROL_PATH_ROOM = 107 - 17;
+// ssh first binds a master's control socket as `<ControlPath>.<16 random characters>`.
+const CONTROL_PATH_ROOM = SOCKET_PATH_MAX - 17;
 
 /** Why ssh could not make the control socket of a VM whose files are in `dir`, if it could not (its path too long). */
 export function controlPathProblem(dir: string): string | undefined {
@@ -26,13 +25,6 @@ export function controlPathProblem(dir: string): string | undefined {
   if (bytes <= CONTROL_PATH_ROOM) return undefined;
   return `state directory: ${socket}, the VM's SSH control socket, would be ${bytes} bytes long and ssh takes at most ${CONTROL_PATH_ROOM}; set LVS_LAB_STATE_DIR to a shorter directory`;
 }
-
-/** Whether a unix socket takes connections (a master's control socket, a forwarded Docker socket). */
-export const socketAnswers = (path: string): Promise<boolean> =>
-  new Promise((resolve) => {
-    const s = createConnection(path, () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
 
 const isMaster = (pid: number, dir: string) => {
   const args = processArgs(pid);

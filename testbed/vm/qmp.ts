@@ -1,9 +1,8 @@
 // A minimal client for qemu's machine protocol (QMP) on a unix socket: what saving and restoring a booted VM needs
 // (stop, migrate, query-migrate, cont, quit). One command at a time; asynchronous events are skipped.
-import { open } from 'node:fs/promises';
-import { createConnection, type Socket } from 'node:net';
-import { basename, dirname } from 'node:path';
+import type { Socket } from 'node:net';
 import { waitFor } from '../../provision/wait.js';
+import { connectUnix } from './unix-socket.js';
 
 export class QmpError extends Error {}
 
@@ -100,21 +99,5 @@ export class Qmp {
 
   close(): void {
     this.socket.destroy();
-  }
-}
-
-/**
- * Connects to a unix socket through its directory's file descriptor (`/proc/self/fd/N/NAME`, which the kernel resolves
- * to the same file), so the socket's own path may be longer than the 107 bytes a socket address holds.
- */
-export async function connectUnix(path: string): Promise<Socket> {
-  const dir = await open(dirname(path), 'r');
-  try {
-    return await new Promise<Socket>((resolve, reject) => {
-      const s = createConnection(`/proc/self/fd/${dir.fd}/${basename(path)}`, () => resolve(s));
-      s.once('error', reject);
-    });
-  } finally {
-    await dir.close();
   }
 }
