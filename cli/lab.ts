@@ -1,22 +1,22 @@
 // npm run lab -- up|verify|status|plan|down|vagrantfile|engine [--file lab.yaml] [--testbed auto|netns|vm|vagrant] [--name NAME] [--stack S]
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { capture, formatCapture } from '../inside/capture.js';
 import { hostNamed } from '../inside/hosts.js';
 import { formatObservation, observe } from '../inside/observe.js';
 import { trapInterrupts } from './interrupt.js';
+import { parseCli, type CliOptions } from './options.js';
 import { readStackSettings } from '../model/stack.js';
 import { UserError } from '../model/errors.js';
 import { loadLab } from '../model/load.js';
 import { PRESET_NAMES } from '../model/presets.js';
-import { hostsOf, type Lab } from '../model/topology.js';
+import { hostsOf, REFERENCE_LAB, type Lab } from '../model/topology.js';
 import { shq } from '../provision/shell.js';
 import { formatPlan, planLab } from '../provision/plan.js';
 import { connectDockerLab } from '../testbed/docker/engine.js';
 import { engineDown, engineUp, engineVmRunning } from '../testbed/docker/engine-vm.js';
-import { connectLab, labDown, labUp, TESTBEDS, type TestbedChoice } from '../testbed/lab.js';
-import { listStates, readState, TESTBED_KINDS } from '../testbed/state.js';
+import { connectLab, labDown, labUp, TESTBEDS } from '../testbed/lab.js';
+import { listStates, readState, scanStates } from '../testbed/state.js';
 import { previewVagrantfile } from '../testbed/vagrant/preview.js';
 import { ensureImage } from '../testbed/vm/image.js';
 import { ensureSavedVm } from '../testbed/vm/machine.js';
@@ -65,42 +65,34 @@ async function connectStackLab(stack: string) {
 const started = Date.now();
 const log = (msg: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s] ${msg}`);
 
-async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      file: { type: 'string' },
-      preset: { type: 'string' },
-      name: { type: 'string' },
-      testbed: { type: 'string', default: 'auto' },
-      stack: { type: 'string' },
-      'no-verify': { type: 'boolean', default: false },
-      all: { type: 'boolean', default: false },
-      requests: { type: 'string' },
-      hosts: { type: 'string' },
-      out: { type: 'string' },
-      guards: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-      debug: { type: 'boolean', default: false },
-    },
-  });
-  debug = values.debug;
-  const command = positionals[0];
+/**
+ * The running lab a command acts on when none is named: the default lab's when it is up, else the one lab that is up
+ * (said on stderr); with several and none named, a refusal that lists them.
+ */
+async function runningLabName(values: CliOptions, model: Lab): Promise<string> {
+  if (values.name || values.file || values.preset) return model.name;
+  const up = (await listStates()).flatMap((s) => ('lab' in s ? [s.lab.name] : []));
+  if (up.includes(model.name) || up.length === 0) return model.name;
+  if (up.length === 1) {
+    console.error(`(lab ${up[0]}: the one lab that is up)`);
+    return up[0];
+  }
+  throw new UserError(`--name: ${up.length} labs are up (${up.join(', ')}); say which with --name`);
+}
+
+async function main(values: CliOptions): Promise<number> {
+  const command = values.command;
   if (values.help || !command) {
     console.log(USAGE);
     return command || values.help ? 0 : 2;
   }
-  const testbed = values.testbed as TestbedChoice;
-  if (!['auto', ...TESTBED_KINDS].includes(testbed))
-    throw new UserError(`--testbed: "${values.testbed}" is not one of auto, ${TESTBED_KINDS.join(', ')}`);
-  const loadModel = async (): Promise<Lab> => {
-    const lab = await loadLab(values.file, values.preset);
-    return values.name ? { ...lab, name: values.name } : lab;
-  };
+  const testbed = values.testbed;
+  // --name is one more lab-file field: checked by the same schema, with the lab file's other rules.
+  const loadModel = (): Promise<Lab> => loadLab(values.file, values.preset, values.name);
 
   // A running lab: the netns/vm/vagrant lab of this name, or with --stack the Docker lab of that Pulumi stack.
   const openLab = async () =>
-    values.stack ? connectStackLab(values.stack) : connectLab(values.name ?? (await loadModel()).name);
+    values.stack ? connectStackLab(values.stack) : connectLab(await runningLabName(values, await loadModel()));
   const count = (fallback: number) => {
     const n = values.requests === undefined ? fallback : Number(values.requests);
     if (!Number.isInteger(n) || n < 1 || n > 1000)
@@ -110,12 +102,16 @@ async function main(): Promise<number> {
 
   switch (command) {
     case 'exec': {
-      const [host, ...words] = positionals.slice(1);
+      const [host, ...words] = values.args;
       if (!values.all && (!host || words.length === 0))
         throw new UserError('exec: usage: exec <host> -- <command...>, or exec --all -- <command...>');
       const access = await openLab();
       try {
-        const command = (values.all ? [host, ...words] : words).filter((w) => w !== undefined).join(' ');
+        // Each word arrives as given (quoted on the way), as with docker exec; a shell string is `sh -c '...'`.
+        const command = (values.all ? [host, ...words] : words)
+          .filter((w) => w !== undefined)
+          .map(shq)
+          .join(' ');
         const hosts = values.all ? hostsOf(access.lab).map((h) => h.name) : [hostNamed(access.lab, host).name];
         // One host streams as it comes; several at once prefix each line with the host, as they finish.
         const results = await Promise.all(
@@ -144,7 +140,7 @@ async function main(): Promise<number> {
       }
     }
     case 'shell': {
-      const host = positionals[1];
+      const host = values.args[0];
       if (!host) throw new UserError('shell: usage: shell <host>');
       const access = await openLab();
       let argv: string[];
@@ -219,7 +215,7 @@ async function main(): Promise<number> {
       log(
         `lab ${lab.name}: ${lab.forwarding.toUpperCase()}, ${lab.service.scheduler}, VIP ${lab.vip}:${lab.service.port}, ${lab.realservers.length} realservers`,
       );
-      const down = `\`npm run lab -- down${values.file ? ` --file ${values.file}` : ''}\``;
+      const down = `\`npm run lab -- down${lab.name === REFERENCE_LAB.name ? '' : ` --name ${lab.name}`}\``;
       // Interrupted, a run that built this lab removes it; one that re-applied to a running lab leaves it up.
       const building = !(await readState(lab.name));
       const signals = trapInterrupts(log, `${down} removes what is left`);
@@ -240,7 +236,7 @@ async function main(): Promise<number> {
         });
         try {
           if (signals.interrupted) return await interrupted();
-          if (values['no-verify']) return 0;
+          if (values.noVerify) return 0;
           log('verifying');
           const checks = await verifyLab(session);
           if (signals.interrupted) return await interrupted();
@@ -259,9 +255,7 @@ async function main(): Promise<number> {
       }
     }
     case 'verify': {
-      const session = values.stack
-        ? await connectStackLab(values.stack)
-        : await connectLab(values.name ?? (await loadModel()).name);
+      const session = await openLab();
       try {
         const checks = await verifyLab(session);
         console.log(formatChecks(checks));
@@ -272,8 +266,9 @@ async function main(): Promise<number> {
       }
     }
     case 'status': {
-      const states = await listStates();
-      if (states.length === 0) console.log('no labs are up');
+      const { states, unreadable } = await scanStates();
+      if (states.length === 0 && unreadable.length === 0) console.log('no labs are up');
+      for (const u of unreadable) console.log(`${u.name}: state unreadable (${u.problem}); \`down --name\` sweeps it`);
       for (const s of states) {
         const where = TESTBEDS[s.testbed].describe(s);
         console.log(
@@ -304,7 +299,7 @@ async function main(): Promise<number> {
       return 0;
     }
     case 'engine': {
-      const action = positionals[1];
+      const action = values.args[0];
       if (action === 'up') {
         await engineUp(log);
         log('Docker engine VM ready: `npm run pulumi -- up --stack <stack>` builds a Docker lab on it');
@@ -324,13 +319,18 @@ async function main(): Promise<number> {
   }
 }
 
-let debug = false;
+/** Resolves once everything written to `stream` so far has left the process (a pipe's reader may be slow). */
+const drained = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => stream.write('', () => resolve()));
+
+async function exit(code: number): Promise<never> {
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  process.exit(code);
+}
+
+const debug = process.argv.includes('--debug');
 
 // A refusal (UserError) exits 2, a failure 1; the stack trace is for --debug, not for users.
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(debug ? err : `error: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(err instanceof UserError ? 2 : 1);
-  },
-);
+(async () => main(parseCli(process.argv.slice(2))))().then(exit, async (err) => {
+  console.error(debug ? err : `error: ${err instanceof Error ? err.message : String(err)}`);
+  await exit(err instanceof UserError ? 2 : 1);
+});

@@ -36,14 +36,14 @@ export async function capture(
     const res = await a.transport.run(t.host, `test -e /sys/class/net/${t.dev}`);
     if (res.code !== 0) throw new UserError(`capture: ${t.host} has no lab interface ${t.dev}`);
   }
-  const remote = (t: { host: string; dev: string }) => `/tmp/lvs-lab-pcap-${lab.name}-${t.host}-${t.dev}`;
-  const started: Array<{ stop(): Promise<void> }> = [];
+  const started: Array<{ host: string; dev: string; dir: string; file: string; stop(): Promise<void> }> = [];
   let bodies: string[];
   try {
     for (const t of targets)
-      started.push(
-        await startTcpdump(a, t.host, `-i ${t.dev} -U -c ${MAX_PACKETS} -w ${remote(t)}.pcap`, remote(t), MAX_SECONDS),
-      );
+      started.push({
+        ...t,
+        ...(await startTcpdump(a, t.host, (f) => `-i ${t.dev} -U -c ${MAX_PACKETS} -w ${f}.pcap`, 'pcap', MAX_SECONDS)),
+      });
     bodies = await fetchSequence(a, requests);
   } finally {
     // Every capture that started is stopped, whatever failed: no tcpdump is left running.
@@ -51,16 +51,15 @@ export async function capture(
   }
   await mkdir(outDir, { recursive: true });
   const files = await Promise.all(
-    targets.map(async (t): Promise<CaptureFile> => {
-      const r = remote(t);
-      const summary = (await must(a, t.host, `tcpdump -e -n -r ${r}.pcap tcp port ${lab.service.port} 2>/dev/null`))
+    started.map(async ({ host, dev, dir, file: r }): Promise<CaptureFile> => {
+      const summary = (await must(a, host, `tcpdump -e -n -r ${r}.pcap tcp port ${lab.service.port} 2>/dev/null`))
         .split('\n')
         .filter(Boolean);
-      const packets = Number((await must(a, t.host, `tcpdump -n -r ${r}.pcap 2>/dev/null | wc -l`)).trim());
-      const pcap = Buffer.from((await must(a, t.host, `base64 -w0 ${r}.pcap; rm -f ${r}.*`)).trim(), 'base64');
-      const file = join(outDir, `${t.host}${t.dev === 'eth0' ? '' : `-${t.dev}`}.pcap`);
+      const packets = Number((await must(a, host, `tcpdump -n -r ${r}.pcap 2>/dev/null | wc -l`)).trim());
+      const pcap = Buffer.from((await must(a, host, `base64 -w0 ${r}.pcap; rm -rf ${dir}`)).trim(), 'base64');
+      const file = join(outDir, `${host}${dev === 'eth0' ? '' : `-${dev}`}.pcap`);
       await writeFile(file, pcap);
-      return { ...t, file, packets, summary };
+      return { host, dev, file, packets, summary };
     }),
   );
   return { bodies, files };

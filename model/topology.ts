@@ -39,9 +39,15 @@ const between = (min: number, max: number) =>
     .min(min, { message: `must be between ${min} and ${max}` })
     .max(max, { message: `must be between ${min} and ${max}` });
 
+/** A value as a message quotes it: JSON, cut to a readable length (a field may hold megabytes). */
+export function shown(value: unknown, max = 60): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > max ? `${text.slice(0, max)}... (${text.length} characters)` : text;
+}
+
 // zod's own address formats; the message names the value given.
-const ipv4 = z.ipv4({ error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 address (a.b.c.d)` });
-const cidrv4 = z.cidrv4({ error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 CIDR (a.b.c.d/len)` });
+const ipv4 = z.ipv4({ error: (iss) => `${shown(iss.input)} is not an IPv4 address (a.b.c.d)` });
+const cidrv4 = z.cidrv4({ error: (iss) => `${shown(iss.input)} is not an IPv4 CIDR (a.b.c.d/len)` });
 
 const hostName = z
   .string()
@@ -61,6 +67,9 @@ const realserver = z.strictObject({
   weight: between(0, MAX_WEIGHT).default(1),
 });
 
+/** ipvsadm's bound for -p (31 days, in seconds). */
+export const MAX_PERSISTENCE = 31 * 86400;
+
 const service = z.strictObject({
   // httpd is what the realservers serve, so TCP is the only protocol that means something here.
   protocol: z.literal('tcp', { message: 'only "tcp" is supported (the realservers serve HTTP)' }).default('tcp'),
@@ -71,6 +80,7 @@ const service = z.strictObject({
     .number({ message: 'must be a number' })
     .int({ message: 'must be a whole number' })
     .min(1, { message: 'must be at least 1 second (leave it out for no persistence)' })
+    .max(MAX_PERSISTENCE, { message: `must be at most ${MAX_PERSISTENCE} seconds (31 days, ipvsadm's limit)` })
     .optional(),
 });
 
@@ -109,14 +119,31 @@ export const REFERENCE_LAB = {
   client: { name: 'client', ip: '192.168.170.10' },
 } as const;
 
+/** A lab's name: it prefixes every namespace, link and VM of the lab (kernel link names stop at 15 characters) and
+ * names its state and run directories, so it is the one rule for `--name`, lab files, stacks and state read back. */
+export const LAB_NAME_PATTERN = /^[a-z][a-z0-9]{0,7}$/;
+const labName = z
+  .string({ message: 'must be a string' })
+  .regex(LAB_NAME_PATTERN, { message: 'must be 1-8 characters of a-z and 0-9, starting with a letter' })
+  // The kit's own libvirtd (Vagrant labs) has the run directory a netns lab of this name would have.
+  .refine((name) => name !== 'libvirt', { message: "libvirt is reserved for the kit's libvirtd" });
+
+/** A lab name given outside a lab file (`--name`, a state directory): refused as `<field>: <value> <reason>`. */
+export function checkLabName(name: unknown, field = '--name'): string {
+  const r = labName.safeParse(name);
+  if (!r.success) throw new UserError(`${field}: ${shown(name)} ${r.error.issues[0].message}`);
+  return r.data;
+}
+
+/** A count of realservers becomes that many empty entries; a count past the cap stays a number so the schema says
+ * why (building the array first would take the machine's memory). */
+const realserverCount = (v: unknown) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_REALSERVERS
+    ? Array.from({ length: v }, () => ({}))
+    : v;
+
 const labSchema = z.strictObject({
-  // The name prefixes every namespace, link and VM of the lab; kernel link names stop at 15 characters.
-  name: z
-    .string()
-    .regex(/^[a-z][a-z0-9]{0,7}$/, { message: 'must be 1-8 characters of a-z and 0-9, starting with a letter' })
-    // The kit's own libvirtd (Vagrant labs) has the run directory a netns lab of this name would have.
-    .refine((name) => name !== 'libvirt', { message: "libvirt is reserved for the kit's libvirtd" })
-    .default(REFERENCE_LAB.name),
+  name: labName.default(REFERENCE_LAB.name),
   subnet: cidrv4.default(REFERENCE_LAB.subnet),
   vip: ipv4.default(REFERENCE_LAB.vip),
   service: service.default({ ...REFERENCE_LAB.service }),
@@ -127,9 +154,14 @@ const labSchema = z.strictObject({
   // A list, or a count N: rs1..rsN with addresses assigned from the subnet.
   realservers: z
     .preprocess(
-      (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? Array.from({ length: v }, () => ({})) : v),
+      realserverCount,
       z
-        .array(realserver, { message: 'must be a list of realservers or a count' })
+        .array(realserver, {
+          error: (iss) =>
+            typeof iss.input === 'number'
+              ? `${shown(iss.input)} is not a count from 1 to ${MAX_REALSERVERS}`
+              : 'must be a list of realservers or a count',
+        })
         .min(1, { message: 'at least one realserver is required' })
         .max(MAX_REALSERVERS, { message: `at most ${MAX_REALSERVERS} realservers` }),
     )
@@ -376,12 +408,76 @@ function duplicatesInInput(input: unknown): string[] {
   return problems;
 }
 
+const plainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The input with the addresses it left out placed in the subnet it gave: the reference lab's host numbers there
+ * (.100 the VIP, .101 the director, ...), or the next free ones when the subnet is too small for them. An input
+ * with no valid subnet of its own is returned as it is (the reference lab's defaults, or the schema's messages).
+ */
+export function followSubnet(input: unknown): unknown {
+  if (!plainObject(input)) return input;
+  const valid = (c: unknown): c is string => typeof c === 'string' && ipaddr.IPv4.isValidCIDR(c);
+  const outside = plainObject(input.outside) && valid(input.outside.subnet) ? input.outside.subnet : undefined;
+  const inside = valid(input.subnet) ? input.subnet : undefined;
+  if (!inside && !outside) return input;
+  const lab: Record<string, unknown> = { ...input };
+  const hostEntries: Array<[Record<string, unknown>, string, string]> = [];
+  const entry = (key: string, holder: Record<string, unknown>, ref: string, net: string | undefined) => {
+    const current = holder[key] ?? {};
+    if (!net || !plainObject(current) || current.ip !== undefined) return;
+    const copy = { ...current };
+    holder[key] = copy;
+    hostEntries.push([copy, ref, net]);
+  };
+  const clientNet = lab.forwarding === 'nat' ? outside : inside;
+  // The reference realservers without their addresses: placed after the director's (resolveRealservers).
+  if (inside && lab.realservers === undefined)
+    lab.realservers = REFERENCE_LAB.realservers.map((r) => ({ name: r.name }));
+  entry('director', lab, REFERENCE_LAB.director.ip, inside);
+  if (plainObject(lab.ha)) {
+    lab.ha = { ...lab.ha };
+    entry('backup', lab.ha as Record<string, unknown>, '192.168.170.104', inside);
+  }
+  entry('client', lab, REFERENCE_LAB.client.ip, clientNet);
+  const ipOf = (v: unknown) => (plainObject(v) ? v.ip : undefined);
+  const used = new Set(
+    [
+      lab.vip,
+      ipOf(lab.director),
+      ipOf(lab.client),
+      plainObject(lab.ha) ? ipOf(lab.ha.backup) : undefined,
+      ...(Array.isArray(lab.realservers) ? lab.realservers.map(ipOf) : []),
+    ].filter((ip): ip is string => typeof ip === 'string'),
+  );
+  const place = (ref: string, net: string): string | undefined => {
+    const network = toNumber(ipaddr.IPv4.networkAddressFromCIDR(net).toString());
+    const size = 2 ** (32 - ipaddr.IPv4.parseCIDR(net)[1]);
+    const offset = toNumber(ref) - toNumber(ipaddr.IPv4.networkAddressFromCIDR(REFERENCE_LAB.subnet).toString());
+    const candidates = [offset, ...Array.from({ length: Math.min(size - 2, 4096) }, (_, i) => i + 1)];
+    const ip = candidates
+      .filter((o) => o > 0 && o < size - 1)
+      .map((o) => toIp(network + o))
+      .find((a) => !used.has(a));
+    if (ip) used.add(ip);
+    return ip;
+  };
+  if (lab.vip === undefined && (lab.forwarding === 'nat' ? outside : inside))
+    lab.vip = place(REFERENCE_LAB.vip, (lab.forwarding === 'nat' ? outside : inside)!);
+  for (const [copy, ref, net] of hostEntries) {
+    const ip = place(ref, net);
+    if (ip) copy.ip = ip;
+  }
+  return lab;
+}
+
 /**
  * Validates a lab description (already parsed from YAML/JSON/stack config) and fills in the reference lab's
- * defaults. Throws LabModelError listing every problem as `field: reason`.
+ * defaults, the addresses in the subnet it gives. Throws LabModelError listing every problem as `field: reason`.
  */
 export function validateLab(input: unknown, source = 'lab'): Lab {
-  const parsed = labSchema.safeParse(input ?? {});
+  const parsed = labSchema.safeParse(followSubnet(input ?? {}));
   if (!parsed.success) {
     throw new LabModelError(source, [
       ...parsed.error.issues.map((issue) => {

@@ -4,6 +4,7 @@
 // pair (dr-ha): its VRRP instance moves the VIP between the two directors, each of which holds the same table.
 import { FORWARDING, type Ha, type HealthCheck, type Host, type Lab } from '../model/topology.js';
 import type { HttpdLayout } from './httpd.js';
+import { shq } from './shell.js';
 
 export interface KeepalivedFiles {
   config: string;
@@ -123,5 +124,5 @@ export function keepalivedConfig(lab: Lab, director: Host): string {
 /** Starts keepalived with this lab's config and pid files (several directors share a machine): only its checker
  * for one director, its VRRP process too for a pair. */
 export function keepalivedStart(files: KeepalivedFiles, vrrp: boolean): string {
-  return `keepalived ${vrrp ? '' : '--check '}--use-file ${files.config} --pid ${files.pidFile}${vrrp ? ` --vrrp_pid ${files.vrrpPidFile}` : ''} --checkers_pid ${files.checkersPidFile}`;
+  return `keepalived ${vrrp ? '' : '--check '}--use-file ${shq(files.config)} --pid ${shq(files.pidFile)}${vrrp ? ` --vrrp_pid ${shq(files.vrrpPidFile)}` : ''} --checkers_pid ${shq(files.checkersPidFile)}`;
 }

@@ -66,12 +66,21 @@ const proc = (path: string, value: number): Step => ({
   unless: firstLineIs(`/proc/sys/net/ipv4/${path}`, String(value)),
 });
 
+/** A here-document's end word that no line of `content` is: EOF, else EOF1, EOF2, ... (a line "EOF" in a file's text
+ * would otherwise end it early, and the lines after it would run as commands). */
+export function heredocEnd(content: string): string {
+  const lines = new Set(content.split('\n'));
+  let end = 'EOF';
+  for (let i = 1; lines.has(end); i++) end = `EOF${i}`;
+  return end;
+}
+
 /**
  * Writes a whole file after creating `dir`; in place when the file already has exactly this content (read line by
  * line with the shell's own `read`: a last line without its newline is not read, so that file is rewritten).
  */
 const fileStep = (path: string, content: string, why: string, dir = path.replace(/\/[^/]+$/, '')): Step => ({
-  command: `mkdir -p ${shq(dir)} && cat > ${shq(path)} <<'EOF'\n${content}\nEOF`,
+  command: `mkdir -p ${shq(dir)} && cat > ${shq(path)} <<'${heredocEnd(content)}'\n${content}\n${heredocEnd(content)}`,
   unless:
     `c=; [ -r ${shq(path)} ] && while IFS= read -r l; do c="$c$l\n"; done < ${shq(path)}; ` +
     `[ "$c" = ${shq(`${content}\n`)} ]`,

@@ -27,7 +27,9 @@ export async function footprint({ machine = new LocalShell(), of }: FootprintOpt
   const script = [
     'ip netns list | sed "s/ (id.*//; s/^/netns /"',
     'ip -o link show | cut -d: -f2 | sed "s/@.*//; s/^ */link /"',
-    "grep -E 'netns|lvs' /proc/mounts | cut -d' ' -f2 | sed 's/^/mount /'",
+    // Not /run/netns itself: iproute2 mounts it at a boot's first `ip netns add`, for every tool's namespaces, and
+    // keeps it; it is the machine's from then on, whoever came first.
+    "grep -E 'netns|lvs' /proc/mounts | cut -d' ' -f2 | grep -vx /run/netns | sed 's/^/mount /'",
     "ps -eo args= | grep -E '^(/usr/bin/)?(qemu-system|apache2 -f|keepalived|tcpdump|libvirtd|virtlogd|/usr/sbin/dnsmasq|socat)' | grep -v grep | cut -c1-80 | sed 's/^/process /'",
     // A VM's master connection (testbed/vm/master.ts), by its control socket: the process's name alone is ssh.
     "ps -eo args= | grep -E '^ssh .*ControlMaster=yes' | grep -o 'ControlPath=[^ ]*' | sed 's/^/process ssh /'",

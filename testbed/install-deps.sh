@@ -11,7 +11,7 @@ choice=${1:-auto}
 # service that would start on the host's own port 80.
 netns_pkgs=(kmod iproute2 net-tools ipvsadm apache2-bin curl tcpdump iputils-arping procps keepalived)
 # qemu and the image build; everything the lab runs is inside the VM image.
-vm_pkgs=(kmod qemu-system-x86 qemu-utils debootstrap e2fsprogs xz-utils)
+vm_pkgs=(kmod qemu-system-x86 qemu-utils debootstrap debian-archive-keyring e2fsprogs xz-utils)
 # Debian's Vagrant with its libvirt plugin (registered system-wide: no `vagrant plugin install`, no network),
 # libvirt's daemon (started by the kit itself where none runs), dnsmasq for the management network's DHCP, socat for
 # SSH into the kit's network namespace. The box is built from the vm testbed's image, so its packages come too.

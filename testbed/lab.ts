@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { UserError } from '../model/errors.js';
-import type { Lab } from '../model/topology.js';
+import { validateLab, type Lab } from '../model/topology.js';
 import { applyPlan, type ApplyReport, type StepOutcome } from '../provision/apply.js';
 import { planLab, type PlanOptions } from '../provision/plan.js';
 import { LocalShell } from '../provision/shell.js';
@@ -12,7 +12,7 @@ import { netnsTestbed } from './netns.js';
 import { withLabLock } from './lock.js';
 import { labStateDir } from './paths.js';
 import { kernelHasIpvs } from './preflight.js';
-import { readState, writeState, type LabState, type TestbedKind } from './state.js';
+import { CorruptStateError, readState, writeState, type LabState, type TestbedKind } from './state.js';
 import { seconds, type Log, type Testbed, type TestbedSession } from './testbed.js';
 import { vagrantTestbed } from './vagrant/testbed.js';
 import { vmTestbed } from './vm/testbed.js';
@@ -177,7 +177,15 @@ async function labDownLocked(
   name: string,
   { log = () => {}, fallback }: { log?: Log; fallback?: Lab },
 ): Promise<boolean> {
-  const state = await readState(name);
+  let state: LabState | undefined;
+  try {
+    state = await readState(name);
+  } catch (err) {
+    // What such a state names is not trusted: the lab is swept by its name instead, as one that left no state.
+    if (!(err instanceof CorruptStateError)) throw err;
+    log(`${err.file}: ${err.reason}; removing what lab ${name} left by its name`);
+    fallback ??= validateLab({ name }, 'lab');
+  }
   if (!state) {
     if (!fallback) return false;
     let found = false;

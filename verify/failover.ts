@@ -2,7 +2,7 @@
 // what it saw is read back afterwards. Data only; tests and the benchmark judge it.
 import { directorsOf, type Lab } from '../model/topology.js';
 import { shq } from '../provision/shell.js';
-import { clientNeighborMac, must, serviceUrl, vipHolders } from './probes.js';
+import { clientNeighborMac, must, pidFrom, scratchDirOf, scratchFiles, serviceUrl, vipHolders } from './probes.js';
 import type { LabAccess } from '../provision/transport.js';
 import { pollFor, sleep, waitFor } from '../provision/wait.js';
 
@@ -40,19 +40,21 @@ export interface RequestLoop {
  * request given 1 s. Every descriptor is redirected, so the session that started it is free at once.
  */
 export async function startRequestLoop(a: LabAccess, seconds: number, everyMs = 100): Promise<RequestLoop> {
-  const file = `/tmp/lvs-lab-loop-${a.lab.name}`;
   const loop =
     `end=$(($(date +%s) + ${Math.ceil(seconds)})); while [ $(date +%s) -lt $end ]; do t=$(date +%s.%N); ` +
     `if b=$(curl -s --max-time 1 ${shq(serviceUrl(a.lab))}); then echo "$t ok $b"; else echo "$t fail"; fi; sleep ${everyMs / 1000}; done`;
-  await must(
-    a,
-    a.lab.client.name,
-    `rm -f ${file}.*; (sh -c ${shq(loop)} </dev/null >${file}.out 2>/dev/null & echo $! >${file}.pid)`,
+  const dir = scratchDirOf(
+    await must(
+      a,
+      a.lab.client.name,
+      `${scratchFiles('loop')} && (sh -c ${shq(loop)} </dev/null >$f.out 2>/dev/null & echo $! >$f.pid) && echo $d`,
+    ),
   );
+  const file = `${dir}/p`;
   return {
     results: async () => {
-      await must(a, a.lab.client.name, `p=$(cat ${file}.pid); while kill -0 $p 2>/dev/null; do sleep 0.2; done; true`);
-      const out = await must(a, a.lab.client.name, `cat ${file}.out; rm -f ${file}.*`);
+      await must(a, a.lab.client.name, `${pidFrom(`${file}.pid`)} && while kill -0 $p 2>/dev/null; do sleep 0.2; done`);
+      const out = await must(a, a.lab.client.name, `cat ${file}.out; rm -rf ${dir}`);
       return out
         .split('\n')
         .filter(Boolean)
@@ -119,8 +121,10 @@ export interface HeldConnection {
  * failover answers; one the new MASTER does not know is reset.
  */
 export async function holdConnection(a: LabAccess): Promise<HeldConnection> {
-  const file = `/tmp/lvs-lab-held-${a.lab.name}`;
   const port = a.lab.service.port;
+  // The script waits for the go file; its directory is made first so that the script can name it.
+  const dir = scratchDirOf(await must(a, a.lab.client.name, `${scratchFiles('held')} && echo $d`));
+  const file = `${dir}/p`;
   const script = [
     `exec 3<>/dev/tcp/${a.lab.vip}/${port} || exit 1`,
     `printf 'GET / HTTP/1.1\\r\\nHost: ${a.lab.vip}\\r\\n' >&3`,
@@ -131,7 +135,7 @@ export async function holdConnection(a: LabAccess): Promise<HeldConnection> {
   await must(
     a,
     a.lab.client.name,
-    `rm -f ${file}.*; (bash -c ${shq(script)} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`,
+    `(bash -c ${shq(script)} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`,
   );
   // Its local port, once connected (the kernel's socket table names it).
   const client = await waitFor(
@@ -155,9 +159,9 @@ export async function holdConnection(a: LabAccess): Promise<HeldConnection> {
       await must(
         a,
         a.lab.client.name,
-        `touch ${file}.go; p=$(cat ${file}.pid); while kill -0 $p 2>/dev/null; do sleep 0.1; done; true`,
+        `touch ${file}.go; ${pidFrom(`${file}.pid`)} && while kill -0 $p 2>/dev/null; do sleep 0.1; done`,
       );
-      return must(a, a.lab.client.name, `cat ${file}.out; rm -f ${file}.*`);
+      return must(a, a.lab.client.name, `cat ${file}.out; rm -rf ${dir}`);
     },
   };
 }

@@ -110,7 +110,7 @@ function untilListening(errFile: string): string {
  */
 export async function captureReplies(a: LabAccess, count: number): Promise<{ bodies: string[]; frames: Frame[] }> {
   const script = [
-    'd=$(mktemp -d)',
+    scratchFiles('replies'),
     `timeout 60 tcpdump --immediate-mode -i eth0 -e -n -l ${shq(`tcp and src port ${a.lab.service.port}`)} >$d/out 2>$d/err & t=$!`,
     // Start the requests only once tcpdump is listening, or the first replies go unseen.
     untilListening('$d/err'),
@@ -345,32 +345,52 @@ export async function httpdMasters(a: LabAccess, realserver: string): Promise<st
 }
 
 /**
- * Starts tcpdump (`args`: interface, options, filter) detached on `host` and waits until it listens. It is bounded
- * (it stops by itself after `seconds`, or at tcpdump's own -c); `stop` ends it and waits until it has gone, so its
- * output is complete. Its files are `file`.*: stdout in `file`.out, stderr in `file`.err. Every descriptor is
- * redirected: a detached process holding the session's output would keep the command (an SSH channel) open. In
- * immediate mode each packet reaches tcpdump as it comes, not in blocks up to a second late: what `stop` ends has
- * seen every packet of the traffic before it.
+ * Shell text that makes a fresh private directory for a probe's files on a host (mktemp -d: root's own, mode 0700,
+ * a name nobody could have made first in a /tmp that namespaces share) and sets `f` to a file base inside it.
+ */
+export const scratchFiles = (kind: string): string => `d=$(mktemp -d /tmp/lvs-lab-${kind}.XXXXXXXX) && f=$d/p`;
+
+/** The directory `scratchFiles` printed, checked to be one it makes. */
+export function scratchDirOf(out: string): string {
+  const dir = out.trim().split('\n').pop() ?? '';
+  if (!/^\/tmp\/lvs-lab-[a-z]+\.[A-Za-z0-9]{8}$/.test(dir))
+    throw new Error(`not a scratch directory: ${JSON.stringify(dir)}`);
+  return dir;
+}
+
+/** Shell text that sets `p` to the pid in `file`, failing unless it is a number (what a background `$!` wrote). */
+export const pidFrom = (file: string): string =>
+  `p=$(cat ${file}); case "$p" in '' | *[!0-9]*) echo "${file}: not a pid" >&2; false ;; esac`;
+
+/** Stops the process whose pid is in `file` and waits until it is gone. */
+export const stopPid = (file: string): string =>
+  `${pidFrom(file)} && { kill $p 2>/dev/null; while kill -0 $p 2>/dev/null; do sleep 0.05; done; true; }`;
+
+/**
+ * Starts tcpdump detached on `host` (`args(file)` with `file` a base for its files in a fresh private directory),
+ * bounded to `seconds`, and waits until it listens. `stop` ends it; `dir` is removed by whoever reads the files.
  */
 export async function startTcpdump(
   a: LabAccess,
   host: string,
-  args: string,
-  file: string,
+  args: (file: string) => string,
+  kind: string,
   seconds = 60,
-): Promise<{ stop(): Promise<void> }> {
-  await must(
-    a,
-    host,
-    `rm -f ${file}.*; (timeout ${seconds} tcpdump --immediate-mode ${args} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`,
+): Promise<{ dir: string; file: string; stop(): Promise<void> }> {
+  const dir = scratchDirOf(
+    await must(
+      a,
+      host,
+      `${scratchFiles(kind)} && (timeout ${seconds} tcpdump --immediate-mode ${args('$f')} </dev/null >$f.out 2>$f.err & echo $! >$f.pid) && echo $d`,
+    ),
   );
+  const file = `${dir}/p`;
   await must(a, host, untilListening(`${file}.err`));
   return {
+    dir,
+    file,
     stop: async () => {
-      await a.transport.run(
-        host,
-        `sleep 0.3; p=$(cat ${file}.pid); kill $p 2>/dev/null; while kill -0 $p 2>/dev/null; do sleep 0.05; done; true`,
-      );
+      await a.transport.run(host, `sleep 0.3; ${stopPid(`${file}.pid`)}`);
     },
   };
 }
@@ -386,14 +406,13 @@ export async function captureDuring(
   during: () => Promise<unknown>,
   dev = 'eth0',
 ): Promise<string[]> {
-  const file = `/tmp/lvs-lab-capture-${a.lab.name}-${host}`;
-  const capture = await startTcpdump(a, host, `-i ${dev} -e -n -l ${shq(filter)}`, file);
+  const capture = await startTcpdump(a, host, () => `-i ${dev} -e -n -l ${shq(filter)}`, 'capture');
   try {
     await during();
   } finally {
     await capture.stop();
   }
-  const out = await must(a, host, `cat ${file}.out; rm -f ${file}.*`);
+  const out = await must(a, host, `cat ${capture.file}.out; rm -rf ${capture.dir}`);
   return out.split('\n').filter(Boolean);
 }
 

@@ -97,9 +97,9 @@ export async function pruneBoxes(current: Box, log: Log): Promise<void> {
   ].map((m) => m[1]);
   const stale = [...new Set(boxes)].filter((b) => b !== current.name);
   for (const b of stale) await vagrant(['box', 'remove', '--force', '--all', b]);
-  const volumes = (await virsh('vol-list default')).stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]);
+  const volumes = (await virsh(['vol-list', 'default'])).stdout.split('\n').map((l) => l.trim().split(/\s+/)[0]);
   const staleVolumes = volumes.filter((v) => v?.startsWith('lvs-lab-VAGRANTSLASH-') && !v.includes(current.key));
-  for (const v of staleVolumes) await virsh(`vol-delete --pool default ${v}`);
+  for (const v of staleVolumes) await virsh(['vol-delete', '--pool', 'default', v]);
   const files = existsSync(join(cacheDir(), 'boxes')) ? await readdir(join(cacheDir(), 'boxes')) : [];
   for (const f of files.filter((f) => f !== basename(current.file)))
     await rm(join(cacheDir(), 'boxes', f), { recursive: true, force: true });

@@ -42,19 +42,24 @@ export const namespaceProxy = (netns: string, host = '%h', port = '%p'): string[
 const daemonFile = () => join(stateDir(), 'libvirt', 'daemon.json');
 const local = new LocalShell();
 
-export async function virsh(args: string, timeoutMs = 60_000) {
-  return local.exec(`virsh -c ${LIBVIRT_URI} -q ${args}`, { timeoutMs });
+/** `virsh` on the kit's libvirtd, each word quoted (names read back from libvirt included). */
+export async function virsh(words: string[], timeoutMs = 60_000) {
+  return local.exec(`virsh -c ${LIBVIRT_URI} -q ${words.map(shq).join(' ')}`, { timeoutMs });
 }
 
 /** Defines and starts the network of an XML file (virsh net-define, net-start). */
 export async function startNetwork(name: string, file: string): Promise<void> {
-  for (const args of [`net-define ${shq(file)}`, `net-start ${shq(name)}`]) {
-    const res = await virsh(args);
-    if (res.code !== 0) throw new CommandError('libvirt', `virsh ${args}`, res.code, res.stderr, `network ${name}`);
+  for (const words of [
+    ['net-define', file],
+    ['net-start', name],
+  ]) {
+    const res = await virsh(words);
+    if (res.code !== 0)
+      throw new CommandError('libvirt', `virsh ${words.map(shq).join(' ')}`, res.code, res.stderr, `network ${name}`);
   }
 }
 
-const answers = async () => (await virsh('version', 10_000)).code === 0;
+const answers = async () => (await virsh(['version'], 10_000)).code === 0;
 
 /** True when pid runs the program `name` (never signal a recycled pid). */
 function runs(pid: number, name: string): boolean {

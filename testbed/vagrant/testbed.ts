@@ -76,7 +76,7 @@ async function freeMgmtSubnet(lab: Lab): Promise<string> {
 /** Each machine's management address, from the DHCP leases of its management network by its fixed MAC; undefined
  * until every machine has one. */
 async function mgmtAddresses(lab: Lab): Promise<Record<string, string> | undefined> {
-  const res = await virsh(`net-dhcp-leases ${mgmtNetworkName(lab)}`);
+  const res = await virsh(['net-dhcp-leases', mgmtNetworkName(lab)]);
   const leases = new Map(
     [...res.stdout.matchAll(/([0-9a-f:]{17})\s+ipv4\s+(\d+\.\d+\.\d+\.\d+)\//g)].map((m) => [m[1], m[2]]),
   );
@@ -162,19 +162,17 @@ function session(
 /** The lab's domains, networks and volumes in libvirt, by the names the Vagrantfile gives them. */
 async function libvirtObjects(lab: Lab): Promise<{ domains: string[]; networks: string[]; volumes: string[] }> {
   const prefix = domainPrefix(lab);
-  const names = async (args: string) =>
+  const names = async (...args: string[]) =>
     (await virsh(args)).stdout
       .split('\n')
       .map((l) => l.trim())
       .filter(Boolean);
-  const domains = (await names('list --all --name')).filter((d) => d.startsWith(prefix));
+  const domains = (await names('list', '--all', '--name')).filter((d) => d.startsWith(prefix));
   const labNets = [labNetworkName(lab), outsideNetworkName(lab), mgmtNetworkName(lab)];
-  const networks = (await names('net-list --all --name')).filter((n) => labNets.includes(n));
-  const pools = await names('pool-list --all --name');
+  const networks = (await names('net-list', '--all', '--name')).filter((n) => labNets.includes(n));
+  const pools = await names('pool-list', '--all', '--name');
   const volumes = (
-    await Promise.all(
-      pools.map(async (p) => (await names(`vol-list ${p}`)).map((l) => [p, l.split(/\s+/)[0]] as const)),
-    )
+    await Promise.all(pools.map(async (p) => (await names('vol-list', p)).map((l) => [p, l.split(/\s+/)[0]] as const)))
   )
     .flat()
     .filter(([, v]) => v.startsWith(prefix))
@@ -192,14 +190,14 @@ const listed = (o: Awaited<ReturnType<typeof libvirtObjects>>) => [
 async function removeLibvirtObjects(lab: Lab): Promise<string[]> {
   const o = await libvirtObjects(lab);
   for (const d of o.domains) {
-    await virsh(`destroy ${d}`);
-    await virsh(`undefine ${d} --remove-all-storage`);
+    await virsh(['destroy', d]);
+    await virsh(['undefine', d, '--remove-all-storage']);
   }
   for (const n of o.networks) {
-    await virsh(`net-destroy ${n}`);
-    await virsh(`net-undefine ${n}`);
+    await virsh(['net-destroy', n]);
+    await virsh(['net-undefine', n]);
   }
-  for (const v of o.volumes) await virsh(`vol-delete --pool ${v.split('/')[0]} ${v.split('/')[1]}`);
+  for (const v of o.volumes) await virsh(['vol-delete', '--pool', v.split('/')[0], v.split('/')[1]]);
   await $({ quiet: true, nothrow: true })`sh -c ${`rm -f /var/log/libvirt/qemu/${domainPrefix(lab)}*.log`}`;
   return listed(o);
 }
@@ -319,14 +317,14 @@ export const vagrantTestbed: Testbed = {
   },
 
   leftovers: async (state) => {
-    const answers = (await virsh('version', 10_000)).code === 0;
+    const answers = (await virsh(['version'], 10_000)).code === 0;
     return [
       ...(answers ? listed(await libvirtObjects(state.lab)) : []),
       ...((await otherVagrantLabs(state.lab)) ? [] : await libvirtdLeftovers()),
     ];
   },
 
-  sweep: async (lab) => ((await virsh('version', 10_000)).code === 0 ? removeLibvirtObjects(lab) : []),
+  sweep: async (lab) => ((await virsh(['version'], 10_000)).code === 0 ? removeLibvirtObjects(lab) : []),
 
   describe: (s) => `vagrant, ${hostsOf(s.lab).length} machines (${s.vagrant?.dir ?? 'not created'})`,
 };

@@ -47,6 +47,11 @@ const DOCKER_SUITE = 'forky';
 export const DOCKER_PACKAGES = ['docker.io', 'docker-cli', 'docker-buildx', 'containerd', 'tini-static'];
 /** The oldest dockerd without the prestart hook (moby 28.0). */
 const DOCKER_MIN_MAJOR = 28;
+/** The keys Debian signs its archive with (the debian-archive-keyring package). */
+export const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+/** How long after its Date the next suite's Release file is taken (apt's Min-ValidTime): its own Valid-Until is a
+ * week away, which a mirror or snapshot a few weeks behind has passed; the check stays on, with this bound. */
+export const RELEASE_VALID_DAYS = 90;
 const DISK_SIZE = '4G'; // sparse; room for logs and captures in the overlay
 const FORMAT = 3; // bump when the build steps below change in a way the inputs do not show
 
@@ -110,6 +115,12 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
         `building the VM image needs ${tool}: run testbed/install-deps.sh (or apt-get install debootstrap e2fsprogs xz-utils)`,
       );
   }
+  // debootstrap checks the Release file's signature only against a keyring it is given.
+  if (!existsSync(DEBIAN_KEYRING))
+    throw new UserError(
+      `building the VM image needs Debian's archive keyring (${DEBIAN_KEYRING}) to check what debootstrap downloads: ` +
+        'run testbed/install-deps.sh (or apt-get install debian-archive-keyring)',
+    );
   // Build beside the final place and rename at the end: an interrupted build never looks like a cached image, and
   // what one left (its owner gone) is removed here.
   for (const d of await sweepInterruptedBuilds()) log(`VM image: removed an interrupted build (${d})`);
@@ -124,7 +135,7 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
     );
     await $({
       quiet: true,
-    })`debootstrap --variant=minbase --include=${VM_PACKAGES.join(',')} ${SUITE} ${rootfs} ${source.url}`;
+    })`debootstrap --keyring=${DEBIAN_KEYRING} --variant=minbase --include=${VM_PACKAGES.join(',')} ${SUITE} ${rootfs} ${source.url}`;
     log(`VM image: ${DOCKER_PACKAGES.join(', ')} from ${DOCKER_SUITE}`);
     const dockerVersion = await installDocker(rootfs, source.url);
     await configureRootfs(rootfs);
@@ -238,13 +249,15 @@ async function installDocker(rootfs: string, mirrorUrl: string): Promise<string>
   const chroot = $({ quiet: true, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' } });
   await chroot`mount -t proc proc ${join(rootfs, 'proc')}`;
   try {
-    // Signatures are checked; only the suite's Valid-Until is not: testing's Release expires within days, and a
-    // mirror (or a machine's clock) a little behind would otherwise stop the build.
-    const update = await chroot({ nothrow: true })`chroot ${rootfs} apt-get -o Acquire::Check-Valid-Until=false update`;
+    // Signatures are checked, and the Release file's age is bounded by RELEASE_VALID_DAYS.
+    const update = await chroot({
+      nothrow: true,
+    })`chroot ${rootfs} apt-get -o Acquire::Min-ValidTime=${RELEASE_VALID_DAYS * 86400} update`;
     if (update.exitCode !== 0 || new RegExp(`^W: Failed to fetch .*\\b${DOCKER_SUITE}\\b`, 'm').test(update.stderr))
       throw new UserError(
-        `building the VM image: the mirror ${mirrorUrl} did not serve ${DOCKER_SUITE}, where the engine VM's Docker ` +
-          `comes from (set LVS_LAB_DEBIAN_MIRROR to a Debian mirror that has it): ${update.stderr.trim().split('\n').pop()}`,
+        `building the VM image: the mirror ${mirrorUrl} did not serve a current ${DOCKER_SUITE} (signed, at most ` +
+          `${RELEASE_VALID_DAYS} days old), where the engine VM's Docker comes from (set LVS_LAB_DEBIAN_MIRROR to a ` +
+          `Debian mirror that has it): ${update.stderr.trim().split('\n').pop()}`,
       );
     await chroot`chroot ${rootfs} apt-get install -y --no-install-recommends ${DOCKER_PACKAGES.map((p) => `${p}/${DOCKER_SUITE}`)}`;
     const version = (await chroot`chroot ${rootfs} dockerd --version`).stdout.trim();
@@ -287,7 +300,13 @@ async function uncompressedKernel(bzImage: string, out: string): Promise<void> {
   const data = await readFile(bzImage);
   const at = data.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])); // the xz stream's magic
   if (at < 0) throw new Error(`${bzImage}: no xz-compressed kernel inside (Debian's amd64 kernels are xz)`);
-  await $({ quiet: true, input: data.subarray(at) })`xz -dc --single-stream > ${out}`;
+  // From a file: xz stops reading at the stream's end, and input still being piped to it would fail with EPIPE.
+  await writeFile(`${out}.xz`, data.subarray(at));
+  try {
+    await $({ quiet: true })`xz -dc --single-stream ${`${out}.xz`} > ${out}`;
+  } finally {
+    await rm(`${out}.xz`, { force: true });
+  }
   const elf = await readFile(out);
   if (elf.subarray(0, 4).toString('latin1') !== '\x7fELF')
     throw new Error(`${bzImage}: what xz gave is not an ELF kernel`);

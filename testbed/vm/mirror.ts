@@ -2,6 +2,7 @@
 // (so a corporate mirror or proxy works with no setting), else deb.debian.org. Parsing is pure; reading is not.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { UserError } from '../../model/errors.js';
 
 export const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
 
@@ -56,9 +57,26 @@ export function mirrorFromSourcesList(text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A mirror URL as apt's sources and debootstrap take it: one http(s) word of URL characters, nothing that a config
+ * line or a shell would read as more (a space, a newline, a quote).
+ */
+export const MIRROR_PATTERN = /^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~%+/-]*)?$/;
+
+/** Refuses a mirror that is not one http(s) URL word; `from` names where it came from. */
+export function checkedMirror(url: string, from: string): string {
+  if (url.length > 200 || !MIRROR_PATTERN.test(url))
+    throw new UserError(
+      `${from}: ${JSON.stringify(url.slice(0, 80))} is not a Debian mirror URL (one http:// or https:// URL, ` +
+        'letters, digits and ./-_~%+ only)',
+    );
+  return url.replace(/\/+$/, '');
+}
+
 /** The mirror and where it came from, for the progress line. */
 export function debianMirror(env = process.env, aptDir = '/etc/apt'): { url: string; from: string } {
-  if (env.LVS_LAB_DEBIAN_MIRROR) return { url: env.LVS_LAB_DEBIAN_MIRROR, from: 'LVS_LAB_DEBIAN_MIRROR' };
+  if (env.LVS_LAB_DEBIAN_MIRROR !== undefined)
+    return { url: checkedMirror(env.LVS_LAB_DEBIAN_MIRROR, 'LVS_LAB_DEBIAN_MIRROR'), from: 'LVS_LAB_DEBIAN_MIRROR' };
   const dir = join(aptDir, 'sources.list.d');
   const listed = existsSync(dir) ? readdirSync(dir).sort() : [];
   const files: Array<[string, (t: string) => string | undefined]> = [
@@ -73,7 +91,7 @@ export function debianMirror(env = process.env, aptDir = '/etc/apt'): { url: str
   for (const [file, parse] of files) {
     if (!existsSync(file)) continue;
     const url = parse(readFileSync(file, 'utf8'));
-    if (url) return { url, from: file };
+    if (url) return { url: checkedMirror(url, file), from: file };
   }
   return { url: DEFAULT_MIRROR, from: "the default (this host's apt lists no Debian mirror)" };
 }

@@ -7,7 +7,7 @@ import { engineDown, engineUp, engineVmRunning } from '../../testbed/docker/engi
 import { kernelHasIpvs } from '../../testbed/preflight.js';
 import { seconds } from '../../testbed/testbed.js';
 import { teardownOnSignal } from '../../cli/interrupt.js';
-import { DOCKER_LAB, pulumi, STACK, stackOutputs } from './stack.js';
+import { DOCKER_LAB, ensurePulumiEngine, pulumi, STACK, stackOutputs } from './stack.js';
 
 const log = (msg: string) => console.log(`[docker lab ${STACK}] ${msg}`);
 
@@ -27,6 +27,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (engine === 'vm') await engineUp(log);
   log(`engine: ${engine}${ownEngine ? ` (VM started in ${seconds(t0)} s)` : ''}`);
 
+  await ensurePulumiEngine(log);
   await pulumi(['stack', 'select', '--create', STACK, '--non-interactive']);
   await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK]); // left by a killed run
   await pulumi(['config', 'set', '--stack', STACK, 'lvs-lab:lab', JSON.stringify({ name: DOCKER_LAB.name })]);

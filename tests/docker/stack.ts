@@ -24,6 +24,35 @@ export interface StackOutputs {
   verify: string;
 }
 
+/**
+ * Builds the Pulumi engine when it is not cached (infra/install-pulumi.sh: Go, about 10 minutes on a fresh machine),
+ * saying what it builds as it goes and that it still does every minute, so a first run does not look stuck.
+ */
+export async function ensurePulumiEngine(log: (msg: string) => void): Promise<void> {
+  const t0 = Date.now();
+  const build = $({ cwd: ROOT, quiet: true, nothrow: true })`bash infra/install-pulumi.sh`;
+  let building = false;
+  build.stderr.on('data', (chunk: Buffer) => {
+    for (const line of chunk
+      .toString()
+      .split('\n')
+      .filter((l) => l.startsWith('install-pulumi: '))) {
+      building = true;
+      log(line);
+    }
+  });
+  const beat = setInterval(() => {
+    if (building) log(`still building the Pulumi engine (${Math.round((Date.now() - t0) / 1000)} s so far)`);
+  }, 60_000);
+  try {
+    const out = await build;
+    if (out.exitCode !== 0) throw new Error(`infra/install-pulumi.sh failed:\n${out.stderr.slice(-3000)}`);
+    if (building) log(`Pulumi engine built in ${Math.round((Date.now() - t0) / 1000)} s`);
+  } finally {
+    clearInterval(beat);
+  }
+}
+
 export async function pulumi(args: string[], { nothrow = false } = {}) {
   return $({ cwd: ROOT, quiet: true, nothrow })`bash infra/pulumi.sh ${args}`;
 }

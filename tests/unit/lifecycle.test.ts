@@ -155,7 +155,7 @@ describe('a start that was killed', () => {
       },
     };
     // What a run killed after create recorded its machine, before preflight, leaves.
-    await writeState({ version: 1, lab, testbed: 'vm', createdAt: 'then', starting: true });
+    await writeState({ version: 1, lab, testbed: 'vm', createdAt: '2026-01-01T00:00:00.000Z', starting: true });
     fake.machines.add('left-by-the-killed-run');
     // Nothing to open in the meantime: `verify`, `exec` and the rest say why.
     expect((await rejection(connectLab(lab.name))).message).toMatch(/lab fake has not finished starting/);
@@ -168,7 +168,7 @@ describe('a start that was killed', () => {
     expect(during).toBe(true);
     const state = await readState(lab.name);
     expect(state?.starting).toBeUndefined();
-    expect(state?.createdAt).not.toBe('then');
+    expect(state?.createdAt).not.toBe('2026-01-01T00:00:00.000Z');
     expect(await labDown(lab.name)).toBe(true);
   });
 });

@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { UserError } from '../../model/errors.js';
 import { debianMirror, mirrorFromDeb822, mirrorFromSourcesList } from '../../testbed/vm/mirror.js';
 
 // This machine's own /etc/apt/sources.list.d/debian.sources, and a corporate mirror beside the security archive.
@@ -59,5 +60,25 @@ describe("the VM image's Debian mirror", () => {
       url: 'http://env.example/debian',
       from: 'LVS_LAB_DEBIAN_MIRROR',
     });
+  });
+
+  it('refuses a mirror that is not one http(s) URL word, from the environment or from apt, naming where it came from', () => {
+    const apt = mkdtempSync(join(tmpdir(), 'apt-'));
+    for (const bad of [
+      '',
+      'ftp://mirror.example/debian',
+      'http://mirror.example/debian main\ndeb http://evil.example/debian',
+      'http://mirror.example/debian bookworm',
+      'http://mirror.example/$(touch /tmp/x)',
+      'http://mirror.example/debian"',
+    ])
+      expect(() => debianMirror({ LVS_LAB_DEBIAN_MIRROR: bad }, apt)).toThrow(UserError);
+    expect(() => debianMirror({ LVS_LAB_DEBIAN_MIRROR: 'file:///x' }, apt)).toThrow(
+      /^LVS_LAB_DEBIAN_MIRROR: "file:\/\/\/x" is not a Debian mirror URL/,
+    );
+    writeFileSync(join(apt, 'sources.list'), 'deb https://mirror.example:8443/debian/ bookworm main\n');
+    expect(debianMirror({}, apt).url).toBe('https://mirror.example:8443/debian');
+    writeFileSync(join(apt, 'sources.list'), "deb http://mirror.example/d'x bookworm main\n");
+    expect(() => debianMirror({}, apt)).toThrow(new RegExp(`^${join(apt, 'sources.list')}: `));
   });
 });

@@ -202,8 +202,8 @@ describe('realserver count and assigned addresses', () => {
 
   it('refuses 0, too many and fractional counts', () => {
     expect(() => validateLab({ realservers: 0 })).toThrow(/realservers: at least one realserver is required/);
-    expect(() => validateLab({ realservers: 65 })).toThrow(/realservers: at most 64 realservers/);
-    expect(() => validateLab({ realservers: 2.5 })).toThrow(/realservers: must be a list of realservers or a count/);
+    expect(() => validateLab({ realservers: 65 })).toThrow(/realservers: 65 is not a count from 1 to 64/);
+    expect(() => validateLab({ realservers: 2.5 })).toThrow(/realservers: 2.5 is not a count from 1 to 64/);
   });
 });
 

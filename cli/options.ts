@@ -1,0 +1,89 @@
+// The CLI's options: parsed and checked once, before any command runs, so every bad flag is a refusal (exit 2)
+// that names the flag, and nothing a user typed reaches a shell, a path or a config file unchecked.
+import { parseArgs } from 'node:util';
+import { UserError } from '../model/errors.js';
+import { checkStackName } from '../model/stack.js';
+import { checkLabName, shown } from '../model/topology.js';
+import { TESTBED_KINDS } from '../testbed/state.js';
+import type { TestbedChoice } from '../testbed/lab.js';
+
+const OPTIONS = {
+  file: { type: 'string' },
+  preset: { type: 'string' },
+  name: { type: 'string' },
+  testbed: { type: 'string', default: 'auto' },
+  stack: { type: 'string' },
+  'no-verify': { type: 'boolean', default: false },
+  all: { type: 'boolean', default: false },
+  requests: { type: 'string' },
+  hosts: { type: 'string' },
+  out: { type: 'string' },
+  guards: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+  debug: { type: 'boolean', default: false },
+} as const;
+
+export interface CliOptions {
+  command?: string;
+  /** What follows the command (and `--`): a host, the words of `exec`. */
+  args: string[];
+  file?: string;
+  preset?: string;
+  name?: string;
+  testbed: TestbedChoice;
+  stack?: string;
+  noVerify: boolean;
+  all: boolean;
+  requests?: string;
+  hosts?: string;
+  out?: string;
+  guards: boolean;
+  help: boolean;
+  debug: boolean;
+}
+
+/** node's parseArgs messages, as `--flag: reason`. */
+function parseError(err: { code?: string; message: string }): UserError {
+  const flag = /'(-[^' ]+)/.exec(err.message)?.[1];
+  const reason =
+    err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+      ? 'unknown option (`npm run lab -- --help` lists them)'
+      : err.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
+        ? 'needs a value'
+        : err.message;
+  return new UserError(flag ? `${flag}: ${reason}` : reason);
+}
+
+/** The command line, parsed and checked: a refusal (UserError) names the flag and the reason. */
+export function parseCli(argv: string[]): CliOptions {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+  } catch (err) {
+    throw parseError(err as { code?: string; message: string });
+  }
+  const { values: v, positionals } = parsed;
+  const testbed = v.testbed as TestbedChoice;
+  if (!['auto', ...TESTBED_KINDS].includes(testbed))
+    throw new UserError(`--testbed: ${shown(v.testbed)} is not one of auto, ${TESTBED_KINDS.join(', ')}`);
+  if (v.name !== undefined) checkLabName(v.name, '--name');
+  if (v.stack !== undefined) checkStackName(v.stack, '--stack');
+  if (v.file === '') throw new UserError('--file: must name a file');
+  return {
+    command: positionals[0],
+    args: positionals.slice(1),
+    file: v.file,
+    preset: v.preset,
+    name: v.name,
+    testbed,
+    stack: v.stack,
+    noVerify: v['no-verify'],
+    all: v.all,
+    requests: v.requests,
+    hosts: v.hosts,
+    out: v.out,
+    guards: v.guards,
+    help: v.help,
+    debug: v.debug,
+  };
+}
