@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     reporters: ['default', './tests/summary-reporter.ts'],
+    // A committed .only would run one test and pass the rest unseen: CI refuses it.
+    allowOnly: !process.env.CI,
     projects: [
       {
         test: {

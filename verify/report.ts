@@ -23,6 +23,7 @@ import {
   settledVipHolders,
   syncDaemons,
   type Frame,
+  type IpvsService,
 } from './probes.js';
 
 export interface Check {
@@ -34,7 +35,7 @@ export interface Check {
 const rsByIp = (lab: Lab) => new Map(lab.realservers.map((r) => [r.ip, r.name]));
 
 /** What every check reads: the hosts' MACs, and the director the client's traffic goes through (a pair's MASTER). */
-interface Context {
+export interface Context {
   a: LabAccess;
   macs: Map<string, string>;
   /** The directors holding the VIP: one in a healthy lab. */
@@ -63,7 +64,7 @@ async function context(a: LabAccess, holders: string[], director: string): Promi
 }
 
 /** The frames that answered the client's requests, and the director's counters around them. */
-interface Traffic {
+export interface Traffic {
   frames: Frame[];
   inDelta: number;
   outDelta: number;
@@ -99,7 +100,7 @@ const DIRECT: MethodChecks = {
   }),
 };
 
-const METHODS: Record<Forwarding, MethodChecks> = {
+export const METHODS: Record<Forwarding, MethodChecks> = {
   dr: DIRECT,
   tun: { ...DIRECT, extra: async (c) => [await tunnelCheck(c)] },
   nat: {
@@ -164,20 +165,22 @@ export async function verifyLab(a: LabAccess, requests = 3 * a.lab.realservers.l
 /** The table as modelled on each director (both of a pair). */
 async function tableChecks(a: LabAccess): Promise<Check[]> {
   const { lab } = a;
+  return Promise.all(
+    (lab.ha ? directorsOf(lab) : [lab.director]).map(async (d) => tableCheck(lab, d.name, await ipvsTable(a, d.name))),
+  );
+}
+
+/** One director's table against the model: its scheduler, and every realserver of weight > 0 with the lab's method. */
+export function tableCheck(lab: Lab, director: string, table: IpvsService): Check {
   const expected = lab.realservers.filter((r) => r.weight > 0);
   const column = FORWARD_COLUMN[lab.forwarding];
-  return Promise.all(
-    (lab.ha ? directorsOf(lab) : [lab.director]).map(async (d) => {
-      const table = await ipvsTable(a, d.name);
-      return {
-        name: lab.ha ? `IPVS table on ${d.name}` : 'IPVS table on the director',
-        ok:
-          table.scheduler === lab.service.scheduler &&
-          expected.every((r) => table.dests.some((x) => x.rip === r.ip && x.forward === column)),
-        evidence: `TCP ${lab.vip}:${lab.service.port} ${table.scheduler} -> ${table.dests.map((x) => `${x.rip} ${x.forward} w${x.weight}`).join(', ')}`,
-      };
-    }),
-  );
+  return {
+    name: lab.ha ? `IPVS table on ${director}` : 'IPVS table on the director',
+    ok:
+      table.scheduler === lab.service.scheduler &&
+      expected.every((r) => table.dests.some((x) => x.rip === r.ip && x.forward === column)),
+    evidence: `TCP ${lab.vip}:${lab.service.port} ${table.scheduler} -> ${table.dests.map((x) => `${x.rip} ${x.forward} w${x.weight}`).join(', ') || 'no realserver'}`,
+  };
 }
 
 async function healthCheckCheck(a: LabAccess, hc: NonNullable<Lab['healthCheck']>): Promise<Check> {
@@ -192,7 +195,11 @@ async function healthCheckCheck(a: LabAccess, hc: NonNullable<Lab['healthCheck']
 }
 
 /** Every request answered by a realserver of the lab; with plain round robin, an equal share each. */
-function requestsCheck(lab: Lab, bodies: string[], requests: number): { check: Check; counts: Map<string, number> } {
+export function requestsCheck(
+  lab: Lab,
+  bodies: string[],
+  requests: number,
+): { check: Check; counts: Map<string, number> } {
   const names = rsByIp(lab);
   const expected = lab.realservers.filter((r) => r.weight > 0);
   const served = bodies.map((b) => names.get(b.replace(/^from /, '')) ?? b);
@@ -244,18 +251,22 @@ async function clientAddressCheck(c: Context, counts: Map<string, number>): Prom
         [r.name, (await accessLogClients(c.a, r.name)).slice(-Math.max(1, counts.get(r.name) ?? 1))] as const,
     ),
   );
-  const directorIp = directorsOf(lab).find((d) => d.name === c.director)!.ip;
+  return clientsCheck(lab, logs, directorsOf(lab).find((d) => d.name === c.director)!.ip);
+}
+
+/** Each realserver's latest access-log clients: the client's own address, every one. */
+export function clientsCheck(lab: Lab, logs: ReadonlyArray<readonly [string, string[]]>, directorIp: string): Check {
   return {
     name: "realservers see the client's own address",
     ok: logs.every(([, ips]) => ips.length > 0 && ips.every((ip) => ip === lab.client.ip)),
     evidence:
-      logs.map(([n, ips]) => `${n} access log: ${[...new Set(ips)].join(', ')}`).join('; ') +
+      logs.map(([n, ips]) => `${n} access log: ${[...new Set(ips)].join(', ') || 'nothing'}`).join('; ') +
       ` (director is ${directorIp})`,
   };
 }
 
 /** Who answers ARP for the VIP: the director alone (a pair's MASTER), never a realserver. */
-function arpCheck(c: Context, arp: string[]): Check {
+export function arpCheck(c: Context, arp: string[]): Check {
   const { lab } = c.a;
   return {
     name: lab.ha

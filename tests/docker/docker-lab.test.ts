@@ -52,6 +52,14 @@ const inspect = async (what: string) => (JSON.parse(await docker(`inspect ${what
 const ours = async (kind: 'ps -a' | 'network ls' | 'images') =>
   (await docker(`${kind} -q --filter label=${LABEL.lab}=${lab.name}`)).split('\n').filter(Boolean);
 
+/** A lab's containers and networks on the engine, by the label every object of a lab carries. */
+const labObjects = async (name: string) => {
+  const list = async (kind: string) =>
+    (await docker(`${kind} -q --filter label=${LABEL.lab}=${name}`)).split('\n').filter(Boolean);
+  return { containers: await list('ps -a'), networks: await list('network ls') };
+};
+const NOTHING = { containers: [], networks: [] };
+
 beforeAll(async () => {
   s = await connectDockerLab(lab, engineKind);
 });
@@ -110,17 +118,18 @@ describe('pulumi stack', () => {
     }
   });
 
-  it("runs docker with this host's CLI where it has one, which reaches the VM's engine through the forwarded socket", async () => {
+  it("runs docker with this host's CLI where it has one, which reaches the VM's engine through the forwarded socket", async (ctx) => {
     const local = (await new LocalShell().exec("docker version --format '{{.Client.Version}}'")).stdout.trim();
-    if (engineKind !== 'vm' || local === '') return; // no host CLI: the VM's own runs docker
+    if (engineKind !== 'vm') ctx.skip('the engine is local: there is no forwarded socket');
+    if (local === '') ctx.skip("this host has no docker CLI: the VM's own runs docker (the next test covers it)");
     expect((await docker("version --format '{{.Client.Version}}'")).trim()).toBe(local);
     const kernel = (await (await s.engine.machine()).exec('uname -r')).stdout.trim();
     expect((await docker("info --format '{{.KernelVersion}}'")).trim()).toBe(kernel);
     expect(kernel).not.toBe((await new LocalShell().exec('uname -r')).stdout.trim());
   });
 
-  it("the engine VM's own commands share its one SSH connection, which also forwards the Docker socket", async () => {
-    if (engineKind !== 'vm') return; // a local engine's machine is this host
+  it("the engine VM's own commands share its one SSH connection, which also forwards the Docker socket", async (ctx) => {
+    if (engineKind !== 'vm') ctx.skip("the engine is local: its machine is this host, with no VM's connection");
     const machine = await s.engine.machine();
     // A session's parent in the VM is the sshd process of the connection it came on.
     const sshdOf = async () => (await machine.exec('ps -o ppid= -p $$')).stdout.trim();
@@ -183,7 +192,7 @@ describe('pulumi stack', () => {
   });
 
   it('exec --stack runs on a container and exits with its status; observe shows the connections', async () => {
-    const exec = await cli(['exec', 'rs1', '--stack', STACK, '--', 'hostname; exit 5']);
+    const exec = await cli(['exec', 'rs1', '--stack', STACK, '--', 'sh', '-c', 'hostname; exit 5']);
     expect(exec.stdout.trim()).toBe('rs1');
     expect(exec.exitCode).toBe(5);
     const obs = await cli(['observe', '--stack', STACK, '--requests', '3']);
@@ -356,6 +365,10 @@ for (const preset of ['nat-rr', 'tun-rr', 'dr-health'] as const) {
           expect(checks.filter((c) => !c.ok)).toEqual([]);
           // TUN adds the IP-in-IP capture, health checks the keepalived check.
           expect(checks.length).toBe(lab.forwarding === 'tun' || lab.healthCheck ? 7 : 6);
+          expect(await labObjects(lab.name)).not.toEqual(NOTHING); // what the destroy below must remove was there
+          await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', preset]);
+          expect(await labObjects(lab.name)).toEqual(NOTHING);
+          expect(await rules()).not.toContain(`lvs-${lab.name}`);
         } finally {
           await access.close();
         }
@@ -387,4 +400,11 @@ describe('stack dr-ha', () => {
     await pulumi(['stack', 'rm', '--yes', '--force', '--non-interactive', 'dr-ha'], { nothrow: true });
   });
   haSuite(() => pair!);
+
+  it('pulumi destroy removes both directors, the realservers, the client and the network', async () => {
+    const { lab: pairLab } = await readStackSettings('dr-ha');
+    expect((await labObjects(pairLab.name)).containers).toHaveLength(5);
+    await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', 'dr-ha']);
+    expect(await labObjects(pairLab.name)).toEqual(NOTHING);
+  });
 });

@@ -62,10 +62,19 @@ describe('exec', () => {
       '--name',
       lab.name,
       '--',
+      'sh',
+      '-c',
       'cat /proc/sys/net/ipv4/conf/all/arp_ignore; exit 3',
     ]);
     expect(failing.exitCode).toBe(3);
     expect(failing.stdout.trim()).toBe('1');
+  });
+
+  it('passes each word as given, as docker exec does: spaces, quotes and $ arrive intact', async () => {
+    const two = await cli(['exec', 'client', '--name', lab.name, '--', 'sh', '-c', 'echo one; echo two']);
+    expect(two.stdout).toBe('one\ntwo\n');
+    const words = await cli(['exec', 'client', '--name', lab.name, '--', 'echo', 'a  b', '$HOME', "it's"]);
+    expect(words.stdout).toBe("a  b $HOME it's\n");
   });
 
   it('--all runs it on every host, each line prefixed with its host', async () => {

@@ -7,6 +7,7 @@ import { withPreset } from '../../model/presets.js';
 import { runSteps } from '../../provision/apply.js';
 import {
   formatPlan,
+  heredocEnd,
   IPVS_PROC_TABLE,
   ipvsProcAddress,
   planLab,
@@ -423,5 +424,13 @@ describe("the check of a file the plan writes (read with the shell's own read)",
     expect(await inPlace(`${content.replace('StartServers 1', 'StartServers 2')}\n`)).toBe(false);
     expect(await inPlace(` ${content}\n`)).toBe(false);
     expect(await inPlace()).toBe(false);
+  });
+});
+
+describe('here-documents', () => {
+  it("end on a word no line of the file is, so a file's text never ends one early", () => {
+    expect(heredocEnd('a\nb')).toBe('EOF');
+    expect(heredocEnd('a\nEOF\nid')).toBe('EOF1');
+    expect(heredocEnd('EOF\nEOF1\nEOF2')).toBe('EOF3');
   });
 });

@@ -73,7 +73,7 @@ describe('the reference lab on Vagrant machines', () => {
 
   describe('working inside', () => {
     it("exec runs on the machine itself and exits with the command's status", async () => {
-      const res = await cli(['exec', 'rs2', '--name', lab.name, '--', 'hostname; exit 4']);
+      const res = await cli(['exec', 'rs2', '--name', lab.name, '--', 'sh', '-c', 'hostname; exit 4']);
       expect(res.stdout.trim()).toBe('rs2');
       expect(res.exitCode).toBe(4);
     });
