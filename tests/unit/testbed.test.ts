@@ -6,10 +6,10 @@ import { dockerLabSpec } from '../../testbed/docker/spec.js';
 import { macFor } from '../../model/addressing.js';
 import { leftoversScript, netnsNames, networkSteps, teardownScript } from '../../testbed/netns.js';
 import { preflightScript } from '../../testbed/preflight.js';
-import { LocalShell, shq } from '../../provision/shell.js';
+import { LocalShell, shq, type Shell } from '../../provision/shell.js';
 import { qemuArgs, type Accel } from '../../testbed/vm/qemu.js';
 import { basename } from 'node:path';
-import { ENGINE_OWNER, LIBVIRT_OWNER, ownedBy, ownerOf } from '../../testbed/footprint.js';
+import { ENGINE_OWNER, footprint, LIBVIRT_OWNER, ownedBy, ownerOf } from '../../testbed/footprint.js';
 import { ENGINE_VM, engineDir } from '../../testbed/docker/engine-vm.js';
 import { labStateDir } from '../../testbed/paths.js';
 import { lockFile } from '../../testbed/lock.js';
@@ -266,5 +266,30 @@ describe('footprint owners', () => {
     const all = Object.values(lines).flat();
     expect(ownedBy(all, ['k9'])).toEqual([...lines.k9, ...lines.nobody]);
     expect(ownedBy(all, ['vtest', LIBVIRT_OWNER])).toEqual([...lines[LIBVIRT_OWNER], ...lines.vtest, ...lines.nobody]);
+  });
+});
+
+describe('the footprint on a freshly booted machine', () => {
+  // iproute2 mounts /run/netns at a boot's first `ip netns add` and keeps it: a machine where a lab ran first differs
+  // from a fresh one by that mount alone, which is the machine's, not a leftover of the lab.
+  const inMountNamespace = (setup: string): Shell => {
+    const local = new LocalShell();
+    return {
+      ...local,
+      exec: (command: string) =>
+        local.exec(
+          `unshare -m --propagation private sh -c ${shq(`umount -l /run/netns 2>/dev/null; ${setup} ${command}`)}`,
+        ),
+    } as Shell;
+  };
+
+  it('lists the same whether or not iproute2 has mounted /run/netns yet', async (ctx) => {
+    if (process.getuid?.() !== 0) ctx.skip('needs root: unshare -m and mount');
+    const fresh = await footprint({ machine: inMountNamespace('') });
+    const used = await footprint({
+      machine: inMountNamespace('mkdir -p /run/netns && mount -t tmpfs netns /run/netns;'),
+    });
+    expect(used).toEqual(fresh);
+    expect(fresh.filter((l) => l.startsWith('link '))).toContain('link lo'); // it did list this machine
   });
 });
