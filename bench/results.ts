@@ -22,11 +22,23 @@ export interface ScaleResult extends Spread {
   perAddedHost: number;
 }
 
+/** What wrk counted as failed: socket errors by kind, and responses that were not 2xx or 3xx. */
+export interface WrkErrors {
+  connect: number;
+  read: number;
+  write: number;
+  timeout: number;
+  non2xx: number;
+}
+
 export interface DataPlaneResult {
   path: string;
-  /** Requests wrk completed in the run. */
+  /** Requests wrk completed in the median run. */
   requests: number;
   requestsPerSecond: number;
+  /** Requests/s of every run of this path, the median one's figures above. */
+  runs?: number[];
+  errors?: WrkErrors;
   latencyMs: { p50: number; p90: number; p99: number };
   /**
    * Kernel time (system + irq + softirq) of the whole lab machine during the run: every host of a netns lab shares
@@ -54,6 +66,9 @@ export interface VmStartResult {
 
 export interface BenchResults {
   when: string;
+  /** The commit measured (`git rev-parse HEAD`), and whether the tree had changes beside it. */
+  commit?: string;
+  dirty?: boolean;
   machine: { description: string; cores: number; memoryGiB: number; accel: string };
   lifecycle: LifecycleResult[];
   scale: ScaleResult[];
@@ -78,6 +93,7 @@ export function parseWrk(text: string): {
   requests: number;
   requestsPerSecond: number;
   latencyMs: { p50: number; p90: number; p99: number };
+  errors: WrkErrors;
 } {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(text);
   const requests = /^\s*(\d+) requests in /m.exec(text);
@@ -87,12 +103,25 @@ export function parseWrk(text: string): {
     if (!m) throw new Error(`wrk printed no ${p}% latency:\n${text}`);
     return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2] as 'us' | 'ms' | 's'];
   };
+  // wrk prints these two lines only when there were any.
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(text);
   return {
     requests: Number(requests[1]),
     requestsPerSecond: Number(rps[1]),
     latencyMs: { p50: ms('50'), p90: ms('90'), p99: ms('99') },
+    errors: {
+      connect: Number(socket?.[1] ?? 0),
+      read: Number(socket?.[2] ?? 0),
+      write: Number(socket?.[3] ?? 0),
+      timeout: Number(socket?.[4] ?? 0),
+      non2xx: Number(non2xx?.[1] ?? 0),
+    },
   };
 }
+
+/** All of wrk's errors of a run, one number. */
+export const wrkErrorCount = (e: WrkErrors): number => e.connect + e.read + e.write + e.timeout + e.non2xx;
 
 /** Jiffies of system + irq + softirq time from /proc/stat's first line. */
 export function kernelJiffies(procStat: string): number {
@@ -135,8 +164,10 @@ export function formatTable(r: BenchResults): string {
   out.push('', "data plane (wrk through each path, from the client; kernel CPU is the whole lab machine's)");
   for (const d of r.dataPlane) {
     const per = directorPacketsPerRequest(d);
+    const runs = d.runs && d.runs.length > 1 ? ` [${d.runs.map((x) => x.toFixed(0)).join(', ')}]` : '';
+    const errors = d.errors ? `   errors ${wrkErrorCount(d.errors)}` : '';
     out.push(
-      `  ${d.path.padEnd(26)} ${d.requestsPerSecond.toFixed(0).padStart(6)} req/s   p50 ${d.latencyMs.p50.toFixed(2)} ms  p90 ${d.latencyMs.p90.toFixed(2)} ms  ` +
+      `  ${d.path.padEnd(26)} ${d.requestsPerSecond.toFixed(0).padStart(6)} req/s${runs}${errors}   p50 ${d.latencyMs.p50.toFixed(2)} ms  p90 ${d.latencyMs.p90.toFixed(2)} ms  ` +
         `p99 ${d.latencyMs.p99.toFixed(2)} ms   kernel CPU ${d.kernelCpuSeconds.toFixed(2)} s   ` +
         `director IPVS pkts in/out ${d.ipvsInPkts}/${d.ipvsOutPkts} (${per.in.toFixed(1)}/${per.out.toFixed(1)} per request)`,
     );

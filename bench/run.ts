@@ -35,6 +35,7 @@ import {
   kernelJiffies,
   parseWrk,
   spread,
+  wrkErrorCount,
   type BenchResults,
   type DataPlaneResult,
   type FailoverResult,
@@ -228,7 +229,7 @@ async function load(s: OnMachine, access: LabAccess, path: string, url: string):
   if (res.code !== 0) throw new CommandError(access.lab.client.name, `wrk ${url}`, res.code, res.stderr, 'load');
   const [j1, v1] = [await stat(), await ipvsStats(access)];
   const wrk = parseWrk(res.stdout);
-  log(`data plane: ${path}: ${wrk.requestsPerSecond.toFixed(0)} req/s`);
+  log(`data plane: ${path}: ${wrk.requestsPerSecond.toFixed(0)} req/s, ${wrkErrorCount(wrk.errors)} errors`);
   return {
     path,
     ...wrk,
@@ -236,6 +237,14 @@ async function load(s: OnMachine, access: LabAccess, path: string, url: string):
     ipvsInPkts: v1.inPkts - v0.inPkts,
     ipvsOutPkts: v1.outPkts - v0.outPkts,
   };
+}
+
+/** `load` RUNS times: the median run by requests/s, with every run's figure beside it. */
+async function loadRuns(s: OnMachine, access: LabAccess, path: string, url: string): Promise<DataPlaneResult> {
+  const runs: DataPlaneResult[] = [];
+  for (let i = 0; i < RUNS; i++) runs.push(await load(s, access, path, url));
+  const sorted = [...runs].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
+  return { ...sorted[Math.floor(sorted.length / 2)], runs: runs.map((r) => r.requestsPerSecond) };
 }
 
 async function dataPlane(s: OnMachine): Promise<DataPlaneResult[]> {
@@ -247,9 +256,9 @@ async function dataPlane(s: OnMachine): Promise<DataPlaneResult[]> {
   const natAccess = { lab: nat, transport: side.transport, httpd: side.httpd };
   try {
     return [
-      await load(s, s, 'direct to one realserver', `http://${s.lab.realservers[0].ip}/`),
-      await load(s, s, 'DR through the VIP', `http://${s.lab.vip}/`),
-      await load(s, natAccess, 'NAT through the VIP', `http://${nat.vip}/`),
+      await loadRuns(s, s, 'direct to one realserver', `http://${s.lab.realservers[0].ip}/`),
+      await loadRuns(s, s, 'DR through the VIP', `http://${s.lab.vip}/`),
+      await loadRuns(s, natAccess, 'NAT through the VIP', `http://${nat.vip}/`),
     ];
   } finally {
     await side.teardown();
@@ -314,8 +323,11 @@ async function main() {
   const hostIpvs = await kernelHasIpvs(new LocalShell());
   const testbeds: TestbedKind[] = hostIpvs ? ['netns', 'vm'] : ['vm'];
   const accel = chooseAccel().name;
+  const git = async (args: string[]) => (await $({ quiet: true, nothrow: true })`git ${args}`).stdout.trim();
   const results: BenchResults = {
     when: new Date().toISOString(),
+    commit: (await git(['rev-parse', 'HEAD'])) || undefined,
+    dirty: (await git(['status', '--porcelain'])) !== '',
     machine: {
       description: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model.trim()}, ${hostIpvs ? 'host kernel with IPVS' : `no IPVS in the host kernel: labs in a VM (${accel})`}`,
       cores: os.cpus().length,

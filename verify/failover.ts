@@ -112,7 +112,8 @@ export interface HeldConnection {
   /** The client's end of it, "ip:port", as IPVS lists it. */
   client: string;
   /** Sends the rest of the request and returns what came back: the response, or nothing when it was reset. */
-  finish(): Promise<string>;
+  /** `reset`: the peer answered with RST; `silent`: nothing came back within 5 s. */
+  finish(): Promise<{ response: string; reset: boolean; silent: boolean; detail: string }>;
 }
 
 /**
@@ -129,8 +130,9 @@ export async function holdConnection(a: LabAccess): Promise<HeldConnection> {
     `exec 3<>/dev/tcp/${a.lab.vip}/${port} || exit 1`,
     `printf 'GET / HTTP/1.1\\r\\nHost: ${a.lab.vip}\\r\\n' >&3`,
     `i=0; while [ ! -e ${file}.go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done`,
-    `printf 'Connection: close\\r\\n\\r\\n' >&3 2>/dev/null`,
-    'timeout 5 cat <&3',
+    // A reset that arrived first fails this write ("Connection reset by peer", on stderr) rather than the read.
+    `printf 'Connection: close\\r\\n\\r\\n' >&3`,
+    'timeout 5 cat <&3; echo "#lvs-lab-cat $?" >&2',
   ].join('\n');
   await must(
     a,
@@ -161,7 +163,16 @@ export async function holdConnection(a: LabAccess): Promise<HeldConnection> {
         a.lab.client.name,
         `touch ${file}.go; ${pidFrom(`${file}.pid`)} && while kill -0 $p 2>/dev/null; do sleep 0.1; done`,
       );
-      return must(a, a.lab.client.name, `cat ${file}.out; rm -rf ${dir}`);
+      // cat's own word for how the connection ended, on the script's stderr: "Connection reset by peer" for a RST.
+      const [response, err = ''] = (
+        await must(a, a.lab.client.name, `cat ${file}.out; echo '#lvs-lab-err'; cat ${file}.err; rm -rf ${dir}`)
+      ).split('#lvs-lab-err\n');
+      return {
+        response: response.replace(/\n$/, ''),
+        reset: /reset by peer/i.test(err),
+        silent: /^#lvs-lab-cat 124$/m.test(err),
+        detail: err.trim(),
+      };
     },
   };
 }

@@ -1,6 +1,6 @@
 // The proof that the lab does what its model says, as a list of named checks with the evidence behind each. What
 // must be true depends on the forwarding method: DR and TUN replies bypass the director, NAT replies pass it.
-import { directorsOf, FORWARD_COLUMN, type Forwarding, type Lab } from '../model/topology.js';
+import { directorsOf, FORWARD_COLUMN, type Forwarding, type Lab, type Realserver } from '../model/topology.js';
 import { removalWindowSeconds, takeoverWindowSeconds } from '../provision/keepalived.js';
 import { syncDaemonPattern } from '../provision/plan.js';
 import type { LabAccess } from '../provision/transport.js';
@@ -24,6 +24,7 @@ import {
   syncDaemons,
   type Frame,
   type IpvsService,
+  type TunnelledPacket,
 } from './probes.js';
 
 export interface Check {
@@ -184,7 +185,14 @@ export function tableCheck(lab: Lab, director: string, table: IpvsService): Chec
 }
 
 async function healthCheckCheck(a: LabAccess, hc: NonNullable<Lab['healthCheck']>): Promise<Check> {
-  const { main, checker } = await keepalivedPids(a);
+  return healthJudgement(hc, await keepalivedPids(a));
+}
+
+/** keepalived and its checker process both running on the director. */
+export function healthJudgement(
+  hc: NonNullable<Lab['healthCheck']>,
+  { main, checker }: { main?: number; checker?: number },
+): Check {
   return {
     name: 'keepalived health-checks every realserver',
     ok: main !== undefined && checker !== undefined,
@@ -229,6 +237,11 @@ async function tunnelCheck(c: Context): Promise<Check> {
   const packets = parseTunnelled(
     await captureDuring(c.a, rs.name, 'ip proto 4', () => fetchSequence(c.a, expected.length)),
   );
+  return tunnelJudgement(lab, rs, directorIp, packets);
+}
+
+/** Every packet on the realserver's wire is IP-in-IP from the director, carrying the client's packet to the VIP. */
+export function tunnelJudgement(lab: Lab, rs: Realserver, directorIp: string, packets: TunnelledPacket[]): Check {
   return {
     name: `requests reach ${rs.name} encapsulated (IP-in-IP) by the director`,
     ok:
@@ -279,10 +292,21 @@ export function arpCheck(c: Context, arp: string[]): Check {
 
 /** A director pair: the VIP on exactly one director, keepalived (VRRP and table) and the sync daemons on both. */
 async function pairChecks(a: LabAccess, holders: string[]): Promise<Check[]> {
-  const { lab } = a;
+  const directors = directorsOf(a.lab);
+  const pids = await Promise.all(directors.map((d) => keepalivedPids(a, d.name)));
+  const daemons = a.lab.ha!.sync ? await Promise.all(directors.map((d) => syncDaemons(a, d.name))) : undefined;
+  return pairJudgement(a.lab, holders, pids, daemons);
+}
+
+/** The pair's checks from what was read: who holds the VIP, keepalived's processes and the sync daemons on each. */
+export function pairJudgement(
+  lab: Lab,
+  holders: string[],
+  pids: Array<{ main?: number; checker?: number; vrrp?: number }>,
+  daemons?: string[][],
+): Check[] {
   const ha = lab.ha!;
   const directors = directorsOf(lab);
-  const pids = await Promise.all(directors.map((d) => keepalivedPids(a, d.name)));
   const checks: Check[] = [
     {
       name: 'VRRP: the VIP on exactly one director',
@@ -304,8 +328,7 @@ async function pairChecks(a: LabAccess, holders: string[]): Promise<Check[]> {
         .join('; '),
     },
   ];
-  if (ha.sync) {
-    const daemons = await Promise.all(directors.map((d) => syncDaemons(a, d.name)));
+  if (ha.sync && daemons) {
     const running = (lines: string[], role: 'master' | 'backup') =>
       lines.some((l) => new RegExp(syncDaemonPattern(role, ha.virtualRouterId)).test(l));
     checks.push({
@@ -327,11 +350,22 @@ async function syncCheck(a: LabAccess, active: string): Promise<Check> {
     (conns) => conns.length > 0,
     { within: 5_000, every: 250 },
   );
+  return syncJudgement(a.lab, active, backup, mine, synced);
+}
+
+/** The backup's connection table holds connections of the MASTER's: the same client port and realserver. */
+export function syncJudgement(
+  lab: Lab,
+  active: string,
+  backup: string,
+  mine: Array<{ client: string; rs: string }>,
+  synced: Array<{ client: string; rs: string }>,
+): Check {
   const known = synced.filter((c) => mine.some((m) => m.client === c.client && m.rs === c.rs));
   return {
     name: `the backup (${backup}) knows the client's connections (IPVS sync)`,
     ok: known.length > 0,
-    evidence: `${active}'s table: ${mine.length} connections from ${a.lab.client.ip}; ${backup}'s: ${synced.length}, ${known.length} of them the same client port and realserver`,
+    evidence: `${active}'s table: ${mine.length} connections from ${lab.client.ip}; ${backup}'s: ${synced.length}, ${known.length} of them the same client port and realserver`,
   };
 }
 

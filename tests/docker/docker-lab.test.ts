@@ -85,6 +85,10 @@ describe('pulumi stack', () => {
     expect(types).toContain('docker:index/network:Network');
     expect(types).toContain('docker:index/remoteImage:RemoteImage');
     expect(types).toContain('pulumi:providers:docker');
+    // Where each resource of the program was declared: a path inside the project and its TypeScript line.
+    const positions = resources.flatMap((r) => (r.sourcePosition ? [r.sourcePosition] : []));
+    expect(positions.length).toBeGreaterThan(0);
+    for (const p of positions) expect(p).toMatch(/^project:\/\/\/infra\/[a-z-]+\.ts#([2-9]|\d\d+),\d+$/);
     const plugins = JSON.parse((await pulumi(['plugin', 'ls', '--json'])).stdout) as Array<{
       name: string;
       kind: string;

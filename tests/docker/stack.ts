@@ -63,7 +63,9 @@ export async function stackOutputs(stack = STACK): Promise<StackOutputs> {
 
 /** The part of `pulumi stack export` the tests read. */
 export interface StackExport {
-  deployment: { resources?: Array<{ type: string; urn: string; outputs?: Record<string, unknown> }> };
+  deployment: {
+    resources?: Array<{ type: string; urn: string; outputs?: Record<string, unknown>; sourcePosition?: string }>;
+  };
 }
 
 export async function stackResources(stack = STACK) {

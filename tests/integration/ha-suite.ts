@@ -17,13 +17,16 @@ import { clientNeighborMac, ipvsConnections, macOf, must, vipHolders } from '../
 import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
 
-// Margin for emulated machines, where keepalived's timers and our polls run late.
-const SLACK_SECONDS = 3;
+/**
+ * Margin past VRRP's window for emulated machines, where keepalived's timers run late: the namespaces of one VM
+ * (netns, ssh transports) run on its own cores; a Docker lab's containers share the engine VM's with dockerd.
+ */
+const SLACK_SECONDS = { netns: 1, ssh: 1, docker: 3 } as const;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function haSuite(access: () => LabAccess): void {
   const window = () => takeoverWindowSeconds(access().lab.ha!);
-  const limit = () => window() + SLACK_SECONDS;
+  const limit = () => window() + SLACK_SECONDS[access().transport.kind];
 
   /**
    * The VRRP window plus what seeing it costs: the change is seen by polling both directors, and one poll takes tens
@@ -70,8 +73,9 @@ export function haSuite(access: () => LabAccess): void {
         expect(drill.takeoverSeconds!).toBeLessThanOrEqual(within);
         expect(drill.clientMacBefore).toBe(directorMac);
         expect(drill.clientMacAfter).toBe(backupMac);
-        // Each failed request waited out its 1 s timeout: at most one per second of the outage, plus the one in flight.
-        expect(drill.failed).toBeLessThanOrEqual(Math.ceil(limit()) + 1);
+        // Each failed request waited out its 1 s timeout: at most one per second of this drill's own outage, plus the
+        // one in flight when it began and the one the client sent before it took the backup's gratuitous ARP.
+        expect(drill.failed).toBeLessThanOrEqual(Math.ceil(drill.takeoverSeconds!) + 2);
         // A request takes about a second in a container of the emulated engine VM: a few land after the takeover.
         const takenOver = drill.requests[0].at + 2 + drill.takeoverSeconds! + 1;
         const late = drill.requests.filter((r) => r.at > takenOver);
@@ -106,7 +110,8 @@ export function haSuite(access: () => LabAccess): void {
       await cutDirector(a, a.lab.director.name);
       try {
         expect(await secondsUntilSoleHolder(a, backup, within)).toBeDefined();
-        const response = await held.finish();
+        const { response, reset } = await held.finish();
+        expect(reset).toBe(false);
         expect(response).toMatch(/^HTTP\/1\.1 200 OK/);
         expect(response).toMatch(/from 192\.168\.\d+\.\d+\s*$/);
       } finally {
@@ -126,7 +131,10 @@ export function haSuite(access: () => LabAccess): void {
       await cutDirector(a, a.lab.director.name);
       try {
         expect(await secondsUntilSoleHolder(a, backup, within)).toBeDefined();
-        expect(await held.finish()).not.toMatch(/HTTP\/1\.1 200/);
+        // The new MASTER knows nothing of the connection: its realserver resets it, and no answer comes.
+        const { response, reset, detail } = await held.finish();
+        expect(reset, `what came back: ${JSON.stringify(response)}; the client's end: ${detail}`).toBe(true);
+        expect(response).toBe('');
       } finally {
         expect(await failback(a, a.lab.director.name)).toBeDefined();
       }

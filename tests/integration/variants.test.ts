@@ -221,6 +221,7 @@ describe('TUN (-i): requests tunnelled to the realservers, replies straight back
     const before = await ipvsStats(a);
     const { bodies, frames } = await captureReplies(a, 4);
     expect(new Set(bodies)).toEqual(new Set(a.lab.realservers.map((r) => `from ${r.ip}`)));
+    expect(frames.length).toBeGreaterThanOrEqual(12); // 4 requests: SYN-ACK, data and FIN at least, each
     for (const f of frames) {
       expect(rsMacs).toContain(f.srcMac);
       expect(f.srcIp).toBe(a.lab.vip);

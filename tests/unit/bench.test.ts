@@ -1,6 +1,6 @@
 // The benchmark's parsers and statistics, on wrk's and the kernel's own output formats.
 import { describe, expect, it } from 'vitest';
-import { formatTable, kernelJiffies, parseWrk, spread } from '../../bench/results.js';
+import { formatTable, kernelJiffies, parseWrk, spread, wrkErrorCount } from '../../bench/results.js';
 
 const WRK = `Running 10s test @ http://192.168.170.100/
   2 threads and 16 connections
@@ -23,8 +23,19 @@ describe('benchmark', () => {
       requests: 31500,
       requestsPerSecond: 3150.25,
       latencyMs: { p50: 0.812, p90: 7.5, p99: 1200 },
+      errors: { connect: 0, read: 0, write: 0, timeout: 0, non2xx: 0 },
     });
     expect(() => parseWrk('unable to connect to 192.168.170.100:80 Connection refused')).toThrow(/no Requests\/sec/);
+  });
+
+  it("counts wrk's socket errors and non-2xx responses, which a bare requests/s would hide", () => {
+    const failing = WRK.replace(
+      'Requests/sec:',
+      '  Socket errors: connect 3, read 7, write 0, timeout 12\n  Non-2xx or 3xx responses: 40\nRequests/sec:',
+    );
+    const { errors } = parseWrk(failing);
+    expect(errors).toEqual({ connect: 3, read: 7, write: 0, timeout: 12, non2xx: 40 });
+    expect(wrkErrorCount(errors)).toBe(62);
   });
 
   it('counts system, irq and softirq jiffies from /proc/stat', () => {

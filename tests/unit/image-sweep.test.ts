@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 import { sweepInterruptedBuilds, sweepStaleImages } from '../../testbed/vm/image.js';
+import { waitFor } from '../../provision/wait.js';
 
 const root = mkdtempSync(join(tmpdir(), 'lvs-images-'));
 const mounts = () =>
@@ -66,7 +67,11 @@ describe('images of older inputs', () => {
       `exec:cat '${inUse}/saved/state'`,
     ]);
     try {
-      await new Promise((r) => setTimeout(r, 200)); // it has exec'd
+      // It has exec'd once its command line names the image (bash's own does not).
+      await waitFor(
+        () => (readFileSync(`/proc/${vm.pid}/cmdline`, 'utf8').includes(`${inUse}/vmlinux`) ? true : undefined),
+        { within: 5_000, every: 10, timedOut: () => new Error('the fake qemu did not start') },
+      );
       expect(await sweepStaleImages(current, images)).toEqual([`bookworm-${'b'.repeat(16)}`]);
       for (const d of [current, inUse, building, other]) expect(existsSync(d), d).toBe(true);
       expect(existsSync(stale)).toBe(false);

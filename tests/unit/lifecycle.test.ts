@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../model/errors.js';
 import { validateLab } from '../../model/topology.js';
 import { StepFailed } from '../../provision/apply.js';
+import { waitFor } from '../../provision/wait.js';
 import { connectLab, labDown, labUp, TESTBEDS } from '../../testbed/lab.js';
 import { LabBusyError, lockFile } from '../../testbed/lock.js';
 import { labStateDir } from '../../testbed/paths.js';
@@ -180,7 +181,12 @@ describe('one lifecycle command per lab at a time', () => {
     const gate = new Promise<void>((r) => (release = r));
     TESTBEDS.vm = { ...fake.testbed, checkHost: () => gate }; // the first `up` waits here, holding the lock
     const first = labUp(lab, { testbed: 'vm' });
-    await new Promise((r) => setTimeout(r, 50));
+    // The first holds the lock once its file is there.
+    await waitFor(() => (existsSync(lockFile(lab.name)) ? true : undefined), {
+      within: 5_000,
+      every: 5,
+      timedOut: () => new Error('the first up took no lock'),
+    });
     const second = await rejection(labUp(lab, { testbed: 'vm' }));
     expect(second).toBeInstanceOf(LabBusyError);
     expect(second.message).toMatch(

@@ -2,9 +2,29 @@
 // exact name, never a longer one that starts the same, and only a qemu process; a process of the kit is ended with
 // SIGTERM, then SIGKILL, and nothing that is not the kit's is signalled.
 import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../provision/wait.js';
 import { stopProcess } from '../../testbed/process.js';
 import { isOurVm, vmPidsNamed } from '../../testbed/vm/qemu.js';
+
+/** Polls `cond` (every 10 ms, 5 s at most) rather than sleeping a guess of how long it takes. */
+const until = (cond: () => boolean) =>
+  waitFor(() => (cond() ? true : undefined), {
+    within: 5_000,
+    every: 10,
+    timedOut: () => new Error('condition not met within 5 s'),
+  });
+
+const readCmdline = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+};
 
 /** A process whose command line reads as a qemu started under `name` (perl sleeping, renamed by bash's exec -a). */
 function fakeQemu(name: string, argv0 = 'qemu-system-x86_64') {
@@ -23,7 +43,8 @@ describe('VMs by name', () => {
   it('finds the qemu of exactly this name', async () => {
     const [k9, k91, notQemu] = [fakeQemu('lvs-lab-k9'), fakeQemu('lvs-lab-k91'), fakeQemu('lvs-lab-k9', 'perl')];
     children.push(k9, k91, notQemu);
-    await new Promise((r) => setTimeout(r, 300)); // each has exec'd
+    // Each has exec'd once its command line is the fake qemu's (or perl's) rather than bash's.
+    await until(() => [k9, k91, notQemu].every((c) => !readCmdline(c.pid!).startsWith('bash')));
     expect(await vmPidsNamed('lvs-lab-k9')).toEqual([k9.pid]);
     expect(await vmPidsNamed('lvs-lab-k91')).toEqual([k91.pid]);
     expect(await vmPidsNamed('lvs-lab-k')).toEqual([]);
@@ -57,8 +78,9 @@ describe('stopProcess', () => {
   });
 
   it('kills one that ignores SIGTERM once its grace time is over', async () => {
-    const p = start('trap "" TERM; while :; do sleep 0.1; done');
-    await new Promise((r) => setTimeout(r, 200)); // the trap is set
+    const marker = join(mkdtempSync(join(tmpdir(), 'lvs-lab-trap-')), 'trapped');
+    const p = start(`trap "" TERM; touch ${marker}; while :; do sleep 0.1; done`);
+    await until(() => existsSync(marker)); // the trap is set
     const t0 = Date.now();
     await stopProcess(p.pid, p.ours, 500);
     expect(await p.exited).toBe('SIGKILL');

@@ -4,13 +4,19 @@ import { describe, expect, it } from 'vitest';
 import { referenceLab, validateLab } from '../../model/topology.js';
 import type { LabAccess } from '../../provision/transport.js';
 import { parseFrames, parseIpvsTable, type Frame } from '../../verify/probes.js';
+import { withPreset } from '../../model/presets.js';
 import {
   arpCheck,
   clientsCheck,
   formatChecks,
+  healthJudgement,
   METHODS,
+  pairJudgement,
   requestsCheck,
+  syncJudgement,
   tableCheck,
+  tunnelJudgement,
+  type Check,
   type Context,
   type Traffic,
 } from '../../verify/report.js';
@@ -186,5 +192,67 @@ describe('ARP check', () => {
     expect(c.ok).toBe(false);
     expect(c.evidence).toContain(`${MAC.rs1} (rs1)`);
     expect(arpCheck(context(), []).ok).toBe(false);
+  });
+});
+
+describe('health-check check', () => {
+  const hc = { interval: 1, timeout: 1, retries: 1 };
+  it('passes with keepalived and its checker running', () => {
+    expect(healthJudgement(hc, { main: 10, checker: 11 }).ok).toBe(true);
+  });
+  it('fails when keepalived or its checker is not running', () => {
+    expect(healthJudgement(hc, { main: 10 }).ok).toBe(false);
+    expect(healthJudgement(hc, {}).ok).toBe(false);
+  });
+});
+
+describe('TUN check', () => {
+  const tun = validateLab({ name: 't', forwarding: 'tun' });
+  const [rs1] = tun.realservers;
+  const ipip = {
+    outerSrc: tun.director.ip,
+    outerDst: rs1.ip,
+    innerSrc: tun.client.ip,
+    innerDst: tun.vip,
+    innerDstPort: 80,
+  };
+  it('passes when every packet is IP-in-IP from the director to the realserver, carrying client -> VIP', () => {
+    expect(tunnelJudgement(tun, rs1, tun.director.ip, [ipip, ipip]).ok).toBe(true);
+  });
+  it('fails with no encapsulated packet, or one from elsewhere or carrying another destination', () => {
+    expect(tunnelJudgement(tun, rs1, tun.director.ip, []).ok).toBe(false);
+    expect(tunnelJudgement(tun, rs1, tun.director.ip, [{ ...ipip, outerSrc: tun.client.ip }]).ok).toBe(false);
+    expect(tunnelJudgement(tun, rs1, tun.director.ip, [{ ...ipip, innerDst: rs1.ip }]).ok).toBe(false);
+  });
+});
+
+describe('director pair checks', () => {
+  const pair = withPreset('dr-ha', {}, 'test');
+  const id = pair.ha!.virtualRouterId;
+  const both = [`master sync daemon (mcast=eth0, syncid=${id})`, `backup sync daemon (mcast=eth0, syncid=${id})`];
+  const running = { main: 1, checker: 2, vrrp: 3 };
+  const byName = (checks: Check[]) => new Map(checks.map((c) => [c.name.split(' ')[0], c.ok]));
+  it('pass with the VIP on one director, keepalived whole and both sync daemons on each', () => {
+    const checks = pairJudgement(pair, ['director'], [running, running], [both, both]);
+    expect(checks).toHaveLength(3);
+    expect(checks.every((c) => c.ok)).toBe(true);
+  });
+  it('fail with the VIP on both (split brain) or on none, a VRRP process gone, a sync daemon missing', () => {
+    expect(byName(pairJudgement(pair, ['director', 'director2'], [running, running], [both, both])).get('VRRP:')).toBe(
+      false,
+    );
+    expect(byName(pairJudgement(pair, [], [running, running], [both, both])).get('VRRP:')).toBe(false);
+    expect(
+      byName(pairJudgement(pair, ['director'], [running, { main: 1, checker: 2 }], [both, both])).get('keepalived'),
+    ).toBe(false);
+    expect(byName(pairJudgement(pair, ['director'], [running, running], [both, [both[0]]])).get('IPVS')).toBe(false);
+  });
+  it("sync: passes when the backup holds the MASTER's connections, fails when it holds none of them", () => {
+    const conn = { client: '192.168.170.10:40000', rs: '192.168.170.102:80' };
+    expect(syncJudgement(pair, 'director', 'director2', [conn], [conn]).ok).toBe(true);
+    expect(syncJudgement(pair, 'director', 'director2', [conn], []).ok).toBe(false);
+    expect(syncJudgement(pair, 'director', 'director2', [conn], [{ ...conn, client: '192.168.170.10:40001' }]).ok).toBe(
+      false,
+    );
   });
 });

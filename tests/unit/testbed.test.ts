@@ -4,7 +4,7 @@ import { topologyChanges } from '../../testbed/lab.js';
 import { withPreset } from '../../model/presets.js';
 import { dockerLabSpec } from '../../testbed/docker/spec.js';
 import { macFor } from '../../model/addressing.js';
-import { leftoversScript, netnsNames, networkSteps, teardownScript } from '../../testbed/netns.js';
+import { leftoversScript, NetnsLab, netnsNames, networkSteps, teardownScript } from '../../testbed/netns.js';
 import { preflightScript } from '../../testbed/preflight.js';
 import { LocalShell, shq, type Shell } from '../../provision/shell.js';
 import { qemuArgs, type Accel } from '../../testbed/vm/qemu.js';
@@ -61,13 +61,15 @@ describe('netns testbed', () => {
   it('tears down every namespace and link it builds, and checks for exactly those', () => {
     const script = teardownScript(lab);
     const left = leftoversScript(lab);
+    // Whole words: "lvs-bro" must not stand for "lvs-br".
+    const word = (w: string) => new RegExp(`(^|[\\s'"])${w}([\\s;'"]|$)`, 'm');
     for (const h of ['client', 'director', 'rs1', 'rs2']) {
-      expect(script).toContain(`lvs-${h}`);
-      expect(left).toContain(`lvs-${h}`);
+      expect(script).toMatch(word(`lvs-${h}`));
+      expect(left).toMatch(word(`lvs-${h}`));
     }
     for (const link of ['lvs-v0', 'lvs-v3', 'lvs-br']) {
-      expect(script).toContain(link);
-      expect(left).toContain(link);
+      expect(script).toMatch(word(link));
+      expect(left).toMatch(word(link));
     }
     expect(script).toContain('rm -rf /run/lvs-lab/lvs');
   });
@@ -291,5 +293,24 @@ describe('the footprint on a freshly booted machine', () => {
     });
     expect(used).toEqual(fresh);
     expect(fresh.filter((l) => l.startsWith('link '))).toContain('link lo'); // it did list this machine
+  });
+});
+
+describe('netns teardown against the machine', () => {
+  // The teardown's own list is not the judge: a footprint of the machine, taken independently, is.
+  it('leaves the machine as it was, as listed by the footprint before the network was built', async (ctx) => {
+    if (process.getuid?.() !== 0) ctx.skip('needs root: namespaces and links');
+    const lab = validateLab({ name: 'fpunit', subnet: '10.251.0.0/24' });
+    const net = new NetnsLab(new LocalShell(), lab);
+    await net.teardown(); // left by a killed run
+    const before = await footprint({ of: [lab.name] });
+    await net.build();
+    try {
+      const during = await footprint({ of: [lab.name] });
+      expect(during).toEqual(expect.arrayContaining(['link fpunit-br', 'netns fpunit-director', 'link fpunit-v1']));
+    } finally {
+      await net.teardown();
+    }
+    expect(await footprint({ of: [lab.name] })).toEqual(before);
   });
 });
