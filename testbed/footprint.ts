@@ -2,10 +2,10 @@
 // (qemu and its SSH master connection, apache2 instances, keepalived, tcpdump, the kit's libvirtd and its helpers),
 // the kit's run directory, lab state and locks, and (where the kit's libvirtd answers) libvirt domains, networks and
 // volumes. Two listings that differ name what was left behind.
-import { LocalShell, type Shell } from '../provision/shell.js';
+import { LocalShell, shq, type Shell } from '../provision/shell.js';
 import { ENGINE_VM, engineDir } from './docker/engine-vm.js';
 import { stateDir } from './paths.js';
-import { LIBVIRT_NETNS } from './vagrant/libvirt.js';
+import { KIT_SOCKET, LIBVIRT_NETNS } from './vagrant/libvirt.js';
 
 /** Who owns what the kit's libvirtd runs: the Vagrant labs, together (no lab may take this name: model/topology.ts). */
 export const LIBVIRT_OWNER = 'libvirt';
@@ -23,7 +23,8 @@ export interface FootprintOptions {
 }
 
 export async function footprint({ machine = new LocalShell(), of }: FootprintOptions = {}): Promise<string[]> {
-  const virsh = 'virsh -c qemu:///system -q';
+  // The kit's own libvirtd where it runs one (root-only sockets of its own), else the machine's.
+  const virsh = `virsh -c "$uri" -q`;
   const script = [
     'ip netns list | sed "s/ (id.*//; s/^/netns /"',
     'ip -o link show | cut -d: -f2 | sed "s/@.*//; s/^ */link /"',
@@ -36,6 +37,7 @@ export async function footprint({ machine = new LocalShell(), of }: FootprintOpt
     'ls /run/lvs-lab 2>/dev/null | sed "s/^/run dir /"',
     `ls ${stateDir()}/labs 2>/dev/null | sed "s/^/lab state /"`,
     `ls ${stateDir()}/locks 2>/dev/null | sed "s/^/lab lock /"`,
+    `uri=qemu:///system; [ -S ${KIT_SOCKET} ] && uri=${shq(`qemu:///system?socket=${KIT_SOCKET}`)}`,
     `if ${virsh} version >/dev/null 2>&1; then`,
     `  ${virsh} list --all --name | sed "/^$/d; s/^/domain /"`,
     `  ${virsh} net-list --all --name | sed "/^$/d; s/^/network /"`,

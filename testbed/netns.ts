@@ -158,7 +158,8 @@ export function teardownScript(lab: Lab): string {
     `if [ -n "$live" ]; then`,
     // A namespace outlives `ip netns del` while a process (httpd) still runs in it, so end those first.
     `  pids() { ${perNamespace('netns pids')}; }`,
-    `  p=$(pids); [ -n "$p" ] && kill $p 2>/dev/null`,
+    // A host stopped by `fault ... host stop` (SIGSTOP) acts on SIGTERM only once continued.
+    `  p=$(pids); [ -n "$p" ] && { kill -CONT $p; kill $p; } 2>/dev/null`,
     `  i=0; while [ -n "$(pids)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done`,
     `  p=$(pids); [ -n "$p" ] && kill -9 $p 2>/dev/null`,
     `  ${perNamespace('netns del')}`,

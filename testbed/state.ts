@@ -97,6 +97,7 @@ const vagrantSchema = z.strictObject({
   }),
   netns: z.literal('lvs-lab-libvirt').optional(),
   hostKey: base64,
+  hostKeys: z.record(z.string().regex(/^[a-z][a-z0-9-]{0,14}$/), base64).optional(),
 });
 const stateSchema = z.strictObject({
   version: z.literal(1),

@@ -14,9 +14,26 @@ import { PreflightError } from '../preflight.js';
 import { readJson, writeJson } from '../state.js';
 import { seconds, type Log } from '../testbed.js';
 
-export const LIBVIRT_URI = 'qemu:///system';
+/** A libvirtd that runs on this machine already (a workstation's) is reached at its usual address. */
+const SYSTEM_URI = 'qemu:///system';
 export const LIBVIRT_NETNS = 'lvs-lab-libvirt';
 const RUN = '/run/lvs-lab/libvirt';
+/** The kit's own libvirtd listens here alone, root only: a directory of mode 0700 and sockets of 0700. */
+export const KIT_SOCKET = `${RUN}/sock/libvirt-sock`;
+const KIT_URI = `${SYSTEM_URI}?socket=${KIT_SOCKET}`;
+/** The kit's libvirtd's own configuration: its sockets in RUN/sock, root only; no polkit, no group access. */
+const KIT_CONFIG = [
+  `unix_sock_dir = "${RUN}/sock"`,
+  'unix_sock_group = "root"',
+  'unix_sock_ro_perms = "0700"',
+  'unix_sock_rw_perms = "0700"',
+  'unix_sock_admin_perms = "0700"',
+  'auth_unix_ro = "none"',
+  'auth_unix_rw = "none"',
+].join('\n');
+
+/** The libvirtd the kit talks to: its own when it runs one, else the machine's. */
+export const libvirtUri = (): string => (existsSync(KIT_SOCKET) ? KIT_URI : SYSTEM_URI);
 
 interface DaemonState {
   netns: string;
@@ -44,7 +61,7 @@ const local = new LocalShell();
 
 /** `virsh` on the kit's libvirtd, each word quoted (names read back from libvirt included). */
 export async function virsh(words: string[], timeoutMs = 60_000) {
-  return local.exec(`virsh -c ${LIBVIRT_URI} -q ${words.map(shq).join(' ')}`, { timeoutMs });
+  return local.exec(`virsh -c ${shq(libvirtUri())} -q ${words.map(shq).join(' ')}`, { timeoutMs });
 }
 
 /** Defines and starts the network of an XML file (virsh net-define, net-start). */
@@ -92,7 +109,7 @@ export async function ensureLibvirtd(log: Log): Promise<{ netns?: string }> {
   const running = await ours();
   if (running) return { netns: running.netns };
   if (await answers()) {
-    log(`libvirt: using the libvirtd that runs on this machine (${LIBVIRT_URI})`);
+    log(`libvirt: using the libvirtd that runs on this machine (${SYSTEM_URI})`);
     return {};
   }
   const t0 = Date.now();
@@ -105,12 +122,14 @@ export async function ensureLibvirtd(log: Log): Promise<{ netns?: string }> {
   const script = [
     'set -e',
     `mkdir -p ${RUN}`,
+    `mkdir -p -m 0700 ${RUN}/sock`,
+    `(umask 077; printf '%s\\n' ${shq(KIT_CONFIG)} > ${RUN}/libvirtd.conf)`,
     `[ -e /run/netns/${ns} ] || ip netns add ${ns}`,
     `ip -n ${ns} link set lo up`,
     `if [ -c /dev/kvm ]; then rm -f ${kvm}; mknod ${kvm} c 10 232; chgrp kvm ${kvm}; chmod 0660 ${kvm}; fi`,
     `ip netns exec ${ns} sh -c ${shq(
       `[ -c ${kvm} ] && mount --bind ${kvm} /dev/kvm; ` +
-        `virtlogd -d -p ${RUN}/virtlogd.pid && libvirtd -d -p ${RUN}/libvirtd.pid`,
+        `virtlogd -d -p ${RUN}/virtlogd.pid && libvirtd -d -f ${RUN}/libvirtd.conf -p ${RUN}/libvirtd.pid`,
     )}`,
   ].join('\n');
   const res = await local.exec(script, { timeoutMs: 60_000 });
@@ -130,7 +149,7 @@ export async function ensureLibvirtd(log: Log): Promise<{ netns?: string }> {
   };
   await writeJson(daemonFile(), state);
   await retry(120, '250ms', async () => {
-    if (!(await answers())) throw new Error(`libvirtd (pid ${state.libvirtd}) does not answer on ${LIBVIRT_URI}`);
+    if (!(await answers())) throw new Error(`libvirtd (pid ${state.libvirtd}) does not answer on ${KIT_URI}`);
   });
   log(`libvirt: started libvirtd (pid ${state.libvirtd}) in network namespace ${ns} (${seconds(t0)} s)`);
   return { netns: ns };

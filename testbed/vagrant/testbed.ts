@@ -6,7 +6,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $, retry, type Duration, type ProcessOutput } from 'zx';
 import { waitFor } from '../../provision/wait.js';
-import { UserError } from '../../model/errors.js';
+import { CommandError, UserError } from '../../model/errors.js';
 import { hostsOf, type Lab } from '../../model/topology.js';
 import { runSteps } from '../../provision/apply.js';
 import type { HttpdLayout } from '../../provision/httpd.js';
@@ -19,13 +19,13 @@ import { preflightMachine } from '../preflight.js';
 import { listStates } from '../state.js';
 import { seconds, type Testbed, type TestbedSession } from '../testbed.js';
 import { ensureImage } from '../vm/image.js';
-import { vmKeyFile } from '../vm/machine.js';
+import { OWN_HOST_KEY, ownHostKeyOf, vmKeyFile } from '../vm/machine.js';
 import { chooseAccel } from '../vm/qemu.js';
 import { ensureBox, pruneBoxes } from './box.js';
 import {
   checkLibvirtTools,
   ensureLibvirtd,
-  LIBVIRT_URI,
+  libvirtUri,
   libvirtdLeftovers,
   namespaceProxy,
   startNetwork,
@@ -61,7 +61,7 @@ export function vagrant(dir: string, args: string[], { timeoutMs = 1_800_000 } =
       VAGRANT_DEFAULT_PROVIDER: 'libvirt',
       VAGRANT_CHECKPOINT_DISABLE: '1',
       VAGRANT_BOX_UPDATE_CHECK_DISABLE: '1',
-      LIBVIRT_DEFAULT_URI: LIBVIRT_URI,
+      LIBVIRT_DEFAULT_URI: libvirtUri(),
     },
   })`vagrant ${args}`;
 }
@@ -101,7 +101,7 @@ async function connectHosts(
         port: 22,
         username: 'root',
         privateKey,
-        hostKey: v.hostKey,
+        hostKey: v.hostKeys?.[h.name] ?? v.hostKey,
         proxy,
         keyFile: vmKeyFile(labStateDir(lab.name)),
       };
@@ -116,6 +116,19 @@ async function connectHosts(
     throw failed.reason;
   }
   return new Map(open);
+}
+
+/** Gives each machine a host key of its own (the box's is every machine's); returns them by machine. */
+async function ownHostKeys(shells: Map<string, SshShell>): Promise<Record<string, string>> {
+  const keys = await Promise.all(
+    [...shells].map(async ([name, shell]) => {
+      const res = await shell.exec(OWN_HOST_KEY, { timeoutMs: 60_000 });
+      if (res.code !== 0)
+        throw new CommandError(shell.where, OWN_HOST_KEY, res.code, res.stderr, 'giving the machine its own host key');
+      return [name, ownHostKeyOf(res.stdout, shell.where)] as const;
+    }),
+  );
+  return Object.fromEntries(keys);
 }
 
 function session(
@@ -283,7 +296,14 @@ export const vagrantTestbed: Testbed = {
       await finished;
       throw err;
     }
-    log(`vagrant: ${shells.size} machines up and answering SSH (${seconds(t0)} s)`);
+    try {
+      v.hostKeys = await ownHostKeys(shells);
+      await save({ vagrant: v });
+    } catch (err) {
+      await Promise.all([...shells.values()].map((s) => s.close()));
+      throw err;
+    }
+    log(`vagrant: ${shells.size} machines up and answering SSH, each with its own host key (${seconds(t0)} s)`);
     return session(lab, v, shells, async () => {
       const t1 = Date.now();
       await finished;

@@ -104,6 +104,35 @@ const masterOptions = (vm: VmState, dir: string, within: number): MasterOptions 
   exited: () => exitedWhileStarting(dir),
 });
 
+/**
+ * Shell text that gives a started VM an SSH host key of its own (the image's is every VM's, and its private half is in
+ * the image and the saved state) and makes sshd load it; prints the new key's public blob. The connection it runs on
+ * stays up; every later one is pinned to the new key.
+ */
+export const OWN_HOST_KEY =
+  "rm -f /etc/ssh/ssh_host_* && ssh-keygen -q -t ed25519 -N '' -C lvs-lab -f /etc/ssh/ssh_host_ed25519_key && " +
+  'read -r p < /run/sshd.pid && kill -HUP "$p" && cut -d" " -f2 /etc/ssh/ssh_host_ed25519_key.pub';
+
+/** The host key blob OWN_HOST_KEY printed (its last line), checked. */
+export function ownHostKeyOf(stdout: string, where: string): string {
+  const key = stdout.trim().split('\n').pop() ?? '';
+  if (!/^AAAAC3NzaC1lZDI1NTE5[A-Za-z0-9+/]+={0,2}$/.test(key))
+    throw new Error(`${where}: no ed25519 host key came back from ssh-keygen: ${JSON.stringify(stdout.slice(-200))}`);
+  return key;
+}
+
+/** Gives the VM its own host key, records it (so later connections pin it) and returns the shell. */
+async function withOwnHostKey(shell: Shell, vm: VmState, booted: (vm: VmState) => Promise<void>): Promise<Shell> {
+  const res = await shell.exec(OWN_HOST_KEY, { timeoutMs: 20_000 });
+  if (res.code !== 0) {
+    await shell.close();
+    throw new CommandError(shell.where, OWN_HOST_KEY, res.code, res.stderr, 'giving the VM its own host key');
+  }
+  vm.hostKey = ownHostKeyOf(res.stdout, shell.where);
+  await booted(vm);
+  return shell;
+}
+
 /** The saved booted VM of this flavour, saving one first when there is none (about one cold boot, once per image). */
 export async function ensureSavedVm(image: VmImage, flavour: VmFlavour, log: Log): Promise<SavedVm> {
   for (const d of await sweepInterruptedSaves(image)) log(`removed an interrupted save: ${d} (and its VM)`);
@@ -159,6 +188,7 @@ export async function bootMachine(
   await booted(vm);
   log(`VM booting (qemu pid ${pid}, ${accel.name}, kernel ${image.kernelVersion}, ssh on 127.0.0.1:${sshPort})`);
   const shell = machineShell(await startMaster(await machineTarget(vm, dir), dir, masterOptions(vm, dir, 300_000)));
+  await withOwnHostKey(shell, vm, booted);
   log(`VM up: booted, SSH answered after ${seconds(t0)} s`);
   return shell;
 }
@@ -199,6 +229,7 @@ async function restoreMachine(
       `printf %s ${randomBytes(64).toString('hex')} > /dev/urandom`,
       // Every vCPU runs a task: one stuck since the restore (a soft lockup) fails the restore here, not the lab later.
       ...Array.from({ length: VCPUS }, (_, cpu) => `busybox taskset -c ${cpu} busybox true`),
+      OWN_HOST_KEY,
     ].join(' && ');
     const res = await shell.exec(own, { timeoutMs: 10_000 });
     if (res.code !== 0) {
@@ -211,6 +242,8 @@ async function restoreMachine(
         'giving the restored VM its own key',
       );
     }
+    vm.hostKey = ownHostKeyOf(res.stdout, shell.where);
+    await booted(vm);
     log(
       `VM up: restored a saved booted VM (qemu pid ${pid}, ${accel.name}, ssh on 127.0.0.1:${sshPort}), SSH answered after ${seconds(t0)} s`,
     );

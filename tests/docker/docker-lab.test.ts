@@ -86,9 +86,12 @@ describe('pulumi stack', () => {
     expect(types).toContain('docker:index/remoteImage:RemoteImage');
     expect(types).toContain('pulumi:providers:docker');
     // Where each resource of the program was declared: a path inside the project and its TypeScript line.
-    const positions = resources.flatMap((r) => (r.sourcePosition ? [r.sourcePosition] : []));
-    expect(positions.length).toBeGreaterThan(0);
-    for (const p of positions) expect(p).toMatch(/^project:\/\/\/infra\/[a-z-]+\.ts#([2-9]|\d\d+),\d+$/);
+    // (Pulumi's own stack resource names its SDK's source, mapped the same way.)
+    const positions = resources.flatMap((r) => (r.sourcePosition ? [[r.type, r.sourcePosition]] : []));
+    for (const [, p] of positions) expect(p).toMatch(/^project:\/\/\/[\w@./-]+\.ts#([2-9]|\d\d+),\d+$/);
+    const ours = positions.filter(([type]) => type.startsWith('docker:') || type.startsWith('lvs-lab:'));
+    expect(ours.length).toBeGreaterThan(4);
+    for (const [, p] of ours) expect(p).toMatch(/^project:\/\/\/infra\/[a-z-]+\.ts#/);
     const plugins = JSON.parse((await pulumi(['plugin', 'ls', '--json'])).stdout) as Array<{
       name: string;
       kind: string;

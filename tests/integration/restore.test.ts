@@ -124,6 +124,22 @@ describe('two labs restored from one saved booted VM', () => {
     expect(await login(b, savedKey)).toBe('refused');
   });
 
+  it("each has a host key of its own, pinned: not the image's (every VM's), not the other lab's", async () => {
+    const [a, b] = await vms();
+    const image = await ensureImage();
+    expect(a.hostKey).not.toBe(b.hostKey);
+    for (const vm of [a, b]) expect(vm.hostKey).not.toBe(image.hostKey);
+    const privateKey = await readFile(vmKeyFile(labStateDir('rsta')), 'utf8');
+    const pinned = (hostKey: string) =>
+      SshShell.connect({ host: '127.0.0.1', port: a.sshPort, username: 'root', privateKey, hostKey }).then(
+        async (s) => (await s.close(), 'accepted'),
+        () => 'refused',
+      );
+    expect(await pinned(a.hostKey)).toBe('accepted');
+    expect(await pinned(image.hostKey)).toBe('refused'); // sshd no longer offers the image's key
+    expect(await pinned(b.hostKey)).toBe('refused');
+  });
+
   it("have the host's time, not the saved VM's, and draw different random numbers", async () => {
     for (const i of [0, 1]) expect(Math.abs(Number(await run(i, 'date +%s')) - Date.now() / 1000)).toBeLessThan(5);
     const [ra, rb] = await Promise.all(

@@ -1,12 +1,15 @@
 // The vagrant testbed, end to end: the DR suite against four Vagrant machines (each its own kernel, ARP table and
 // sysctls), the negative control on the same machines, the verifier, `down` leaving the machine as before, then a
 // NAT lab built and removed the same way. One file: its parts run in this order.
+import { statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { inject, afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withPreset } from '../../model/presets.js';
 import { applyPlan } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
 import { connectLab, labDown, labUp, type LabSession } from '../../testbed/lab.js';
 import { readState } from '../../testbed/state.js';
+import { KIT_SOCKET, libvirtUri } from '../../testbed/vagrant/libvirt.js';
 import { vagrant } from '../../testbed/vagrant/testbed.js';
 import {
   arpResponders,
@@ -36,6 +39,22 @@ describe('the reference lab on Vagrant machines', () => {
       expect(status.exitCode).toBe(0);
       const running = [...status.stdout.matchAll(/^\d+,([a-z0-9-]+),state,running$/gm)].map((m) => m[1]).sort();
       expect(running).toEqual(['client', 'director', 'rs1', 'rs2']);
+    });
+
+    it("each machine has a host key of its own, pinned, not the box's; the kit's libvirtd answers only its own socket", async () => {
+      const v = (await readState(lab.name))!.vagrant!;
+      const keys = Object.values(v.hostKeys ?? {});
+      expect(Object.keys(v.hostKeys ?? {}).sort()).toEqual(['client', 'director', 'rs1', 'rs2']);
+      expect(new Set(keys).size).toBe(4);
+      expect(keys).not.toContain(v.hostKey);
+      // Each machine serves the key the state pinned: a fresh session of another process reaches every one.
+      const again = await connectLab(lab.name);
+      await again.close();
+      if (v.netns) {
+        expect(libvirtUri()).toBe(`qemu:///system?socket=${KIT_SOCKET}`);
+        expect((statSync(KIT_SOCKET).mode & 0o077).toString(8)).toBe('0');
+        expect((statSync(dirname(KIT_SOCKET)).mode & 0o777).toString(8)).toBe('700');
+      }
     });
 
     it('each machine has its own kernel: its own hostname, boot id and the lab NIC as eth0 with its MAC', async () => {
