@@ -3,7 +3,14 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { capture, formatCapture } from '../inside/capture.js';
 import { hostNamed } from '../inside/hosts.js';
+import { applyFault, faultsInForce, FAULT_USAGE, formatFaults, parseFault, type HostPower } from '../drive/fault.js';
+import { checkLoadOptions, formatLoad, runLoad } from '../drive/load.js';
+import { dockerPower, netnsPower } from '../drive/power.js';
 import { formatObservation, observe } from '../inside/observe.js';
+import type { Shell } from '../provision/shell.js';
+import type { LabAccess } from '../provision/transport.js';
+import type { DockerEngine } from '../testbed/docker/engine.js';
+import { containerName } from '../testbed/docker/spec.js';
 import { trapInterrupts } from './interrupt.js';
 import { parseCli, type CliOptions } from './options.js';
 import { readStackSettings } from '../model/stack.js';
@@ -34,6 +41,10 @@ commands:
   down     remove everything the lab created
   exec H -- CMD   run CMD on host H of a running lab, streaming its output; exits with its status (--all: every host)
   shell H         an interactive shell on host H (leave with \`exit\` or Ctrl-D)
+  load            requests to the VIP from the client, bounded (--requests N | --duration S, --concurrency C, --rate R,
+                  --clients K, --path P, --json): errors, latency, the share per realserver beside the predicted one
+  fault H F       inject a fault on host H: delay 200ms [jitter 20ms], loss 10%, rate 1mbit, corrupt 1%, link down|up,
+                  httpd stop|start, host stop|start; \`fault H clear\` undoes them; \`fault --list\` shows what is in force
   observe         send requests to the VIP, then show what the seed looks at: ipvsadm -lnc, netstat, arp, route
   capture         capture on the hosts' lab interfaces while requests run: one pcap per host, and a summary
   graph           draw the lab (SVG and PNG): hosts, IPs, MACs, the switch, the VIP, the request and reply paths
@@ -56,6 +67,13 @@ options:
   --no-verify     with up: skip the checks
   --guards        with plan: show each step's "already in place" check
   --debug         print stack traces with errors`;
+
+/** How a running lab's hosts are stopped and started: its containers, or its namespaces on their machine. */
+function powerOf(access: LabAccess & { machine?: Shell; engine?: DockerEngine }): HostPower | undefined {
+  if (access.engine) return dockerPower(access.engine.docker, (h) => containerName(access.lab.name, h));
+  if (access.machine && access.transport.kind === 'netns') return netnsPower(access.machine, access.lab);
+  return undefined;
+}
 
 async function connectStackLab(stack: string) {
   const settings = await readStackSettings(stack);
@@ -155,9 +173,56 @@ async function main(values: CliOptions): Promise<number> {
         spawn(argv[0], argv.slice(1), { stdio: 'inherit' }).on('exit', (code) => resolve(code ?? 1)),
       );
     }
+    case 'load': {
+      // Every number checked before the lab is reached.
+      const num = (flag: string, v: string | undefined) => {
+        if (v === undefined) return undefined;
+        if (!/^\d+$/.test(v))
+          throw new UserError(`--${flag}: ${JSON.stringify(v.slice(0, 40))} must be a whole number`);
+        return Number(v);
+      };
+      const options = checkLoadOptions({
+        requests: num('requests', values.requests),
+        duration: num('duration', values.duration),
+        concurrency: num('concurrency', values.concurrency) ?? 4,
+        rate: num('rate', values.rate),
+        clients: num('clients', values.clients) ?? 1,
+        path: values.path ?? '/',
+      });
+      const access = await openLab();
+      try {
+        const result = await runLoad(access, options, (n) => {
+          if (!values.json) log(`load: ${n} responses so far`);
+        });
+        console.log(values.json ? JSON.stringify(result, null, 2) : formatLoad(access.lab, result, options.clients));
+        return 0;
+      } finally {
+        await access.close();
+      }
+    }
+    case 'fault': {
+      const [host, ...words] = values.args;
+      const listing = values.list || host === undefined;
+      if (!listing && words.length === 0)
+        throw new UserError(
+          `fault: usage: fault <host> <fault>, fault <host> clear, fault --list; a fault is one of:\n  ${FAULT_USAGE.join('\n  ')}`,
+        );
+      const fault = listing ? undefined : parseFault(words); // refused before anything is reached
+      const access = await openLab();
+      try {
+        const power = powerOf(access);
+        if (fault) console.log(await applyFault(access, hostNamed(access.lab, host).name, fault, power));
+        console.log(formatFaults(access.lab, await faultsInForce(access, power)));
+        return 0;
+      } finally {
+        await access.close();
+      }
+    }
     case 'observe': {
       const access = await openLab();
       try {
+        const faults = await faultsInForce(access, powerOf(access));
+        if (faults.length > 0) console.log(`${formatFaults(access.lab, faults)}\n`);
         console.log(formatObservation(access.lab, await observe(access, count(6))));
         return 0;
       } finally {
@@ -257,6 +322,9 @@ async function main(values: CliOptions): Promise<number> {
     case 'verify': {
       const session = await openLab();
       try {
+        // Faults a user made explain the checks they fail: said first.
+        const faults = await faultsInForce(session, powerOf(session));
+        if (faults.length > 0) console.log(formatFaults(session.lab, faults));
         const checks = await verifyLab(session);
         console.log(formatChecks(checks));
         log(`${checks.filter((c) => c.ok).length}/${checks.length} checks passed`);

@@ -15,7 +15,14 @@ const OPTIONS = {
   stack: { type: 'string' },
   'no-verify': { type: 'boolean', default: false },
   all: { type: 'boolean', default: false },
+  list: { type: 'boolean', default: false },
   requests: { type: 'string' },
+  duration: { type: 'string' },
+  concurrency: { type: 'string' },
+  rate: { type: 'string' },
+  clients: { type: 'string' },
+  path: { type: 'string' },
+  json: { type: 'boolean', default: false },
   hosts: { type: 'string' },
   out: { type: 'string' },
   guards: { type: 'boolean', default: false },
@@ -34,13 +41,23 @@ export interface CliOptions {
   stack?: string;
   noVerify: boolean;
   all: boolean;
+  list: boolean;
   requests?: string;
+  duration?: string;
+  concurrency?: string;
+  rate?: string;
+  clients?: string;
+  path?: string;
+  json: boolean;
   hosts?: string;
   out?: string;
   guards: boolean;
   help: boolean;
   debug: boolean;
 }
+
+/** Marks a positional word that starts with "-" and a digit, so parseArgs takes it for a positional. */
+const NEGATIVE = '\u0000';
 
 /** node's parseArgs messages, as `--flag: reason`. */
 function parseError(err: { code?: string; message: string }): UserError {
@@ -57,12 +74,19 @@ function parseError(err: { code?: string; message: string }): UserError {
 /** The command line, parsed and checked: a refusal (UserError) names the flag and the reason. */
 export function parseCli(argv: string[]): CliOptions {
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  // A word like -5ms (`fault rs1 delay -5ms`) is a value to refuse with its own reason, never an option.
+  const negative = (w: string) => /^-\d/.test(w);
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
+    parsed = parseArgs({
+      args: argv.map((w) => (negative(w) ? `${NEGATIVE}${w}` : w)),
+      allowPositionals: true,
+      options: OPTIONS,
+    });
   } catch (err) {
     throw parseError(err as { code?: string; message: string });
   }
-  const { values: v, positionals } = parsed;
+  const { values: v } = parsed;
+  const positionals = parsed.positionals.map((w) => (w.startsWith(NEGATIVE) ? w.slice(NEGATIVE.length) : w));
   const testbed = v.testbed as TestbedChoice;
   if (!['auto', ...TESTBED_KINDS].includes(testbed))
     throw new UserError(`--testbed: ${shown(v.testbed)} is not one of auto, ${TESTBED_KINDS.join(', ')}`);
@@ -79,7 +103,14 @@ export function parseCli(argv: string[]): CliOptions {
     stack: v.stack,
     noVerify: v['no-verify'],
     all: v.all,
+    list: v.list,
     requests: v.requests,
+    duration: v.duration,
+    concurrency: v.concurrency,
+    rate: v.rate,
+    clients: v.clients,
+    path: v.path,
+    json: v.json,
     hosts: v.hosts,
     out: v.out,
     guards: v.guards,

@@ -9,7 +9,7 @@ set -euo pipefail
 choice=${1:-auto}
 # The lab's tools for namespaces on this host. apache2-bin, not apache2: the binary and modules without a
 # service that would start on the host's own port 80.
-netns_pkgs=(kmod iproute2 net-tools ipvsadm apache2-bin curl tcpdump iputils-arping procps keepalived)
+netns_pkgs=(kmod iproute2 net-tools ipvsadm apache2-bin curl tcpdump iputils-arping procps keepalived wrk)
 # qemu and the image build; everything the lab runs is inside the VM image.
 vm_pkgs=(kmod qemu-system-x86 qemu-utils debootstrap debian-archive-keyring e2fsprogs xz-utils)
 # Debian's Vagrant with its libvirt plugin (registered system-wide: no `vagrant plugin install`, no network),

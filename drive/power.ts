@@ -1,0 +1,50 @@
+// A whole host stopped and started again, the way its testbed can: a namespace's links down and its processes
+// stopped (SIGSTOP, then SIGCONT), a container paused. Whether it is stopped is read from the machine.
+import type { Lab } from '../model/topology.js';
+import { shq, type Shell } from '../provision/shell.js';
+import { netnsNames } from '../testbed/netns.js';
+import type { HostPower } from './fault.js';
+
+async function must(shell: Shell, command: string): Promise<string> {
+  const res = await shell.exec(command, { timeoutMs: 60_000 });
+  if (res.code !== 0) throw new Error(`${shell.where}: ${command.split('\n')[0]}: ${res.stderr.trim()}`);
+  return res.stdout;
+}
+
+/** Hosts that are network namespaces on `machine` (the netns and vm testbeds). */
+export function netnsPower(machine: Shell, lab: Lab): HostPower {
+  const names = netnsNames(lab);
+  // The mark that says it was stopped on purpose (a host with no process, the client, looks like one with a link
+  // down otherwise); in the lab's run directory, so `down` removes it with the lab.
+  const mark = (host: string) => shq(`${names.runDir}/${host}.stopped`);
+  const ns = (host: string) => shq(names.namespace(host));
+  return {
+    stop: async (host) => {
+      await must(
+        machine,
+        `mkdir -p ${shq(names.runDir)} && touch ${mark(host)} && ` +
+          `for p in $(ip netns pids ${ns(host)}); do kill -STOP "$p"; done; ` +
+          `ip -n ${ns(host)} -o link show | cut -d: -f2 | cut -d@ -f1 | while read -r i; do [ "$i" = lo ] || ip -n ${ns(host)} link set "$i" down; done`,
+      );
+    },
+    start: async (host) => {
+      await must(
+        machine,
+        `for p in $(ip netns pids ${ns(host)}); do kill -CONT "$p"; done; ` +
+          `ip -n ${ns(host)} -o link show | cut -d: -f2 | cut -d@ -f1 | while read -r i; do ip -n ${ns(host)} link set "$i" up; done; ` +
+          `rm -f ${mark(host)}`,
+      );
+    },
+    stopped: async (host) => (await machine.exec(`[ -e ${mark(host)} ]`)).code === 0,
+  };
+}
+
+/** Hosts that are containers of a Docker engine (`docker` is a shell on the engine's CLI). */
+export function dockerPower(docker: Shell, containerOf: (host: string) => string): HostPower {
+  return {
+    stop: async (host) => void (await must(docker, `docker pause ${shq(containerOf(host))}`)),
+    start: async (host) => void (await must(docker, `docker unpause ${shq(containerOf(host))}`)),
+    stopped: async (host) =>
+      (await must(docker, `docker inspect -f '{{.State.Paused}}' ${shq(containerOf(host))}`)).trim() === 'true',
+  };
+}
