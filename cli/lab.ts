@@ -65,6 +65,7 @@ options:
   --hosts A,B     with capture: the hosts to capture on (default: client, director, the first realserver)
   --out PATH      with capture: the directory for the pcaps (default captures/); with graph: the SVG (default lab.svg)
   --no-verify     with up: skip the checks
+  --clear-faults  with up: clear the faults in force (fault H clear) before re-applying the plan
   --guards        with plan: show each step's "already in place" check
   --debug         print stack traces with errors`;
 
@@ -73,6 +74,39 @@ function powerOf(access: LabAccess & { machine?: Shell; engine?: DockerEngine })
   if (access.engine) return dockerPower(access.engine.docker, (h) => containerName(access.lab.name, h));
   if (access.machine && access.transport.kind === 'netns') return netnsPower(access.machine, access.lab);
   return undefined;
+}
+
+/**
+ * A re-apply would undo a stopped httpd, a link down or a stopped host (netem it leaves alone): with faults of those
+ * kinds in force it is refused, unless `--clear-faults` clears them first.
+ */
+async function faultsBeforeReapply(name: string, clear: boolean): Promise<void> {
+  let session: Awaited<ReturnType<typeof connectLab>>;
+  let faults: string[];
+  try {
+    session = await connectLab(name);
+  } catch {
+    return; // not reachable as a lab (its VM gone, a build cut short): the re-apply says why, or completes it
+  }
+  try {
+    const power = powerOf(session);
+    try {
+      faults = await faultsInForce(session, power);
+    } catch {
+      return; // hosts not all there yet (a network build cut short): nothing a fault could have changed
+    }
+    const undone = faults.filter((f) => !/: netem on /.test(f));
+    if (undone.length === 0) return;
+    if (!clear)
+      throw new UserError(
+        `lab ${name} has faults in force that re-applying its plan would undo (${undone.join('; ')}): ` +
+          '`fault <host> clear` them, or `up --clear-faults`',
+      );
+    for (const host of new Set(undone.map((f) => f.split(':')[0])))
+      console.log(await applyFault(session, host, { kind: 'clear' }, power));
+  } finally {
+    await session.close();
+  }
 }
 
 async function connectStackLab(stack: string) {
@@ -282,7 +316,9 @@ async function main(values: CliOptions): Promise<number> {
       );
       const down = `\`npm run lab -- down${lab.name === REFERENCE_LAB.name ? '' : ` --name ${lab.name}`}\``;
       // Interrupted, a run that built this lab removes it; one that re-applied to a running lab leaves it up.
-      const building = !(await readState(lab.name));
+      const existing = await readState(lab.name);
+      const building = !existing;
+      if (existing && !existing.starting) await faultsBeforeReapply(lab.name, values.clearFaults);
       const signals = trapInterrupts(log, `${down} removes what is left`);
       const interrupted = async () => {
         if (building) {

@@ -14,6 +14,7 @@ const OPTIONS = {
   testbed: { type: 'string', default: 'auto' },
   stack: { type: 'string' },
   'no-verify': { type: 'boolean', default: false },
+  'clear-faults': { type: 'boolean', default: false },
   all: { type: 'boolean', default: false },
   list: { type: 'boolean', default: false },
   requests: { type: 'string' },
@@ -40,6 +41,7 @@ export interface CliOptions {
   testbed: TestbedChoice;
   stack?: string;
   noVerify: boolean;
+  clearFaults: boolean;
   all: boolean;
   list: boolean;
   requests?: string;
@@ -102,6 +104,7 @@ export function parseCli(argv: string[]): CliOptions {
     testbed,
     stack: v.stack,
     noVerify: v['no-verify'],
+    clearFaults: v['clear-faults'],
     all: v.all,
     list: v.list,
     requests: v.requests,

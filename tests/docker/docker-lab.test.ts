@@ -45,6 +45,7 @@ interface Inspected {
   Labels: Record<string, string>;
   Options: Record<string, string>;
   HostConfig: { Privileged: boolean };
+  State: { Paused: boolean };
   Config: { Hostname: string; Labels: Record<string, string> };
   NetworkSettings: { Networks: Record<string, { IPAMConfig: { IPv4Address: string } }> };
 }
@@ -207,6 +208,28 @@ describe('pulumi stack', () => {
     expect(
       obs.stdout.split('\n').filter((l) => l.includes(`${lab.client.ip}:`) && l.includes(`${lab.vip}:80`)).length,
     ).toBeGreaterThanOrEqual(3);
+  });
+
+  it('load --stack: 20 fresh connections one at a time, 10 to each realserver; fault delays and pauses containers', async () => {
+    const loaded = await cli(['load', '--stack', STACK, '--requests', '20', '--concurrency', '1', '--json']);
+    expect(loaded.exitCode, loaded.stderr).toBe(0);
+    expect((JSON.parse(loaded.stdout) as { share: Record<string, number> }).share).toEqual({ rs1: 10, rs2: 10 });
+    try {
+      expect((await cli(['fault', 'rs1', 'delay', '300ms', '--stack', STACK])).exitCode).toBe(0);
+      expect((await cli(['fault', 'rs2', 'host', 'stop', '--stack', STACK])).exitCode).toBe(0);
+      const listed = (await cli(['fault', '--list', '--stack', STACK])).stdout;
+      expect(listed).toContain('rs1: netem on eth0: delay 300ms');
+      expect(listed).toContain('rs2: host stopped');
+      expect((await inspect(`lvs-lab-${lab.name}-rs2`)).State.Paused).toBe(true);
+      const slow = await s.transport.run(
+        lab.client.name,
+        `curl -s -o /dev/null -w '%{time_total}' http://${lab.realservers[0].ip}/`,
+      );
+      expect(Number(slow.stdout)).toBeGreaterThanOrEqual(0.6); // SYN-ACK and response, 300 ms each
+    } finally {
+      for (const h of ['rs1', 'rs2']) await cli(['fault', h, 'clear', '--stack', STACK]);
+    }
+    expect((await cli(['fault', '--list', '--stack', STACK])).stdout).toContain('no faults in force');
   });
 
   it("the stack's verify command passes", async () => {

@@ -69,6 +69,20 @@ describe('lab fault', () => {
     expect((await request(rs1.ip)).body).toBe(`from ${rs1.ip}`);
   });
 
+  it('up leaves faults alone: refused while one is in force that it would undo, unless --clear-faults', async () => {
+    expect((await fault('rs1', 'httpd', 'stop')).exitCode).toBe(0);
+    const refused = await cli(['up', '--name', lab.name, '--no-verify']);
+    expect(refused.stderr).toContain(
+      `lab ${lab.name} has faults in force that re-applying its plan would undo (rs1: httpd stopped)`,
+    );
+    expect(refused.exitCode).toBe(2);
+    expect(await listed()).toContain('rs1: httpd stopped'); // untouched
+    const cleared = await cli(['up', '--name', lab.name, '--no-verify', '--clear-faults']);
+    expect(cleared.exitCode, cleared.stderr).toBe(0);
+    expect(cleared.stdout).toContain('rs1: every fault cleared');
+    expect(await listed()).toContain('no faults in force');
+  });
+
   it('link down on the director: the VIP stops answering; link up brings it back with its plan', async () => {
     expect((await fault('director', 'link', 'down')).exitCode).toBe(0);
     expect(await listed()).toContain('director: link eth0 down');
