@@ -1,15 +1,11 @@
 // A whole host stopped and started again, the way its testbed can: a namespace's links down and its processes
 // stopped (SIGSTOP, then SIGCONT), a container paused. Whether it is stopped is read from the machine.
 import type { Lab } from '../model/topology.js';
-import { shq, type Shell } from '../provision/shell.js';
+import { mustExec, shq, type Shell } from '../provision/shell.js';
 import { netnsNames } from '../testbed/netns.js';
 import type { HostPower } from './fault.js';
 
-async function must(shell: Shell, command: string): Promise<string> {
-  const res = await shell.exec(command, { timeoutMs: 60_000 });
-  if (res.code !== 0) throw new Error(`${shell.where}: ${command.split('\n')[0]}: ${res.stderr.trim()}`);
-  return res.stdout;
-}
+const must = (shell: Shell, command: string) => mustExec(shell, command, 'a host stop or start', 60_000);
 
 /** Hosts that are network namespaces on `machine` (the netns and vm testbeds). */
 export function netnsPower(machine: Shell, lab: Lab): HostPower {

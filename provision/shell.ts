@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { $ } from 'zx';
+import { CommandError } from '../model/errors.js';
 
 export interface ExecResult {
   stdout: string;
@@ -142,4 +143,12 @@ export class LocalShell implements Shell {
     for (const child of this.children) child.kill();
     return Promise.resolve();
   }
+}
+
+/** Runs `command` on `shell` and returns its stdout; a non-zero exit is a CommandError saying what it was for. */
+export async function mustExec(shell: Shell, command: string, what?: string, timeoutMs?: number): Promise<string> {
+  const res = await shell.exec(command, { timeoutMs });
+  if (res.code !== 0)
+    throw new CommandError(shell.where, command, res.code, res.stderr.trim() || res.stdout.trim(), what);
+  return res.stdout;
 }

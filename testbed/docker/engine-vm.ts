@@ -2,8 +2,7 @@
 // has no IPVS. Its lifecycle only (`npm run lab -- engine up|down|status`); choosing and opening an engine is engine.ts.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CommandError } from '../../model/errors.js';
-import type { Shell } from '../../provision/shell.js';
+import { mustExec, type Shell } from '../../provision/shell.js';
 import { stateDir } from '../paths.js';
 import { seconds } from '../testbed.js';
 import { readJson, writeJson } from '../state.js';
@@ -38,12 +37,7 @@ export const readEngineState = () => readJson<EngineState>(stateFile());
 export const dockerSocket = (): string => join(engineDir(), 'docker.sock');
 const writeEngineState = (state: EngineState) => writeJson(stateFile(), state);
 
-async function must(shell: Shell, command: string, what: string, timeoutMs?: number): Promise<string> {
-  const res = await shell.exec(command, { timeoutMs });
-  if (res.code !== 0)
-    throw new CommandError(shell.where, command, res.code, res.stderr.trim() || res.stdout.trim(), what);
-  return res.stdout;
-}
+const must = mustExec;
 
 /** dockerd's socket inside the VM: asked there directly, and forwarded to dockerSocket() on this host. */
 const VM_DOCKER_SOCKET = '/var/run/docker.sock';
