@@ -70,9 +70,12 @@ options:
   --debug         print stack traces with errors`;
 
 /** How a running lab's hosts are stopped and started: its containers, or its namespaces on their machine. */
-function powerOf(access: LabAccess & { machine?: Shell; engine?: DockerEngine }): HostPower | undefined {
+function powerOf(
+  access: LabAccess & { machine?: Shell; engine?: DockerEngine; testbed?: string },
+): HostPower | undefined {
   if (access.engine) return dockerPower(access.engine.docker, (h) => containerName(access.lab.name, h));
   if (access.machine && access.transport.kind === 'netns') return netnsPower(access.machine, access.lab);
+  // A Vagrant lab is opened by a connection to every machine, which a suspended one would refuse: not offered yet.
   return undefined;
 }
 

@@ -98,7 +98,5 @@ describe('lab fault', () => {
     expect((await fault('rs2', 'host', 'start')).exitCode).toBe(0);
     expect(await listed()).toContain('no faults in force');
     expect((await request(rs2.ip)).body).toBe(`from ${rs2.ip}`);
-    const verify = await cli(['verify', '--name', lab.name]);
-    expect(verify.exitCode, verify.stdout).toBe(0);
   });
 });

@@ -97,6 +97,23 @@ describe('the reference lab on Vagrant machines', () => {
       expect(res.exitCode).toBe(4);
     });
 
+    it('load and fault work on the machines: 10 connections 5/5, netem listed and cleared; host stop refused', async () => {
+      const loaded = await cli(['load', '--name', lab.name, '--requests', '10', '--concurrency', '1', '--json']);
+      expect(loaded.exitCode, loaded.stderr).toBe(0);
+      expect((JSON.parse(loaded.stdout) as { share: Record<string, number> }).share).toEqual({ rs1: 5, rs2: 5 });
+      const fault = (...words: string[]) => cli(['fault', ...words, '--name', lab.name]);
+      try {
+        expect((await fault('rs1', 'delay', '100ms')).exitCode).toBe(0);
+        expect((await fault('--list')).stdout).toContain('rs1: netem on eth0: delay 100ms');
+        const stop = await fault('rs2', 'host', 'stop');
+        expect(stop.stderr).toContain('host stop is not supported on this testbed');
+        expect(stop.exitCode).toBe(2);
+      } finally {
+        await fault('rs1', 'clear');
+      }
+      expect((await fault('--list')).stdout).toContain('no faults in force');
+    });
+
     it('shell opens a terminal on the machine through the namespace, and `exit` leaves it', async () => {
       const res = await cliInTerminal(['shell', 'director', '--name', lab.name], 'hostname\nexit\n');
       expect(res.exitCode).toBe(0);
