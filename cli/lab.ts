@@ -79,6 +79,21 @@ function powerOf(
   return undefined;
 }
 
+/** One line of a running lab's faults for `status`, read from its hosts; a lab that cannot be reached says so. */
+async function faultsLine(name: string): Promise<string> {
+  try {
+    const session = await connectLab(name);
+    try {
+      const faults = await faultsInForce(session, powerOf(session));
+      return faults.length === 0 ? 'faults: none' : `faults: ${faults.join('; ')}`;
+    } finally {
+      await session.close();
+    }
+  } catch (err) {
+    return `faults: not read (${(err as Error).message.split('\n')[0]})`;
+  }
+}
+
 /**
  * A re-apply would undo a stopped httpd, a link down or a stopped host (netem it leaves alone): with faults of those
  * kinds in force it is refused, unless `--clear-faults` clears them first.
@@ -381,6 +396,7 @@ async function main(values: CliOptions): Promise<number> {
         console.log(
           `${s.lab.name}: ${s.lab.forwarding} ${s.lab.service.scheduler} VIP ${s.lab.vip}:${s.lab.service.port}, ${s.lab.realservers.length} realservers; ${where}; ${s.starting ? 'starting (or its start was killed: `up` removes it) since' : 'up since'} ${s.createdAt}`,
         );
+        if (!s.starting) console.log(`  ${await faultsLine(s.lab.name)}`);
       }
       return 0;
     }

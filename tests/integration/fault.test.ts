@@ -49,6 +49,9 @@ describe('lab fault', () => {
     const res = await fault('rs1', 'delay', '300ms');
     expect(res.exitCode, res.stderr).toBe(0);
     expect(await listed()).toContain('rs1: netem on eth0: delay 300ms');
+    expect((await cli(['status'])).stdout).toMatch(
+      new RegExp(`^${lab.name}: .*\n {2}faults: rs1: netem on eth0: delay 300ms$`, 'm'),
+    );
     const [slow, fast] = [await request(rs1.ip), await request(rs2.ip)];
     // The SYN-ACK and the response each wait 300 ms on rs1's way out.
     expect(slow.seconds).toBeGreaterThanOrEqual(0.6);
