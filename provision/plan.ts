@@ -148,6 +148,19 @@ function directorSteps(lab: Lab, options: PlanOptions, director: Host): Step[] {
     proc('ip_forward', 1),
   ];
   const show: Step = { command: 'ipvsadm -ln', show: true };
+  // NAT sees both halves, so its connections reach TIME_WAIT, which the default already schedules anew.
+  const reuse: Step[] =
+    lab.forwarding === 'nat'
+      ? []
+      : [
+          {
+            ...proc('vs/conn_reuse_mode', 3),
+            why:
+              'a client port used again while IPVS still holds its old connection (FIN_WAIT, the last state a DR or TUN ' +
+              'director sees) is scheduled anew, not sent where the old one went: after a load of short connections, new ones ' +
+              'still get the share the scheduler gives',
+          },
+        ];
   if (lab.healthCheck || lab.ha) {
     const files = keepalivedFiles(options.httpd, director.name);
     const why = lab.ha
@@ -200,6 +213,7 @@ function directorSteps(lab: Lab, options: PlanOptions, director: Host): Step[] {
         why: `keepalived fills the table in the background${lab.healthCheck ? ', each realserver once it passes a check' : ''}: wait for it (at most ${limit} s)`,
       },
       ...awaitVip,
+      ...reuse,
       show,
     ];
   }
@@ -220,6 +234,7 @@ function directorSteps(lab: Lab, options: PlanOptions, director: Host): Step[] {
         edit: { when: `${table}; ${destListed(rs)}`, command: `ipvsadm -e ${dest}` },
       };
     }),
+    ...reuse,
     show,
   ];
 }
