@@ -3,7 +3,16 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { capture, formatCapture } from '../inside/capture.js';
 import { hostNamed } from '../inside/hosts.js';
-import { applyFault, faultsInForce, FAULT_USAGE, formatFaults, parseFault, type HostPower } from '../drive/fault.js';
+import {
+  applyFault,
+  faultsInForce,
+  faultText,
+  FAULT_USAGE,
+  formatFaults,
+  parseFault,
+  type HostPower,
+  type InForce,
+} from '../drive/fault.js';
 import { checkLoadOptions, formatLoad, runLoad } from '../drive/load.js';
 import { dockerPower, netnsPower } from '../drive/power.js';
 import { formatObservation, observe } from '../inside/observe.js';
@@ -70,9 +79,7 @@ options:
   --debug         print stack traces with errors`;
 
 /** How a running lab's hosts are stopped and started: its containers, or its namespaces on their machine. */
-function powerOf(
-  access: LabAccess & { machine?: Shell; engine?: DockerEngine; testbed?: string },
-): HostPower | undefined {
+function powerOf(access: LabAccess & { machine?: Shell; engine?: DockerEngine }): HostPower | undefined {
   if (access.engine) return dockerPower(access.engine.docker, (h) => containerName(access.lab.name, h));
   if (access.machine && access.transport.kind === 'netns') return netnsPower(access.machine, access.lab);
   // A Vagrant lab is opened by a connection to every machine, which a suspended one would refuse: not offered yet.
@@ -85,7 +92,7 @@ async function faultsLine(name: string): Promise<string> {
     const session = await connectLab(name);
     try {
       const faults = await faultsInForce(session, powerOf(session));
-      return faults.length === 0 ? 'faults: none' : `faults: ${faults.join('; ')}`;
+      return faults.length === 0 ? 'faults: none' : `faults: ${faults.map(faultText).join('; ')}`;
     } finally {
       await session.close();
     }
@@ -100,7 +107,7 @@ async function faultsLine(name: string): Promise<string> {
  */
 async function faultsBeforeReapply(name: string, clear: boolean): Promise<void> {
   let session: Awaited<ReturnType<typeof connectLab>>;
-  let faults: string[];
+  let faults: InForce[];
   try {
     session = await connectLab(name);
   } catch {
@@ -113,14 +120,14 @@ async function faultsBeforeReapply(name: string, clear: boolean): Promise<void> 
     } catch {
       return; // hosts not all there yet (a network build cut short): nothing a fault could have changed
     }
-    const undone = faults.filter((f) => !/: netem on /.test(f));
+    const undone = faults.filter((f) => f.kind !== 'netem');
     if (undone.length === 0) return;
     if (!clear)
       throw new UserError(
-        `lab ${name} has faults in force that re-applying its plan would undo (${undone.join('; ')}): ` +
+        `lab ${name} has faults in force that re-applying its plan would undo (${undone.map(faultText).join('; ')}): ` +
           '`fault <host> clear` them, or `up --clear-faults`',
       );
-    for (const host of new Set(undone.map((f) => f.split(':')[0])))
+    for (const host of new Set(undone.map((f) => f.host)))
       console.log(await applyFault(session, host, { kind: 'clear' }, power));
   } finally {
     await session.close();
@@ -141,7 +148,7 @@ const log = (msg: string) => console.log(`[${((Date.now() - started) / 1000).toF
  */
 async function runningLabName(values: CliOptions, model: Lab): Promise<string> {
   if (values.name || values.file || values.preset) return model.name;
-  const up = (await listStates()).flatMap((s) => ('lab' in s ? [s.lab.name] : []));
+  const up = (await listStates()).map((s) => s.lab.name);
   if (up.includes(model.name) || up.length === 0) return model.name;
   if (up.length === 1) {
     console.error(`(lab ${up[0]}: the one lab that is up)`);

@@ -3,7 +3,7 @@
 // checked before anything changes; each is made and undone with the host's own commands; what is in force is read
 // back from the kernel, not from a record that could drift from it.
 import { UserError } from '../model/errors.js';
-import type { Lab, LabHost } from '../model/topology.js';
+import { hostsOf, type Lab, type LabHost } from '../model/topology.js';
 import { applyPlan } from '../provision/apply.js';
 import { httpdFiles } from '../provision/httpd.js';
 import { planLab } from '../provision/plan.js';
@@ -153,13 +153,21 @@ const stopHttpd = (pidFile: string) =>
   `{ pid=; read pid < ${shq(pidFile)}; } 2>/dev/null; [ -n "$pid" ] || exit 0; kill "$pid"; ` +
   'i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; ! kill -0 "$pid" 2>/dev/null';
 
+/** One fault in force on one host, as read back: its kind, and what it is in words ("netem on eth0: delay 200ms"). */
+export interface InForce {
+  host: string;
+  kind: 'netem' | 'link' | 'httpd' | 'host';
+  what: string;
+}
+
+export const faultText = (f: InForce): string => `${f.host}: ${f.what}`;
+
 /** What is in force on each host, read from its kernel: netem qdiscs, links down, httpd not running, stopped. */
-export async function faultsInForce(a: LabAccess, power?: HostPower): Promise<string[]> {
+export async function faultsInForce(a: LabAccess, power?: HostPower): Promise<InForce[]> {
   const { lab } = a;
   const per = await Promise.all(
-    [lab.client, lab.director, ...(lab.ha ? [lab.ha.backup] : []), ...lab.realservers].map(async (h) => {
-      const host = hostNamed(lab, h.name);
-      if (power && (await power.stopped(host.name))) return [`${host.name}: host stopped`];
+    hostsOf(lab).map(async (host): Promise<InForce[]> => {
+      if (power && (await power.stopped(host.name))) return [{ host: host.name, kind: 'host', what: 'host stopped' }];
       const script = [
         ...labInterfaces(lab, host).map(
           (i) =>
@@ -174,14 +182,18 @@ export async function faultsInForce(a: LabAccess, power?: HostPower): Promise<st
       return out
         .split('\n')
         .filter(Boolean)
-        .map((l) => `${host.name}: ${l.replace(/^netem (\S+) /, 'netem on $1: ').trim()}`);
+        .map((l) => ({
+          host: host.name,
+          kind: l.split(' ')[0] as InForce['kind'],
+          what: l.replace(/^netem (\S+) /, 'netem on $1: ').trim(),
+        }));
     }),
   );
   return per.flat();
 }
 
 /** A lab's faults as the CLI prints them. */
-export const formatFaults = (lab: Lab, faults: string[]): string =>
+export const formatFaults = (lab: Lab, faults: InForce[]): string =>
   faults.length === 0
     ? `lab ${lab.name}: no faults in force`
-    : `faults in force:\n${faults.map((f) => `  ${f}`).join('\n')}`;
+    : `faults in force:\n${faults.map((f) => `  ${faultText(f)}`).join('\n')}`;

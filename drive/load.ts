@@ -8,7 +8,7 @@ import ipaddr from 'ipaddr.js';
 import { directorsOf, type Lab } from '../model/topology.js';
 import { shq } from '../provision/shell.js';
 import type { LabAccess } from '../provision/transport.js';
-import { must, scratchDirOf, scratchFiles } from '../verify/probes.js';
+import { must, scratchFiles, scratchOf } from '../verify/probes.js';
 
 export interface LoadOptions {
   requests?: number;
@@ -124,9 +124,12 @@ function done(summary, latency, requests)
 end
 `;
 
+/** wrk's threads: one per 8 connections, at most 4 (thread 1's progress count is multiplied by them). */
+const wrkThreads = (o: LoadOptions) => Math.max(1, Math.min(4, Math.ceil(o.concurrency / 8)));
+
 /** The wrk command on the client: one thread per 8 connections, bounded by its duration and by `timeout`. */
 function wrkCommand(url: string, o: LoadOptions, file: string): string {
-  const threads = Math.max(1, Math.min(4, Math.ceil(o.concurrency / 8)));
+  const threads = wrkThreads(o);
   const perThread = o.requests ? Math.ceil(o.requests / threads) : 0;
   const seconds = o.duration ?? Math.min(MAX_SECONDS, 10 + Math.ceil(o.requests! / 5));
   const gap = o.rate ? Math.round((1000 * o.concurrency) / o.rate) : 0;
@@ -141,9 +144,6 @@ function wrkCommand(url: string, o: LoadOptions, file: string): string {
     `[ $f -ge ${threads} ] && pkill -INT -P "$(cat ${file}.pid)" wrk;; esac; done; }`
   );
 }
-
-/** The threads wrkCommand gives `concurrency` connections: what thread 1's progress count is multiplied by. */
-const wrkThreads = (o: LoadOptions) => Math.max(1, Math.min(4, Math.ceil(o.concurrency / 8)));
 
 interface Tally {
   bodies: Map<string, number>;
@@ -252,9 +252,9 @@ export async function runLoad(
   const client = lab.client.name;
   let tally: Tally;
   if (o.clients === 1) {
-    const dir = scratchDirOf(await must(a, client, `${scratchFiles('load')} && echo $d`));
+    const { dir, file } = scratchOf(await must(a, client, `${scratchFiles('load')} && echo $d`));
     try {
-      const res = await a.transport.run(client, wrkCommand(url, o, `${dir}/p`), {
+      const res = await a.transport.run(client, wrkCommand(url, o, file), {
         timeoutMs: (MAX_SECONDS + 60) * 1000,
         onStdout: (chunk) => {
           for (const m of String(chunk).matchAll(/#lvs-lab-progress (\d+)/g)) progress?.(Number(m[1]) * wrkThreads(o));

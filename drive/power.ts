@@ -14,22 +14,17 @@ export function netnsPower(machine: Shell, lab: Lab): HostPower {
   // down otherwise); in the lab's run directory, so `down` removes it with the lab.
   const mark = (host: string) => shq(`${names.runDir}/${host}.stopped`);
   const ns = (host: string) => shq(names.namespace(host));
+  /** Signals every process of the namespace and sets its links (lo stays up) `state`. */
+  const all = (host: string, signal: 'STOP' | 'CONT', state: 'down' | 'up') =>
+    `for p in $(ip netns pids ${ns(host)}); do kill -${signal} "$p"; done; ` +
+    `ip -n ${ns(host)} -o link show | cut -d: -f2 | cut -d@ -f1 | ` +
+    `while read -r i; do [ "$i" = lo ] || ip -n ${ns(host)} link set "$i" ${state}; done`;
   return {
     stop: async (host) => {
-      await must(
-        machine,
-        `mkdir -p ${shq(names.runDir)} && touch ${mark(host)} && ` +
-          `for p in $(ip netns pids ${ns(host)}); do kill -STOP "$p"; done; ` +
-          `ip -n ${ns(host)} -o link show | cut -d: -f2 | cut -d@ -f1 | while read -r i; do [ "$i" = lo ] || ip -n ${ns(host)} link set "$i" down; done`,
-      );
+      await must(machine, `mkdir -p ${shq(names.runDir)} && touch ${mark(host)} && ${all(host, 'STOP', 'down')}`);
     },
     start: async (host) => {
-      await must(
-        machine,
-        `for p in $(ip netns pids ${ns(host)}); do kill -CONT "$p"; done; ` +
-          `ip -n ${ns(host)} -o link show | cut -d: -f2 | cut -d@ -f1 | while read -r i; do ip -n ${ns(host)} link set "$i" up; done; ` +
-          `rm -f ${mark(host)}`,
-      );
+      await must(machine, `${all(host, 'CONT', 'up')}; rm -f ${mark(host)}`);
     },
     stopped: async (host) => (await machine.exec(`[ -e ${mark(host)} ]`)).code === 0,
   };

@@ -49,9 +49,11 @@ export function shown(value: unknown, max = 60): string {
 const ipv4 = z.ipv4({ error: (iss) => `${shown(iss.input)} is not an IPv4 address (a.b.c.d)` });
 const cidrv4 = z.cidrv4({ error: (iss) => `${shown(iss.input)} is not an IPv4 CIDR (a.b.c.d/len)` });
 
+/** A host's name: it names its namespace, container or machine (kernel link and host names stay short). */
+export const HOST_NAME_PATTERN = /^[a-z][a-z0-9-]{0,14}$/;
 const hostName = z
   .string()
-  .regex(/^[a-z][a-z0-9-]{0,14}$/, { message: 'must be 1-15 characters of a-z, 0-9 and "-", starting with a letter' });
+  .regex(HOST_NAME_PATTERN, { message: 'must be 1-15 characters of a-z, 0-9 and "-", starting with a letter' });
 
 /** A host entry; a field left out takes the reference lab's value for that host (`client: { ip: ... }` works). */
 const host = (defaults: { name: string; ip: string }) =>
@@ -93,10 +95,13 @@ const healthCheck = z.strictObject({
   retries: between(0, 10).default(1),
 });
 
+/** A director pair's second director, when the lab file names none. */
+const REFERENCE_BACKUP = { name: 'director2', ip: '192.168.170.104' };
+
 // A director pair (DR and TUN): keepalived's VRRP moves the VIP between the director and `backup`; IPVS connection
 // sync (ipvsadm --start-daemon) tells the backup about every connection, so established ones survive a takeover.
 const ha = z.strictObject({
-  backup: host({ name: 'director2', ip: '192.168.170.104' }),
+  backup: host(REFERENCE_BACKUP),
   // VRRP's virtual router id, also the IPVS sync id; by default derived from the lab's name (one per lab).
   virtualRouterId: between(1, 255).optional(),
   advertInterval: between(1, 255).default(1),
@@ -380,10 +385,12 @@ function semanticProblems(lab: Parsed): Checked {
   return { problems, prefixLength: inside.len, outsidePrefixLength: outside?.len, realservers };
 }
 
+const plainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /** Names and addresses the input gives twice, from the raw input (for when the schema already failed). */
 function duplicatesInInput(input: unknown): string[] {
-  const o = (v: unknown): Record<string, unknown> =>
-    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  const o = (v: unknown): Record<string, unknown> => (plainObject(v) ? v : {});
   const lab = o(input);
   const entries: Array<[string, Record<string, unknown>]> = [
     ['director', o(lab.director)],
@@ -407,9 +414,6 @@ function duplicatesInInput(input: unknown): string[] {
   }
   return problems;
 }
-
-const plainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * The input with the addresses it left out placed in the subnet it gave: the reference lab's host numbers there
@@ -438,7 +442,7 @@ export function followSubnet(input: unknown): unknown {
   entry('director', lab, REFERENCE_LAB.director.ip, inside);
   if (plainObject(lab.ha)) {
     lab.ha = { ...lab.ha };
-    entry('backup', lab.ha as Record<string, unknown>, '192.168.170.104', inside);
+    entry('backup', lab.ha as Record<string, unknown>, REFERENCE_BACKUP.ip, inside);
   }
   entry('client', lab, REFERENCE_LAB.client.ip, clientNet);
   const ipOf = (v: unknown) => (plainObject(v) ? v.ip : undefined);
@@ -451,10 +455,11 @@ export function followSubnet(input: unknown): unknown {
       ...(Array.isArray(lab.realservers) ? lab.realservers.map(ipOf) : []),
     ].filter((ip): ip is string => typeof ip === 'string'),
   );
+  const referenceNetwork = toNumber(ipaddr.IPv4.networkAddressFromCIDR(REFERENCE_LAB.subnet).toString());
   const place = (ref: string, net: string): string | undefined => {
     const network = toNumber(ipaddr.IPv4.networkAddressFromCIDR(net).toString());
     const size = 2 ** (32 - ipaddr.IPv4.parseCIDR(net)[1]);
-    const offset = toNumber(ref) - toNumber(ipaddr.IPv4.networkAddressFromCIDR(REFERENCE_LAB.subnet).toString());
+    const offset = toNumber(ref) - referenceNetwork;
     const candidates = [offset, ...Array.from({ length: Math.min(size - 2, 4096) }, (_, i) => i + 1)];
     const ip = candidates
       .filter((o) => o > 0 && o < size - 1)
@@ -463,8 +468,8 @@ export function followSubnet(input: unknown): unknown {
     if (ip) used.add(ip);
     return ip;
   };
-  if (lab.vip === undefined && (lab.forwarding === 'nat' ? outside : inside))
-    lab.vip = place(REFERENCE_LAB.vip, (lab.forwarding === 'nat' ? outside : inside)!);
+  // The VIP is where the client reaches it: the outside network with NAT.
+  if (lab.vip === undefined && clientNet) lab.vip = place(REFERENCE_LAB.vip, clientNet);
   for (const [copy, ref, net] of hostEntries) {
     const ip = place(ref, net);
     if (ip) copy.ip = ip;

@@ -6,9 +6,10 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../model/errors.js';
-import { LAB_NAME_PATTERN, validateLab, type Lab } from '../model/topology.js';
+import { HOST_NAME_PATTERN, LAB_NAME_PATTERN, validateLab, type Lab } from '../model/topology.js';
 import type { VagrantState } from './vagrant/state.js';
 import type { VmState } from './vm/machine.js';
+import { mgmtNetworkName, vagrantDir, vmName } from './names.js';
 import { labStateDir, stateDir } from './paths.js';
 
 export const TESTBED_KINDS = ['netns', 'vm', 'vagrant'] as const;
@@ -93,11 +94,11 @@ const vagrantSchema = z.strictObject({
   mgmt: z.strictObject({
     name: z.string(),
     subnet: z.cidrv4(),
-    addresses: z.record(z.string().regex(/^[a-z][a-z0-9-]{0,14}$/), z.ipv4()),
+    addresses: z.record(z.string().regex(HOST_NAME_PATTERN), z.ipv4()),
   }),
   netns: z.literal('lvs-lab-libvirt').optional(),
   hostKey: base64,
-  hostKeys: z.record(z.string().regex(/^[a-z][a-z0-9-]{0,14}$/), base64).optional(),
+  hostKeys: z.record(z.string().regex(HOST_NAME_PATTERN), base64).optional(),
 });
 const stateSchema = z.strictObject({
   version: z.literal(1),
@@ -110,13 +111,13 @@ const stateSchema = z.strictObject({
 });
 
 /** What a lab's name derives: the names and paths its testbed gives it (a state may hold these and nothing else). */
-function derivedProblems(state: z.infer<typeof stateSchema>, name: string): string[] {
+function derivedProblems(state: z.infer<typeof stateSchema>, lab: Lab): string[] {
   const problems: string[] = [];
-  if (state.vm && state.vm.name !== `lvs-lab-${name}`) problems.push(`vm.name is not lvs-lab-${name}`);
+  if (state.vm && state.vm.name !== vmName(lab.name)) problems.push(`vm.name is not ${vmName(lab.name)}`);
   if (state.vagrant) {
-    if (state.vagrant.dir !== join(labStateDir(name), 'vagrant')) problems.push("vagrant.dir is not the lab's own");
-    if (state.vagrant.mgmt.name !== `lvs-lab-${name}-mgmt`)
-      problems.push(`vagrant.mgmt.name is not lvs-lab-${name}-mgmt`);
+    if (state.vagrant.dir !== vagrantDir(lab.name)) problems.push("vagrant.dir is not the lab's own");
+    if (state.vagrant.mgmt.name !== mgmtNetworkName(lab))
+      problems.push(`vagrant.mgmt.name is not ${mgmtNetworkName(lab)}`);
   }
   return problems;
 }
@@ -143,7 +144,7 @@ export function parseState(raw: unknown, file: string, name: string): LabState {
     throw new CorruptStateError(file, `lab: ${(err as Error).message.split('\n').slice(0, 2).join(' ')}`);
   }
   if (lab.name !== name) throw new CorruptStateError(file, `lab.name is ${lab.name}, not the directory's ${name}`);
-  const problems = derivedProblems(parsed.data, name);
+  const problems = derivedProblems(parsed.data, lab);
   if (problems.length > 0) throw new CorruptStateError(file, problems.join('; '));
   return { ...parsed.data, lab };
 }

@@ -2,7 +2,7 @@
 // what it saw is read back afterwards. Data only; tests and the benchmark judge it.
 import { directorsOf, type Lab } from '../model/topology.js';
 import { shq } from '../provision/shell.js';
-import { clientNeighborMac, must, pidFrom, scratchDirOf, scratchFiles, serviceUrl, vipHolders } from './probes.js';
+import { clientNeighborMac, must, pidFrom, scratchFiles, scratchOf, serviceUrl, vipHolders } from './probes.js';
 import type { LabAccess } from '../provision/transport.js';
 import { pollFor, sleep, waitFor } from '../provision/wait.js';
 
@@ -43,14 +43,13 @@ export async function startRequestLoop(a: LabAccess, seconds: number, everyMs = 
   const loop =
     `end=$(($(date +%s) + ${Math.ceil(seconds)})); while [ $(date +%s) -lt $end ]; do t=$(date +%s.%N); ` +
     `if b=$(curl -s --max-time 1 ${shq(serviceUrl(a.lab))}); then echo "$t ok $b"; else echo "$t fail"; fi; sleep ${everyMs / 1000}; done`;
-  const dir = scratchDirOf(
+  const { dir, file } = scratchOf(
     await must(
       a,
       a.lab.client.name,
       `${scratchFiles('loop')} && (sh -c ${shq(loop)} </dev/null >$f.out 2>/dev/null & echo $! >$f.pid) && echo $d`,
     ),
   );
-  const file = `${dir}/p`;
   return {
     results: async () => {
       await must(a, a.lab.client.name, `${pidFrom(`${file}.pid`)} && while kill -0 $p 2>/dev/null; do sleep 0.2; done`);
@@ -124,8 +123,7 @@ export interface HeldConnection {
 export async function holdConnection(a: LabAccess): Promise<HeldConnection> {
   const port = a.lab.service.port;
   // The script waits for the go file; its directory is made first so that the script can name it.
-  const dir = scratchDirOf(await must(a, a.lab.client.name, `${scratchFiles('held')} && echo $d`));
-  const file = `${dir}/p`;
+  const { dir, file } = scratchOf(await must(a, a.lab.client.name, `${scratchFiles('held')} && echo $d`));
   const script = [
     `exec 3<>/dev/tcp/${a.lab.vip}/${port} || exit 1`,
     `printf 'GET / HTTP/1.1\\r\\nHost: ${a.lab.vip}\\r\\n' >&3`,

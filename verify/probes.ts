@@ -350,12 +350,12 @@ export async function httpdMasters(a: LabAccess, realserver: string): Promise<st
  */
 export const scratchFiles = (kind: string): string => `d=$(mktemp -d /tmp/lvs-lab-${kind}.XXXXXXXX) && f=$d/p`;
 
-/** The directory `scratchFiles` printed, checked to be one it makes. */
-export function scratchDirOf(out: string): string {
+/** The directory `scratchFiles` made, from its `echo $d` (checked to be one it makes), and the file base in it. */
+export function scratchOf(out: string): { dir: string; file: string } {
   const dir = out.trim().split('\n').pop() ?? '';
   if (!/^\/tmp\/lvs-lab-[a-z]+\.[A-Za-z0-9]{8}$/.test(dir))
     throw new Error(`not a scratch directory: ${JSON.stringify(dir)}`);
-  return dir;
+  return { dir, file: `${dir}/p` };
 }
 
 /** Shell text that sets `p` to the pid in `file`, failing unless it is a number (what a background `$!` wrote). */
@@ -367,8 +367,12 @@ export const stopPid = (file: string): string =>
   `${pidFrom(file)} && { kill $p 2>/dev/null; while kill -0 $p 2>/dev/null; do sleep 0.05; done; true; }`;
 
 /**
- * Starts tcpdump detached on `host` (`args(file)` with `file` a base for its files in a fresh private directory),
- * bounded to `seconds`, and waits until it listens. `stop` ends it; `dir` is removed by whoever reads the files.
+ * Starts tcpdump (`args(file)`: interface, options, filter; `file` a base for its files in a fresh private directory)
+ * detached on `host` and waits until it listens. It is bounded (it stops by itself after `seconds`, or at tcpdump's
+ * own -c); `stop` ends it and waits until it has gone, so its output is complete: stdout in `file`.out, stderr in
+ * `file`.err; `dir` is removed by whoever reads them. Every descriptor is redirected: a detached process holding the
+ * session's output would keep the command (an SSH channel) open. In immediate mode each packet reaches tcpdump as it
+ * comes, not in blocks up to a second late: what `stop` ends has seen every packet of the traffic before it.
  */
 export async function startTcpdump(
   a: LabAccess,
@@ -377,14 +381,13 @@ export async function startTcpdump(
   kind: string,
   seconds = 60,
 ): Promise<{ dir: string; file: string; stop(): Promise<void> }> {
-  const dir = scratchDirOf(
+  const { dir, file } = scratchOf(
     await must(
       a,
       host,
       `${scratchFiles(kind)} && (timeout ${seconds} tcpdump --immediate-mode ${args('$f')} </dev/null >$f.out 2>$f.err & echo $! >$f.pid) && echo $d`,
     ),
   );
-  const file = `${dir}/p`;
   await must(a, host, untilListening(`${file}.err`));
   return {
     dir,

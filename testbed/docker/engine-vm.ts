@@ -37,8 +37,6 @@ export const readEngineState = () => readJson<EngineState>(stateFile());
 export const dockerSocket = (): string => join(engineDir(), 'docker.sock');
 const writeEngineState = (state: EngineState) => writeJson(stateFile(), state);
 
-const must = mustExec;
-
 /** dockerd's socket inside the VM: asked there directly, and forwarded to dockerSocket() on this host. */
 const VM_DOCKER_SOCKET = '/var/run/docker.sock';
 
@@ -90,7 +88,7 @@ const ENGINE_FLAVOUR: VmFlavour = { name: 'engine', prepare: [START_DOCKERD, IMP
  * command, each script in a subshell of its own (a session channel costs ~0.2-0.5 s under emulation). */
 async function engineReady(shell: Shell, log: Log): Promise<void> {
   const t = Date.now();
-  await must(
+  await mustExec(
     shell,
     `(\n${START_DOCKERD}\n) && (\n${IMPORT_BASE}\n)`,
     `starting dockerd, then the docker import of ${BASE_IMAGE_LOCAL}`,

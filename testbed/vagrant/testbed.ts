@@ -6,7 +6,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $, retry, type Duration, type ProcessOutput } from 'zx';
 import { waitFor } from '../../provision/wait.js';
-import { CommandError, UserError } from '../../model/errors.js';
+import { UserError } from '../../model/errors.js';
 import { hostsOf, type Lab } from '../../model/topology.js';
 import { runSteps } from '../../provision/apply.js';
 import type { HttpdLayout } from '../../provision/httpd.js';
@@ -19,7 +19,8 @@ import { preflightMachine } from '../preflight.js';
 import { listStates } from '../state.js';
 import { seconds, type Testbed, type TestbedSession } from '../testbed.js';
 import { ensureImage } from '../vm/image.js';
-import { OWN_HOST_KEY, ownHostKeyOf, vmKeyFile } from '../vm/machine.js';
+import { ownHostKey, vmKeyFile } from '../vm/machine.js';
+import { vagrantDir } from '../names.js';
 import { chooseAccel } from '../vm/qemu.js';
 import { ensureBox, pruneBoxes } from './box.js';
 import {
@@ -47,7 +48,7 @@ import {
 /** Each machine's own apache2, started the Debian way. */
 const HTTPD: HttpdLayout = { kind: 'system' };
 
-export const vagrantDir = (lab: string): string => join(labStateDir(lab), 'vagrant');
+export { vagrantDir } from '../names.js';
 
 /** `vagrant` on the lab's project, with nothing that reaches out (no version checkpoint, no box update check). */
 export function vagrant(dir: string, args: string[], { timeoutMs = 1_800_000 } = {}) {
@@ -120,15 +121,8 @@ async function connectHosts(
 
 /** Gives each machine a host key of its own (the box's is every machine's); returns them by machine. */
 async function ownHostKeys(shells: Map<string, SshShell>): Promise<Record<string, string>> {
-  const keys = await Promise.all(
-    [...shells].map(async ([name, shell]) => {
-      const res = await shell.exec(OWN_HOST_KEY, { timeoutMs: 60_000 });
-      if (res.code !== 0)
-        throw new CommandError(shell.where, OWN_HOST_KEY, res.code, res.stderr, 'giving the machine its own host key');
-      return [name, ownHostKeyOf(res.stdout, shell.where)] as const;
-    }),
-  );
-  return Object.fromEntries(keys);
+  const keys = await Promise.all([...shells].map(async ([name, shell]) => [name, await ownHostKey(shell, 60_000)]));
+  return Object.fromEntries(keys) as Record<string, string>;
 }
 
 function session(

@@ -6,6 +6,7 @@ import { hostsOf, type Lab, type LabHost } from '../../model/topology.js';
 import { ipToNumber, macFor, numberToIp } from '../../model/addressing.js';
 import { KERNEL_ARGS } from '../vm/qemu.js';
 import { namespaceProxy } from './libvirt.js';
+import { domainPrefix, labNetworkName, mgmtNetworkName, outsideNetworkName } from '../names.js';
 
 export interface VagrantfileOptions {
   box: string;
@@ -26,10 +27,7 @@ export interface VagrantfileOptions {
   driver: 'qemu' | 'kvm';
 }
 
-export const domainPrefix = (lab: Lab): string => `lvs-lab-${lab.name}-`;
-export const labNetworkName = (lab: Lab): string => `lvs-lab-${lab.name}`;
-export const outsideNetworkName = (lab: Lab): string => `lvs-lab-${lab.name}-out`;
-export const mgmtNetworkName = (lab: Lab): string => `lvs-lab-${lab.name}-mgmt`;
+export { domainPrefix, labNetworkName, mgmtNetworkName, outsideNetworkName } from '../names.js';
 /** The management NIC's MAC: the lab MAC's scheme with 02:01, so guest and host tell the NICs apart. */
 export const mgmtMac = (ip: string): string => macFor(ip).replace(/^02:00:/, '02:01:');
 

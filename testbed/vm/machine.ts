@@ -8,7 +8,7 @@ import { $ } from 'zx';
 import { waitFor } from '../../provision/wait.js';
 import { CommandError } from '../../model/errors.js';
 import { LOGIN_SHELL, withResidents } from '../../provision/resident.js';
-import type { Shell } from '../../provision/shell.js';
+import { mustExec, type Shell } from '../../provision/shell.js';
 import { newSshKeyPair, SshShell, type SshTarget } from '../../provision/ssh.js';
 import { PreflightError } from '../preflight.js';
 import { seconds, type Log } from '../testbed.js';
@@ -121,14 +121,18 @@ export function ownHostKeyOf(stdout: string, where: string): string {
   return key;
 }
 
+/** Gives the machine `shell` reaches a host key of its own (OWN_HOST_KEY) and returns the key's blob. */
+export const ownHostKey = async (shell: Shell, timeoutMs: number): Promise<string> =>
+  ownHostKeyOf(await mustExec(shell, OWN_HOST_KEY, 'giving the machine its own host key', timeoutMs), shell.where);
+
 /** Gives the VM its own host key, records it (so later connections pin it) and returns the shell. */
 async function withOwnHostKey(shell: Shell, vm: VmState, booted: (vm: VmState) => Promise<void>): Promise<Shell> {
-  const res = await shell.exec(OWN_HOST_KEY, { timeoutMs: 20_000 });
-  if (res.code !== 0) {
+  try {
+    vm.hostKey = await ownHostKey(shell, 20_000);
+  } catch (err) {
     await shell.close();
-    throw new CommandError(shell.where, OWN_HOST_KEY, res.code, res.stderr, 'giving the VM its own host key');
+    throw err;
   }
-  vm.hostKey = ownHostKeyOf(res.stdout, shell.where);
   await booted(vm);
   return shell;
 }

@@ -1,5 +1,6 @@
 // The vm testbed: for hosts whose kernel has no IPVS. One qemu VM with Debian's kernel per lab, and inside it the
 // same netns lab as on a host with IPVS, reached over SSH.
+import { vmName } from '../names.js';
 import { labStateDir } from '../paths.js';
 import { instanceLayout, netnsSession } from '../netns.js';
 import { UserError } from '../../model/errors.js';
@@ -8,8 +9,6 @@ import type { Lab } from '../../model/topology.js';
 import { bootMachine, checkVmHostTools, openMachine, stopMachine, vmRunning } from './machine.js';
 import { masterPids, stopMasters } from './master.js';
 import { stopVm, vmPidsNamed } from './qemu.js';
-
-const vmName = (lab: string) => `lvs-lab-${lab}`;
 
 const described = (name: string, qemus: number[], masters: number[]) => [
   ...qemus.map((pid) => `qemu pid ${pid} (${name})`),
