@@ -15,20 +15,20 @@ import { applyPlan } from '../provision/apply.js';
 import { takeoverWindowSeconds } from '../provision/keepalived.js';
 import { planLab } from '../provision/plan.js';
 import { LocalShell, type Shell } from '../provision/shell.js';
-import { connectDockerLab } from '../testbed/docker/engine.js';
-import { engineDown, engineUp, engineVmRunning } from '../testbed/docker/engine-vm.js';
-import { labDown, labUp, type LabSession } from '../testbed/lab.js';
+import { connectDockerLab } from '../docker/engine.js';
+import { engineDown, engineUp, engineVmRunning } from '../docker/engine-vm.js';
+import { labDown, labUp, type LabSession } from '../lab/lifecycle.js';
 import { NetnsLab } from '../testbed/netns.js';
 import { kernelHasIpvs } from '../testbed/preflight.js';
 import { vagrantTestbed } from '../testbed/vagrant/testbed.js';
-import type { TestbedKind } from '../testbed/state.js';
-import { bootMachine, stopMachine, type VmState } from '../testbed/vm/machine.js';
-import { chooseAccel } from '../testbed/vm/qemu.js';
+import type { TestbedKind } from '../lab/state.js';
+import { bootMachine, stopMachine, type VmState } from '../machine/machine.js';
+import { chooseAccel } from '../machine/qemu.js';
 import { failoverDrill, restoreDirector, secondsUntilSoleHolder } from '../verify/failover.js';
 import { ipvsStats } from '../verify/probes.js';
 import type { LabAccess } from '../provision/transport.js';
 import { verifyLab } from '../verify/report.js';
-import { teardownOnSignal } from '../cli/interrupt.js';
+import { teardownOnSignal } from '../lab/interrupt.js';
 import { renderPng } from './chart.js';
 import {
   formatTable,

@@ -1,13 +1,13 @@
 // npm run soak [-- --cycles N] [--testbed auto|netns|vm|vagrant] [--out bench/soak.json]
-// up -> verify -> down, N times, on one lab, with the machine's footprint (testbed/footprint.ts) compared after each
+// up -> verify -> down, N times, on one lab, with the machine's footprint (lab/footprint.ts) compared after each
 // cycle against the one before the first: anything left behind is a leak, named with its cycle. Ctrl-C removes the
 // lab before exiting. Zero leaks is the bar.
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { trapInterrupts } from '../cli/interrupt.js';
+import { trapInterrupts } from '../lab/interrupt.js';
 import { validateLab } from '../model/topology.js';
-import { footprint, footprintDiff } from '../testbed/footprint.js';
-import { labDown, labUp, type TestbedChoice } from '../testbed/lab.js';
+import { footprint, footprintDiff } from '../lab/footprint.js';
+import { labDown, labUp, type TestbedChoice } from '../lab/lifecycle.js';
 import { seconds } from '../testbed/testbed.js';
 import { verifyLab } from '../verify/report.js';
 import { spread } from './results.js';

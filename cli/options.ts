@@ -4,8 +4,8 @@ import { parseArgs } from 'node:util';
 import { UserError } from '../model/errors.js';
 import { checkStackName } from '../model/stack.js';
 import { checkLabName, shown } from '../model/topology.js';
-import { TESTBED_KINDS } from '../testbed/state.js';
-import type { TestbedChoice } from '../testbed/lab.js';
+import { TESTBED_KINDS } from '../lab/state.js';
+import type { TestbedChoice } from '../lab/lifecycle.js';
 
 const OPTIONS = {
   file: { type: 'string' },

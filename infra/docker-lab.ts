@@ -1,4 +1,4 @@
-// A lab as Docker containers: the model's Docker spec (testbed/docker/spec.ts) and plan (provision/plan.ts) turned
+// A lab as Docker containers: the model's Docker spec (docker/spec.ts) and plan (provision/plan.ts) turned
 // into @pulumi/docker resources on one provider (the chosen engine): network -> image -> one container per host ->
 // that host's provisioning (a dynamic resource: nothing in @pulumi/docker runs commands in a container).
 import { relative } from 'node:path';
@@ -7,8 +7,8 @@ import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import type { Lab } from '../model/topology.js';
 import { planLab } from '../provision/plan.js';
-import type { DockerClientAddress, EngineKind } from '../testbed/docker/engine.js';
-import { DOCKER_HTTPD, dockerLabSpec, type DockerLabSpec, type NetworkSpec } from '../testbed/docker/spec.js';
+import type { DockerClientAddress, EngineKind } from '../docker/engine.js';
+import { DOCKER_HTTPD, dockerLabSpec, type DockerLabSpec, type NetworkSpec } from '../docker/spec.js';
 import { BridgeRule, DynamicProvider, Provisioning } from './resources.js';
 
 export interface DockerLabArgs {
@@ -45,7 +45,7 @@ export class DockerLab extends pulumi.ComponentResource {
     this.spec = dockerLabSpec(
       lab,
       args.baseImage,
-      relative(process.cwd(), fileURLToPath(new URL('../testbed/docker', import.meta.url))),
+      relative(process.cwd(), fileURLToPath(new URL('../docker', import.meta.url))),
     );
     this.provider = new docker.Provider(
       `${name}-engine`,

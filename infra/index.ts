@@ -1,8 +1,8 @@
 // The Pulumi program: this stack's config -> the topology model -> preflight -> a provisioned Docker lab.
 import * as pulumi from '@pulumi/pulumi';
 import { UserError } from '../model/errors.js';
-import { preflightEngine } from '../testbed/docker/engine.js';
-import { BASE_IMAGE_DEFAULT } from '../testbed/docker/spec.js';
+import { preflightEngine } from '../docker/engine.js';
+import { BASE_IMAGE_DEFAULT } from '../docker/spec.js';
 import { settingsFromConfig } from '../model/stack.js';
 import { DockerLab } from './docker-lab.js';
 

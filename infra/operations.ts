@@ -6,8 +6,8 @@ import { CommandError, UserError } from '../model/errors.js';
 import { runSteps } from '../provision/apply.js';
 import type { Step } from '../provision/plan.js';
 import { dockerTransport } from '../provision/transport.js';
-import { openEngine, type DockerEngine, type EngineKind } from '../testbed/docker/engine.js';
-import { bridgeRuleAdd, bridgeRuleRemove } from '../testbed/docker/spec.js';
+import { openEngine, type DockerEngine, type EngineKind } from '../docker/engine.js';
+import { bridgeRuleAdd, bridgeRuleRemove } from '../docker/spec.js';
 
 export interface ProvisioningInputs {
   engine: EngineKind;

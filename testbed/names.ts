@@ -2,7 +2,7 @@
 // testbeds create them by these, and a lab's state read back may hold these and no others (state.ts).
 import { join } from 'node:path';
 import type { Lab } from '../model/topology.js';
-import { labStateDir } from './paths.js';
+import { labStateDir } from '../base/paths.js';
 
 /** The vm testbed's VM (qemu's -name). */
 export const vmName = (lab: string): string => `lvs-lab-${lab}`;

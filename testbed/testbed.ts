@@ -5,7 +5,7 @@ import type { Lab } from '../model/topology.js';
 import type { HttpdLayout } from '../provision/httpd.js';
 import type { Shell } from '../provision/shell.js';
 import type { Transport } from '../provision/transport.js';
-import type { LabState, TestbedKind } from './state.js';
+import type { LabState, TestbedKind } from '../lab/state.js';
 
 export type Log = (message: string) => void;
 /** Seconds since `t0` (a Date.now()), for progress lines: "2.4". */

@@ -4,7 +4,7 @@ import { directorsOf, type Lab } from '../model/topology.js';
 import { shq } from '../provision/shell.js';
 import { clientNeighborMac, must, pidFrom, scratchFiles, scratchOf, serviceUrl, vipHolders } from './probes.js';
 import type { LabAccess } from '../provision/transport.js';
-import { pollFor, sleep, waitFor } from '../provision/wait.js';
+import { pollFor, sleep, waitFor } from '../base/wait.js';
 
 /** The pair's other director. */
 export const peerOf = (lab: Lab, name: string): string => directorsOf(lab).find((d) => d.name !== name)!.name;

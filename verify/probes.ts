@@ -7,7 +7,7 @@ import { CHECKER_USER_AGENT, keepalivedFiles } from '../provision/keepalived.js'
 import { virtualService } from '../provision/plan.js';
 import { daemonRunning, shq, withTimeout } from '../provision/shell.js';
 import type { LabAccess } from '../provision/transport.js';
-import { lastReading } from '../provision/wait.js';
+import { lastReading } from '../base/wait.js';
 
 /** The longest a probe may take (the failover drill's request loop is the longest, at about 20 s). */
 export const PROBE_TIMEOUT_MS = 120_000;

@@ -4,7 +4,7 @@ import { directorsOf, FORWARD_COLUMN, type Forwarding, type Lab, type Realserver
 import { removalWindowSeconds, takeoverWindowSeconds } from '../provision/keepalived.js';
 import { syncDaemonPattern } from '../provision/plan.js';
 import type { LabAccess } from '../provision/transport.js';
-import { lastReading } from '../provision/wait.js';
+import { lastReading } from '../base/wait.js';
 import {
   accessLogClients,
   arpResponders,

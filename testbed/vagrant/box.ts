@@ -5,10 +5,10 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { $ } from 'zx';
-import { cacheDir } from '../paths.js';
+import { cacheDir } from '../../base/paths.js';
 import { virsh } from './libvirt.js';
 import { seconds, type Log } from '../testbed.js';
-import type { VmImage } from '../vm/image.js';
+import type { VmImage } from '../../machine/image.js';
 
 export interface Box {
   name: string;

@@ -6,12 +6,12 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $, retry } from 'zx';
-import { processArgs, stopProcess } from '../process.js';
+import { processArgs, stopProcess } from '../../base/process.js';
 import { CommandError, UserError } from '../../model/errors.js';
 import { LocalShell, shq } from '../../provision/shell.js';
-import { stateDir } from '../paths.js';
+import { stateDir } from '../../base/paths.js';
 import { PreflightError } from '../preflight.js';
-import { readJson, writeJson } from '../state.js';
+import { readJson, writeJson } from '../../lab/state.js';
 import { seconds, type Log } from '../testbed.js';
 
 /** A libvirtd that runs on this machine already (a workstation's) is reached at its usual address. */

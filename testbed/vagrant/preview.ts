@@ -3,10 +3,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lab } from '../../model/topology.js';
-import { labStateDir } from '../paths.js';
-import { imageDir } from '../vm/image.js';
-import { vmKeyFile } from '../vm/machine.js';
-import { chooseAccel } from '../vm/qemu.js';
+import { labStateDir } from '../../base/paths.js';
+import { imageDir } from '../../machine/image.js';
+import { vmKeyFile } from '../../machine/machine.js';
+import { chooseAccel } from '../../machine/qemu.js';
 import { boxFor } from './box.js';
 import { LIBVIRT_NETNS } from './libvirt.js';
 import type { VagrantState } from './state.js';

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $, retry, type Duration, type ProcessOutput } from 'zx';
-import { waitFor } from '../../provision/wait.js';
+import { waitFor } from '../../base/wait.js';
 import { UserError } from '../../model/errors.js';
 import { hostsOf, type Lab } from '../../model/topology.js';
 import { runSteps } from '../../provision/apply.js';
@@ -14,14 +14,14 @@ import type { ExecOptions } from '../../provision/shell.js';
 import { newSshKeyPair, SshShell } from '../../provision/ssh.js';
 import { sshTransport } from '../../provision/transport.js';
 import { addressSteps } from '../netns.js';
-import { labStateDir } from '../paths.js';
+import { labStateDir } from '../../base/paths.js';
 import { preflightMachine } from '../preflight.js';
-import { listStates } from '../state.js';
+import { listStates } from '../../lab/state.js';
 import { seconds, type Testbed, type TestbedSession } from '../testbed.js';
-import { ensureImage } from '../vm/image.js';
-import { ownHostKey, vmKeyFile } from '../vm/machine.js';
+import { ensureImage } from '../../machine/image.js';
+import { ownHostKey, vmKeyFile } from '../../machine/machine.js';
 import { vagrantDir } from '../names.js';
-import { chooseAccel } from '../vm/qemu.js';
+import { chooseAccel } from '../../machine/qemu.js';
 import { ensureBox, pruneBoxes } from './box.js';
 import {
   checkLibvirtTools,

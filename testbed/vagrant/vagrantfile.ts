@@ -4,7 +4,7 @@
 // isolated network with DHCP only. The box boots its kernel directly (no bootloader), settings on its command line.
 import { hostsOf, type Lab, type LabHost } from '../../model/topology.js';
 import { ipToNumber, macFor, numberToIp } from '../../model/addressing.js';
-import { KERNEL_ARGS } from '../vm/qemu.js';
+import { KERNEL_ARGS } from '../../machine/qemu.js';
 import { namespaceProxy } from './libvirt.js';
 import { domainPrefix, labNetworkName, mgmtNetworkName, outsideNetworkName } from '../names.js';
 

@@ -7,15 +7,15 @@ import { $ } from 'zx';
 import { readStackSettings } from '../../model/stack.js';
 import { LocalShell } from '../../provision/shell.js';
 import { SshShell } from '../../provision/ssh.js';
-import { connectDockerLab, type DockerEngine } from '../../testbed/docker/engine.js';
-import { engineUp } from '../../testbed/docker/engine-vm.js';
-import { containerName, dockerLabSpec, LABEL } from '../../testbed/docker/spec.js';
+import { connectDockerLab, type DockerEngine } from '../../docker/engine.js';
+import { engineUp } from '../../docker/engine-vm.js';
+import { containerName, dockerLabSpec, LABEL } from '../../docker/spec.js';
 import { fetchSequence, httpdMasters, ipvsTable, macOf, must } from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
-import { drSuite } from '../integration/dr-suite.js';
+import { drSuite } from '../suites/dr.js';
 import { cli } from '../integration/lab.js';
-import { haSuite } from '../integration/ha-suite.js';
+import { haSuite } from '../suites/ha.js';
 import { DOCKER_LAB, pulumi, ROOT, STACK, stackResources } from './stack.js';
 
 /** The two kinds of `pulumi up --json` engine event the tests read. */

@@ -2,11 +2,11 @@
 // whose kernel has IPVS and a Docker engine, the host's engine runs it; elsewhere the lvs-lab engine VM does.
 import type { TestProject } from 'vitest/node';
 import { LocalShell } from '../../provision/shell.js';
-import type { EngineKind } from '../../testbed/docker/engine.js';
-import { engineDown, engineUp, engineVmRunning } from '../../testbed/docker/engine-vm.js';
+import type { EngineKind } from '../../docker/engine.js';
+import { engineDown, engineUp, engineVmRunning } from '../../docker/engine-vm.js';
 import { kernelHasIpvs } from '../../testbed/preflight.js';
 import { seconds } from '../../testbed/testbed.js';
-import { teardownOnSignal } from '../../cli/interrupt.js';
+import { teardownOnSignal } from '../../lab/interrupt.js';
 import { DOCKER_LAB, ensurePulumiEngine, pulumi, STACK, stackOutputs } from './stack.js';
 
 const log = (msg: string) => console.log(`[docker lab ${STACK}] ${msg}`);

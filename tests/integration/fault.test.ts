@@ -1,7 +1,7 @@
 // `lab fault` on the running test lab, through the CLI: each fault does to the lab what it says (read from packets'
 // timing, answers and the kernel), `fault --list` reads it back, and clearing it gives the lab back whole.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectLab, type LabSession } from '../../testbed/lab.js';
+import { connectLab, type LabSession } from '../../lab/lifecycle.js';
 import { cli, TEST_LAB } from './lab.js';
 
 const lab = TEST_LAB;

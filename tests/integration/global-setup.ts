@@ -1,5 +1,5 @@
-import { labDown, labUp } from '../../testbed/lab.js';
-import { teardownOnSignal } from '../../cli/interrupt.js';
+import { labDown, labUp } from '../../lab/lifecycle.js';
+import { teardownOnSignal } from '../../lab/interrupt.js';
 import { seconds } from '../../testbed/testbed.js';
 import { TEST_LAB, testbedChoice } from './lab.js';
 

@@ -1,8 +1,8 @@
-// The director pair on a side lab beside the test lab (namespaces in the same machine): see ha-suite.ts.
+// The director pair on a side lab beside the test lab (namespaces in the same machine): see tests/suites/ha.ts.
 import { afterAll, beforeAll } from 'vitest';
 import { withPreset } from '../../model/presets.js';
-import { connectLab, type LabSession } from '../../testbed/lab.js';
-import { haSuite } from './ha-suite.js';
+import { connectLab, type LabSession } from '../../lab/lifecycle.js';
+import { haSuite } from '../suites/ha.js';
 import { TEST_LAB, machineOf } from './lab.js';
 import { sideLab } from './side-lab.js';
 

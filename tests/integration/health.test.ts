@@ -9,7 +9,7 @@ import { httpdFiles } from '../../provision/httpd.js';
 import { removalWindowSeconds } from '../../provision/keepalived.js';
 import { planLab } from '../../provision/plan.js';
 import { shq } from '../../provision/shell.js';
-import { connectLab, type LabSession } from '../../testbed/lab.js';
+import { connectLab, type LabSession } from '../../lab/lifecycle.js';
 import { fetchSequence, ipvsTable, keepalivedPids } from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectLab, type LabSession } from '../../testbed/lab.js';
+import { connectLab, type LabSession } from '../../lab/lifecycle.js';
 import { macsOf } from '../../verify/probes.js';
 import { cli, cliInTerminal, TEST_LAB } from './lab.js';
 

@@ -7,10 +7,10 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
-import { footprint } from '../../testbed/footprint.js';
-import { labStateDir } from '../../testbed/paths.js';
-import { readState } from '../../testbed/state.js';
-import { vmPidsNamed } from '../../testbed/vm/qemu.js';
+import { footprint } from '../../lab/footprint.js';
+import { labStateDir } from '../../base/paths.js';
+import { readState } from '../../lab/state.js';
+import { vmPidsNamed } from '../../machine/qemu.js';
 import { cli, startCli } from './lab.js';
 
 const NAME = 'k9';

@@ -5,9 +5,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
 import { validateLab } from '../../model/topology.js';
-import { waitFor } from '../../provision/wait.js';
+import { waitFor } from '../../base/wait.js';
 import { shq, type Shell } from '../../provision/shell.js';
-import type { LabSession, TestbedChoice } from '../../testbed/lab.js';
+import type { LabSession, TestbedChoice } from '../../lab/lifecycle.js';
 
 /** The reference lab under another name, so a run never touches a lab the user has up. */
 export const TEST_LAB = validateLab({ name: 'itest' }, 'integration lab');

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateLab } from '../../model/topology.js';
 import { applyPlan } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
-import { connectLab, type LabSession } from '../../testbed/lab.js';
+import { connectLab, type LabSession } from '../../lab/lifecycle.js';
 import { NetnsLab } from '../../testbed/netns.js';
 import {
   arpResponders,

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEDULERS, validateLab } from '../../model/topology.js';
 import { LocalShell } from '../../provision/shell.js';
-import { connectLab, type LabSession } from '../../testbed/lab.js';
+import { connectLab, type LabSession } from '../../lab/lifecycle.js';
 import { kernelHasIpvs, preflightMachine, PreflightError } from '../../testbed/preflight.js';
 import { TEST_LAB, machineOf } from './lab.js';
 import { rejection } from '../rejection.js';

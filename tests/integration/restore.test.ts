@@ -1,4 +1,4 @@
-// Labs started from the saved booted VM (testbed/vm/saved.ts): two restored from one saved state share nothing (VM,
+// Labs started from the saved booted VM (machine/saved.ts): two restored from one saved state share nothing (VM,
 // key, disk, clock, randomness), and a saved state that fails to restore gives a cold boot that says so. These run
 // on the vm testbed whatever the suite's own testbed is: restoring is what that testbed does.
 import { randomBytes } from 'node:crypto';
@@ -9,14 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateLab } from '../../model/topology.js';
 import type { Shell } from '../../provision/shell.js';
 import { SshShell } from '../../provision/ssh.js';
-import { waitFor } from '../../provision/wait.js';
-import { connectLab, labDown, labUp, type LabSession } from '../../testbed/lab.js';
-import { labStateDir } from '../../testbed/paths.js';
-import { readState } from '../../testbed/state.js';
-import { ensureImage } from '../../testbed/vm/image.js';
-import { bootMachine, ensureSavedVm, stopMachine, vmKeyFile, type VmState } from '../../testbed/vm/machine.js';
-import { masterPids } from '../../testbed/vm/master.js';
-import { LAB_VM, savedDir, type VmFlavour } from '../../testbed/vm/saved.js';
+import { waitFor } from '../../base/wait.js';
+import { connectLab, labDown, labUp, type LabSession } from '../../lab/lifecycle.js';
+import { labStateDir } from '../../base/paths.js';
+import { readState } from '../../lab/state.js';
+import { ensureImage } from '../../machine/image.js';
+import { bootMachine, ensureSavedVm, stopMachine, vmKeyFile, type VmState } from '../../machine/machine.js';
+import { masterPids } from '../../machine/master.js';
+import { LAB_VM, savedDir, type VmFlavour } from '../../machine/saved.js';
 import { fetchSequence } from '../../verify/probes.js';
 
 const labs = ['rsta', 'rstb'].map((name) => validateLab({ name }, 'restore test'));

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withPreset } from '../../model/presets.js';
 import { validateLab, type Lab } from '../../model/topology.js';
-import { connectLab, labUp, type LabSession } from '../../testbed/lab.js';
+import { connectLab, labUp, type LabSession } from '../../lab/lifecycle.js';
 import {
   captureDuring,
   captureReplies,

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpdFiles } from '../../provision/httpd.js';
 import { virtualService } from '../../provision/plan.js';
-import { connectLab, type LabSession } from '../../testbed/lab.js';
+import { connectLab, type LabSession } from '../../lab/lifecycle.js';
 import { flushClientNeighbors, must } from '../../verify/probes.js';
 import { cli, TEST_LAB } from './lab.js';
 

@@ -1,8 +1,8 @@
 // The Vagrant suite's lab: the reference lab as four Vagrant machines, built once per run. What the machine held
 // before it is recorded first, so the suite's last test can compare after `down`.
 import type { TestProject } from 'vitest/node';
-import { labDown, labUp } from '../../testbed/lab.js';
-import { teardownOnSignal } from '../../cli/interrupt.js';
+import { labDown, labUp } from '../../lab/lifecycle.js';
+import { teardownOnSignal } from '../../lab/interrupt.js';
 import { seconds } from '../../testbed/testbed.js';
 import { footprint, VAGRANT_LAB, VAGRANT_LABS } from './lab.js';
 

@@ -1,6 +1,6 @@
 // The Vagrant suite's labs, and what the machine holds of Vagrant labs, as a listing that names anything left behind.
 import { validateLab } from '../../model/topology.js';
-import { footprint as machineFootprint, LIBVIRT_OWNER } from '../../testbed/footprint.js';
+import { footprint as machineFootprint, LIBVIRT_OWNER } from '../../lab/footprint.js';
 
 /** The reference lab under its own name, so a run never touches a lab the user has up. */
 export const VAGRANT_LAB = validateLab({ name: 'vtest' }, 'vagrant suite lab');

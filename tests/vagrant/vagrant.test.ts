@@ -7,8 +7,8 @@ import { inject, afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withPreset } from '../../model/presets.js';
 import { applyPlan } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
-import { connectLab, labDown, labUp, type LabSession } from '../../testbed/lab.js';
-import { readState } from '../../testbed/state.js';
+import { connectLab, labDown, labUp, type LabSession } from '../../lab/lifecycle.js';
+import { readState } from '../../lab/state.js';
 import { KIT_SOCKET, libvirtUri } from '../../testbed/vagrant/libvirt.js';
 import { vagrant } from '../../testbed/vagrant/testbed.js';
 import {
@@ -21,7 +21,7 @@ import {
   macsOf,
 } from '../../verify/probes.js';
 import { verifyLab } from '../../verify/report.js';
-import { drSuite } from '../integration/dr-suite.js';
+import { drSuite } from '../suites/dr.js';
 import { cli, cliInTerminal } from '../integration/lab.js';
 import { footprint, VAGRANT_LAB, VAGRANT_LABS } from './lab.js';
 

@@ -1,0 +1,171 @@
+// The engine VM: an lvs-lab VM (Debian's kernel, with IPVS) running dockerd, for Docker labs on hosts whose kernel
+// has no IPVS. Its lifecycle only (`npm run lab -- engine up|down|status`); choosing and opening an engine is engine.ts.
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { mustExec, type Shell } from '../provision/shell.js';
+import { stateDir } from '../base/paths.js';
+import { seconds } from '../testbed/testbed.js';
+import { readJson, writeJson } from '../lab/state.js';
+import { forwardOnMaster, stopMasters } from '../machine/master.js';
+import { socketAnswers } from '../machine/unix-socket.js';
+import type { VmFlavour } from '../machine/saved.js';
+import {
+  bootMachine,
+  checkVmHostTools,
+  openMachine,
+  stopMachine,
+  vmRunning,
+  type Log,
+  type VmState,
+} from '../machine/machine.js';
+import { BASE_IMAGE_LOCAL, DOCKERFILE } from './spec.js';
+
+interface EngineState {
+  version: 1;
+  createdAt: string;
+  vm?: VmState;
+}
+
+// A dash after "lvs-lab-": no lab's VM (lvs-lab-<name>, names of a-z and 0-9) can have this name, so a lab named
+// "engine" never takes the engine VM for one of its own.
+export const ENGINE_VM = 'lvs-lab-docker-engine';
+export const engineDir = (): string => join(stateDir(), 'engine');
+const stateFile = () => join(engineDir(), 'state.json');
+
+export const readEngineState = () => readJson<EngineState>(stateFile());
+/** The engine VM's Docker socket on this host: ssh binds it for root alone (mode 0600). */
+export const dockerSocket = (): string => join(engineDir(), 'docker.sock');
+const writeEngineState = (state: EngineState) => writeJson(stateFile(), state);
+
+/** dockerd's socket inside the VM: asked there directly, and forwarded to dockerSocket() on this host. */
+const VM_DOCKER_SOCKET = '/var/run/docker.sock';
+
+/** A GET of dockerd's API in the VM that succeeds when it answers 2xx. Asked with curl rather than the docker CLI: a
+ * 46 MB Go program takes 1-2 s a run under emulation. */
+const dockerApi = (path: string) => `curl -sf --unix-socket ${VM_DOCKER_SOCKET} http://docker${path} >/dev/null`;
+
+/** dockerd inside the VM, detached from the SSH session; waits until it answers. */
+const START_DOCKERD = [
+  // Containers cannot load modules; the engine host loads what labs use: IPVS schedulers, and ipip for TUN.
+  'modprobe -a ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh ip_vs_dh ipip 2>/dev/null',
+  `answers() { ${dockerApi('/_ping')} 2>&1; }`,
+  'answers && exit 0',
+  'setsid dockerd --log-level warn </dev/null >/var/log/dockerd.log 2>&1 &',
+  'for i in $(seq 120); do answers && exit 0; sleep 0.5; done',
+  'tail -n 20 /var/log/dockerd.log >&2; exit 1',
+].join('\n');
+
+/**
+ * The VM's own root filesystem (debootstrap bookworm with the lab's packages) as a base image, so the Dockerfile
+ * needs no registry. Kernel, modules, the engine itself and SSH keys stay out of it.
+ */
+const IMPORT_BASE = [
+  `${dockerApi(`/images/${BASE_IMAGE_LOCAL}/json`)} && exit 0`,
+  'tar -C / --one-file-system -c' +
+    ' --exclude=./boot --exclude=./lib/modules --exclude=./usr/lib/modules --exclude=./var/lib/docker' +
+    ' --exclude=./var/lib/containerd --exclude=./usr/bin/dockerd --exclude=./usr/sbin/dockerd --exclude=./usr/bin/containerd* --exclude=./usr/bin/ctr' +
+    ' --exclude=./usr/bin/docker --exclude=./usr/libexec/docker' +
+    ' --exclude=./root/.ssh --exclude="./etc/ssh/ssh_host_*" --exclude=./var/log/dockerd.log .' +
+    ` | docker import - ${BASE_IMAGE_LOCAL} >/dev/null`,
+].join('\n');
+
+/**
+ * The lab host image's shared layers, built once with the same Dockerfile and base as every lab's and with BuildKit,
+ * as the Pulumi provider builds (its "legacy" build still asks for BuildKit from any engine of API 1.39 or later, and
+ * BuildKit does not reuse the legacy builder's cache): a lab's image build then reuses them and only adds its label.
+ */
+const BUILD_LAYERS = [
+  `DOCKER_BUILDKIT=1 docker build -q -t lvs-lab/node-layers:bookworm --build-arg BASE=${BASE_IMAGE_LOCAL} - >/dev/null <<'EOF'`,
+  DOCKERFILE.trimEnd(),
+  'EOF',
+].join('\n');
+
+/** The engine VM is saved booted with dockerd running, the base image imported and the lab image's layers built: a
+ * restored one is ready at once. */
+const ENGINE_FLAVOUR: VmFlavour = { name: 'engine', prepare: [START_DOCKERD, IMPORT_BASE, BUILD_LAYERS] };
+
+/** Waits for dockerd in the engine VM (starting it if needed) and imports the base image if it is missing: one
+ * command, each script in a subshell of its own (a session channel costs ~0.2-0.5 s under emulation). */
+async function engineReady(shell: Shell, log: Log): Promise<void> {
+  const t = Date.now();
+  await mustExec(
+    shell,
+    `(\n${START_DOCKERD}\n) && (\n${IMPORT_BASE}\n)`,
+    `starting dockerd, then the docker import of ${BASE_IMAGE_LOCAL}`,
+    720_000,
+  );
+  log(`dockerd answers in the engine VM, base image ${BASE_IMAGE_LOCAL} in place (${seconds(t)} s)`);
+}
+
+/** Boots the engine VM (or finds it running), starts its dockerd and imports the base image. Idempotent. */
+export async function engineUp(log: Log = () => {}): Promise<void> {
+  const forwarded = () => log(`its Docker socket forwarded to ${dockerSocket()}`);
+  const existing = await readEngineState();
+  if (vmRunning(existing?.vm)) {
+    log(`engine VM already running (qemu pid ${existing.vm.pid})`);
+    // The checks run over the VM's master connection (started first if it went away): a running engine costs no SSH
+    // handshake (~1.2 s under emulation).
+    const shell = await engineMachine();
+    forwarded();
+    try {
+      await engineReady(shell, log);
+    } finally {
+      await shell.close();
+    }
+    return;
+  }
+  if (existing) await rm(engineDir(), { recursive: true, force: true });
+  await checkVmHostTools(engineDir());
+  const state: EngineState = { version: 1, createdAt: new Date().toISOString() };
+  await writeEngineState(state);
+  let shell: Shell;
+  try {
+    shell = await bootMachine(ENGINE_VM, engineDir(), log, (vm) => writeEngineState({ ...state, vm }), ENGINE_FLAVOUR);
+  } catch (err) {
+    await engineDown(log);
+    throw err;
+  }
+  try {
+    // The socket's forward beside the checks, both on the connection the VM came up with.
+    await Promise.all([engineReady(shell, log), forwardDockerSocket().then(forwarded)]);
+  } finally {
+    await shell.close();
+  }
+}
+
+/** The engine's Docker socket forwarded to dockerSocket() over the VM's master connection, unless it is already. */
+async function forwardDockerSocket(): Promise<void> {
+  if (await socketAnswers(dockerSocket())) return;
+  await forwardOnMaster(engineDir(), dockerSocket(), VM_DOCKER_SOCKET);
+}
+
+/**
+ * The engine VM's own shell (its kernel, iptables; its `docker` where this host has none) over the VM's master
+ * connection, with the VM's Docker socket forwarded to dockerSocket() on that same connection: the Docker provider's
+ * API calls and this host's `docker` CLI then share it, where with ssh:// each connection started `ssh` here and
+ * `docker system dial-stdio` in the VM (~2.3 s each under software emulation). Either is made again if it went away.
+ */
+export async function engineMachine(): Promise<Shell> {
+  const state = await readEngineState();
+  if (!vmRunning(state?.vm)) throw new Error('the engine VM is not running');
+  const shell = await openMachine(state.vm, engineDir());
+  await forwardDockerSocket();
+  return shell;
+}
+
+/** Stops the engine VM: every container, network and image in it goes with its overlay. */
+export async function engineDown(log: Log = () => {}): Promise<boolean> {
+  const state = await readEngineState();
+  if (!state) return false;
+  if (state.vm) {
+    await stopMachine(state.vm, engineDir());
+    log(`removed the engine VM (qemu pid ${state.vm.pid}) and everything in it`);
+  }
+  await stopMasters(engineDir()); // one left by a VM that was never recorded
+  await rm(engineDir(), { recursive: true, force: true });
+  return true;
+}
+
+export async function engineVmRunning(): Promise<boolean> {
+  return vmRunning((await readEngineState())?.vm);
+}
