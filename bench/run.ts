@@ -17,11 +17,10 @@ import { planLab } from '../provision/plan.js';
 import { LocalShell, type Shell } from '../provision/shell.js';
 import { connectDockerLab } from '../docker/engine.js';
 import { engineDown, engineUp, engineVmRunning } from '../docker/engine-vm.js';
-import { labDown, labUp, type LabSession } from '../lab/lifecycle.js';
+import { lifecycle, type LabSession } from '../lab/lifecycle.js';
+import { TESTBEDS } from '../testbed/all.js';
 import { NetnsLab } from '../testbed/netns.js';
-import { kernelHasIpvs } from '../testbed/preflight.js';
 import { vagrantTestbed } from '../testbed/vagrant/testbed.js';
-import type { TestbedKind } from '../lab/state.js';
 import { bootMachine, stopMachine, type VmState } from '../machine/machine.js';
 import { chooseAccel } from '../machine/qemu.js';
 import { failoverDrill, restoreDirector, secondsUntilSoleHolder } from '../verify/failover.js';
@@ -44,6 +43,9 @@ import {
   type ScaleResult,
   type VmStartResult,
 } from './results.js';
+import { kernelHasIpvs } from '../provision/host-needs.js';
+
+const labs = lifecycle(TESTBEDS);
 
 const { values } = parseArgs({
   options: {
@@ -84,7 +86,7 @@ function phases(samples: Record<PhaseTiming['phase'], number[]>): PhaseTiming[] 
   return (Object.keys(samples) as PhaseTiming['phase'][]).map((phase) => ({ phase, ...spread(samples[phase]) }));
 }
 
-const LIFECYCLE_LABEL: Record<TestbedKind, string> = {
+const LIFECYCLE_LABEL: Record<string, string> = {
   netns: 'netns on host',
   vm: 'netns in VM',
   vagrant: 'Vagrant (4 machines)',
@@ -125,16 +127,16 @@ async function vmStart(): Promise<VmStartResult> {
 }
 
 /** up (create + provision), verify, redeploy (rr -> wrr in place), down, on a testbed of the lab lifecycle. */
-async function labLifecycle(testbed: TestbedKind, label = LIFECYCLE_LABEL[testbed]): Promise<LifecycleResult> {
+async function labLifecycle(testbed: string, label = LIFECYCLE_LABEL[testbed]): Promise<LifecycleResult> {
   const samples = { up: [] as number[], verify: [] as number[], redeploy: [] as number[], down: [] as number[] };
   for (let i = 0; i < RUNS; i++) {
-    await labDown(BENCH.name);
-    const [{ session }, up] = await timed(() => labUp(BENCH, { testbed }));
+    await labs.down(BENCH.name);
+    const [{ session }, up] = await timed(() => labs.up(BENCH, { testbed }));
     const [, verify] = await timed(() => mustPass(session));
     await session.close();
-    const [{ session: again }, redeploy] = await timed(() => labUp(BENCH_WRR, { testbed }));
+    const [{ session: again }, redeploy] = await timed(() => labs.up(BENCH_WRR, { testbed }));
     await again.close();
-    const [, down] = await timed(() => labDown(BENCH.name));
+    const [, down] = await timed(() => labs.down(BENCH.name));
     Object.entries({ up, verify, redeploy, down }).forEach(([k, v]) => samples[k as keyof typeof samples].push(v));
     log(
       `${testbed} run ${i + 1}/${RUNS}: up ${up.toFixed(1)} s, verify ${verify.toFixed(1)} s, redeploy ${redeploy.toFixed(1)} s, down ${down.toFixed(1)} s`,
@@ -305,7 +307,7 @@ async function main() {
     "the benchmark's labs",
     async () => {
       if (created.vm) await stopMachine(created.vm.state, created.vm.dir);
-      await labDown(BENCH.name, { log });
+      await labs.down(BENCH.name, { log });
       if (created.dockerStack) {
         await $({
           quiet: true,
@@ -321,7 +323,7 @@ async function main() {
     log,
   );
   const hostIpvs = await kernelHasIpvs(new LocalShell());
-  const testbeds: TestbedKind[] = hostIpvs ? ['netns', 'vm'] : ['vm'];
+  const testbeds: string[] = hostIpvs ? ['netns', 'vm'] : ['vm'];
   const accel = chooseAccel().name;
   const git = async (args: string[]) => (await $({ quiet: true, nothrow: true })`git ${args}`).stdout.trim();
   const results: BenchResults = {
@@ -350,7 +352,7 @@ async function main() {
 
   // Scale and data plane on the fastest testbed here, in one machine.
   log(`scale and data plane on the ${testbeds[0]} testbed`);
-  const { session } = await labUp(BENCH, { testbed: testbeds[0] });
+  const { session } = await labs.up(BENCH, { testbed: testbeds[0] });
   try {
     assertOnMachine(session);
     results.scale = await scale(session);
@@ -358,7 +360,7 @@ async function main() {
     results.failover = await failover(session);
   } finally {
     await session.close();
-    await labDown(BENCH.name);
+    await labs.down(BENCH.name);
   }
 
   if (!values['no-docker']) {
@@ -404,6 +406,6 @@ async function main() {
 
 main().catch(async (err) => {
   console.error(err);
-  await labDown(BENCH.name).catch(() => {});
+  await labs.down(BENCH.name).catch(() => {});
   process.exit(1);
 });

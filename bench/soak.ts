@@ -7,10 +7,13 @@ import { parseArgs } from 'node:util';
 import { trapInterrupts } from '../lab/interrupt.js';
 import { validateLab } from '../model/topology.js';
 import { footprint, footprintDiff } from '../lab/footprint.js';
-import { labDown, labUp, type TestbedChoice } from '../lab/lifecycle.js';
-import { seconds } from '../testbed/testbed.js';
+import { lifecycle } from '../lab/lifecycle.js';
+import { TESTBEDS } from '../testbed/all.js';
 import { verifyLab } from '../verify/report.js';
 import { spread } from './results.js';
+import { seconds } from '../base/log.js';
+
+const labs = lifecycle(TESTBEDS);
 
 const { values } = parseArgs({
   options: {
@@ -31,14 +34,14 @@ async function main(): Promise<number> {
   try {
     for (let i = 1; i <= CYCLES && !signals.interrupted; i++) {
       const start = Date.now();
-      const { session } = await labUp(lab, { testbed: values.testbed as TestbedChoice });
+      const { session } = await labs.up(lab, { testbed: values.testbed });
       let checks: string;
       try {
         const results = await verifyLab(session);
         checks = `${results.filter((c) => c.ok).length}/${results.length}`;
       } finally {
         await session.close();
-        await labDown(lab.name);
+        await labs.down(lab.name);
       }
       const diff = footprintDiff(before, await footprint());
       cycles.push({ cycle: i, seconds: (Date.now() - start) / 1000, checks, ...diff });
@@ -48,7 +51,7 @@ async function main(): Promise<number> {
     }
   } finally {
     if (signals.interrupted) {
-      await labDown(lab.name);
+      await labs.down(lab.name);
       log('interrupted: removed the soak lab');
     }
     signals.dispose();
@@ -82,7 +85,7 @@ main().then(
   (code) => process.exit(code),
   async (err) => {
     console.error(err);
-    await labDown(lab.name).catch(() => {});
+    await labs.down(lab.name).catch(() => {});
     process.exit(1);
   },
 );

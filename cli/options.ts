@@ -4,8 +4,6 @@ import { parseArgs } from 'node:util';
 import { UserError } from '../model/errors.js';
 import { checkStackName } from '../model/stack.js';
 import { checkLabName, shown } from '../model/topology.js';
-import { TESTBED_KINDS } from '../lab/state.js';
-import type { TestbedChoice } from '../lab/lifecycle.js';
 
 const OPTIONS = {
   file: { type: 'string' },
@@ -38,7 +36,8 @@ export interface CliOptions {
   file?: string;
   preset?: string;
   name?: string;
-  testbed: TestbedChoice;
+  /** auto, or a testbed's kind. */
+  testbed: string;
   stack?: string;
   noVerify: boolean;
   clearFaults: boolean;
@@ -73,8 +72,9 @@ function parseError(err: { code?: string; message: string }): UserError {
   return new UserError(flag ? `${flag}: ${reason}` : reason);
 }
 
-/** The command line, parsed and checked: a refusal (UserError) names the flag and the reason. */
-export function parseCli(argv: string[]): CliOptions {
+/** The command line, parsed and checked against the testbeds there are: a refusal (UserError) names the flag and the
+ * reason. */
+export function parseCli(argv: string[], testbeds: readonly string[]): CliOptions {
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
   // A word like -5ms (`fault rs1 delay -5ms`) is a value to refuse with its own reason, never an option.
   const negative = (w: string) => /^-\d/.test(w);
@@ -89,9 +89,9 @@ export function parseCli(argv: string[]): CliOptions {
   }
   const { values: v } = parsed;
   const positionals = parsed.positionals.map((w) => (w.startsWith(NEGATIVE) ? w.slice(NEGATIVE.length) : w));
-  const testbed = v.testbed as TestbedChoice;
-  if (!['auto', ...TESTBED_KINDS].includes(testbed))
-    throw new UserError(`--testbed: ${shown(v.testbed)} is not one of auto, ${TESTBED_KINDS.join(', ')}`);
+  const testbed = v.testbed;
+  if (!['auto', ...testbeds].includes(testbed))
+    throw new UserError(`--testbed: ${shown(v.testbed)} is not one of auto, ${testbeds.join(', ')}`);
   if (v.name !== undefined) checkLabName(v.name, '--name');
   if (v.stack !== undefined) checkStackName(v.stack, '--stack');
   if (v.file === '') throw new UserError('--file: must name a file');

@@ -4,8 +4,6 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mustExec, type Shell } from '../provision/shell.js';
 import { stateDir } from '../base/paths.js';
-import { seconds } from '../testbed/testbed.js';
-import { readJson, writeJson } from '../lab/state.js';
 import { forwardOnMaster, stopMasters } from '../machine/master.js';
 import { socketAnswers } from '../machine/unix-socket.js';
 import type { VmFlavour } from '../machine/saved.js';
@@ -19,6 +17,8 @@ import {
   type VmState,
 } from '../machine/machine.js';
 import { BASE_IMAGE_LOCAL, DOCKERFILE } from './spec.js';
+import { seconds } from '../base/log.js';
+import { readJson, writeJson } from '../base/json-file.js';
 
 interface EngineState {
   version: 1;

@@ -3,14 +3,15 @@
 // engine, on Debian's kernel, is the one that can run a director.
 import { which } from 'zx';
 import { UserError } from '../model/errors.js';
-import { LocalShell, type Shell } from '../provision/shell.js';
-import { kernelHasIpvs, PreflightError } from '../testbed/preflight.js';
+import { LocalShell, mustExec, shq, type Shell } from '../provision/shell.js';
 import { dockerSocket, engineMachine, engineVmRunning } from './engine-vm.js';
 import type { EngineChoice } from '../model/stack.js';
 import type { Lab } from '../model/topology.js';
 import { dockerTransport } from '../provision/transport.js';
-import type { LabAccess } from '../provision/transport.js';
+import type { HostPower, LabAccess } from '../provision/transport.js';
 import { BASE_IMAGE_LOCAL, containerName, DOCKER_HTTPD } from './spec.js';
+import { kernelHasIpvs } from '../provision/host-needs.js';
+import { PreflightError } from '../model/errors.js';
 
 export type EngineKind = 'local' | 'vm';
 // The choice of engine (auto, local, vm) is the stack's setting: model/stack.ts.
@@ -130,5 +131,18 @@ export async function connectDockerLab(
   const engine = await openEngine(choice);
   if (!engine) throw new UserError(`lab ${lab.name}: the lvs-lab engine VM is not running, so neither is the lab`);
   const transport = dockerTransport(engine.docker, (host) => containerName(lab.name, host));
-  return { lab, transport, httpd: DOCKER_HTTPD, engine, close: () => engine.close() };
+  const power = dockerPower(engine.docker, (host) => containerName(lab.name, host));
+  return { lab, transport, httpd: DOCKER_HTTPD, engine, power, close: () => engine.close() };
+}
+
+const must = (shell: Shell, command: string) => mustExec(shell, command, 'a host stop or start', 60_000);
+
+/** A Docker lab's hosts stopped and started: their containers paused and unpaused (`docker`: the engine's CLI). */
+function dockerPower(docker: Shell, containerOf: (host: string) => string): HostPower {
+  return {
+    stop: async (host) => void (await must(docker, `docker pause ${shq(containerOf(host))}`)),
+    start: async (host) => void (await must(docker, `docker unpause ${shq(containerOf(host))}`)),
+    stopped: async (host) =>
+      (await must(docker, `docker inspect -f '{{.State.Paused}}' ${shq(containerOf(host))}`)).trim() === 'true',
+  };
 }

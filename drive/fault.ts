@@ -24,13 +24,6 @@ export interface Netem {
 export type Fault =
   { kind: 'netem'; netem: Netem } | { kind: 'link' | 'httpd' | 'host'; up: boolean } | { kind: 'clear' };
 
-/** Stops and starts a whole host, where its testbed can: the namespace's processes, the container. */
-export interface HostPower {
-  stop(host: string): Promise<void>;
-  start(host: string): Promise<void>;
-  stopped(host: string): Promise<boolean>;
-}
-
 export const FAULT_USAGE = [
   'delay 200ms [jitter 20ms] | loss 10% | rate 1mbit | corrupt 1%   (tc netem on its lab interfaces; combinable)',
   'link down | link up                                           (its lab interfaces)',
@@ -110,7 +103,8 @@ async function reapply(a: LabAccess, host: LabHost): Promise<void> {
 }
 
 /** Makes (or undoes) one fault on one host of a running lab; returns what it did, for the user. */
-export async function applyFault(a: LabAccess, hostName: string, fault: Fault, power?: HostPower): Promise<string> {
+export async function applyFault(a: LabAccess, hostName: string, fault: Fault): Promise<string> {
+  const { power } = a;
   const host = hostNamed(a.lab, hostName);
   const ifaces = labInterfaces(a.lab, host);
   const onHost = (command: string) => must(a, host.name, command);
@@ -163,7 +157,8 @@ export interface InForce {
 export const faultText = (f: InForce): string => `${f.host}: ${f.what}`;
 
 /** What is in force on each host, read from its kernel: netem qdiscs, links down, httpd not running, stopped. */
-export async function faultsInForce(a: LabAccess, power?: HostPower): Promise<InForce[]> {
+export async function faultsInForce(a: LabAccess): Promise<InForce[]> {
+  const { power } = a;
   const { lab } = a;
   const per = await Promise.all(
     hostsOf(lab).map(async (host): Promise<InForce[]> => {

@@ -1,7 +1,7 @@
+import { type Log } from '../base/log.js';
 // Ctrl-C (SIGINT) or SIGTERM during a command that builds something: the run is not killed on the spot. Children
 // in its process group got the Ctrl-C too (Vagrant, ssh) and stop; the command's own failure path or the caller
 // then removes what this run created, says so, and exits 130. A second signal exits at once, saying what is left.
-import type { Log } from '../testbed/testbed.js';
 
 export interface Interrupts {
   readonly interrupted: boolean;

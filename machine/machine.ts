@@ -5,13 +5,14 @@ import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $ } from 'zx';
+import { z } from 'zod';
 import { waitFor } from '../base/wait.js';
 import { CommandError } from '../model/errors.js';
 import { LOGIN_SHELL, withResidents } from '../provision/resident.js';
 import { mustExec, type Shell } from '../provision/shell.js';
 import { newSshKeyPair, SshShell, type SshTarget } from '../provision/ssh.js';
-import { PreflightError } from '../testbed/preflight.js';
-import { seconds, type Log } from '../testbed/testbed.js';
+import { seconds, type Log } from '../base/log.js';
+import { PreflightError } from '../model/errors.js';
 import { ensureImage, imageDir, type VmImage } from './image.js';
 import { controlPathProblem, openMasterShell, startMaster, stopMasters, type MasterOptions } from './master.js';
 import { bootVm, freeLoopbackPort, isOurVm, stopVm, VCPUS, vmFiles } from './qemu.js';
@@ -26,15 +27,24 @@ import {
   type VmFlavour,
 } from './saved.js';
 
-export interface VmState {
-  name: string;
-  pid: number;
-  sshPort: number;
-  hostKey: string;
-  accel: string;
+/** A base64 key blob as sshd prints it: nothing a command could take for more. */
+export const KEY_BLOB = z.string().regex(/^[A-Za-z0-9+/]{16,}={0,2}$/, 'must be a base64 key blob');
+
+/** A booted VM as recorded: root signals its pid and pins its key, so a record read back is checked. */
+export const VM_STATE = z.strictObject({
+  name: z.string(),
+  pid: z
+    .number()
+    .int()
+    .min(2)
+    .max(2 ** 22),
+  sshPort: z.number().int().min(1).max(65535),
+  hostKey: KEY_BLOB,
+  accel: z.string().regex(/^[a-z]{0,8}$/),
   /** Started from the saved booted VM rather than booted. */
-  restored?: boolean;
-}
+  restored: z.boolean().optional(),
+});
+export type VmState = z.infer<typeof VM_STATE>;
 
 export type { Log };
 

@@ -11,12 +11,12 @@ import { $ } from 'zx';
 import { CommandError } from '../model/errors.js';
 import { newSshKeyPair, type SshShell } from '../provision/ssh.js';
 import { sleep, waitFor } from '../base/wait.js';
-import { LAB_TOOLS } from '../testbed/preflight.js';
 import { kitProcessAlive } from '../base/process.js';
-import { seconds } from '../testbed/testbed.js';
 import type { VmImage } from './image.js';
 import { Qmp } from './qmp.js';
 import { bootVm, chooseAccel, freeLoopbackPort, qemuArgs, stopVm, vmFiles } from './qemu.js';
+import { LAB_TOOLS } from '../provision/host-needs.js';
+import { seconds } from '../base/log.js';
 
 const SAVE_FORMAT = 3; // bump when how a state is saved or resumed changes in a way the key does not show
 

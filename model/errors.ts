@@ -8,6 +8,16 @@ export class UserError extends Error {
   }
 }
 
+/** A machine that cannot host the lab (a tool, a kernel feature, a name in use): every problem, one per line. */
+export class PreflightError extends UserError {
+  constructor(
+    readonly where: string,
+    readonly problems: string[],
+  ) {
+    super(`cannot build the lab on ${where}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
 export class CommandError extends Error {
   constructor(
     /** The host or machine it ran on: "director", "localhost", "root@127.0.0.1:40022". */

@@ -65,4 +65,13 @@ export interface LabAccess {
   lab: Lab;
   transport: Transport;
   httpd: HttpdLayout;
+  /** Whole hosts stopped and started (`fault <host> host stop`), where the testbed can. */
+  power?: HostPower;
+}
+
+/** Stops and starts a whole host, where its testbed can: the namespace's processes, the container, the machine. */
+export interface HostPower {
+  stop(host: string): Promise<void>;
+  start(host: string): Promise<void>;
+  stopped(host: string): Promise<boolean>;
 }

@@ -9,30 +9,10 @@ import type { Step } from '../provision/plan.js';
 import { LocalShell, shq, sideBySideScript, type Shell } from '../provision/shell.js';
 import { netnsTransport, type Transport } from '../provision/transport.js';
 import { preflightMachine } from './preflight.js';
+import { netnsPower } from './netns-power.js';
+import { netnsNames, type NetnsNames } from './names.js';
 import type { Testbed, TestbedSession } from './testbed.js';
-
-export interface NetnsNames {
-  bridge: string;
-  /** NAT: the client's network behind the director, a second bridge; the director's eth1 is on it. */
-  outsideBridge: string;
-  outsideVeth: string;
-  namespace: (host: string) => string;
-  /** The host-side end of a host's veth pair; the other end is eth0 in its namespace. */
-  veth: (index: number) => string;
-  /** httpd instances, captures and other files of the lab's hosts. */
-  runDir: string;
-}
-
-export function netnsNames(lab: Lab): NetnsNames {
-  return {
-    bridge: `${lab.name}-br`,
-    outsideBridge: `${lab.name}-bro`,
-    outsideVeth: `${lab.name}-vo`,
-    namespace: (host) => `${lab.name}-${host}`,
-    veth: (index) => `${lab.name}-v${index}`,
-    runDir: `/run/lvs-lab/${lab.name}`,
-  };
-}
+import { kernelHasIpvs } from '../provision/host-needs.js';
 
 /**
  * `ip -batch` fed the lines of `lines` (a shell list that echoes them): one process for several changes, each costs
@@ -225,6 +205,24 @@ export class NetnsLab {
 /** Realservers sharing one filesystem: one apache2 instance each, under the lab's run directory. */
 export const instanceLayout = (lab: Lab): HttpdLayout => ({ kind: 'instance', root: netnsNames(lab).runDir });
 
+/** Script lines printing `exists: ...` for each name the lab would take on its machine that is taken already. */
+function freeNameChecks(lab: Lab): string[] {
+  const n = netnsNames(lab);
+  return [
+    ...hostsOf(lab).map(
+      (h) =>
+        `[ -e /run/netns/${n.namespace(h.name)} ] && echo "exists: namespace ${n.namespace(h.name)} is already there"`,
+    ),
+    ...[n.bridge, ...(lab.forwarding === 'nat' ? [n.outsideBridge] : [])].map(
+      (b) => `[ -e /sys/class/net/${b} ] && echo "exists: link ${b} is already there"`,
+    ),
+  ];
+}
+
+/** Throws PreflightError unless `machine` can host this netns lab (tools, IPVS, the lab's names free). */
+export const netnsPreflight = (machine: Shell, lab: Lab, { rebuilding = false } = {}): Promise<void> =>
+  preflightMachine(machine, lab, { rebuilding, nameChecks: freeNameChecks(lab) });
+
 /** A session on a netns lab on `machine`: this host (the netns testbed), or the VM over SSH (the vm testbed). */
 export function netnsSession(machine: Shell, lab: Lab): TestbedSession {
   const netns = new NetnsLab(machine, lab);
@@ -233,7 +231,8 @@ export function netnsSession(machine: Shell, lab: Lab): TestbedSession {
     transport: netns.transport,
     httpd: netns.httpd,
     machine,
-    preflight: ({ rebuilding }) => preflightMachine(machine, lab, { rebuilding }),
+    preflight: ({ rebuilding }) => netnsPreflight(machine, lab, { rebuilding }),
+    power: netnsPower(machine, lab),
     buildNetwork: async () => {
       await netns.build();
       return `bridge ${netns.names.bridge}, ${hostsOf(lab).length} namespaces on ${machine.where}`;
@@ -243,18 +242,23 @@ export function netnsSession(machine: Shell, lab: Lab): TestbedSession {
 }
 
 /** The netns testbed: the lab's hosts are namespaces on this host, whose kernel must have IPVS. */
-export const netnsTestbed: Testbed = {
+export const netnsTestbed: Testbed<undefined> = {
   kind: 'netns',
+  suits: async () => ((await kernelHasIpvs(new LocalShell())) ? "this host's kernel has IPVS" : undefined),
+  readOwn: (raw) => {
+    if (raw !== undefined) throw new Error('(record): a netns lab records nothing of its own');
+    return undefined;
+  },
   httpdLayout: instanceLayout,
   // The session's preflight checks everything (tools, kernel, free names) before anything is created.
   checkHost: async () => {},
   create: (lab) => Promise.resolve(netnsSession(new LocalShell(), lab)),
-  open: (state) => Promise.resolve(netnsSession(new LocalShell(), state.lab)),
-  destroy: async (state, log) => {
-    await new NetnsLab(new LocalShell(), state.lab).teardown();
-    log(`removed lab ${state.lab.name}: namespaces, links and httpd processes`);
+  open: (lab) => Promise.resolve(netnsSession(new LocalShell(), lab)),
+  destroy: async (lab, _own, log) => {
+    await new NetnsLab(new LocalShell(), lab).teardown();
+    log(`removed lab ${lab.name}: namespaces, links and httpd processes`);
   },
-  leftovers: (state) => new NetnsLab(new LocalShell(), state.lab).leftovers(),
+  leftovers: (lab) => new NetnsLab(new LocalShell(), lab).leftovers(),
   sweep: async (lab) => {
     const netns = new NetnsLab(new LocalShell(), lab);
     const left = await netns.leftovers();

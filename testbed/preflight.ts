@@ -1,21 +1,8 @@
 // Checks run before anything is created, so a missing tool or kernel feature is a clear message, not a half-built lab.
-import { UserError } from '../model/errors.js';
+import { PreflightError } from '../model/errors.js';
 import type { Lab, LabHost } from '../model/topology.js';
+import { LAB_TOOLS } from '../provision/host-needs.js';
 import type { Shell } from '../provision/shell.js';
-import { netnsNames } from './netns.js';
-import { hostsOf } from '../model/topology.js';
-
-export class PreflightError extends UserError {
-  constructor(
-    readonly where: string,
-    readonly problems: string[],
-  ) {
-    super(`cannot build the lab on ${where}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  }
-}
-
-/** Tools the lab's hosts run: the seed's (ifconfig, ipvsadm, apache2) and the verifier's (curl, tcpdump, arping). */
-export const LAB_TOOLS = ['ip', 'ifconfig', 'ipvsadm', 'apache2', 'curl', 'tcpdump', 'arping'];
 
 // TEST-NET-1 (RFC 5737), inside a throwaway namespace (`unshare -n`: the kernel removes it with the probe's process,
 // and it costs one process where `ip netns add`, `exec` and `del` cost three): the probe never touches a real network.
@@ -25,8 +12,7 @@ const PROBE_SERVICE = '192.0.2.1:80';
  * One script: prints one line per problem. IPVS is probed for real in a throwaway namespace: the module loads,
  * ipvsadm talks to the kernel, and a service with the lab's scheduler can be created.
  */
-export function preflightScript(lab: Lab, { ipvs = true, names = true } = {}): string {
-  const n = netnsNames(lab);
+export function preflightScript(lab: Lab, { ipvs = true, nameChecks = [] as string[] } = {}): string {
   const sched = lab.service.scheduler;
   // Each process started costs ~0.1 s under software emulation: shell tests and reads (the effective uid from
   // /proc/self/status rather than `id -u`), modprobe only for a module not loaded yet, and the IPVS probe's second
@@ -61,33 +47,24 @@ export function preflightScript(lab: Lab, { ipvs = true, names = true } = {}): s
           `fi`,
         ]
       : []),
-    ...(names
-      ? [
-          ...hostsOf(lab).map(
-            (h) =>
-              `[ -e /run/netns/${n.namespace(h.name)} ] && echo "exists: namespace ${n.namespace(h.name)} is already there"`,
-          ),
-          ...[n.bridge, ...(lab.forwarding === 'nat' ? [n.outsideBridge] : [])].map(
-            (b) => `[ -e /sys/class/net/${b} ] && echo "exists: link ${b} is already there"`,
-          ),
-        ]
-      : []),
+    ...nameChecks,
     `true`,
   ].join('\n');
 }
 
 /**
  * Throws PreflightError unless the machine can host this netns lab. `rebuilding` skips the name checks and the IPVS probe. `host`: the
- * machine is that one lab host (a Vagrant machine), so no namespace names to check, and IPVS only on a director.
+ * machine is that one lab host (a Vagrant machine), so IPVS only on a director. `nameChecks`: script lines that print
+ * `exists: ...` for each name the lab would take that is in use.
  */
 export async function preflightMachine(
   shell: Pick<Shell, 'where' | 'exec'>,
   lab: Lab,
-  { rebuilding = false, host }: { rebuilding?: boolean; host?: LabHost } = {},
+  { rebuilding = false, host, nameChecks = [] }: { rebuilding?: boolean; host?: LabHost; nameChecks?: string[] } = {},
 ): Promise<void> {
   // A lab being rebuilt already runs: its kernel has shown it has IPVS, so only the tools are checked again.
   const ipvs = !rebuilding && (host === undefined || host.role === 'director');
-  const res = await shell.exec(preflightScript(lab, { ipvs, names: !rebuilding && host === undefined }));
+  const res = await shell.exec(preflightScript(lab, { ipvs, nameChecks: rebuilding ? [] : nameChecks }));
   const problems = res.stdout
     .split('\n')
     .filter(Boolean)
@@ -97,10 +74,4 @@ export async function preflightMachine(
         : line,
     );
   if (problems.length > 0) throw new PreflightError(shell.where, problems);
-}
-
-/** Whether this machine's kernel has IPVS, without needing ipvsadm installed: the auto testbed choice. */
-export async function kernelHasIpvs(shell: Shell): Promise<boolean> {
-  const res = await shell.exec('modprobe -q ip_vs 2>/dev/null; test -e /proc/net/ip_vs');
-  return res.code === 0;
 }

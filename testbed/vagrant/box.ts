@@ -7,8 +7,8 @@ import { basename, join } from 'node:path';
 import { $ } from 'zx';
 import { cacheDir } from '../../base/paths.js';
 import { virsh } from './libvirt.js';
-import { seconds, type Log } from '../testbed.js';
 import type { VmImage } from '../../machine/image.js';
+import { seconds, type Log } from '../../base/log.js';
 
 export interface Box {
   name: string;

@@ -10,9 +10,9 @@ import { processArgs, stopProcess } from '../../base/process.js';
 import { CommandError, UserError } from '../../model/errors.js';
 import { LocalShell, shq } from '../../provision/shell.js';
 import { stateDir } from '../../base/paths.js';
-import { PreflightError } from '../preflight.js';
-import { readJson, writeJson } from '../../lab/state.js';
-import { seconds, type Log } from '../testbed.js';
+import { PreflightError } from '../../model/errors.js';
+import { readJson, writeJson } from '../../base/json-file.js';
+import { seconds, type Log } from '../../base/log.js';
 
 /** A libvirtd that runs on this machine already (a workstation's) is reached at its usual address. */
 const SYSTEM_URI = 'qemu:///system';
@@ -105,9 +105,9 @@ export async function checkLibvirtTools(): Promise<void> {
  * The libvirtd to use: the kit's own if it runs, else one already answering (the user's), else the kit's own,
  * started now. Returns the network namespace SSH must go through (none for a user's libvirtd).
  */
-export async function ensureLibvirtd(log: Log): Promise<{ netns?: string }> {
+export async function ensureLibvirtd(log: Log): Promise<{ netns?: typeof LIBVIRT_NETNS }> {
   const running = await ours();
-  if (running) return { netns: running.netns };
+  if (running) return { netns: LIBVIRT_NETNS };
   if (await answers()) {
     log(`libvirt: using the libvirtd that runs on this machine (${SYSTEM_URI})`);
     return {};

@@ -16,13 +16,14 @@ import { sshTransport } from '../../provision/transport.js';
 import { addressSteps } from '../netns.js';
 import { labStateDir } from '../../base/paths.js';
 import { preflightMachine } from '../preflight.js';
-import { listStates } from '../../lab/state.js';
-import { seconds, type Testbed, type TestbedSession } from '../testbed.js';
+import { seconds } from '../../base/log.js';
+import type { Testbed, TestbedSession } from '../testbed.js';
 import { ensureImage } from '../../machine/image.js';
 import { ownHostKey, vmKeyFile } from '../../machine/machine.js';
 import { vagrantDir } from '../names.js';
 import { chooseAccel } from '../../machine/qemu.js';
 import { ensureBox, pruneBoxes } from './box.js';
+import { previewVagrantfile } from './preview.js';
 import {
   checkLibvirtTools,
   ensureLibvirtd,
@@ -33,7 +34,8 @@ import {
   stopLibvirtdIfUnused,
   virsh,
 } from './libvirt.js';
-import type { VagrantState } from './state.js';
+import { VAGRANT_STATE, type VagrantState } from './state.js';
+import { parsedWith } from '../../base/json-file.js';
 import {
   domainPrefix,
   labNetworkName,
@@ -67,9 +69,27 @@ export function vagrant(dir: string, args: string[], { timeoutMs = 1_800_000 } =
   })`vagrant ${args}`;
 }
 
-/** A management subnet no other Vagrant lab of this machine uses: 10.249.<n>.0/24. */
+/** Names libvirt lists (`virsh <args>`), one per line; none when libvirtd does not answer. */
+async function libvirtNames(...args: string[]): Promise<string[]> {
+  return (await virsh(args)).stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+}
+
+/** Other Vagrant labs' management networks, as libvirt has them (not as their state files say). */
+const otherMgmtNetworks = async (lab: Lab) =>
+  (await libvirtNames('net-list', '--all', '--name')).filter(
+    (n) => /^lvs-lab-[a-z0-9]+-mgmt$/.test(n) && n !== mgmtNetworkName(lab),
+  );
+
+/** A management subnet no other Vagrant lab of this machine uses: 10.249.<n>.0/24, asked of libvirt. */
 async function freeMgmtSubnet(lab: Lab): Promise<string> {
-  const used = new Set((await listStates()).filter((s) => s.lab.name !== lab.name).map((s) => s.vagrant?.mgmt.subnet));
+  const used = new Set<string>();
+  for (const net of await otherMgmtNetworks(lab)) {
+    const xml = (await virsh(['net-dumpxml', net])).stdout;
+    for (const m of xml.matchAll(/<ip address=["']10\.249\.(\d+)\.\d+["']/g)) used.add(`10.249.${m[1]}.0/24`);
+  }
   for (let n = 0; n < 256; n++) if (!used.has(`10.249.${n}.0/24`)) return `10.249.${n}.0/24`;
   throw new UserError('vagrant: 256 Vagrant labs are up; `down` one first');
 }
@@ -169,11 +189,7 @@ function session(
 /** The lab's domains, networks and volumes in libvirt, by the names the Vagrantfile gives them. */
 async function libvirtObjects(lab: Lab): Promise<{ domains: string[]; networks: string[]; volumes: string[] }> {
   const prefix = domainPrefix(lab);
-  const names = async (...args: string[]) =>
-    (await virsh(args)).stdout
-      .split('\n')
-      .map((l) => l.trim())
-      .filter(Boolean);
+  const names = libvirtNames;
   const domains = (await names('list', '--all', '--name')).filter((d) => d.startsWith(prefix));
   const labNets = [labNetworkName(lab), outsideNetworkName(lab), mgmtNetworkName(lab)];
   const networks = (await names('net-list', '--all', '--name')).filter((n) => labNets.includes(n));
@@ -209,11 +225,21 @@ async function removeLibvirtObjects(lab: Lab): Promise<string[]> {
   return listed(o);
 }
 
+/** Whether another Vagrant lab runs on the kit's libvirtd (its machines or networks there), which then stays. */
 const otherVagrantLabs = async (lab: Lab) =>
-  (await listStates()).some((s) => s.testbed === 'vagrant' && s.lab.name !== lab.name);
+  (await otherMgmtNetworks(lab)).length > 0 ||
+  (await libvirtNames('list', '--all', '--name')).some(
+    (d) => d.startsWith('lvs-lab-') && !d.startsWith(domainPrefix(lab)),
+  );
 
-export const vagrantTestbed: Testbed = {
+export const vagrantTestbed: Testbed<VagrantState> = {
   kind: 'vagrant',
+  readOwn: (raw, lab) => {
+    const v = parsedWith(VAGRANT_STATE, raw);
+    if (v.dir !== vagrantDir(lab.name)) throw new Error("dir: is not the lab's own");
+    if (v.mgmt.name !== mgmtNetworkName(lab)) throw new Error(`mgmt.name: is not ${mgmtNetworkName(lab)}`);
+    return v;
+  },
   httpdLayout: () => HTTPD,
   checkHost: () => checkLibvirtTools(),
 
@@ -246,7 +272,7 @@ export const vagrantTestbed: Testbed = {
       cpus: lab.vagrant?.cpus,
     });
     await writeFile(join(v.dir, 'Vagrantfile'), file);
-    await save({ vagrant: v });
+    await save(v);
     // Before `vagrant up`, which takes the management network as it finds it: fixed addresses, leases at once.
     await writeFile(join(v.dir, 'mgmt-network.xml'), mgmtNetworkXml(lab, v.mgmt.subnet));
     await startNetwork(v.mgmt.name, join(v.dir, 'mgmt-network.xml'));
@@ -281,7 +307,7 @@ export const vagrantTestbed: Testbed = {
           timedOut: () => new Error(`vagrant: not every machine had a DHCP lease on ${v.mgmt.name} within 900 s`),
         },
       );
-      await save({ vagrant: v });
+      await save(v);
       log(`vagrant: every machine has its management address (${seconds(t0)} s)`);
       shells = await connectHosts(lab, v, 240, '500ms');
     } catch (err) {
@@ -292,7 +318,7 @@ export const vagrantTestbed: Testbed = {
     }
     try {
       v.hostKeys = await ownHostKeys(shells);
-      await save({ vagrant: v });
+      await save(v);
     } catch (err) {
       await Promise.all([...shells.values()].map((s) => s.close()));
       throw err;
@@ -307,38 +333,42 @@ export const vagrantTestbed: Testbed = {
     });
   },
 
-  open: async (state) => {
-    const v = state.vagrant;
+  open: async (lab, v) => {
     if (!v)
       throw new UserError(
-        `lab ${state.lab.name}: its Vagrant machines were never created; \`npm run lab -- down --name ${state.lab.name}\` clears it`,
+        `lab ${lab.name}: its Vagrant machines were never created; \`npm run lab -- down --name ${lab.name}\` clears it`,
       );
-    return session(state.lab, v, await connectHosts(state.lab, v, 3));
+    return session(lab, v, await connectHosts(lab, v, 3));
   },
 
-  destroy: async (state, log) => {
-    const v = state.vagrant;
+  destroy: async (lab, v, log) => {
     if (v?.netns) await ensureLibvirtd(log); // to remove what a killed run left, libvirtd must answer
     if (v && existsSync(join(v.dir, 'Vagrantfile'))) {
       const res = await vagrant(v.dir, ['destroy', '-f']);
       if (res.exitCode !== 0) log(`vagrant destroy: exit ${res.exitCode}; removing the lab's libvirt objects by name`);
     }
-    const swept = await removeLibvirtObjects(state.lab);
+    const swept = await removeLibvirtObjects(lab);
     if (swept.length > 0) log(`removed what vagrant destroy left: ${swept.join(', ')}`);
-    log(`removed lab ${state.lab.name}: ${hostsOf(state.lab).length} Vagrant machines, their volumes and networks`);
-    await stopLibvirtdIfUnused(await otherVagrantLabs(state.lab), log);
+    log(`removed lab ${lab.name}: ${hostsOf(lab).length} Vagrant machines, their volumes and networks`);
+    await stopLibvirtdIfUnused(await otherVagrantLabs(lab), log);
     if (v) await rm(v.dir, { recursive: true, force: true });
   },
 
-  leftovers: async (state) => {
+  leftovers: async (lab) => {
     const answers = (await virsh(['version'], 10_000)).code === 0;
     return [
-      ...(answers ? listed(await libvirtObjects(state.lab)) : []),
-      ...((await otherVagrantLabs(state.lab)) ? [] : await libvirtdLeftovers()),
+      ...(answers ? listed(await libvirtObjects(lab)) : []),
+      ...(answers && (await otherVagrantLabs(lab)) ? [] : await libvirtdLeftovers()),
     ];
   },
 
   sweep: async (lab) => ((await virsh(['version'], 10_000)).code === 0 ? removeLibvirtObjects(lab) : []),
 
-  describe: (s) => `vagrant, ${hostsOf(s.lab).length} machines (${s.vagrant?.dir ?? 'not created'})`,
+  describe: (lab, v) => `vagrant, ${hostsOf(lab).length} machines (${v?.dir ?? 'not created'})`,
+  commands: {
+    vagrantfile: {
+      usage: "print the lab's Vagrantfile (the running lab's, or the one `up --testbed vagrant` would write)",
+      run: (lab, v) => (v ? previewVagrantfile(lab, v) : previewVagrantfile(lab)),
+    },
+  },
 };

@@ -4,10 +4,10 @@ import type { TestProject } from 'vitest/node';
 import { LocalShell } from '../../provision/shell.js';
 import type { EngineKind } from '../../docker/engine.js';
 import { engineDown, engineUp, engineVmRunning } from '../../docker/engine-vm.js';
-import { kernelHasIpvs } from '../../testbed/preflight.js';
-import { seconds } from '../../testbed/testbed.js';
 import { teardownOnSignal } from '../../lab/interrupt.js';
 import { DOCKER_LAB, ensurePulumiEngine, pulumi, STACK, stackOutputs } from './stack.js';
+import { kernelHasIpvs } from '../../provision/host-needs.js';
+import { seconds } from '../../base/log.js';
 
 const log = (msg: string) => console.log(`[docker lab ${STACK}] ${msg}`);
 

@@ -1,7 +1,8 @@
 // `lab fault` on the running test lab, through the CLI: each fault does to the lab what it says (read from packets'
 // timing, answers and the kernel), `fault --list` reads it back, and clearing it gives the lab back whole.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectLab, type LabSession } from '../../lab/lifecycle.js';
+import { type LabSession } from '../../lab/lifecycle.js';
+import { labs } from '../labs.js';
 import { cli, TEST_LAB } from './lab.js';
 
 const lab = TEST_LAB;
@@ -9,7 +10,7 @@ const [rs1, rs2] = lab.realservers;
 let s: LabSession;
 
 beforeAll(async () => {
-  s = await connectLab(lab.name);
+  s = await labs.connect(lab.name);
 });
 afterAll(async () => {
   for (const h of ['director', 'rs1', 'rs2']) await cli(['fault', h, 'clear', '--name', lab.name]);

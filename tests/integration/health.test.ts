@@ -9,7 +9,8 @@ import { httpdFiles } from '../../provision/httpd.js';
 import { removalWindowSeconds } from '../../provision/keepalived.js';
 import { planLab } from '../../provision/plan.js';
 import { shq } from '../../provision/shell.js';
-import { connectLab, type LabSession } from '../../lab/lifecycle.js';
+import { type LabSession } from '../../lab/lifecycle.js';
+import { labs } from '../labs.js';
 import { fetchSequence, ipvsTable, keepalivedPids } from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
@@ -18,7 +19,7 @@ import { sideLab as sideLabOn } from './side-lab.js';
 
 let s: LabSession;
 beforeAll(async () => {
-  s = await connectLab(TEST_LAB.name);
+  s = await labs.connect(TEST_LAB.name);
 });
 afterAll(async () => s?.close());
 

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectLab, type LabSession } from '../../lab/lifecycle.js';
+import { type LabSession } from '../../lab/lifecycle.js';
+import { labs } from '../labs.js';
 import { macsOf } from '../../verify/probes.js';
 import { cli, cliInTerminal, TEST_LAB } from './lab.js';
 
@@ -15,7 +16,7 @@ let macs: Map<string, string>;
 let dir: string;
 
 beforeAll(async () => {
-  s = await connectLab(lab.name);
+  s = await labs.connect(lab.name);
   macs = await macsOf(s);
   dir = mkdtempSync(join(tmpdir(), 'lvs-lab-inside-'));
 });

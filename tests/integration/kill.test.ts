@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { $ } from 'zx';
 import { footprint } from '../../lab/footprint.js';
 import { labStateDir } from '../../base/paths.js';
-import { readState } from '../../lab/state.js';
+import { labs } from '../labs.js';
 import { vmPidsNamed } from '../../machine/qemu.js';
 import { cli, startCli } from './lab.js';
 
@@ -65,12 +65,13 @@ describe.sequential('kill -9 of `lab up`', () => {
     });
 
   // Killed once its state names the VM, before that VM is the lab's (a restored VM still takes only the saved key).
-  const vmRecorded = async (out: string) => !/\] VM up: /.test(out) && (await readState(NAME))?.vm !== undefined;
+  const vmRecorded = async (out: string) =>
+    !/\] VM up: /.test(out) && (await labs.state(NAME))?.testbedState !== undefined;
 
   it('during the VM start, the VM recorded: the next `lab up` removes what that start left, then builds the lab', async () => {
     const before = await footprint({ of: [NAME] });
     await killUpWhen(vmRecorded);
-    expect((await readState(NAME))?.starting).toBe(true);
+    expect((await labs.state(NAME))?.starting).toBe(true);
     const up = await cli(['up', '--name', NAME, '--testbed', 'vm']);
     expect(up.exitCode, up.stdout + up.stderr).toBe(0);
     expect(up.stdout).toMatch(
@@ -101,7 +102,7 @@ describe.sequential('kill -9 of `lab up`', () => {
     const before = await footprint({ of: [NAME] });
     await killUpWhen(PHASES[2].ready);
     // The preflight line is printed once the state no longer says `starting`: the killed run left a lab.
-    expect((await readState(NAME))?.starting).toBeUndefined();
+    expect((await labs.state(NAME))?.starting).toBeUndefined();
     const up = await cli(['up', '--name', NAME, '--testbed', 'vm']);
     expect(up.exitCode, up.stdout + up.stderr).toBe(0);
     expect(up.stdout).toContain(`lab ${NAME} is already up (vm); re-applying the plan`);

@@ -7,12 +7,12 @@ import { $ } from 'zx';
 import { validateLab } from '../../model/topology.js';
 import { waitFor } from '../../base/wait.js';
 import { shq, type Shell } from '../../provision/shell.js';
-import type { LabSession, TestbedChoice } from '../../lab/lifecycle.js';
+import type { LabSession } from '../../lab/lifecycle.js';
 
 /** The reference lab under another name, so a run never touches a lab the user has up. */
 export const TEST_LAB = validateLab({ name: 'itest' }, 'integration lab');
 
-export const testbedChoice = (process.env.LVS_LAB_TESTBED ?? 'auto') as TestbedChoice;
+export const testbedChoice = process.env.LVS_LAB_TESTBED ?? 'auto';
 
 /** The machine the test lab's namespaces share (this host or the VM): side labs are built on it. */
 export function machineOf(s: LabSession): Shell {

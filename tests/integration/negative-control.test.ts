@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateLab } from '../../model/topology.js';
 import { applyPlan } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
-import { connectLab, type LabSession } from '../../lab/lifecycle.js';
+import { type LabSession } from '../../lab/lifecycle.js';
+import { labs } from '../labs.js';
 import { NetnsLab } from '../../testbed/netns.js';
 import {
   arpResponders,
@@ -24,7 +25,7 @@ let access: LabAccess;
 let macs: Map<string, string>;
 
 beforeAll(async () => {
-  s = await connectLab(TEST_LAB.name);
+  s = await labs.connect(TEST_LAB.name);
   neg = new NetnsLab(machineOf(s), NEG);
   await neg.teardown(); // left by a killed run
   await neg.build();

@@ -4,10 +4,13 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCHEDULERS, validateLab } from '../../model/topology.js';
 import { LocalShell } from '../../provision/shell.js';
-import { connectLab, type LabSession } from '../../lab/lifecycle.js';
-import { kernelHasIpvs, preflightMachine, PreflightError } from '../../testbed/preflight.js';
+import { type LabSession } from '../../lab/lifecycle.js';
+import { labs } from '../labs.js';
+import { netnsPreflight } from '../../testbed/netns.js';
 import { TEST_LAB, machineOf } from './lab.js';
 import { rejection } from '../rejection.js';
+import { kernelHasIpvs } from '../../provision/host-needs.js';
+import { PreflightError } from '../../model/errors.js';
 
 let s: LabSession;
 const namespaces = async () => (await machineOf(s).exec('ip netns list')).stdout.split('\n').filter(Boolean).sort();
@@ -15,7 +18,7 @@ const links = async () =>
   (await machineOf(s).exec('ip -o link show | cut -d: -f2')).stdout.split('\n').filter(Boolean).sort();
 
 beforeAll(async () => {
-  s = await connectLab(TEST_LAB.name);
+  s = await labs.connect(TEST_LAB.name);
 });
 afterAll(async () => s?.close());
 
@@ -27,19 +30,19 @@ describe('preflight', () => {
     if (missing.length === 0) ctx.skip('this kernel has every IPVS scheduler');
     const before = [await namespaces(), await links()];
     const lab = validateLab({ name: 'pflight', service: { scheduler: missing[0] } });
-    const err = await rejection(preflightMachine(machineOf(s), lab));
+    const err = await rejection(netnsPreflight(machineOf(s), lab));
     expect(err).toBeInstanceOf(PreflightError);
     expect(err.message).toContain(`kernel: IPVS has no scheduler "${missing[0]}"`);
     expect([await namespaces(), await links()]).toEqual(before);
   });
 
   it("refuses to build over another lab's namespaces and links", async () => {
-    const err = await rejection(preflightMachine(machineOf(s), TEST_LAB), PreflightError);
+    const err = await rejection(netnsPreflight(machineOf(s), TEST_LAB), PreflightError);
     expect(err).toBeInstanceOf(PreflightError);
     expect(err.problems).toContain(
       `exists: namespace ${TEST_LAB.name}-client is already there (left by an earlier run? \`npm run lab -- down --name ${TEST_LAB.name}\` removes it)`,
     );
-    await expect(preflightMachine(machineOf(s), TEST_LAB, { rebuilding: true })).resolves.toBeUndefined();
+    await expect(netnsPreflight(machineOf(s), TEST_LAB, { rebuilding: true })).resolves.toBeUndefined();
   });
 });
 

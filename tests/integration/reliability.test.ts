@@ -5,7 +5,8 @@ import { validateLab } from '../../model/topology.js';
 import { applyPlan } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
 import { LocalShell } from '../../provision/shell.js';
-import { connectLab, labDown, labUp, type LabSession } from '../../lab/lifecycle.js';
+import { type LabSession } from '../../lab/lifecycle.js';
+import { labs } from '../labs.js';
 import { NetnsLab } from '../../testbed/netns.js';
 import { footprint } from '../../lab/footprint.js';
 import { labStateDir } from '../../base/paths.js';
@@ -15,14 +16,14 @@ import { rejection } from '../rejection.js';
 
 let s: LabSession;
 beforeAll(async () => {
-  s = await connectLab(TEST_LAB.name);
+  s = await labs.connect(TEST_LAB.name);
 });
 afterAll(async () => s?.close());
 
 describe('re-running up', () => {
   it('changes nothing on a running lab: one service, one alias, one httpd per realserver', async () => {
     const pids = await Promise.all(TEST_LAB.realservers.map((r) => httpdMasters(s, r.name)));
-    const { session, report } = await labUp(TEST_LAB);
+    const { session, report } = await labs.up(TEST_LAB);
     await session.close();
     expect(report.changed).toBe(0);
     expect((await s.transport.run(TEST_LAB.director.name, 'ipvsadm -Ln')).stdout.match(/^TCP /gm)).toHaveLength(1);
@@ -41,10 +42,10 @@ describe('down', () => {
 
   it('after up, leaves this machine exactly as before: no namespace, link, mount, process, VM or state of the lab', async () => {
     const before = await footprint({ of: [lab.name] });
-    const { session } = await labUp(lab, { testbed: testbedChoice });
+    const { session } = await labs.up(lab, { testbed: testbedChoice });
     await session.close();
     expect(await footprint({ of: [lab.name] })).not.toEqual(before); // the lab was really there
-    expect(await labDown(lab.name)).toBe(true);
+    expect(await labs.down(lab.name)).toBe(true);
     expect(await footprint({ of: [lab.name] })).toEqual(before);
     expect((await host.exec(`test -e ${labStateDir(lab.name)}`)).code).not.toBe(0);
   });
@@ -53,7 +54,7 @@ describe('down', () => {
     const before = await footprint({ of: [lab.name] });
     const injected = new Error('injected failure after the first realserver step');
     const err = await rejection(
-      labUp(lab, {
+      labs.up(lab, {
         testbed: testbedChoice,
         onStep: (o) => {
           if (o.host === lab.realservers[0].name) throw injected;
@@ -63,7 +64,7 @@ describe('down', () => {
     expect(err).toBe(injected);
     expect(await footprint({ of: [lab.name] })).toEqual(before);
     expect((await host.exec(`test -e ${labStateDir(lab.name)}`)).code).not.toBe(0);
-    expect(await labDown(lab.name)).toBe(false); // nothing left to remove
+    expect(await labs.down(lab.name)).toBe(false); // nothing left to remove
   });
 });
 

@@ -10,16 +10,16 @@ import { validateLab } from '../../model/topology.js';
 import type { Shell } from '../../provision/shell.js';
 import { SshShell } from '../../provision/ssh.js';
 import { waitFor } from '../../base/wait.js';
-import { connectLab, labDown, labUp, type LabSession } from '../../lab/lifecycle.js';
+import { type LabSession } from '../../lab/lifecycle.js';
+import { labs } from '../labs.js';
 import { labStateDir } from '../../base/paths.js';
-import { readState } from '../../lab/state.js';
 import { ensureImage } from '../../machine/image.js';
 import { bootMachine, ensureSavedVm, stopMachine, vmKeyFile, type VmState } from '../../machine/machine.js';
 import { masterPids } from '../../machine/master.js';
 import { LAB_VM, savedDir, type VmFlavour } from '../../machine/saved.js';
 import { fetchSequence } from '../../verify/probes.js';
 
-const labs = ['rsta', 'rstb'].map((name) => validateLab({ name }, 'restore test'));
+const twoLabs = ['rsta', 'rstb'].map((name) => validateLab({ name }, 'restore test'));
 
 describe('two labs restored from one saved booted VM', () => {
   const sessions: LabSession[] = [];
@@ -33,15 +33,16 @@ describe('two labs restored from one saved booted VM', () => {
   beforeAll(async () => {
     ramBefore = await ramFile();
     // Side by side, as two users would.
-    for (const { session } of await Promise.all(labs.map((lab) => labUp(lab, { testbed: 'vm' }))))
+    for (const { session } of await Promise.all(twoLabs.map((lab) => labs.up(lab, { testbed: 'vm' }))))
       sessions.push(session);
   });
   afterAll(async () => {
     for (const s of sessions) await s.close();
-    for (const lab of labs) await labDown(lab.name);
+    for (const lab of twoLabs) await labs.down(lab.name);
   });
 
-  const vms = async () => Promise.all(labs.map(async (lab) => (await readState(lab.name))!.vm!));
+  const vms = async () =>
+    Promise.all(twoLabs.map(async (lab) => (await labs.state(lab.name))!.testbedState as VmState));
   const run = async (i: number, command: string) => (await sessions[i].machine!.exec(command)).stdout.trim();
 
   it('are two VMs of their own, each restored, on ports and overlays of their own', async () => {
@@ -53,7 +54,7 @@ describe('two labs restored from one saved booted VM', () => {
     // Each overlay sits on the saved disk, never on the image itself or on the other lab's overlay.
     const image = await ensureImage();
     const saved = await ensureSavedVm(image, LAB_VM, () => {});
-    for (const lab of labs) expect((await readFile(overlay(lab.name))).includes(saved.disk)).toBe(true);
+    for (const lab of twoLabs) expect((await readFile(overlay(lab.name))).includes(saved.disk)).toBe(true);
     await sessions[0].machine!.exec('echo only-in-a > /root/marker');
     expect(await run(1, 'cat /root/marker 2>/dev/null || echo absent')).toBe('absent');
   });
@@ -68,7 +69,7 @@ describe('two labs restored from one saved booted VM', () => {
   });
 
   it('each VM has one SSH connection for its life, its master: a later session rides it, and one comes back if it went away', async () => {
-    const dir = labStateDir(labs[0].name);
+    const dir = labStateDir(twoLabs[0].name);
     // A session's parent in the VM is the sshd process of the connection it came on.
     const sshdOf = async (shell: Shell) => (await shell.exec('ps -o ppid= -p $$')).stdout.trim();
     const connections = async () =>
@@ -78,7 +79,7 @@ describe('two labs restored from one saved booted VM', () => {
     expect(await connections()).toEqual([first]);
     expect(masterPids(dir)).toHaveLength(1);
     // A second session on the running lab (another `lab` command, say) opens no connection of its own.
-    const later = await connectLab(labs[0].name);
+    const later = await labs.connect(twoLabs[0].name);
     try {
       expect(await sshdOf(later.machine!)).toBe(first);
       expect(await connections()).toEqual([first]);
@@ -93,7 +94,7 @@ describe('two labs restored from one saved booted VM', () => {
       every: 100,
       timedOut: () => new Error(`the master (pid ${pid}) did not exit`),
     });
-    const again = await connectLab(labs[0].name);
+    const again = await labs.connect(twoLabs[0].name);
     try {
       const second = await sshdOf(again.machine!);
       expect(second).not.toBe(first);
@@ -156,10 +157,10 @@ describe('two labs restored from one saved booted VM', () => {
       expect(new Set(await fetchSequence(s, 4))).toEqual(new Set(s.lab.realservers.map((r) => `from ${r.ip}`)));
     await sessions[0].close();
     sessions.shift();
-    expect(await labDown('rsta')).toBe(true);
+    expect(await labs.down('rsta')).toBe(true);
     expect(masterPids(labStateDir('rsta'))).toEqual([]); // the lab's master connection ended with it
     expect(new Set(await fetchSequence(sessions[0], 4))).toEqual(
-      new Set(labs[1].realservers.map((r) => `from ${r.ip}`)),
+      new Set(twoLabs[1].realservers.map((r) => `from ${r.ip}`)),
     );
   });
 });

@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withPreset } from '../../model/presets.js';
 import { validateLab, type Lab } from '../../model/topology.js';
-import { connectLab, labUp, type LabSession } from '../../lab/lifecycle.js';
+import { type LabSession } from '../../lab/lifecycle.js';
+import { labs } from '../labs.js';
 import {
   captureDuring,
   captureReplies,
@@ -22,7 +23,7 @@ import { sideLab as sideLabOn } from './side-lab.js';
 
 let s: LabSession;
 beforeAll(async () => {
-  s = await connectLab(TEST_LAB.name);
+  s = await labs.connect(TEST_LAB.name);
 });
 afterAll(async () => s?.close());
 
@@ -249,14 +250,14 @@ describe('redeploy in place on the running test lab', () => {
   );
 
   afterAll(async () => {
-    await labUp(TEST_LAB); // back to rr for the other files
+    await labs.up(TEST_LAB); // back to rr for the other files
   });
 
   it('rr -> wrr 3:1 changes only the director table, says so, and the realservers keep their httpd', async () => {
     const pids = async () => Promise.all(TEST_LAB.realservers.map((r) => httpdMasters(s, r.name)));
     const before = await pids();
     const logged: string[] = [];
-    const { session, report } = await labUp(wrr, { log: (m) => logged.push(m) });
+    const { session, report } = await labs.up(wrr, { log: (m) => logged.push(m) });
     try {
       expect(report.outcomes.filter((o) => o.result === 'ran').map((o) => `${o.host}: ${o.command}`)).toEqual([
         `director: ipvsadm -E -t ${TEST_LAB.vip}:80 -s wrr`,
@@ -274,7 +275,7 @@ describe('redeploy in place on the running test lab', () => {
 
   it('a change of hosts or addresses is refused before anything changes', async () => {
     const grown = validateLab({ ...input, realservers: 3 }, 'test');
-    await expect(labUp(grown)).rejects.toThrow(/another topology \(realservers changed\).*down --name itest/);
+    await expect(labs.up(grown)).rejects.toThrow(/another topology \(realservers changed\).*down --name itest/);
     expect((await ipvsTable(s)).dests).toHaveLength(2);
   });
 });

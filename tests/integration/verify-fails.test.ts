@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpdFiles } from '../../provision/httpd.js';
 import { virtualService } from '../../provision/plan.js';
-import { connectLab, type LabSession } from '../../lab/lifecycle.js';
+import { type LabSession } from '../../lab/lifecycle.js';
+import { labs } from '../labs.js';
 import { flushClientNeighbors, must } from '../../verify/probes.js';
 import { cli, TEST_LAB } from './lab.js';
 
@@ -12,7 +13,7 @@ const [rs1] = lab.realservers;
 let s: LabSession;
 
 beforeAll(async () => {
-  s = await connectLab(lab.name);
+  s = await labs.connect(lab.name);
 });
 afterAll(async () => {
   await cli(['up', '--name', lab.name, '--no-verify', '--clear-faults']); // whatever a failed case left, re-applied

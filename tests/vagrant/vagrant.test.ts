@@ -7,10 +7,11 @@ import { inject, afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withPreset } from '../../model/presets.js';
 import { applyPlan } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
-import { connectLab, labDown, labUp, type LabSession } from '../../lab/lifecycle.js';
-import { readState } from '../../lab/state.js';
+import { type LabSession } from '../../lab/lifecycle.js';
+import { labs } from '../labs.js';
 import { KIT_SOCKET, libvirtUri } from '../../testbed/vagrant/libvirt.js';
 import { vagrant } from '../../testbed/vagrant/testbed.js';
+import type { VagrantState } from '../../testbed/vagrant/state.js';
 import {
   arpResponders,
   clientNeighborMac,
@@ -30,25 +31,25 @@ const log = (msg: string) => console.log(`[vagrant] ${msg}`);
 
 describe('the reference lab on Vagrant machines', () => {
   // In a block of its own, so its session is closed before `down` below.
-  describe('DR suite', () => drSuite(lab, () => connectLab(lab.name)));
+  describe('DR suite', () => drSuite(lab, () => labs.connect(lab.name)));
 
   describe('as a Vagrant project', () => {
     it('is a usable Vagrantfile: `vagrant status` lists the four machines running', async () => {
-      const state = await readState(lab.name);
-      const status = await vagrant(state!.vagrant!.dir, ['status', '--machine-readable']);
+      const state = await labs.state(lab.name);
+      const status = await vagrant((state!.testbedState as VagrantState).dir, ['status', '--machine-readable']);
       expect(status.exitCode).toBe(0);
       const running = [...status.stdout.matchAll(/^\d+,([a-z0-9-]+),state,running$/gm)].map((m) => m[1]).sort();
       expect(running).toEqual(['client', 'director', 'rs1', 'rs2']);
     });
 
     it("each machine has a host key of its own, pinned, not the box's; the kit's libvirtd answers only its own socket", async () => {
-      const v = (await readState(lab.name))!.vagrant!;
+      const v = (await labs.state(lab.name))!.testbedState as VagrantState;
       const keys = Object.values(v.hostKeys ?? {});
       expect(Object.keys(v.hostKeys ?? {}).sort()).toEqual(['client', 'director', 'rs1', 'rs2']);
       expect(new Set(keys).size).toBe(4);
       expect(keys).not.toContain(v.hostKey);
       // Each machine serves the key the state pinned: a fresh session of another process reaches every one.
-      const again = await connectLab(lab.name);
+      const again = await labs.connect(lab.name);
       await again.close();
       if (v.netns) {
         expect(libvirtUri()).toBe(`qemu:///system?socket=${KIT_SOCKET}`);
@@ -58,7 +59,7 @@ describe('the reference lab on Vagrant machines', () => {
     });
 
     it('each machine has its own kernel: its own hostname, boot id and the lab NIC as eth0 with its MAC', async () => {
-      const s = await connectLab(lab.name);
+      const s = await labs.connect(lab.name);
       try {
         const seen = await Promise.all(
           [lab.client, lab.director, ...lab.realservers].map(async (h) => {
@@ -124,7 +125,7 @@ describe('the reference lab on Vagrant machines', () => {
 
   describe('verifier', () => {
     it('passes every DR check', async () => {
-      const s = await connectLab(lab.name);
+      const s = await labs.connect(lab.name);
       try {
         const checks = await verifyLab(s);
         expect(checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.evidence}`)).toEqual([]);
@@ -138,7 +139,7 @@ describe('the reference lab on Vagrant machines', () => {
   describe('negative control: the realservers without the ARP sysctls', () => {
     let s: LabSession;
     beforeAll(async () => {
-      s = await connectLab(lab.name);
+      s = await labs.connect(lab.name);
       for (const r of lab.realservers)
         await s.transport.run(
           r.name,
@@ -206,7 +207,7 @@ describe('the reference lab on Vagrant machines', () => {
 
   describe('down', () => {
     it('leaves no domain, network, volume, namespace, daemon, process or state of the lab', async () => {
-      expect(await labDown(lab.name, { log })).toBe(true);
+      expect(await labs.down(lab.name, { log })).toBe(true);
       expect(await footprint()).toEqual(inject('footprintBefore'));
     });
   });
@@ -216,7 +217,7 @@ describe('a NAT lab on Vagrant machines', () => {
   const nat = { ...withPreset('nat-rr', {}, 'vagrant suite'), name: VAGRANT_LABS[1] };
 
   it('builds, passes every check of the verifier (replies back through the director), and goes without a trace', async () => {
-    const { session } = await labUp(nat, { testbed: 'vagrant', log });
+    const { session } = await labs.up(nat, { testbed: 'vagrant', log });
     try {
       const checks = await verifyLab(session);
       expect(checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.evidence}`)).toEqual([]);
@@ -227,7 +228,7 @@ describe('a NAT lab on Vagrant machines', () => {
       );
     } finally {
       // down while this session is still open: its connections lose their machines under them
-      await labDown(nat.name, { log });
+      await labs.down(nat.name, { log });
     }
     // ... which is an error for the next command, not a crash of this process
     await expect(session.transport.run(nat.director.name, 'true')).rejects.toThrow();

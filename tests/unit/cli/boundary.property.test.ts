@@ -84,7 +84,7 @@ describe('the root boundary holds for any input', () => {
         ] as const) {
           let accepted = true;
           try {
-            parseCli(['plan', flag, s]);
+            parseCli(['plan', flag, s], ['netns', 'vm', 'vagrant']);
           } catch (err) {
             if (!(err instanceof UserError)) throw err;
             expect(err.message.startsWith(`${flag}: `)).toBe(true);

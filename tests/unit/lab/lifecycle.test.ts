@@ -3,15 +3,15 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../../model/errors.js';
 import { validateLab } from '../../../model/topology.js';
 import { StepFailed } from '../../../provision/apply.js';
 import { waitFor } from '../../../base/wait.js';
-import { connectLab, labDown, labUp, TESTBEDS } from '../../../lab/lifecycle.js';
+import { lifecycle, type Labs } from '../../../lab/lifecycle.js';
 import { LabBusyError, lockFile } from '../../../lab/lock.js';
 import { labStateDir } from '../../../base/paths.js';
-import { readState, writeState } from '../../../lab/state.js';
+import { writeState } from '../../../lab/state.js';
 import type { Testbed } from '../../../testbed/testbed.js';
 import { rejection } from '../../rejection.js';
 
@@ -24,6 +24,7 @@ function fakeTestbed(failAt: Point) {
   const fail = (p: Point) => (failAt === p ? Promise.reject(new Error(`injected at ${p}`)) : Promise.resolve());
   const testbed: Testbed = {
     kind: 'vm',
+    readOwn: (raw) => raw,
     httpdLayout: () => ({ kind: 'system' }),
     checkHost: () => fail('checkHost'),
     create: async (lab, { save }) => {
@@ -76,15 +77,13 @@ function fakeTestbed(failAt: Point) {
 }
 
 const lab = validateLab({ name: 'fake' }, 'test');
-const real = TESTBEDS.vm;
+/** The lifecycle each test hands its fake testbed, as the CLI hands the real ones. */
+let labs: Labs;
 let dir: string;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'lvs-lab-lifecycle-'));
   process.env.LVS_LAB_STATE_DIR = dir;
-});
-afterEach(() => {
-  TESTBEDS.vm = real;
 });
 afterAll(() => {
   delete process.env.LVS_LAB_STATE_DIR;
@@ -100,8 +99,8 @@ describe('labUp cleans up at every failure point', () => {
     ['network', true],
   ])('a failure at %s leaves no machine, no state and no state directory', async (point, destroyed) => {
     const fake = fakeTestbed(point);
-    TESTBEDS.vm = fake.testbed;
-    await expect(labUp(lab, { testbed: 'vm' })).rejects.toThrow(`injected at ${point}`);
+    labs = lifecycle({ vm: fake.testbed });
+    await expect(labs.up(lab, { testbed: 'vm' })).rejects.toThrow(`injected at ${point}`);
     expect(fake.machines.size).toBe(0);
     expect(existsSync(labStateDir(lab.name))).toBe(false);
     expect(fake.calls.filter((c) => c === 'destroy')).toHaveLength(destroyed ? 1 : 0);
@@ -113,31 +112,37 @@ describe('labUp cleans up at every failure point', () => {
 
   it('a failing apply stops with the host and its stderr, and removes the lab', async () => {
     const fake = fakeTestbed('apply');
-    TESTBEDS.vm = fake.testbed;
-    const err = await rejection(labUp(lab, { testbed: 'vm' }), StepFailed);
+    labs = lifecycle({ vm: fake.testbed });
+    const err = await rejection(labs.up(lab, { testbed: 'vm' }), StepFailed);
     expect(err).toBeInstanceOf(StepFailed);
     expect(err.stderr).toContain('injected at apply');
     expect(fake.machines.size).toBe(0);
     expect(fake.calls).toEqual(['close', 'destroy']);
-    expect(await readState(lab.name)).toBeUndefined();
+    expect(await labs.state(lab.name)).toBeUndefined();
   });
 
   it('a re-apply that fails keeps the running lab, and closes its session', async () => {
     const fake = fakeTestbed('none');
-    TESTBEDS.vm = fake.testbed;
-    const { session } = await labUp(lab, { testbed: 'vm' });
+    labs = lifecycle({ vm: fake.testbed });
+    const { session } = await labs.up(lab, { testbed: 'vm' });
     await session.close();
     expect(fake.machines.size).toBe(1);
-    const moved = await rejection(labUp({ ...lab, vip: '192.168.170.99' }));
+    const moved = await rejection(labs.up({ ...lab, vip: '192.168.170.99' }));
     expect(moved).toBeInstanceOf(UserError);
     expect(moved.message).toMatch(/another topology \(vip changed\)/);
     const failing = fakeTestbed('network');
-    TESTBEDS.vm = { ...failing.testbed, destroy: fake.testbed.destroy, leftovers: fake.testbed.leftovers };
-    await expect(labUp(lab)).rejects.toThrow('injected at network');
+    labs = lifecycle({
+      vm: {
+        ...failing.testbed,
+        destroy: (l, o, log) => fake.testbed.destroy(l, o, log),
+        leftovers: (l, o) => fake.testbed.leftovers(l, o),
+      },
+    });
+    await expect(labs.up(lab)).rejects.toThrow('injected at network');
     expect(failing.calls).toEqual(['close']);
     expect(fake.machines.size).toBe(1);
-    expect((await readState(lab.name))?.testbed).toBe('vm');
-    expect(await labDown(lab.name)).toBe(true);
+    expect((await labs.state(lab.name))?.testbed).toBe('vm');
+    expect(await labs.down(lab.name)).toBe(true);
     expect(fake.machines.size).toBe(0);
     expect(existsSync(labStateDir(lab.name))).toBe(false);
   });
@@ -147,30 +152,32 @@ describe('a start that was killed', () => {
   it('leaves a state marked starting until preflight passed; the next `up` removes what it left and builds anew', async () => {
     const fake = fakeTestbed('none');
     let during: boolean | undefined;
-    TESTBEDS.vm = {
-      ...fake.testbed,
-      create: async (l, ctx) => {
-        const session = await fake.testbed.create(l, ctx);
-        during = (await readState(l.name))?.starting;
-        return session;
+    labs = lifecycle({
+      vm: {
+        ...fake.testbed,
+        create: async (l, ctx) => {
+          const session = await fake.testbed.create(l, ctx);
+          during = (await labs.state(l.name))?.starting;
+          return session;
+        },
       },
-    };
+    });
     // What a run killed after create recorded its machine, before preflight, leaves.
-    await writeState({ version: 1, lab, testbed: 'vm', createdAt: '2026-01-01T00:00:00.000Z', starting: true });
+    await writeState({ version: 2, lab, testbed: 'vm', createdAt: '2026-01-01T00:00:00.000Z', starting: true });
     fake.machines.add('left-by-the-killed-run');
     // Nothing to open in the meantime: `verify`, `exec` and the rest say why.
-    expect((await rejection(connectLab(lab.name))).message).toMatch(/lab fake has not finished starting/);
+    expect((await rejection(labs.connect(lab.name))).message).toMatch(/lab fake has not finished starting/);
     const lines: string[] = [];
-    const { session } = await labUp(lab, { testbed: 'vm', log: (l) => lines.push(l) });
+    const { session } = await labs.up(lab, { testbed: 'vm', log: (l) => lines.push(l) });
     await session.close();
     expect(lines[0]).toBe('lab fake: a start that did not finish (its run was killed) left it; removing what it left');
     expect(fake.calls.filter((c) => c === 'destroy')).toHaveLength(1);
     expect(fake.machines).toEqual(new Set(['fake-machine']));
     expect(during).toBe(true);
-    const state = await readState(lab.name);
+    const state = await labs.state(lab.name);
     expect(state?.starting).toBeUndefined();
     expect(state?.createdAt).not.toBe('2026-01-01T00:00:00.000Z');
-    expect(await labDown(lab.name)).toBe(true);
+    expect(await labs.down(lab.name)).toBe(true);
   });
 });
 
@@ -179,27 +186,27 @@ describe('one lifecycle command per lab at a time', () => {
     const fake = fakeTestbed('none');
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    TESTBEDS.vm = { ...fake.testbed, checkHost: () => gate }; // the first `up` waits here, holding the lock
-    const first = labUp(lab, { testbed: 'vm' });
+    labs = lifecycle({ vm: { ...fake.testbed, checkHost: () => gate } }); // the first `up` waits here, holding the lock
+    const first = labs.up(lab, { testbed: 'vm' });
     // The first holds the lock once its file is there.
     await waitFor(() => (existsSync(lockFile(lab.name)) ? true : undefined), {
       within: 5_000,
       every: 5,
       timedOut: () => new Error('the first up took no lock'),
     });
-    const second = await rejection(labUp(lab, { testbed: 'vm' }));
+    const second = await rejection(labs.up(lab, { testbed: 'vm' }));
     expect(second).toBeInstanceOf(LabBusyError);
     expect(second.message).toMatch(
       new RegExp(`^lab "fake" is busy: \`up\` \\(pid ${process.pid}\\) has held it since \\d{4}-`),
     );
-    expect(await rejection(labDown(lab.name))).toBeInstanceOf(LabBusyError);
+    expect(await rejection(labs.down(lab.name))).toBeInstanceOf(LabBusyError);
     // Another lab is not held up by it.
-    expect(await labDown('other')).toBe(false);
+    expect(await labs.down('other')).toBe(false);
     release();
     const { session } = await first;
     await session.close();
     expect(existsSync(lockFile(lab.name))).toBe(false);
-    expect(await labDown(lab.name)).toBe(true);
+    expect(await labs.down(lab.name)).toBe(true);
     expect(fake.machines.size).toBe(0);
   });
 
@@ -210,10 +217,10 @@ describe('one lifecycle command per lab at a time', () => {
       JSON.stringify({ pid: 2 ** 22 + 17, command: 'up', since: '2026-01-01T00:00:00Z' }),
     );
     const fake = fakeTestbed('none');
-    TESTBEDS.vm = fake.testbed;
-    const { session } = await labUp(lab, { testbed: 'vm' });
+    labs = lifecycle({ vm: fake.testbed });
+    const { session } = await labs.up(lab, { testbed: 'vm' });
     await session.close();
-    expect(await labDown(lab.name)).toBe(true);
+    expect(await labs.down(lab.name)).toBe(true);
     expect(existsSync(lockFile(lab.name))).toBe(false);
   });
 });

@@ -8,6 +8,7 @@ import { validateLab } from '../../../model/topology.js';
 import { LabBusyError, lockFile, withLabLock } from '../../../lab/lock.js';
 import { labStateDir } from '../../../base/paths.js';
 import { CorruptStateError, parseState, readState, scanStates, writeState, type LabState } from '../../../lab/state.js';
+import { TESTBEDS } from '../../../testbed/all.js';
 import { rejection } from '../../rejection.js';
 
 let dir: string;
@@ -21,13 +22,27 @@ afterAll(() => {
 });
 
 const KEY = 'AAAAC3NzaC1lZDI1NTE5AAAAIJ7b3Vb4g0Ls9QW2l6m1Hb3l7x2sT4s0a8c0V0d1x2y3';
+const vm = (name: string) => ({
+  name: `lvs-lab-${name}`,
+  pid: 4242,
+  sshPort: 40022,
+  hostKey: KEY,
+  accel: 'tcg',
+  restored: true,
+});
 const good = (name: string): LabState => ({
-  version: 1,
+  version: 2,
   lab: validateLab({ name }, 'test'),
   testbed: 'vm',
   createdAt: '2026-12-01T10:00:00.000Z',
-  vm: { name: `lvs-lab-${name}`, pid: 4242, sshPort: 40022, hostKey: KEY, accel: 'tcg', restored: true },
+  testbedState: vm(name),
 });
+/** A state as the kit wrote it before testbeds owned their part: the VM beside the rest. */
+const versionOne = (name: string) => {
+  const { testbedState, ...rest } = good(name);
+  return { ...rest, version: 1, vm: testbedState };
+};
+type Raw = LabState & { testbedState: ReturnType<typeof vm> };
 const stateFile = (name: string) => join(labStateDir(name), 'state.json');
 const write = (name: string, text: string) => {
   mkdirSync(labStateDir(name), { recursive: true });
@@ -37,19 +52,27 @@ const write = (name: string, text: string) => {
 describe('lab state read back', () => {
   it('reads what the kit wrote, unchanged', async () => {
     await writeState(good('alpha'));
-    expect(await readState('alpha')).toEqual(good('alpha'));
+    expect(await readState('alpha', TESTBEDS)).toEqual(good('alpha'));
   });
 
-  it.each<[string, (s: LabState) => unknown, RegExp]>([
-    ['a testbed not in the enum', (s) => ({ ...s, testbed: 'docker' }), /testbed: /],
-    ['a version from elsewhere', (s) => ({ ...s, version: 2 }), /version: /],
+  it('reads a state of the first version as the same lab, its VM handed to the vm testbed', () => {
+    expect(parseState(versionOne('old'), 'f', 'old', TESTBEDS)).toEqual(good('old'));
+  });
+
+  it.each<[string, (s: Raw) => unknown, RegExp]>([
+    ['a testbed not in the registry', (s) => ({ ...s, testbed: 'docker' }), /testbed: no testbed "docker"/],
+    ['a version from elsewhere', (s) => ({ ...s, version: 3 }), /version: /],
     [
       'a VM name the lab does not derive',
-      (s) => ({ ...s, vm: { ...s.vm!, name: 'lvs-lab-other' } }),
-      /vm\.name is not lvs-lab-x1/,
+      (s) => ({ ...s, testbedState: { ...s.testbedState, name: 'lvs-lab-other' } }),
+      /vm\.name: is not lvs-lab-x1/,
     ],
-    ['a pid that is no pid', (s) => ({ ...s, vm: { ...s.vm!, pid: '1; reboot' } }), /vm\.pid/],
-    ['a host key with shell text', (s) => ({ ...s, vm: { ...s.vm!, hostKey: "AAAA' ; id #" } }), /vm\.hostKey/],
+    ['a pid that is no pid', (s) => ({ ...s, testbedState: { ...s.testbedState, pid: '1; reboot' } }), /vm\.pid/],
+    [
+      'a host key with shell text',
+      (s) => ({ ...s, testbedState: { ...s.testbedState, hostKey: "AAAA' ; id #" } }),
+      /vm\.hostKey/,
+    ],
     ['a lab name with shell text', (s) => ({ ...s, lab: { ...s.lab, name: 'x$(id)' } }), /lab: .*name: must be 1-8/],
     [
       'a lab not as validation makes it',
@@ -61,7 +84,7 @@ describe('lab state read back', () => {
   ])('refuses %s', (_what, change, reason) => {
     const err = (() => {
       try {
-        parseState(JSON.parse(JSON.stringify(change(good('x1')))), 'f', 'x1');
+        parseState(JSON.parse(JSON.stringify(change(good('x1') as Raw))), 'f', 'x1', TESTBEDS);
       } catch (e) {
         return e as Error;
       }
@@ -76,10 +99,10 @@ describe('lab state read back', () => {
     write('empty', '');
     write('cut', JSON.stringify(good('cut')).slice(0, 40));
     mkdirSync(join(dir, 'labs', 'Not-A-Lab'), { recursive: true });
-    const e = await rejection(readState('empty'), CorruptStateError);
+    const e = await rejection(readState('empty', TESTBEDS), CorruptStateError);
     expect(e.message).toMatch(new RegExp(`^${stateFile('empty')}: not a lab state the kit wrote \\(empty\\)`));
-    expect((await rejection(readState('cut'), CorruptStateError)).reason).toMatch(/^not JSON/);
-    const { states, unreadable } = await scanStates();
+    expect((await rejection(readState('cut', TESTBEDS), CorruptStateError)).reason).toMatch(/^not JSON/);
+    const { states, unreadable } = await scanStates(TESTBEDS);
     expect(states.map((s) => s.lab.name)).toEqual(['alpha', 'gamma']);
     expect(unreadable.map((u) => u.name)).toEqual(['Not-A-Lab', 'cut', 'empty']);
   });

@@ -4,7 +4,8 @@ import { topologyChanges } from '../../../lab/lifecycle.js';
 import { withPreset } from '../../../model/presets.js';
 import { dockerLabSpec } from '../../../docker/spec.js';
 import { macFor } from '../../../model/addressing.js';
-import { leftoversScript, NetnsLab, netnsNames, networkSteps, teardownScript } from '../../../testbed/netns.js';
+import { leftoversScript, NetnsLab, networkSteps, teardownScript } from '../../../testbed/netns.js';
+import { netnsNames } from '../../../testbed/names.js';
 import { preflightScript } from '../../../testbed/preflight.js';
 import { LocalShell, shq, type Shell } from '../../../provision/shell.js';
 import { qemuArgs, type Accel } from '../../../machine/qemu.js';
@@ -76,7 +77,7 @@ describe('netns testbed', () => {
 
   it('reads the effective uid itself: root passes, another user is told the lab needs root', async () => {
     // Only the uid check: no IPVS probe, no names, so the script creates nothing wherever it runs.
-    const script = preflightScript(referenceLab(), { ipvs: false, names: false });
+    const script = preflightScript(referenceLab(), { ipvs: false });
     const rootLine = /^root: network namespaces and IPVS need root/m;
     const asNobody = await new LocalShell().exec(
       `setpriv --reuid=65534 --regid=65534 --clear-groups sh -c ${shq(script)}`,

@@ -1,9 +1,9 @@
-// A whole host stopped and started again, the way its testbed can: a namespace's links down and its processes
-// stopped (SIGSTOP, then SIGCONT), a container paused. Whether it is stopped is read from the machine.
+// A host of a netns lab stopped and started again: its processes stopped (SIGSTOP, then SIGCONT) and its links
+// down. Whether it is stopped is read from the machine.
 import type { Lab } from '../model/topology.js';
 import { mustExec, shq, type Shell } from '../provision/shell.js';
-import { netnsNames } from '../testbed/netns.js';
-import type { HostPower } from './fault.js';
+import { netnsNames } from './names.js';
+import type { HostPower } from '../provision/transport.js';
 
 const must = (shell: Shell, command: string) => mustExec(shell, command, 'a host stop or start', 60_000);
 
@@ -27,15 +27,5 @@ export function netnsPower(machine: Shell, lab: Lab): HostPower {
       await must(machine, `${all(host, 'CONT', 'up')}; rm -f ${mark(host)}`);
     },
     stopped: async (host) => (await machine.exec(`[ -e ${mark(host)} ]`)).code === 0,
-  };
-}
-
-/** Hosts that are containers of a Docker engine (`docker` is a shell on the engine's CLI). */
-export function dockerPower(docker: Shell, containerOf: (host: string) => string): HostPower {
-  return {
-    stop: async (host) => void (await must(docker, `docker pause ${shq(containerOf(host))}`)),
-    start: async (host) => void (await must(docker, `docker unpause ${shq(containerOf(host))}`)),
-    stopped: async (host) =>
-      (await must(docker, `docker inspect -f '{{.State.Paused}}' ${shq(containerOf(host))}`)).trim() === 'true',
   };
 }
