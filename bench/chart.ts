@@ -20,7 +20,8 @@ function pathBars(title: string, values: object[], x: object, color: object, hei
   };
 }
 
-export function chartSpec(r: BenchResults): TopLevelSpec {
+/** The figures each panel draws, as rows. */
+function chartData(r: BenchResults) {
   const lifecycle = r.lifecycle.flatMap((t) =>
     t.phases.map((p) => ({ testbed: t.testbed, phase: p.phase, seconds: p.median, min: p.min, max: p.max })),
   );
@@ -35,6 +36,11 @@ export function chartSpec(r: BenchResults): TopLevelSpec {
         { path: d.path, direction: 'outbound (replies)', packets: per.out },
       ];
     });
+  return { lifecycle, scale, dataPlane, packets };
+}
+
+export function chartSpec(r: BenchResults): TopLevelSpec {
+  const { lifecycle, scale, dataPlane, packets } = chartData(r);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: `lvs-lab benchmark (${r.machine.description})`, subtitle: r.when },

@@ -302,7 +302,8 @@ async function failover(s: OnMachine): Promise<FailoverResult> {
   };
 }
 
-async function main() {
+/** On Ctrl-C, what the benchmark created is removed before it exits. */
+function trapTeardown(): void {
   teardownOnSignal(
     "the benchmark's labs",
     async () => {
@@ -322,11 +323,13 @@ async function main() {
     },
     log,
   );
-  const hostIpvs = await kernelHasIpvs(new LocalShell());
-  const testbeds: string[] = hostIpvs ? ['netns', 'vm'] : ['vm'];
+}
+
+/** The results' frame: when, which commit, which machine. */
+async function newResults(hostIpvs: boolean): Promise<BenchResults> {
   const accel = chooseAccel().name;
   const git = async (args: string[]) => (await $({ quiet: true, nothrow: true })`git ${args}`).stdout.trim();
-  const results: BenchResults = {
+  return {
     when: new Date().toISOString(),
     commit: (await git(['rev-parse', 'HEAD'])) || undefined,
     dirty: (await git(['status', '--porcelain'])) !== '',
@@ -340,6 +343,38 @@ async function main() {
     scale: [],
     dataPlane: [],
   };
+}
+
+/** The Docker lab's lifecycle row, on this host's engine or the engine VM (started, restored and reused, timed). */
+async function dockerRows(results: BenchResults, hostIpvs: boolean): Promise<void> {
+  const dockerLocal = hostIpvs && (await $({ quiet: true, nothrow: true })`docker version`).exitCode === 0;
+  const ownEngine = !dockerLocal && !(await engineVmRunning());
+  created.engine = ownEngine;
+  if (!dockerLocal) {
+    // Three times when the engine VM is ours: then restored from its saved booted state, then on the running VM.
+    const [, first] = await timed(() => engineUp(log));
+    let again = '';
+    if (ownEngine) {
+      await engineDown(log);
+      const [, second] = await timed(() => engineUp(log));
+      const [, running] = await timed(() => engineUp(log));
+      results.engineStart = { first, second, running };
+      again = `, ${second.toFixed(1)} s restored, ${running.toFixed(1)} s on the running VM`;
+    }
+    log(`engine VM ready in ${first.toFixed(1)} s${again}`);
+  }
+  try {
+    results.lifecycle.push(await dockerLifecycle(dockerLocal ? 'local' : 'vm'));
+  } finally {
+    if (ownEngine) await engineDown(log);
+  }
+}
+
+async function main() {
+  trapTeardown();
+  const hostIpvs = await kernelHasIpvs(new LocalShell());
+  const testbeds: string[] = hostIpvs ? ['netns', 'vm'] : ['vm'];
+  const results = await newResults(hostIpvs);
   results.vmStart = await vmStart();
   for (const t of testbeds) results.lifecycle.push(await labLifecycle(t));
   // Before the saved booted VM: the same lifecycle with the VM booted each time.
@@ -363,29 +398,7 @@ async function main() {
     await labs.down(BENCH.name);
   }
 
-  if (!values['no-docker']) {
-    const dockerLocal = hostIpvs && (await $({ quiet: true, nothrow: true })`docker version`).exitCode === 0;
-    const ownEngine = !dockerLocal && !(await engineVmRunning());
-    created.engine = ownEngine;
-    if (!dockerLocal) {
-      // Three times when the engine VM is ours: then restored from its saved booted state, then on the running VM.
-      const [, first] = await timed(() => engineUp(log));
-      let again = '';
-      if (ownEngine) {
-        await engineDown(log);
-        const [, second] = await timed(() => engineUp(log));
-        const [, running] = await timed(() => engineUp(log));
-        results.engineStart = { first, second, running };
-        again = `, ${second.toFixed(1)} s restored, ${running.toFixed(1)} s on the running VM`;
-      }
-      log(`engine VM ready in ${first.toFixed(1)} s${again}`);
-    }
-    try {
-      results.lifecycle.push(await dockerLifecycle(dockerLocal ? 'local' : 'vm'));
-    } finally {
-      if (ownEngine) await engineDown(log);
-    }
-  }
+  if (!values['no-docker']) await dockerRows(results, hostIpvs);
 
   if (!values['no-vagrant']) {
     const problem = await vagrantTestbed.checkHost(BENCH).then(

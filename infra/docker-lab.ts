@@ -52,28 +52,70 @@ export class DockerLab extends pulumi.ComponentResource {
       { host: args.client.host, sshOpts: args.client.sshOpts },
       { parent: this },
     );
-    const on = { parent: this, provider: this.provider };
+    this.network = this.labNetwork(`${name}-network`, this.spec.network);
+    this.outside = this.spec.outside && this.labNetwork(`${name}-outside-network`, this.spec.outside);
+    this.image = this.labImage(`${name}-image`, lab);
+    // Pulumi starts a provider's plugin as it takes the provider's registration, and takes no other registration
+    // meanwhile. Registered once the image is built, that start overlaps the network's creation instead of delaying
+    // it; the containers wait for both.
+    const dynamicProvider = new DynamicProvider(`${name}-dynamic`, { parent: this, dependsOn: [this.image] });
+    const dynamic = { parent: this, provider: dynamicProvider };
+    // NAT's forwarded requests and a director pair's multicast (VRRP adverts to 224.0.0.18, IPVS sync to 224.0.0.81)
+    // stay on the lab's bridge but fall outside its subnet, which Docker's isolation of internal networks drops.
+    const rules =
+      lab.forwarding === 'nat' || lab.ha
+        ? [
+            new BridgeRule(
+              `${name}-bridge-rule`,
+              { engine, bridge: this.spec.network.bridge, networkId: this.network.id },
+              dynamic,
+            ),
+          ]
+        : [];
+    this.containers = new Map(
+      this.spec.containers.map((c) => [c.host, this.container(`${name}-${c.host}`, c, rules)] as const),
+    );
+    this.provisioning = new Map(
+      planLab(lab, { httpd: DOCKER_HTTPD }).hosts.map(({ host, steps }) => {
+        const container = this.containers.get(host.name)!;
+        const inputs = { engine, host: host.name, container: container.name, containerId: container.id, steps };
+        // What it changed lives in the container: removed with it, Pulumi skips its (empty) delete, and with it the
+        // dynamic provider's start on `destroy`.
+        const provisioning = new Provisioning(`${name}-${host.name}-provisioning`, inputs, {
+          ...dynamic,
+          deletedWith: container,
+        });
+        return [host.name, provisioning] as const;
+      }),
+    );
+    this.hosts = this.hostOutputs();
+    this.registerOutputs({ hosts: this.hosts });
+  }
 
-    // internal: no NAT, no route off the bridge; the lab stays inside the engine's machine.
-    const network = (id: string, n: NetworkSpec) =>
-      new docker.Network(
-        id,
-        {
-          name: n.name,
-          driver: 'bridge',
-          internal: true,
-          ipamConfigs: [{ subnet: n.subnet, gateway: n.gateway }],
-          options: { 'com.docker.network.bridge.name': n.bridge },
-          labels: labelList(n.labels),
-        },
-        on,
-      );
-    this.network = network(`${name}-network`, this.spec.network);
-    this.outside = this.spec.outside && network(`${name}-outside-network`, this.spec.outside);
+  private get on() {
+    return { parent: this, provider: this.provider };
+  }
 
+  /** internal: no NAT, no route off the bridge; the lab stays inside the engine's machine. */
+  private labNetwork(id: string, n: NetworkSpec): docker.Network {
+    return new docker.Network(
+      id,
+      {
+        name: n.name,
+        driver: 'bridge',
+        internal: true,
+        ipamConfigs: [{ subnet: n.subnet, gateway: n.gateway }],
+        options: { 'com.docker.network.bridge.name': n.bridge },
+        labels: labelList(n.labels),
+      },
+      this.on,
+    );
+  }
+
+  private labImage(id: string, lab: Lab): docker.RemoteImage {
     const { image } = this.spec;
-    this.image = new docker.RemoteImage(
-      `${name}-image`,
+    return new docker.RemoteImage(
+      id,
       {
         name: image.tag,
         // The provider's API build, which is BuildKit's on any engine of API 1.39 or later despite the option's name,
@@ -87,83 +129,47 @@ export class DockerLab extends pulumi.ComponentResource {
         },
         keepLocally: false,
       },
-      on,
+      this.on,
     );
-    // Pulumi starts a provider's plugin (~1.4 s here) as it takes the provider's registration, and takes no other
-    // registration meanwhile. Registered once the image is built (1-2 s, all but its label layer cached), that start
-    // overlaps the network's creation (3-4 s) instead of delaying it; the containers wait for both.
-    const dynamicProvider = new DynamicProvider(`${name}-dynamic`, { parent: this, dependsOn: [this.image] });
-    const dynamic = { parent: this, provider: dynamicProvider };
+  }
 
-    // NAT's forwarded requests and a director pair's multicast (VRRP adverts to 224.0.0.18, IPVS sync to 224.0.0.81)
-    // stay on the lab's bridge but fall outside its subnet, which Docker's isolation of internal networks drops.
-    const rules =
-      lab.forwarding === 'nat' || lab.ha
-        ? [
-            new BridgeRule(
-              `${name}-bridge-rule`,
-              { engine, bridge: this.spec.network.bridge, networkId: this.network.id },
-              dynamic,
-            ),
-          ]
-        : [];
-
-    this.containers = new Map(
-      this.spec.containers.map((c) => {
-        // eth0 on the lab network (NAT's client: the outside one); NAT's director has eth1 on the outside network.
-        // Named per endpoint (Docker 28's `ifname` option): the provider connects the networks in no fixed order, and
-        // Docker 28 names interfaces in connection order. Engines before 28 ignore the option and name them in the
-        // order of their networks' names, which gives the same: lvs-lab-X before lvs-lab-X-out.
-        const ifname = (dev: string) => [`com.docker.network.endpoint.ifname=${dev}`];
-        const networks = [
-          {
-            name: (c.network === 'outside' ? this.outside! : this.network).name,
-            ipv4Address: c.ip,
-            macAddress: c.mac,
-            driverOpts: ifname('eth0'),
-          },
-          ...(c.outsideIp ? [{ name: this.outside!.name, ipv4Address: c.outsideIp, driverOpts: ifname('eth1') }] : []),
-        ];
-        const container = new docker.Container(
-          `${name}-${c.host}`,
-          {
-            name: c.name,
-            hostname: c.hostname,
-            image: this.image.imageId,
-            privileged: true,
-            networksAdvanced: networks,
-            labels: labelList(c.labels),
-            sysctls: c.sysctls,
-            mustRun: true,
-            wait: false,
-          },
-          { ...on, dependsOn: rules },
-        );
-        return [c.host, container];
-      }),
+  private container(id: string, c: DockerLabSpec['containers'][number], rules: pulumi.Resource[]): docker.Container {
+    // eth0 on the lab network (NAT's client: the outside one); NAT's director has eth1 on the outside network.
+    // Named per endpoint (Docker 28's `ifname` option): the provider connects the networks in no fixed order, and
+    // Docker 28 names interfaces in connection order. Engines before 28 ignore the option and name them in the
+    // order of their networks' names, which gives the same: lvs-lab-X before lvs-lab-X-out.
+    const ifname = (dev: string) => [`com.docker.network.endpoint.ifname=${dev}`];
+    const networks = [
+      {
+        name: (c.network === 'outside' ? this.outside! : this.network).name,
+        ipv4Address: c.ip,
+        macAddress: c.mac,
+        driverOpts: ifname('eth0'),
+      },
+      ...(c.outsideIp ? [{ name: this.outside!.name, ipv4Address: c.outsideIp, driverOpts: ifname('eth1') }] : []),
+    ];
+    return new docker.Container(
+      id,
+      {
+        name: c.name,
+        hostname: c.hostname,
+        image: this.image.imageId,
+        privileged: true,
+        networksAdvanced: networks,
+        labels: labelList(c.labels),
+        sysctls: c.sysctls,
+        mustRun: true,
+        wait: false,
+      },
+      { ...this.on, dependsOn: rules },
     );
+  }
 
-    const plan = planLab(lab, { httpd: DOCKER_HTTPD });
-    this.provisioning = new Map(
-      plan.hosts.map(({ host, steps }) => {
-        const container = this.containers.get(host.name)!;
-        return [
-          host.name,
-          new Provisioning(
-            `${name}-${host.name}-provisioning`,
-            { engine, host: host.name, container: container.name, containerId: container.id, steps },
-            // What it changed lives in the container: removed with it, Pulumi skips its (empty) delete, and with
-            // it the dynamic provider's start on `destroy`.
-            { ...dynamic, deletedWith: container },
-          ),
-        ];
-      }),
-    );
-
-    // Read back from Docker, so the stack outputs state facts, not intentions.
+  /** Each host's address and MAC read back from Docker, so the stack outputs state facts, not intentions. */
+  private hostOutputs(): HostOutput[] {
     const labNetwork = (c: docker.Container, network: string) =>
       c.networkDatas.apply((datas) => datas.find((d) => d.networkName === network));
-    this.hosts = this.spec.containers.map((c) => {
+    return this.spec.containers.map((c) => {
       const data = labNetwork(
         this.containers.get(c.host)!,
         c.network === 'outside' ? this.spec.outside!.name : this.spec.network.name,
@@ -175,6 +181,5 @@ export class DockerLab extends pulumi.ComponentResource {
         mac: data.apply((d) => d?.macAddress ?? ''),
       };
     });
-    this.registerOutputs({ hosts: this.hosts });
   }
 }

@@ -101,14 +101,8 @@ async function readImage(dir: string): Promise<VmImage | undefined> {
   };
 }
 
-/** Returns the cached image, building it first when its inputs changed or it was never built (~90 s). */
-export async function ensureImage(log: (msg: string) => void = () => {}): Promise<VmImage> {
-  const dir = await imageDir();
-  const cached = await readImage(dir);
-  if (cached) {
-    log(`VM image cached: ${dir}`);
-    return cached;
-  }
+/** What building the image needs on this host, refused with how to install it. */
+async function checkBuildTools(): Promise<void> {
   for (const tool of ['debootstrap', 'mkfs.ext4', 'xz']) {
     if ((await $({ nothrow: true, quiet: true })`command -v ${tool}`).exitCode !== 0)
       throw new UserError(
@@ -121,6 +115,47 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
       `building the VM image needs Debian's archive keyring (${DEBIAN_KEYRING}) to check what debootstrap downloads: ` +
         'run testbed/install-deps.sh (or apt-get install debian-archive-keyring)',
     );
+}
+
+/** The kernel, initramfs and disk made from the installed root filesystem `rootfs`, and the manifest beside them. */
+async function finishImage(work: string, rootfs: string, dockerVersion: string, log: (msg: string) => void) {
+  const boot = await readdir(join(rootfs, 'boot'));
+  const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
+  if (!vmlinuz) throw new Error('debootstrap installed no kernel in /boot');
+  const kernelVersion = vmlinuz.slice('vmlinuz-'.length);
+  await uncompressedKernel(join(rootfs, 'boot', vmlinuz), join(work, 'vmlinux'));
+  await buildInitramfs(rootfs, kernelVersion, join(work, 'initrd.img'));
+  const hostKey = (await readFile(join(rootfs, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8')).split(' ')[1];
+
+  log('VM image: mkfs.ext4 from the root filesystem');
+  await $({ quiet: true })`mkfs.ext4 -q -F -L lvsroot -d ${rootfs} ${join(work, 'disk.raw')} ${DISK_SIZE}`;
+  await rm(rootfs, { recursive: true, force: true });
+  await writeFile(
+    join(work, 'manifest.json'),
+    JSON.stringify(
+      {
+        suite: SUITE,
+        packages: VM_PACKAGES,
+        docker: { suite: DOCKER_SUITE, packages: DOCKER_PACKAGES, version: dockerVersion },
+        kernelVersion,
+        hostKey,
+        builtAt: new Date().toISOString(),
+      },
+      null,
+      2,
+    ),
+  );
+}
+
+/** Returns the cached image, building it first when its inputs changed or it was never built (~90 s). */
+export async function ensureImage(log: (msg: string) => void = () => {}): Promise<VmImage> {
+  const dir = await imageDir();
+  const cached = await readImage(dir);
+  if (cached) {
+    log(`VM image cached: ${dir}`);
+    return cached;
+  }
+  await checkBuildTools();
   // Build beside the final place and rename at the end: an interrupted build never looks like a cached image, and
   // what one left (its owner gone) is removed here.
   for (const d of await sweepInterruptedBuilds()) log(`VM image: removed an interrupted build (${d})`);
@@ -140,32 +175,7 @@ export async function ensureImage(log: (msg: string) => void = () => {}): Promis
     const dockerVersion = await installDocker(rootfs, source.url);
     await configureRootfs(rootfs);
 
-    const boot = await readdir(join(rootfs, 'boot'));
-    const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
-    if (!vmlinuz) throw new Error('debootstrap installed no kernel in /boot');
-    const kernelVersion = vmlinuz.slice('vmlinuz-'.length);
-    await uncompressedKernel(join(rootfs, 'boot', vmlinuz), join(work, 'vmlinux'));
-    await buildInitramfs(rootfs, kernelVersion, join(work, 'initrd.img'));
-    const hostKey = (await readFile(join(rootfs, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8')).split(' ')[1];
-
-    log('VM image: mkfs.ext4 from the root filesystem');
-    await $({ quiet: true })`mkfs.ext4 -q -F -L lvsroot -d ${rootfs} ${join(work, 'disk.raw')} ${DISK_SIZE}`;
-    await rm(rootfs, { recursive: true, force: true });
-    await writeFile(
-      join(work, 'manifest.json'),
-      JSON.stringify(
-        {
-          suite: SUITE,
-          packages: VM_PACKAGES,
-          docker: { suite: DOCKER_SUITE, packages: DOCKER_PACKAGES, version: dockerVersion },
-          kernelVersion,
-          hostKey,
-          builtAt: new Date().toISOString(),
-        },
-        null,
-        2,
-      ),
-    );
+    await finishImage(work, rootfs, dockerVersion, log);
     await rm(dir, { recursive: true, force: true });
     await rename(work, dir);
   } catch (err) {

@@ -148,6 +148,47 @@ export async function sweepInterruptedSaves(image: VmImage): Promise<string[]> {
 /** Drops a saved state that failed to restore, so the next start saves a new one. */
 export const discardSaved = (saved: SavedVm): Promise<void> => rm(saved.dir, { recursive: true, force: true });
 
+/** Prepares the booted VM for its flavour over `shell`, then stops it and writes its state to `stateFile`. */
+async function prepareAndStop(flavour: VmFlavour, shell: SshShell, work: string, stateFile: string): Promise<void> {
+  try {
+    for (const script of preparation(flavour)) {
+      const res = await shell.exec(script, { timeoutMs: 600_000 });
+      if (res.code !== 0)
+        throw new CommandError(
+          shell.where,
+          script,
+          res.code,
+          res.stderr || res.stdout,
+          `preparing the ${flavour.name} VM to save`,
+        );
+    }
+  } finally {
+    await shell.close();
+  }
+  // Let the guest settle before it is stopped: the SSH session's teardown runs on in its kernel for a moment, and a
+  // vCPU saved midway through kernel work can spin forever once restored (seen once: CPU 0 stuck in sshd).
+  await sleep(2_000);
+  const qmp = await Qmp.connect(vmFiles(work).qmp);
+  try {
+    // Stopped first, so the disk is final before the memory is written; the restored guest then resumes from here.
+    await qmp.execute('stop');
+    await qmp.execute('migrate-set-capabilities', { capabilities: [IGNORE_SHARED] });
+    await qmp.execute('migrate', { uri: `exec:cat > '${stateFile}'` });
+    await qmp.migrationDone(120_000);
+    await qmp.execute('quit').catch(() => {});
+  } finally {
+    qmp.close();
+  }
+}
+
+/** States of this flavour saved under other inputs (an older qemu command line, qemu, save format) are stale now. */
+async function removeStaleStates(flavour: VmFlavour, image: VmImage, final: string): Promise<void> {
+  const root = join(image.dir, 'saved');
+  for (const d of await readdir(root))
+    if (d.startsWith(`${flavour.name}-`) && join(root, d) !== final && !d.includes('.saving-'))
+      await rm(join(root, d), { recursive: true, force: true });
+}
+
 /**
  * Boots a VM of this flavour from the image, prepares it and saves it (about a cold boot plus 3 s, once per
  * image and qemu). `connect` waits for the booted VM's sshd (machine.ts owns SSH waits). Built beside its final
@@ -174,36 +215,7 @@ export async function saveVm(
     const sshPort = await freeLoopbackPort();
     ({ pid } = await bootVm({ name, image, dir: work, sshPort, publicKey, saveRamTo: files.ram }));
     log(`saving a booted ${flavour.name} VM for fast starts (once per image; qemu pid ${pid})`);
-    const shell = await connect(pid, name, sshPort, work, keys.private);
-    try {
-      for (const script of preparation(flavour)) {
-        const res = await shell.exec(script, { timeoutMs: 600_000 });
-        if (res.code !== 0)
-          throw new CommandError(
-            shell.where,
-            script,
-            res.code,
-            res.stderr || res.stdout,
-            `preparing the ${flavour.name} VM to save`,
-          );
-      }
-    } finally {
-      await shell.close();
-    }
-    // Let the guest settle before it is stopped: the SSH session's teardown runs on in its kernel for a moment, and a
-    // vCPU saved midway through kernel work can spin forever once restored (seen once: CPU 0 stuck in sshd).
-    await sleep(2_000);
-    const qmp = await Qmp.connect(vmFiles(work).qmp);
-    try {
-      // Stopped first, so the disk is final before the memory is written; the restored guest then resumes from here.
-      await qmp.execute('stop');
-      await qmp.execute('migrate-set-capabilities', { capabilities: [IGNORE_SHARED] });
-      await qmp.execute('migrate', { uri: `exec:cat > '${files.state}'` });
-      await qmp.migrationDone(120_000);
-      await qmp.execute('quit').catch(() => {});
-    } finally {
-      qmp.close();
-    }
+    await prepareAndStop(flavour, await connect(pid, name, sshPort, work, keys.private), work, files.state);
     await stopVm(pid, name);
     await rename(vmFiles(work).overlay, files.disk);
     for (const f of [vmFiles(work).console, vmFiles(work).pidFile]) await rm(f, { force: true });
@@ -217,11 +229,7 @@ export async function saveVm(
       if (!existsSync(manifestFile(final))) throw err;
       await rm(work, { recursive: true, force: true }); // another process saved it first
     });
-    // States of this flavour saved under other inputs (an older qemu command line, qemu, save format) are stale now.
-    const root = join(image.dir, 'saved');
-    for (const d of await readdir(root))
-      if (d.startsWith(`${flavour.name}-`) && join(root, d) !== final && !d.includes('.saving-'))
-        await rm(join(root, d), { recursive: true, force: true });
+    await removeStaleStates(flavour, image, final);
     log(`saved the booted ${flavour.name} VM in ${seconds(t0)} s: ${final}`);
     return (await readSaved(final))!;
   } catch (err) {

@@ -302,8 +302,8 @@ function parseCidr(field: string, cidr: string, problems: string[]): Cidr {
 
 type Checked = { problems: string[]; prefixLength: number; outsidePrefixLength?: number; realservers: Realserver[] };
 
-function semanticProblems(lab: Parsed): Checked {
-  const problems: string[] = [];
+/** The subnets: NAT's outside network where (and only where) NAT needs one, not overlapping the lab's. */
+function networkProblems(lab: Parsed, problems: string[]): { inside: Cidr; outside?: Cidr } {
   const inside = parseCidr('subnet', lab.subnet, problems);
   const nat = lab.forwarding === 'nat';
   if (nat && !lab.outside)
@@ -319,67 +319,73 @@ function semanticProblems(lab: Parsed): Checked {
   const outside = nat && lab.outside ? parseCidr('outside.subnet', lab.outside.subnet, problems) : undefined;
   if (outside && (inside.base.match(outside.base, outside.len) || outside.base.match(inside.base, inside.len)))
     problems.push(`outside.subnet: ${lab.outside!.subnet} overlaps the subnet ${lab.subnet}`);
+  return { inside, outside };
+}
 
-  const resolved = resolveRealservers(lab, lab.subnet);
-  problems.push(...resolved.problems);
-  const realservers = resolved.realservers;
+type Placed = [field: string, address: string, network: Cidr | undefined, cidr: string];
 
-  // Which network each address belongs on: with NAT, the VIP and the client are outside.
-  const [clientSide, clientCidr] = outside ? ['outside.subnet', lab.outside!.subnet] : ['subnet', lab.subnet];
-  const addresses: Array<[string, string, Cidr | undefined, string]> = [
+/** Every address with the network it belongs on: with NAT, the VIP and the client are outside. */
+function placedAddresses(lab: Parsed, inside: Cidr, outside: Cidr | undefined, realservers: Realserver[]): Placed[] {
+  const nat = lab.forwarding === 'nat';
+  const clientCidr = outside ? lab.outside!.subnet : lab.subnet;
+  return [
     ['vip', lab.vip, nat ? outside : inside, nat ? (lab.outside?.subnet ?? '') : lab.subnet],
     ['director.ip', lab.director.ip, inside, lab.subnet],
-    ...(lab.ha ? [['ha.backup.ip', lab.ha.backup.ip, inside, lab.subnet] as [string, string, Cidr, string]] : []),
+    ...(lab.ha ? [['ha.backup.ip', lab.ha.backup.ip, inside, lab.subnet] as Placed] : []),
     ['client.ip', lab.client.ip, nat ? outside : inside, nat ? clientCidr : lab.subnet],
-    ...(outside
-      ? [
-          ['outside.directorIp', lab.outside!.directorIp, outside, lab.outside!.subnet] as [
-            string,
-            string,
-            Cidr,
-            string,
-          ],
-        ]
-      : []),
-    ...realservers.flatMap((r, i): Array<[string, string, Cidr, string]> =>
-      r.ip ? [[`realservers[${i}].ip`, r.ip, inside, lab.subnet]] : [],
-    ), // '' was reported above
+    ...(outside ? [['outside.directorIp', lab.outside!.directorIp, outside, lab.outside!.subnet] as Placed] : []),
+    ...realservers.flatMap((r, i): Placed[] => (r.ip ? [[`realservers[${i}].ip`, r.ip, inside, lab.subnet]] : [])), // '' was reported above
   ];
-  const seenAddress = new Map<string, string>();
-  for (const [field, addr, net, cidr] of addresses) {
+}
+
+/** Each address on its network, not its network or broadcast address, and used once. */
+function addressProblems(lab: Parsed, inside: Cidr, placed: Placed[], problems: string[]): void {
+  const nat = lab.forwarding === 'nat';
+  const clientSide = nat && lab.outside ? 'outside subnet' : 'subnet';
+  const seen = new Map<string, string>();
+  for (const [field, addr, net, cidr] of placed) {
     if (net) {
       const parsed = ipaddr.IPv4.parse(addr);
       if (!parsed.match(net.base, net.len)) {
         if (nat && field === 'client.ip' && parsed.match(inside.base, inside.len))
           problems.push(
             `client.ip: ${addr} is on the realservers' subnet ${lab.subnet}; with NAT the client must be on the outside ` +
-              `subnet ${clientCidr}, behind the director, or the realservers' replies would bypass it`,
+              `subnet ${cidr}, behind the director, or the realservers' replies would bypass it`,
           );
-        else
-          problems.push(
-            `${field}: ${addr} is outside the ${field === 'client.ip' ? clientSide.replace('.subnet', ' subnet') : 'subnet'} ${cidr}`,
-          );
+        else problems.push(`${field}: ${addr} is outside the ${field === 'client.ip' ? clientSide : 'subnet'} ${cidr}`);
       } else if (addr === net.network || addr === net.broadcast)
         problems.push(`${field}: ${addr} is the subnet's ${addr === net.network ? 'network' : 'broadcast'} address`);
     }
-    const other = seenAddress.get(addr);
+    const other = seen.get(addr);
     if (other) problems.push(`${field}: ${addr} is already used by ${other}`);
-    else seenAddress.set(addr, field);
+    else seen.set(addr, field);
   }
+}
 
+/** Each host's name used once. */
+function nameProblems(lab: Parsed, realservers: Realserver[], problems: string[]): void {
   const names: Array<[string, string]> = [
     ['director.name', lab.director.name],
     ...(lab.ha ? [['ha.backup.name', lab.ha.backup.name] as [string, string]] : []),
     ['client.name', lab.client.name],
     ...realservers.map((r, i): [string, string] => [`realservers[${i}].name`, r.name]),
   ];
-  const seenName = new Map<string, string>();
+  const seen = new Map<string, string>();
   for (const [field, name] of names) {
-    const other = seenName.get(name);
+    const other = seen.get(name);
     if (other) problems.push(`${field}: name "${name}" is already used by ${other}`);
-    else seenName.set(name, field);
+    else seen.set(name, field);
   }
+}
 
+function semanticProblems(lab: Parsed): Checked {
+  const problems: string[] = [];
+  const { inside, outside } = networkProblems(lab, problems);
+  const resolved = resolveRealservers(lab, lab.subnet);
+  problems.push(...resolved.problems);
+  const realservers = resolved.realservers;
+  addressProblems(lab, inside, placedAddresses(lab, inside, outside, realservers), problems);
+  nameProblems(lab, realservers, problems);
   if (lab.realservers.every((r) => r.weight === 0))
     problems.push('realservers: every weight is 0, so IPVS would send no traffic anywhere');
   return { problems, prefixLength: inside.len, outsidePrefixLength: outside?.len, realservers };

@@ -151,6 +151,16 @@ export async function runSteps(
   } finally {
     clearInterval(watchdog);
   }
+  return outcomesOf(host, steps, res, { timedOut, limit, onStep: options.onStep });
+}
+
+/** Each step's outcome from the host script's output, in order; the first failed (or timed out) step throws. */
+function outcomesOf(
+  host: string,
+  steps: Step[],
+  res: ExecResult,
+  { timedOut, limit, onStep }: { timedOut?: number; limit: number; onStep?: (o: StepOutcome) => void },
+): StepOutcome[] {
   const outcomes: StepOutcome[] = [];
   // stdout is: the pid line, output of step 0, its outcome line, output of step 1, ... (each outcome on a line of its own).
   let rest = res.stdout.replace(PID, '');
@@ -170,7 +180,7 @@ export async function runSteps(
       output: kind === 'in-place' ? '' : output,
     };
     outcomes.push(outcome);
-    options.onStep?.(outcome);
+    onStep?.(outcome);
   }
   // The script stopped without saying why: the transport or the shell itself failed.
   if (outcomes.length < steps.length) {

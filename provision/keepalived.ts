@@ -4,7 +4,8 @@
 // pair (dr-ha): its VRRP instance moves the VIP between the two directors, each of which holds the same table.
 import { FORWARDING, type Ha, type HealthCheck, type Host, type Lab } from '../model/topology.js';
 import type { HttpdLayout } from './httpd.js';
-import { shq } from './shell.js';
+import { daemonRunning, shq } from './shell.js';
+import { fileStep, syncDaemonPattern, vipPlace, type IpvsChecks, type Step } from './steps.js';
 
 export interface KeepalivedFiles {
   config: string;
@@ -125,4 +126,67 @@ export function keepalivedConfig(lab: Lab, director: Host): string {
  * for one director, its VRRP process too for a pair. */
 export function keepalivedStart(files: KeepalivedFiles, vrrp: boolean): string {
   return `keepalived ${vrrp ? '' : '--check '}--use-file ${shq(files.config)} --pid ${shq(files.pidFile)}${vrrp ? ` --vrrp_pid ${shq(files.vrrpPidFile)}` : ''} --checkers_pid ${shq(files.checkersPidFile)}`;
+}
+
+/** IPVS connection sync on a pair: each director sends what it forwards and learns the other's. */
+function syncSteps(lab: Lab): Step[] {
+  const ha = lab.ha;
+  if (!ha?.sync) return [];
+  return (['master', 'backup'] as const).map((role) => ({
+    command: `ipvsadm --start-daemon ${role} --mcast-interface eth0 --syncid ${ha.virtualRouterId}`,
+    unless: `ipvsadm -L --daemon | grep -qE ${shq(syncDaemonPattern(role, ha.virtualRouterId))}`,
+    why:
+      'IPVS connection sync: each director multicasts the connections it forwards (master daemon) and learns ' +
+      "the other's (backup daemon), so whichever holds the VIP knows every established connection",
+  }));
+}
+
+/** With preemption the first director is MASTER whenever it is up: wait for VRRP to give it the VIP. */
+function awaitVipSteps(lab: Lab, director: Host): Step[] {
+  if (!lab.ha?.preempt || director.name !== lab.director.name) return [];
+  const place = vipPlace(lab);
+  const limit = Math.ceil(takeoverWindowSeconds(lab.ha)) + 10;
+  return [
+    {
+      command:
+        `timeout ${limit} sh -c ${shq(`until ${place.present}; do sleep 0.2; done`)} || ` +
+        `{ echo ${shq(`VRRP has not made ${director.name} MASTER (the VIP on ${place.dev}:0) within ${limit} s`)} >&2; false; }`,
+      unless: place.present,
+      why: `VRRP elects the MASTER within a few advert intervals: wait for the VIP (at most ${limit} s)`,
+    },
+  ];
+}
+
+/** A director whose IPVS table keepalived holds (health checks, a director pair): its config, start, and waits. */
+export function keepalivedSteps(lab: Lab, layout: HttpdLayout, director: Host, checks: IpvsChecks): Step[] {
+  const files = keepalivedFiles(layout, director.name);
+  const place = vipPlace(lab);
+  const why = lab.ha
+    ? `a director pair: keepalived's VRRP moves the VIP (the seed's ifconfig ${place.dev}:0 ${lab.vip}/${place.prefix}, added by the MASTER only) and holds the IPVS table (virtual_server = ipvsadm -A, real_server = ipvsadm -a) on both directors`
+    : 'health checks: keepalived holds the IPVS table (virtual_server = ipvsadm -A, real_server = ipvsadm -a) and takes out a realserver whose httpd stops answering';
+  const running = daemonRunning(files.pidFile);
+  const loaded = `cp ${shq(files.config)} ${shq(files.loaded)}`;
+  const asPlanned = `${checks.table}; ${[checks.serviceIs, ...lab.realservers.map(checks.destIs)].join(' && ')}`;
+  // the margin covers httpd starting on a slow machine
+  const limit = (lab.healthCheck ? joinWindowSeconds(lab.healthCheck) : 0) + 10;
+  const missing = `keepalived has not listed every realserver as planned within ${limit} s${lab.healthCheck ? '; those missing fail its check (GET / answering 200)' : ''}:`;
+  return [
+    fileStep(files.config, keepalivedConfig(lab, director), why),
+    {
+      command: `${keepalivedStart(files, lab.ha !== undefined)} && ${loaded}`,
+      unless: `${running} && cmp -s ${shq(files.config)} ${shq(files.loaded)}`,
+      // A running keepalived rereads its config on SIGHUP and edits the table in place (scheduler, weights).
+      edit: { when: running, command: `kill -HUP "$(cat ${shq(files.pidFile)})" && ${loaded}` },
+      why,
+    },
+    ...syncSteps(lab),
+    {
+      command:
+        `timeout ${limit} sh -c ${shq(`until ${asPlanned}; do sleep 0.2; done`)} || ` +
+        `{ echo ${shq(missing)} >&2; ${checks.listService} >&2; false; }`,
+      unless: asPlanned,
+      why: `keepalived fills the table in the background${lab.healthCheck ? ', each realserver once it passes a check' : ''}: wait for it (at most ${limit} s)`,
+    },
+    ...awaitVipSteps(lab, director),
+  ];
 }

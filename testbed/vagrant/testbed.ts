@@ -16,7 +16,7 @@ import { sshTransport } from '../../provision/transport.js';
 import { addressSteps } from '../netns.js';
 import { labStateDir } from '../../base/paths.js';
 import { preflightMachine } from '../preflight.js';
-import { seconds } from '../../base/log.js';
+import { seconds, type Log } from '../../base/log.js';
 import type { Testbed, TestbedSession } from '../testbed.js';
 import { ensureImage } from '../../machine/image.js';
 import { ownHostKey, vmKeyFile } from '../../machine/machine.js';
@@ -232,6 +232,117 @@ const otherVagrantLabs = async (lab: Lab) =>
     (d) => d.startsWith('lvs-lab-') && !d.startsWith(domainPrefix(lab)),
   );
 
+/** The box, the kit's libvirtd and the lab's own key made ready, and the Vagrantfile written: the lab's state. */
+async function writeProject(lab: Lab, dir: string, log: Log): Promise<VagrantState> {
+  const image = await ensureImage(log);
+  const box = await ensureBox(image, log);
+  const { netns } = await ensureLibvirtd(log);
+  await pruneBoxes(box, log);
+  const keys = newSshKeyPair();
+  await writeFile(vmKeyFile(dir), keys.private, { mode: 0o600 });
+  const v: VagrantState = {
+    dir: vagrantDir(lab.name),
+    box: box.name,
+    mgmt: { name: mgmtNetworkName(lab), subnet: await freeMgmtSubnet(lab), addresses: {} },
+    netns,
+    hostKey: image.hostKey,
+  };
+  await mkdir(v.dir, { recursive: true });
+  const file = vagrantfile(lab, {
+    box: box.name,
+    boxUrl: `file://${box.file}`,
+    kernel: box.kernel,
+    initrd: box.initrd,
+    publicKey: keys.public.split(' ')[1],
+    privateKeyPath: vmKeyFile(dir),
+    mgmtSubnet: v.mgmt.subnet,
+    netns,
+    driver: chooseAccel().name === 'kvm' ? 'kvm' : 'qemu',
+    memoryMb: lab.vagrant?.memory,
+    cpus: lab.vagrant?.cpus,
+  });
+  await writeFile(join(v.dir, 'Vagrantfile'), file);
+  return v;
+}
+
+/**
+ * `vagrant up`, watched: Vagrant creates and starts the machines, then polls for their leases and SSH every 5-10 s;
+ * the kit watches the leases and SSH itself and provisions meanwhile. The session's `settle` waits for Vagrant.
+ */
+async function startMachines(
+  lab: Lab,
+  v: VagrantState,
+  dir: string,
+  save: (v: VagrantState) => Promise<void>,
+  log: Log,
+): Promise<TestbedSession> {
+  const t0 = Date.now();
+  log(`vagrant up: ${hostsOf(lab).length} machines from box ${v.box} (${v.dir})`);
+  const up = vagrant(v.dir, ['up', '--no-provision']);
+  let exited: ProcessOutput | undefined;
+  const finished = up.then(async (out) => {
+    exited = out;
+    await writeFile(join(dir, 'vagrant-up.log'), out.stdout + out.stderr);
+  });
+  const failed = () =>
+    exited && exited.exitCode !== 0
+      ? new Error(
+          `vagrant up failed (exit ${exited.exitCode}); last lines:\n${(exited.stdout + exited.stderr).trim().split('\n').slice(-15).join('\n')}`,
+        )
+      : undefined;
+  let shells: Map<string, SshShell>;
+  try {
+    shells = await reachMachines(lab, v, failed, save, log, t0);
+  } catch (err) {
+    // Vagrant stops cleanly on an interrupt; `down` removes what it made (a refusal: it has just exited).
+    if (!exited) await up.kill('SIGINT').catch(() => undefined);
+    await finished;
+    throw err;
+  }
+  log(`vagrant: ${shells.size} machines up and answering SSH, each with its own host key (${seconds(t0)} s)`);
+  return session(lab, v, shells, async () => {
+    const t1 = Date.now();
+    await finished;
+    const err = failed();
+    if (err) throw err;
+    log(`vagrant up: finished its own readiness checks (${seconds(t1)} s after provisioning)`);
+  });
+}
+
+/** Every machine's management address (ending at once when `vagrant up` failed), SSH, and a host key of its own. */
+async function reachMachines(
+  lab: Lab,
+  v: VagrantState,
+  failed: () => Error | undefined,
+  save: (v: VagrantState) => Promise<void>,
+  log: Log,
+  t0: number,
+): Promise<Map<string, SshShell>> {
+  v.mgmt.addresses = await waitFor(
+    async () => {
+      const err = failed();
+      if (err) throw err;
+      return mgmtAddresses(lab);
+    },
+    {
+      within: 900_000,
+      every: 250,
+      timedOut: () => new Error(`vagrant: not every machine had a DHCP lease on ${v.mgmt.name} within 900 s`),
+    },
+  );
+  await save(v);
+  log(`vagrant: every machine has its management address (${seconds(t0)} s)`);
+  const shells = await connectHosts(lab, v, 240, '500ms');
+  try {
+    v.hostKeys = await ownHostKeys(shells);
+    await save(v);
+  } catch (err) {
+    await Promise.all([...shells.values()].map((s) => s.close()));
+    throw err;
+  }
+  return shells;
+}
+
 export const vagrantTestbed: Testbed<VagrantState> = {
   kind: 'vagrant',
   readOwn: (raw, lab) => {
@@ -244,93 +355,12 @@ export const vagrantTestbed: Testbed<VagrantState> = {
   checkHost: () => checkLibvirtTools(),
 
   create: async (lab, { dir, log, save }) => {
-    const image = await ensureImage(log);
-    const box = await ensureBox(image, log);
-    const { netns } = await ensureLibvirtd(log);
-    await pruneBoxes(box, log);
-    const keys = newSshKeyPair();
-    await writeFile(vmKeyFile(dir), keys.private, { mode: 0o600 });
-    const v: VagrantState = {
-      dir: vagrantDir(lab.name),
-      box: box.name,
-      mgmt: { name: mgmtNetworkName(lab), subnet: await freeMgmtSubnet(lab), addresses: {} },
-      netns,
-      hostKey: image.hostKey,
-    };
-    await mkdir(v.dir, { recursive: true });
-    const file = vagrantfile(lab, {
-      box: box.name,
-      boxUrl: `file://${box.file}`,
-      kernel: box.kernel,
-      initrd: box.initrd,
-      publicKey: keys.public.split(' ')[1],
-      privateKeyPath: vmKeyFile(dir),
-      mgmtSubnet: v.mgmt.subnet,
-      netns,
-      driver: chooseAccel().name === 'kvm' ? 'kvm' : 'qemu',
-      memoryMb: lab.vagrant?.memory,
-      cpus: lab.vagrant?.cpus,
-    });
-    await writeFile(join(v.dir, 'Vagrantfile'), file);
+    const v = await writeProject(lab, dir, log);
     await save(v);
     // Before `vagrant up`, which takes the management network as it finds it: fixed addresses, leases at once.
     await writeFile(join(v.dir, 'mgmt-network.xml'), mgmtNetworkXml(lab, v.mgmt.subnet));
     await startNetwork(v.mgmt.name, join(v.dir, 'mgmt-network.xml'));
-    const t0 = Date.now();
-    log(`vagrant up: ${hostsOf(lab).length} machines from box ${box.name} (${v.dir})`);
-    // Vagrant creates and starts the machines, then polls for their leases and SSH every 5-10 s; the kit watches
-    // the leases and SSH itself (every 0.25 s) and provisions meanwhile. `settle` waits for Vagrant to finish.
-    const up = vagrant(v.dir, ['up', '--no-provision']);
-    let exited: ProcessOutput | undefined;
-    const finished = up.then(async (out) => {
-      exited = out;
-      await writeFile(join(dir, 'vagrant-up.log'), out.stdout + out.stderr);
-    });
-    const failed = () =>
-      exited && exited.exitCode !== 0
-        ? new Error(
-            `vagrant up failed (exit ${exited.exitCode}); last lines:\n${(exited.stdout + exited.stderr).trim().split('\n').slice(-15).join('\n')}`,
-          )
-        : undefined;
-    let shells: Map<string, SshShell>;
-    try {
-      // Ends at once when `vagrant up` failed.
-      v.mgmt.addresses = await waitFor(
-        async () => {
-          const err = failed();
-          if (err) throw err;
-          return mgmtAddresses(lab);
-        },
-        {
-          within: 900_000,
-          every: 250,
-          timedOut: () => new Error(`vagrant: not every machine had a DHCP lease on ${v.mgmt.name} within 900 s`),
-        },
-      );
-      await save(v);
-      log(`vagrant: every machine has its management address (${seconds(t0)} s)`);
-      shells = await connectHosts(lab, v, 240, '500ms');
-    } catch (err) {
-      // Vagrant stops cleanly on an interrupt; `down` removes what it made (a refusal: it has just exited).
-      if (!exited) await up.kill('SIGINT').catch(() => undefined);
-      await finished;
-      throw err;
-    }
-    try {
-      v.hostKeys = await ownHostKeys(shells);
-      await save(v);
-    } catch (err) {
-      await Promise.all([...shells.values()].map((s) => s.close()));
-      throw err;
-    }
-    log(`vagrant: ${shells.size} machines up and answering SSH, each with its own host key (${seconds(t0)} s)`);
-    return session(lab, v, shells, async () => {
-      const t1 = Date.now();
-      await finished;
-      const err = failed();
-      if (err) throw err;
-      log(`vagrant up: finished its own readiness checks (${seconds(t1)} s after provisioning)`);
-    });
+    return startMachines(lab, v, dir, save, log);
   },
 
   open: async (lab, v) => {

@@ -102,8 +102,9 @@ export function kernelCommandLine(lab: Lab, host: LabHost, publicKey: string): s
   return `${KERNEL_ARGS} lvslab.host=${host.name} lvslab.nics=${nics}${ipvs} lvslab.key=${publicKey}`;
 }
 
-export function vagrantfile(lab: Lab, o: VagrantfileOptions): string {
-  const lines = [
+/** The settings every machine shares: the box, SSH as root with the lab's key. */
+function configLines(lab: Lab, o: VagrantfileOptions): string[] {
+  return [
     `# lvs-lab: lab "${lab.name}" (${lab.forwarding.toUpperCase()}, VIP ${lab.vip}), generated from the lab model; \`npm run lab -- vagrantfile\` prints it.`,
     '# Use it as any Vagrantfile: VAGRANT_CWD=<this directory> vagrant status | vagrant ssh director',
     '# Nothing here looks up Vagrant Cloud: the box comes from a local file.',
@@ -131,7 +132,12 @@ export function vagrantfile(lab: Lab, o: VagrantfileOptions): string {
           `  config.ssh.proxy_command = ${rb(namespaceProxy(o.netns).join(' '))}`,
         ]
       : []),
-    '',
+  ];
+}
+
+/** libvirt's settings for every machine: emulated CPU, no graphics or USB, the management network, direct boot. */
+function providerLines(lab: Lab, o: VagrantfileOptions): string[] {
+  return [
     '  config.vm.provider :libvirt do |lv|',
     `    lv.driver = ${rb(o.driver)}`,
     '    lv.cpu_mode = "custom"',
@@ -154,21 +160,34 @@ export function vagrantfile(lab: Lab, o: VagrantfileOptions): string {
     '    lv.random model: "random"',
     '  end',
   ];
-  for (const host of hostsOf(lab)) {
-    lines.push('', `  # ${host.role} ${host.ip}`, `  config.vm.define ${rb(host.name)} do |m|`);
-    for (const nic of labNics(lab, host))
-      lines.push(
+}
+
+/** One machine per host: its lab NICs (no DHCP, addressed by the kit) and its kernel command line. */
+function machineLines(lab: Lab, host: LabHost, o: VagrantfileOptions): string[] {
+  return [
+    '',
+    `  # ${host.role} ${host.ip}`,
+    `  config.vm.define ${rb(host.name)} do |m|`,
+    ...labNics(lab, host).map(
+      (nic) =>
         `    m.vm.network :private_network, libvirt__network_name: ${rb(nic.network)}, libvirt__forward_mode: "veryisolated", ` +
-          `libvirt__dhcp_enabled: false, auto_config: false, mac: ${rb(nic.mac)}  # ${nic.dev} ${nic.ip}/${nic.prefix}`,
-      );
-    lines.push(
-      '    m.vm.provider :libvirt do |lv|',
-      `      lv.management_network_mac = ${rb(mgmtMac(host.ip))}`,
-      `      lv.cmd_line = ${rb(kernelCommandLine(lab, host, o.publicKey))}`,
-      '    end',
-      '  end',
-    );
-  }
-  lines.push('end', '');
-  return lines.join('\n');
+        `libvirt__dhcp_enabled: false, auto_config: false, mac: ${rb(nic.mac)}  # ${nic.dev} ${nic.ip}/${nic.prefix}`,
+    ),
+    '    m.vm.provider :libvirt do |lv|',
+    `      lv.management_network_mac = ${rb(mgmtMac(host.ip))}`,
+    `      lv.cmd_line = ${rb(kernelCommandLine(lab, host, o.publicKey))}`,
+    '    end',
+    '  end',
+  ];
+}
+
+export function vagrantfile(lab: Lab, o: VagrantfileOptions): string {
+  return [
+    ...configLines(lab, o),
+    '',
+    ...providerLines(lab, o),
+    ...hostsOf(lab).flatMap((host) => machineLines(lab, host, o)),
+    'end',
+    '',
+  ].join('\n');
 }
