@@ -41,7 +41,7 @@ const writeEngineState = (state: EngineState) => writeJson(stateFile(), state);
 const VM_DOCKER_SOCKET = '/var/run/docker.sock';
 
 /** A GET of dockerd's API in the VM that succeeds when it answers 2xx. Asked with curl rather than the docker CLI: a
- * 46 MB Go program takes 1-2 s a run under emulation. */
+ * large Go program is slow to start under emulation. */
 const dockerApi = (path: string) => `curl -sf --unix-socket ${VM_DOCKER_SOCKET} http://docker${path} >/dev/null`;
 
 /** dockerd inside the VM, detached from the SSH session; waits until it answers. */
@@ -85,7 +85,7 @@ const BUILD_LAYERS = [
 const ENGINE_FLAVOUR: VmFlavour = { name: 'engine', prepare: [START_DOCKERD, IMPORT_BASE, BUILD_LAYERS] };
 
 /** Waits for dockerd in the engine VM (starting it if needed) and imports the base image if it is missing: one
- * command, each script in a subshell of its own (a session channel costs ~0.2-0.5 s under emulation). */
+ * command, each script in a subshell of its own (a session channel is slow to open under emulation). */
 async function engineReady(shell: Shell, log: Log): Promise<void> {
   const t = Date.now();
   await mustExec(
@@ -104,7 +104,7 @@ export async function engineUp(log: Log = () => {}): Promise<void> {
   if (vmRunning(existing?.vm)) {
     log(`engine VM already running (qemu pid ${existing.vm.pid})`);
     // The checks run over the VM's master connection (started first if it went away): a running engine costs no SSH
-    // handshake (~1.2 s under emulation).
+    // handshake.
     const shell = await engineMachine();
     forwarded();
     try {
@@ -143,7 +143,7 @@ async function forwardDockerSocket(): Promise<void> {
  * The engine VM's own shell (its kernel, iptables; its `docker` where this host has none) over the VM's master
  * connection, with the VM's Docker socket forwarded to dockerSocket() on that same connection: the Docker provider's
  * API calls and this host's `docker` CLI then share it, where with ssh:// each connection started `ssh` here and
- * `docker system dial-stdio` in the VM (~2.3 s each under software emulation). Either is made again if it went away.
+ * `docker system dial-stdio` in the VM. Either is made again if it went away.
  */
 export async function engineMachine(): Promise<Shell> {
   const state = await readEngineState();

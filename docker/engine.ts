@@ -26,7 +26,7 @@ export interface DockerEngine {
   kind: EngineKind;
   /**
    * Runs `docker` against this engine. For the VM's engine that is this host's CLI through the forwarded socket when
-   * this host has one: the VM's own CLI costs ~1.5 s of emulated CPU per command before it sends anything.
+   * this host has one: the VM's own CLI is slow to start under emulation, for every command.
    */
   docker: Shell;
   /** The engine's machine, for what is not Docker's (its kernel, iptables): this host, or the VM over SSH, opened on

@@ -97,17 +97,17 @@ export const netemArgs = (n: Netem): string =>
     .join(' ');
 
 /** Re-applies the host's own part of the plan: what a link taken down or httpd stopped removed comes back. */
-async function reapply(a: LabAccess, host: LabHost): Promise<void> {
-  const plan = planLab(a.lab, { httpd: a.httpd });
-  await applyPlan({ ...plan, hosts: plan.hosts.filter((h) => h.host.name === host.name) }, a.transport);
+async function reapply(access: LabAccess, host: LabHost): Promise<void> {
+  const plan = planLab(access.lab, { httpd: access.httpd });
+  await applyPlan({ ...plan, hosts: plan.hosts.filter((h) => h.host.name === host.name) }, access.transport);
 }
 
 /** Makes (or undoes) one fault on one host of a running lab; returns what it did, for the user. */
-export async function applyFault(a: LabAccess, hostName: string, fault: Fault): Promise<string> {
-  const { power } = a;
-  const host = hostNamed(a.lab, hostName);
-  const ifaces = labInterfaces(a.lab, host);
-  const onHost = (command: string) => must(a, host.name, command);
+export async function applyFault(access: LabAccess, hostName: string, fault: Fault): Promise<string> {
+  const { power } = access;
+  const host = hostNamed(access.lab, hostName);
+  const ifaces = labInterfaces(access.lab, host);
+  const onHost = (command: string) => must(access, host.name, command);
   if (fault.kind === 'host' && !power)
     throw new UserError(`fault: host ${fault.up ? 'start' : 'stop'} is not supported on this testbed`);
   if (fault.kind === 'httpd' && host.role !== 'realserver')
@@ -120,16 +120,16 @@ export async function applyFault(a: LabAccess, hostName: string, fault: Fault): 
     }
     case 'link':
       await onHost(ifaces.map((i) => `ip link set ${i} ${fault.up ? 'up' : 'down'}`).join(' && '));
-      if (fault.up) await reapply(a, host);
+      if (fault.up) await reapply(access, host);
       return `${host.name}: ${ifaces.join(', ')} ${fault.up ? 'up (its plan re-applied)' : 'down'}`;
     case 'httpd':
-      if (fault.up) await reapply(a, host);
-      else await onHost(stopHttpd(httpdFiles(a.httpd, host.name).pidFile));
+      if (fault.up) await reapply(access, host);
+      else await onHost(stopHttpd(httpdFiles(access.httpd, host.name).pidFile));
       return `${host.name}: httpd ${fault.up ? 'started' : 'stopped'}`;
     case 'host':
       if (fault.up) {
         await power!.start(host.name);
-        await reapply(a, host); // what its links going down took (routes) comes back
+        await reapply(access, host); // what its links going down took (routes) comes back
       } else await power!.stop(host.name);
       return `${host.name}: ${fault.up ? 'started again' : 'stopped'}`;
     case 'clear':
@@ -137,7 +137,7 @@ export async function applyFault(a: LabAccess, hostName: string, fault: Fault): 
       await onHost(
         ifaces.map((i) => `{ tc qdisc del dev ${i} root 2>/dev/null; ip link set ${i} up; }`).join('; ') + '; true',
       );
-      await reapply(a, host);
+      await reapply(access, host);
       return `${host.name}: every fault cleared (netem removed, links up, its plan re-applied)`;
   }
 }
@@ -157,9 +157,9 @@ export interface InForce {
 export const faultText = (f: InForce): string => `${f.host}: ${f.what}`;
 
 /** What is in force on each host, read from its kernel: netem qdiscs, links down, httpd not running, stopped. */
-export async function faultsInForce(a: LabAccess): Promise<InForce[]> {
-  const { power } = a;
-  const { lab } = a;
+export async function faultsInForce(access: LabAccess): Promise<InForce[]> {
+  const { power } = access;
+  const { lab } = access;
   const per = await Promise.all(
     hostsOf(lab).map(async (host): Promise<InForce[]> => {
       if (power && (await power.stopped(host.name))) return [{ host: host.name, kind: 'host', what: 'host stopped' }];
@@ -170,10 +170,10 @@ export async function faultsInForce(a: LabAccess): Promise<InForce[]> {
             `ip -o link show dev ${i} | grep -q '[<,]UP[,>]' || echo 'link ${i} down'`,
         ),
         ...(host.role === 'realserver'
-          ? [`${daemonRunning(httpdFiles(a.httpd, host.name).pidFile)} || echo 'httpd stopped'`]
+          ? [`${daemonRunning(httpdFiles(access.httpd, host.name).pidFile)} || echo 'httpd stopped'`]
           : []),
       ].join('\n');
-      const out = await must(a, host.name, script);
+      const out = await must(access, host.name, script);
       return out
         .split('\n')
         .filter(Boolean)

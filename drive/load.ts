@@ -230,10 +230,10 @@ function curlCommand(url: string, o: LoadOptions, addresses: string[]): string {
 }
 
 /** The director's connection table by state (`ipvsadm -lnc`), on the directors holding the VIP or not. */
-async function connectionStates(a: LabAccess): Promise<Record<string, number>> {
+async function connectionStates(access: LabAccess): Promise<Record<string, number>> {
   const states: Record<string, number> = {};
-  for (const d of directorsOf(a.lab)) {
-    const out = await must(a, d.name, 'ipvsadm -lnc 2>/dev/null || true');
+  for (const d of directorsOf(access.lab)) {
+    const out = await must(access, d.name, 'ipvsadm -lnc 2>/dev/null || true');
     for (const m of out.matchAll(/^\S+\s+\S+\s+(\S+)\s+\d+\.\d+\.\d+\.\d+:\d+/gm))
       states[m[1]] = (states[m[1]] ?? 0) + 1;
   }
@@ -242,19 +242,19 @@ async function connectionStates(a: LabAccess): Promise<Record<string, number>> {
 
 /** Runs the load from the lab's client; `progress` gets the responses counted so far, about once a second. */
 export async function runLoad(
-  a: LabAccess,
+  access: LabAccess,
   options: LoadOptions,
   progress?: (done: number) => void,
 ): Promise<LoadResult> {
   const o = checkLoadOptions(options);
-  const { lab } = a;
+  const { lab } = access;
   const url = `http://${lab.vip}${lab.service.port === 80 ? '' : `:${lab.service.port}`}${o.path}`;
   const client = lab.client.name;
   let tally: Tally;
   if (o.clients === 1) {
-    const { dir, file } = scratchOf(await must(a, client, `${scratchFiles('load')} && echo $d`));
+    const { dir, file } = scratchOf(await must(access, client, `${scratchFiles('load')} && echo $d`));
     try {
-      const res = await a.transport.run(client, wrkCommand(url, o, file), {
+      const res = await access.transport.run(client, wrkCommand(url, o, file), {
         timeoutMs: (MAX_SECONDS + 60) * 1000,
         onStdout: (chunk) => {
           for (const m of String(chunk).matchAll(/#lvs-lab-progress (\d+)/g)) progress?.(Number(m[1]) * wrkThreads(o));
@@ -263,29 +263,29 @@ export async function runLoad(
       if (res.code !== 0) throw new Error(`${client}: wrk failed (exit ${res.code}): ${res.stderr.trim().slice(-500)}`);
       tally = parseWrkRun(res.stdout);
     } finally {
-      await a.transport.run(client, `rm -rf ${dir}`);
+      await access.transport.run(client, `rm -rf ${dir}`);
     }
-  } else tally = await curlLoad(a, url, o);
-  return summarise(lab, tally, await connectionStates(a));
+  } else tally = await curlLoad(access, url, o);
+  return summarise(lab, tally, await connectionStates(access));
 }
 
 /** --clients K: K-1 extra addresses on the client's lab interface for the run, one curl loop each. */
-async function curlLoad(a: LabAccess, url: string, o: LoadOptions): Promise<Tally> {
-  const { lab } = a;
+async function curlLoad(access: LabAccess, url: string, o: LoadOptions): Promise<Tally> {
+  const { lab } = access;
   const addresses = clientAddresses(lab, o.clients);
   const prefix = lab.forwarding === 'nat' ? lab.outsidePrefixLength! : lab.prefixLength;
   const extra = addresses.slice(1);
   const add = extra.map((ip) => `ip addr add ${ip}/${prefix} dev eth0`).join(' && ');
   const del = extra.map((ip) => `ip addr del ${ip}/${prefix} dev eth0 2>/dev/null`).join('; ');
-  await must(a, lab.client.name, add);
+  await must(access, lab.client.name, add);
   try {
     const t0 = Date.now();
-    const res = await a.transport.run(lab.client.name, curlCommand(url, o, addresses), {
+    const res = await access.transport.run(lab.client.name, curlCommand(url, o, addresses), {
       timeoutMs: (MAX_SECONDS + 60) * 1000,
     });
     return parseCurlRun(res.stdout, (Date.now() - t0) / 1000);
   } finally {
-    await a.transport.run(lab.client.name, `${del}; true`);
+    await access.transport.run(lab.client.name, `${del}; true`);
   }
 }
 

@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-# Both in one node start (~0.2 s each): this runs before every `npm run pulumi` command.
+# Both in one node start: this runs before every `npm run pulumi` command.
 read -r PULUMI_VERSION DOCKER_VERSION < <(node -p "const p = require('./package-lock.json').packages;
   ['pulumi', 'docker'].map((n) => p['node_modules/@pulumi/' + n].version).join(' ')")
 [ -n "${DOCKER_VERSION:-}" ] || { echo "install-pulumi: package-lock.json names no @pulumi/pulumi or @pulumi/docker" >&2; exit 1; }

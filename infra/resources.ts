@@ -50,7 +50,7 @@ type Inputs<T> = { [K in keyof T]: pulumi.Input<T[K]> };
 /**
  * The lab's own instance of Pulumi's dynamic-resource provider, so the lab decides when Pulumi starts its plugin
  * process (docker-lab.ts: beside the network's creation). As the default provider it started only once the first
- * host's provisioning could run, ~2 s on the critical path under the emulated engine's load.
+ * host's provisioning could run, on the critical path under the emulated engine's load.
  */
 export class DynamicProvider extends pulumi.ProviderResource {
   constructor(name: string, opts?: pulumi.ResourceOptions) {

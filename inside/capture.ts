@@ -24,16 +24,16 @@ export interface CaptureFile {
 }
 
 export async function capture(
-  a: LabAccess,
+  access: LabAccess,
   hosts: string[],
   requests: number,
   outDir: string,
 ): Promise<{ bodies: string[]; files: CaptureFile[] }> {
-  const { lab } = a;
+  const { lab } = access;
   const targets = hosts.flatMap((name) => labInterfaces(lab, hostNamed(lab, name)).map((dev) => ({ host: name, dev })));
   // A host whose lab interface is missing (a lab half torn down) is refused before any capture starts.
   for (const t of targets) {
-    const res = await a.transport.run(t.host, `test -e /sys/class/net/${t.dev}`);
+    const res = await access.transport.run(t.host, `test -e /sys/class/net/${t.dev}`);
     if (res.code !== 0) throw new UserError(`capture: ${t.host} has no lab interface ${t.dev}`);
   }
   const started: Array<{ host: string; dev: string; dir: string; file: string; stop(): Promise<void> }> = [];
@@ -42,9 +42,15 @@ export async function capture(
     for (const t of targets)
       started.push({
         ...t,
-        ...(await startTcpdump(a, t.host, (f) => `-i ${t.dev} -U -c ${MAX_PACKETS} -w ${f}.pcap`, 'pcap', MAX_SECONDS)),
+        ...(await startTcpdump(
+          access,
+          t.host,
+          (f) => `-i ${t.dev} -U -c ${MAX_PACKETS} -w ${f}.pcap`,
+          'pcap',
+          MAX_SECONDS,
+        )),
       });
-    bodies = await fetchSequence(a, requests);
+    bodies = await fetchSequence(access, requests);
   } finally {
     // Every capture that started is stopped, whatever failed: no tcpdump is left running.
     await Promise.all(started.map((c) => c.stop()));
@@ -52,11 +58,11 @@ export async function capture(
   await mkdir(outDir, { recursive: true });
   const files = await Promise.all(
     started.map(async ({ host, dev, dir, file: r }): Promise<CaptureFile> => {
-      const summary = (await must(a, host, `tcpdump -e -n -r ${r}.pcap tcp port ${lab.service.port} 2>/dev/null`))
+      const summary = (await must(access, host, `tcpdump -e -n -r ${r}.pcap tcp port ${lab.service.port} 2>/dev/null`))
         .split('\n')
         .filter(Boolean);
-      const packets = Number((await must(a, host, `tcpdump -n -r ${r}.pcap 2>/dev/null | wc -l`)).trim());
-      const pcap = Buffer.from((await must(a, host, `base64 -w0 ${r}.pcap; rm -rf ${dir}`)).trim(), 'base64');
+      const packets = Number((await must(access, host, `tcpdump -n -r ${r}.pcap 2>/dev/null | wc -l`)).trim());
+      const pcap = Buffer.from((await must(access, host, `base64 -w0 ${r}.pcap; rm -rf ${dir}`)).trim(), 'base64');
       const file = join(outDir, `${host}${dev === 'eth0' ? '' : `-${dev}`}.pcap`);
       await writeFile(file, pcap);
       return { host, dev, file, packets, summary };

@@ -43,13 +43,13 @@ const NOTES = {
 } as const;
 
 /** Sends `requests` requests to the VIP from the client, then reads what each host shows of them. */
-export async function observe(a: LabAccess, requests = 6): Promise<{ bodies: string[]; sections: Section[] }> {
-  const { lab } = a;
+export async function observe(access: LabAccess, requests = 6): Promise<{ bodies: string[]; sections: Section[] }> {
+  const { lab } = access;
   const note = NOTES[lab.forwarding];
   // A curl per request, as the seed runs it: the realserver then holds each connection's TIME_WAIT, which netstat shows.
-  const bodies = await fetchSequence(a, requests, { perRequest: true });
+  const bodies = await fetchSequence(access, requests, { perRequest: true });
   const run = async (host: string, command: string, why: string): Promise<Section> => {
-    const res = await a.transport.run(host, command);
+    const res = await access.transport.run(host, command);
     return { host, command, output: (res.stdout + res.stderr).trimEnd(), note: why };
   };
   const port = lab.service.port;

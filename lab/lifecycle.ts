@@ -49,6 +49,8 @@ export interface UpOptions {
   log?: Log;
   onStep?: (outcome: StepOutcome) => void;
   plan?: Omit<PlanOptions, 'httpd'>;
+  /** Runs on a running lab's session before its plan is re-applied (under the lab's lock); throwing stops the re-apply. */
+  beforeReapply?: (session: LabSession) => Promise<void>;
 }
 
 export interface DownOptions {
@@ -134,6 +136,7 @@ async function reopen(labs: Labs, existing: LabState, lab: Lab, options: UpOptio
   const session = await labs.testbeds[existing.testbed].open(lab, existing.testbedState);
   try {
     await session.preflight({ rebuilding: true });
+    await options.beforeReapply?.({ ...session, lab: existing.lab, testbed: existing.testbed });
     await writeState({ ...existing, lab });
   } catch (err) {
     await session.close();

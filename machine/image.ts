@@ -38,8 +38,8 @@ export const VM_PACKAGES = [
 /**
  * The Docker engine for Docker labs on hosts whose kernel lacks IPVS (started only by `lab engine up`), from Debian's
  * next suite rather than bookworm's 20.10: from Docker 28 on, a container's start no longer runs the
- * `libnetwork-setkey` prestart hook, which under software emulation was a new dockerd process and ~3.9 s of each
- * container's 4-5 s start (README, "Docker labs with Pulumi"). Only these packages come from there; everything they
+ * `libnetwork-setkey` prestart hook, which under software emulation was a new dockerd process and most of each
+ * container's start (README, "Docker labs with Pulumi"). Only these packages come from there; everything they
  * need that bookworm has (libc, runc, iptables) stays bookworm's.
  */
 const DOCKER_SUITE = 'forky';
@@ -147,7 +147,7 @@ async function finishImage(work: string, rootfs: string, dockerVersion: string, 
   );
 }
 
-/** Returns the cached image, building it first when its inputs changed or it was never built (~90 s). */
+/** Returns the cached image, building it first when its inputs changed or it was never built. */
 export async function ensureImage(log: (msg: string) => void = () => {}): Promise<VmImage> {
   const dir = await imageDir();
   const cached = await readImage(dir);
@@ -201,7 +201,7 @@ export async function sweepInterruptedBuilds(images = join(cacheDir(), 'images')
 
 /**
  * Removes the cached images other than `current` (those of older inputs: an earlier kit's, another mirror's) that no
- * running VM uses, and returns their names. Each is ~2.5 GB with its saved VMs, and a new image leaves them unused,
+ * running VM uses, and returns their names. Each is gigabytes with its saved VMs, and a new image leaves them unused,
  * as a new box leaves the old boxes (testbed/vagrant/box.ts). A VM started from one keeps it until the next build.
  */
 export async function sweepStaleImages(current: string, images = join(cacheDir(), 'images')): Promise<string[]> {
@@ -305,7 +305,7 @@ async function configureRootfs(rootfs: string): Promise<void> {
 }
 
 /** The kernel's ELF image, out of Debian's xz-compressed bzImage: qemu boots it directly (PVH entry), which saves the
- * ~5 s the in-guest decompressor takes under software emulation. */
+ * time the in-guest decompressor takes under software emulation. */
 async function uncompressedKernel(bzImage: string, out: string): Promise<void> {
   const data = await readFile(bzImage);
   const at = data.indexOf(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])); // the xz stream's magic

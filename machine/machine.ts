@@ -103,7 +103,7 @@ async function waitForSsh(
 }
 
 /** A VM as its users get it: commands over its master connection (master.ts), its own ones in one resident login
- * shell, so they pay for one SSH session channel (sshd's fork and root's bash, ~0.17 s under emulation) rather than
+ * shell, so they pay for one SSH session channel (sshd's fork and root's bash under software emulation) rather than
  * one each. */
 const machineShell = (shell: Shell): Shell => withResidents(shell, LOGIN_SHELL);
 
@@ -235,8 +235,8 @@ async function restoreMachine(
         firstKeys: [saved.keyFile],
       }),
     );
-    // taskset is the image's static busybox: under emulation it starts in ~15 ms, Debian's dynamically linked one in
-    // ~80 ms (measured), and this is on the way to every lab's first command. (busybox's date takes whole seconds.)
+    // taskset is the image's static busybox: under emulation it starts several times faster than Debian's dynamically
+    // linked one, and this is on the way to every lab's first command. (busybox's date takes whole seconds.)
     const own = [
       `printf 'ssh-ed25519 %s lvs-lab\\n' '${publicKey}' > /root/.ssh/authorized_keys`,
       `date -s @${(Date.now() / 1000).toFixed(3)} >/dev/null`,

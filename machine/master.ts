@@ -1,6 +1,6 @@
 // A VM's one SSH connection for its whole life: an OpenSSH ControlMaster started when the VM comes up (or by the first
 // command that finds none) and ended with the VM. Every command of this process and of later ones (verify, exec, an
-// `up` again) is then a session on it, ~0.2 s under software emulation, where a connection of its own costs ~1 s of
+// `up` again) is then a session on it, cheap where a connection of its own pays a whole
 // handshake (sshd's re-exec and the key exchange, in the emulated guest). Nothing records its pid: it is found by its
 // control path, which is in its command line.
 import { spawn } from 'node:child_process';

@@ -30,7 +30,7 @@ export function chooseAccel(): Accel {
   };
   if (forced === 'kvm' || (forced !== 'tcg' && kvmUsable()))
     return { name: 'kvm', args: ['-accel', 'kvm', '-cpu', 'host'] };
-  // qemu64 boots faster than -cpu max under TCG (measured ~6 s).
+  // qemu64 boots faster than -cpu max under TCG.
   return { name: 'tcg', args: ['-accel', 'tcg', '-cpu', 'qemu64'] };
 }
 
@@ -50,10 +50,9 @@ export const VCPUS = 2;
 
 /**
  * The kernel command line every VM of the kit boots with (the vm testbed's, the engine VM's, each Vagrant machine's),
- * before its own `lvslab.*` settings. Two settings only save boot time under software emulation (a Vagrant machine's
- * boot 8.1-9.3 s of a core down to 6.4-7.3 s, measured one at a time): `acpi=noirq` routes PCI interrupts by the
- * BIOS's table instead of running the ACPI link methods, ~0.25 s of interpreted AML per PCI device; `cryptomgr.notests`
- * skips the crypto self-tests, 0.7 s.
+ * before its own `lvslab.*` settings. Two settings only save boot time under software emulation (bench/HISTORY.md has
+ * the figures): `acpi=noirq` routes PCI interrupts by the BIOS's table instead of running the ACPI link methods,
+ * interpreted per PCI device; `cryptomgr.notests` skips the crypto self-tests.
  */
 export const KERNEL_ARGS =
   'console=ttyS0 quiet root=/dev/vda rw net.ifnames=0 panic=-1 acpi=noirq cryptomgr.notests init=/sbin/lvs-lab-init';
@@ -103,7 +102,7 @@ export interface BootOptions {
  * a restored VM maps the saved file `share=off`, copy-on-write, as its overlay sits on the saved disk: what it writes
  * stays its own, the file never changes, and pages it never touches are never read. With the x-ignore-shared
  * capability (saved.ts sets it at both ends, over QMP) qemu's migration stream leaves shared RAM out, so the state
- * holds the devices alone and a restore loads no memory: the engine VM's ~1 GB of it took 1.2-1.4 s (measured).
+ * holds the devices alone and a restore loads no memory: the engine VM's memory is never copied.
  */
 const ramFile = (o: BootOptions, mb: number): string[] => {
   const file = o.restore ? { path: o.restore.ram, share: 'off' } : o.saveRamTo && { path: o.saveRamTo, share: 'on' };

@@ -1,6 +1,6 @@
 // Saved booted VMs: a VM is booted from the image once, prepared, and its memory and devices saved (qemu migration
 // to a file) together with its disk at that moment. A lab then starts by restoring that state over a throwaway
-// overlay of the saved disk: ~3 s to SSH under software emulation instead of ~15 s of booting. Cached beside the
+// overlay of the saved disk: SSH answers in a fraction of a boot's time under software emulation. Cached beside the
 // image, under a hash of everything the state depends on (the image, the qemu command line and version, what was
 // prepared); a restored VM gets its own SSH key, clock and random seed before anyone uses it (machine.ts).
 import { createHash } from 'node:crypto';
@@ -31,11 +31,11 @@ export interface VmFlavour {
 
 /**
  * What labs run stays cached: after a restore, the first start of each program would otherwise read it from disk
- * (measured: curl 0.7 s cold against 0.3 s, ip 0.14 s against 0.07 s), and a lab starts a dozen of them.
+ * , and a lab starts a dozen of them.
  */
 export const LAB_VM: VmFlavour = {
   name: 'lab',
-  // Every lab's network is a bridge with veths: their modules loaded before the save, not by the first lab (~0.5 s).
+  // Every lab's network is a bridge with veths: their modules loaded before the save, not by the first lab.
   prepare: ['modprobe -a bridge veth'],
   cached: [
     ...LAB_TOOLS,
@@ -190,7 +190,7 @@ async function removeStaleStates(flavour: VmFlavour, image: VmImage, final: stri
 }
 
 /**
- * Boots a VM of this flavour from the image, prepares it and saves it (about a cold boot plus 3 s, once per
+ * Boots a VM of this flavour from the image, prepares it and saves it (about a cold boot, once per
  * image and qemu). `connect` waits for the booted VM's sshd (machine.ts owns SSH waits). Built beside its final
  * place and renamed: an interrupted save never looks like a saved state, and of two processes saving at once one wins.
  */

@@ -55,7 +55,7 @@ export const HOST_SCRIPT_TIMEOUT_SECONDS = 600;
  * `ip netns exec`) instead of one or two per step. Per step: skip it when its check passes, else run its edit form
  * when the edit's check passes, else its command; print the outcome line; at the first failure stop with its exit
  * code. Each step and check runs in a subshell (its `exit`, `cd` or variables stay its own) rather than a shell of
- * its own: starting a process costs ~0.1 s under software emulation. Each step's stderr follows a marker line on
+ * its own: starting a process is slow under software emulation. Each step's stderr follows a marker line on
  * the script's stderr, so a failure reports that step's alone.
  */
 export function stepsScript(steps: Step[]): string {

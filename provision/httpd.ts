@@ -69,7 +69,7 @@ export function instanceConfig(files: HttpdFiles, serverName: string, port: numb
 /**
  * Starts httpd. A host of its own starts Debian's apache2 with Debian's control script, where the seed has
  * `service httpd start`: `apache2ctl start` is what Debian's init script runs after a config test of its own (which
- * cost ~3 s of emulated CPU per container), and under systemd it hands over to `systemctl start apache2` itself.
+ * cost time per container), and under systemd it hands over to `systemctl start apache2` itself.
  * Namespaces sharing a filesystem start their own instance with its config.
  */
 export function startCommand(layout: HttpdLayout, files: HttpdFiles): string {

@@ -1,6 +1,6 @@
 // Resident shells: a long-lived `sh` entered into a host once (an SSH channel, `ip netns exec`, `docker exec -i`)
 // that then runs the host's commands one after another, as Mininet keeps one shell per host. Under software
-// emulation every process started costs ~0.1 s, and entering a host starts three or four (sshd's session, the login
+// emulation every process started is slow, and entering a host starts three or four (sshd's session, the login
 // shell, ip netns exec, sh) before the command's own; a resident shell pays that once, and each command then costs
 // one fork (a subshell). Results are the same as a one-shot `sh -c`: stdout, stderr and the exit code, each command
 // in a subshell of its own (its `exit`, `cd` and variables stay its own), with /dev/null as its input.

@@ -51,14 +51,14 @@ export function shq(word: string): string {
 
 /** Succeeds when the daemon whose pid file this is runs (so a re-apply starts no second one). */
 export function daemonRunning(pidFile: string): string {
-  // The shell's own read and kill: no process started (each costs ~0.1 s under software emulation).
+  // The shell's own read and kill: no process started (each is slow to start under software emulation).
   // (`read` fails on a last line without a newline, so its status is not the test: an empty $pid is.)
   return `{ pid=; read pid < ${shq(pidFile)}; } 2>/dev/null; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null`;
 }
 
 /**
  * `commands` side by side as background jobs of one script, which fails (exit 1) when any of them does: for
- * independent commands on one machine whose own start-up dominates under emulation (each `ip` ~0.1 s), on 2 vCPUs.
+ * independent commands on one machine whose own start-up dominates under emulation (each `ip`), on 2 vCPUs.
  */
 export function sideBySideScript(commands: string[]): string {
   return [

@@ -32,7 +32,7 @@ export interface SshTarget {
 
 /**
  * A fresh ed25519 key pair in OpenSSH format. ssh2's generator drops a leading zero byte of the public key about one
- * time in a hundred, and such a key parses nowhere (measured: 2 in 200): generate again until it parses.
+ * time in a hundred, and such a key parses nowhere: generate again until it parses.
  */
 export function newSshKeyPair(): { private: string; public: string } {
   for (;;) {
@@ -58,8 +58,8 @@ export async function opensshOptions(t: SshTarget): Promise<string[]> {
     `UserKnownHostsFile=${knownHosts}`,
     '-o',
     'StrictHostKeyChecking=yes',
-    // OpenSSH 9's default key exchange adds sntrup761, ~0.25 s more of the guest's CPU under emulation per handshake
-    // (measured: 1.2-1.4 s against 0.95-1.15 s); these are the kit's own machines, on loopback or their own network.
+    // OpenSSH 9's default key exchange adds sntrup761, which costs the emulated guest's CPU on every handshake;
+    // these are the kit's own machines, on loopback or their own network.
     '-o',
     'KexAlgorithms=curve25519-sha256,curve25519-sha256@libssh.org',
     ...(t.proxy ? ['-o', `ProxyCommand=${t.proxy.join(' ')}`] : []),
@@ -68,7 +68,7 @@ export async function opensshOptions(t: SshTarget): Promise<string[]> {
 
 /**
  * Commands through an OpenSSH master connection that is already up (its ControlPath): each is a new session on that
- * connection, ~0.25 s under software emulation, where a new connection's handshake costs ~1.2 s. Should the master be
+ * connection under software emulation, where a new connection pays a whole handshake. Should the master be
  * gone, `ssh` connects anew with the same key and pinned host key.
  */
 export class OpensshShell implements Shell {

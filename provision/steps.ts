@@ -21,7 +21,7 @@ export interface Step {
 }
 
 // Checks read with the shell's own `read` and match with `case` where they can: every process a check starts costs
-// ~0.1 s under software emulation, and a lab runs dozens of checks.
+// time under software emulation, and a lab runs dozens of checks.
 /** A check that the file's first line is `value` (its status is not `read`'s: that fails on a last line without a
  * newline, and /proc/sys files end early for a shell reading them a byte at a time). */
 export const firstLineIs = (file: string, value: string) =>
@@ -72,7 +72,7 @@ export const IPVS_PROC_TABLE = '/proc/net/ip_vs';
 
 /**
  * Reads the lab's virtual service from the kernel's IPVS table of the namespace (/proc/net/ip_vs) with the shell's
- * own `read`, so a check starts no process (ipvsadm piped to grep is two, ~0.1 s each under emulation): `$svc` becomes
+ * own `read`, so a check starts no process (ipvsadm piped to grep is two under software emulation): `$svc` becomes
  * its scheduler and flags ("rr"; empty when there is no such service) and `$dests` its destinations, each as
  * "|ADDR:PORT FORWARD WEIGHT" in the kernel's hex.
  */

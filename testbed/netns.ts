@@ -16,7 +16,7 @@ import { kernelHasIpvs } from '../provision/host-needs.js';
 
 /**
  * `ip -batch` fed the lines of `lines` (a shell list that echoes them): one process for several changes, each costs
- * ~0.1 s under software emulation. Lines behind `[ -e ... ] ||` are only for what is missing, so a network left half
+ * time under software emulation. Lines behind `[ -e ... ] ||` are only for what is missing, so a network left half
  * built (an interrupted `up`) is completed rather than refused.
  */
 const ipBatch = (lines: string[], ns?: string) =>
@@ -133,7 +133,7 @@ const perNamespace = (line: string) => `for ns in $live; do echo "${line} $ns"; 
 /**
  * One script that removes everything networkSteps and the lab's hosts created, tolerating parts already gone. All
  * namespaces at once: their processes (httpd) are signalled together and awaited together, and each `ip` reads or
- * changes them all (a process costs ~0.1 s under software emulation).
+ * changes them all (a process is slow to start under software emulation).
  */
 export function teardownScript(lab: Lab): string {
   const n = netnsNames(lab);

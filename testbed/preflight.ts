@@ -14,7 +14,7 @@ const PROBE_SERVICE = '192.0.2.1:80';
  */
 export function preflightScript(lab: Lab, { ipvs = true, nameChecks = [] as string[] } = {}): string {
   const sched = lab.service.scheduler;
-  // Each process started costs ~0.1 s under software emulation: shell tests and reads (the effective uid from
+  // Each process started is slow under software emulation: shell tests and reads (the effective uid from
   // /proc/self/status rather than `id -u`), modprobe only for a module not loaded yet, and the IPVS probe's second
   // ipvsadm only to tell "no IPVS" from "no such scheduler".
   return [

@@ -10,20 +10,20 @@ import { pollFor, sleep, waitFor } from '../base/wait.js';
 export const peerOf = (lab: Lab, name: string): string => directorsOf(lab).find((d) => d.name !== name)!.name;
 
 /** A director "dies" on the lab network: its eth0 goes down (keepalived sees the link go and drops to FAULT). */
-export const cutDirector = (a: LabAccess, name: string) => must(a, name, 'ip link set eth0 down');
+export const cutDirector = (access: LabAccess, name: string) => must(access, name, 'ip link set eth0 down');
 /** ...and comes back. */
-export const restoreDirector = (a: LabAccess, name: string) => must(a, name, 'ip link set eth0 up');
+export const restoreDirector = (access: LabAccess, name: string) => must(access, name, 'ip link set eth0 up');
 
 /** Seconds until `name` alone holds the VIP, polled every 100 ms from now; undefined past `limit` seconds. */
 export async function secondsUntilSoleHolder(
-  a: LabAccess,
+  access: LabAccess,
   name: string,
   limit: number,
   since = Date.now(),
 ): Promise<number | undefined> {
   return pollFor(
     async () => {
-      const holders = await vipHolders(a);
+      const holders = await vipHolders(access);
       return holders.length === 1 && holders[0] === name ? (Date.now() - since) / 1000 : undefined;
     },
     { within: limit * 1000 - (Date.now() - since), every: 100 },
@@ -39,21 +39,25 @@ export interface RequestLoop {
  * Starts, detached on the client, a bounded loop: a new connection to the VIP every `everyMs` for `seconds`, each
  * request given 1 s. Every descriptor is redirected, so the session that started it is free at once.
  */
-export async function startRequestLoop(a: LabAccess, seconds: number, everyMs = 100): Promise<RequestLoop> {
+export async function startRequestLoop(access: LabAccess, seconds: number, everyMs = 100): Promise<RequestLoop> {
   const loop =
     `end=$(($(date +%s) + ${Math.ceil(seconds)})); while [ $(date +%s) -lt $end ]; do t=$(date +%s.%N); ` +
-    `if b=$(curl -s --max-time 1 ${shq(serviceUrl(a.lab))}); then echo "$t ok $b"; else echo "$t fail"; fi; sleep ${everyMs / 1000}; done`;
+    `if b=$(curl -s --max-time 1 ${shq(serviceUrl(access.lab))}); then echo "$t ok $b"; else echo "$t fail"; fi; sleep ${everyMs / 1000}; done`;
   const { dir, file } = scratchOf(
     await must(
-      a,
-      a.lab.client.name,
+      access,
+      access.lab.client.name,
       `${scratchFiles('loop')} && (sh -c ${shq(loop)} </dev/null >$f.out 2>/dev/null & echo $! >$f.pid) && echo $d`,
     ),
   );
   return {
     results: async () => {
-      await must(a, a.lab.client.name, `${pidFrom(`${file}.pid`)} && while kill -0 $p 2>/dev/null; do sleep 0.2; done`);
-      const out = await must(a, a.lab.client.name, `cat ${file}.out; rm -rf ${dir}`);
+      await must(
+        access,
+        access.lab.client.name,
+        `${pidFrom(`${file}.pid`)} && while kill -0 $p 2>/dev/null; do sleep 0.2; done`,
+      );
+      const out = await must(access, access.lab.client.name, `cat ${file}.out; rm -rf ${dir}`);
       return out
         .split('\n')
         .filter(Boolean)
@@ -82,26 +86,26 @@ export interface Failover {
  * the backup's takeover timed, requests continuing `tailSeconds` after it. The cut director stays cut.
  */
 export async function failoverDrill(
-  a: LabAccess,
+  access: LabAccess,
   limitSeconds: number,
   { leadSeconds = 2, tailSeconds = 4 } = {},
 ): Promise<Failover> {
-  const [from] = await vipHolders(a);
+  const [from] = await vipHolders(access);
   if (!from) throw new Error('failover drill: no director holds the VIP');
-  const to = peerOf(a.lab, from);
-  const clientMacBefore = await clientNeighborMac(a);
-  const loop = await startRequestLoop(a, leadSeconds + limitSeconds + tailSeconds);
+  const to = peerOf(access.lab, from);
+  const clientMacBefore = await clientNeighborMac(access);
+  const loop = await startRequestLoop(access, leadSeconds + limitSeconds + tailSeconds);
   await sleep(leadSeconds * 1000);
   const cut = Date.now();
-  await cutDirector(a, from);
-  const takeoverSeconds = await secondsUntilSoleHolder(a, to, limitSeconds, cut);
+  await cutDirector(access, from);
+  const takeoverSeconds = await secondsUntilSoleHolder(access, to, limitSeconds, cut);
   const requests = await loop.results();
   return {
     from,
     to,
     takeoverSeconds,
     clientMacBefore,
-    clientMacAfter: await clientNeighborMac(a),
+    clientMacAfter: await clientNeighborMac(access),
     requests,
     failed: requests.filter((r) => !r.ok).length,
   };
@@ -120,50 +124,54 @@ export interface HeldConnection {
  * rest), detached; `finish` sends the end of the headers over the same connection. A connection that outlives a
  * failover answers; one the new MASTER does not know is reset.
  */
-export async function holdConnection(a: LabAccess): Promise<HeldConnection> {
-  const port = a.lab.service.port;
+export async function holdConnection(access: LabAccess): Promise<HeldConnection> {
+  const port = access.lab.service.port;
   // The script waits for the go file; its directory is made first so that the script can name it.
-  const { dir, file } = scratchOf(await must(a, a.lab.client.name, `${scratchFiles('held')} && echo $d`));
+  const { dir, file } = scratchOf(await must(access, access.lab.client.name, `${scratchFiles('held')} && echo $d`));
   const script = [
-    `exec 3<>/dev/tcp/${a.lab.vip}/${port} || exit 1`,
-    `printf 'GET / HTTP/1.1\\r\\nHost: ${a.lab.vip}\\r\\n' >&3`,
+    `exec 3<>/dev/tcp/${access.lab.vip}/${port} || exit 1`,
+    `printf 'GET / HTTP/1.1\\r\\nHost: ${access.lab.vip}\\r\\n' >&3`,
     `i=0; while [ ! -e ${file}.go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done`,
     // A reset that arrived first fails this write ("Connection reset by peer", on stderr) rather than the read.
     `printf 'Connection: close\\r\\n\\r\\n' >&3`,
     'timeout 5 cat <&3; echo "#lvs-lab-cat $?" >&2',
   ].join('\n');
   await must(
-    a,
-    a.lab.client.name,
+    access,
+    access.lab.client.name,
     `(bash -c ${shq(script)} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`,
   );
   // Its local port, once connected (the kernel's socket table names it).
   const client = await waitFor(
     async () => {
       const ss = await must(
-        a,
-        a.lab.client.name,
-        `ss -Htn state established dst ${a.lab.vip}:${port} | awk '{print $3}'`,
+        access,
+        access.lab.client.name,
+        `ss -Htn state established dst ${access.lab.vip}:${port} | awk '{print $3}'`,
       );
       return ss.split('\n').find(Boolean);
     },
     {
       within: 15_000, // each look is a command through the testbed: ~1 s in a container of the emulated engine VM
       every: 100,
-      timedOut: () => new Error(`client: no connection to ${a.lab.vip}:${port} established within 15 s`),
+      timedOut: () => new Error(`client: no connection to ${access.lab.vip}:${port} established within 15 s`),
     },
   );
   return {
     client,
     finish: async () => {
       await must(
-        a,
-        a.lab.client.name,
+        access,
+        access.lab.client.name,
         `touch ${file}.go; ${pidFrom(`${file}.pid`)} && while kill -0 $p 2>/dev/null; do sleep 0.1; done`,
       );
       // cat's own word for how the connection ended, on the script's stderr: "Connection reset by peer" for a RST.
       const [response, err = ''] = (
-        await must(a, a.lab.client.name, `cat ${file}.out; echo '#lvs-lab-err'; cat ${file}.err; rm -rf ${dir}`)
+        await must(
+          access,
+          access.lab.client.name,
+          `cat ${file}.out; echo '#lvs-lab-err'; cat ${file}.err; rm -rf ${dir}`,
+        )
       ).split('#lvs-lab-err\n');
       return {
         response: response.replace(/\n$/, ''),

@@ -13,9 +13,14 @@ import { lastReading } from '../base/wait.js';
 export const PROBE_TIMEOUT_MS = 120_000;
 
 /** Runs a probe on a lab host; its output, or a CommandError naming the host, the command and (if so) the limit. */
-export async function must(a: LabAccess, host: string, command: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<string> {
+export async function must(
+  access: LabAccess,
+  host: string,
+  command: string,
+  timeoutMs = PROBE_TIMEOUT_MS,
+): Promise<string> {
   const res = await withTimeout(
-    a.transport.run(host, command, { timeoutMs }),
+    access.transport.run(host, command, { timeoutMs }),
     timeoutMs,
     () => new CommandError(host, command, 124, `no result within ${timeoutMs / 1000} s`, 'probe'),
   );
@@ -26,13 +31,15 @@ export async function must(a: LabAccess, host: string, command: string, timeoutM
 export const serviceUrl = (lab: Lab): string =>
   `http://${lab.vip}${lab.service.port === 80 ? '' : `:${lab.service.port}`}/`;
 
-export async function macOf(a: LabAccess, host: string, dev = 'eth0'): Promise<string> {
-  return (await must(a, host, `cat /sys/class/net/${dev}/address`)).trim();
+export async function macOf(access: LabAccess, host: string, dev = 'eth0'): Promise<string> {
+  return (await must(access, host, `cat /sys/class/net/${dev}/address`)).trim();
 }
 
-export async function macsOf(a: LabAccess): Promise<Map<string, string>> {
+export async function macsOf(access: LabAccess): Promise<Map<string, string>> {
   return new Map(
-    await Promise.all(hostsOf(a.lab).map(async (h): Promise<[string, string]> => [h.name, await macOf(a, h.name)])),
+    await Promise.all(
+      hostsOf(access.lab).map(async (h): Promise<[string, string]> => [h.name, await macOf(access, h.name)]),
+    ),
   );
 }
 
@@ -42,7 +49,7 @@ const FETCHED = '#lvs-lab-fetched';
 /**
  * Requests from the client to the VIP, each on a fresh TCP connection, so the scheduler picks a realserver for each.
  * By default one curl makes them all (`Connection: close`; one process rather than one per request, each costs
- * ~0.1 s under software emulation). `perRequest`: one curl process per request, as a user runs it; each ends after
+ * time under software emulation). `perRequest`: one curl process per request, as a user runs it; each ends after
  * the realserver has closed its side, so the realserver, not the client, holds the connection's TIME_WAIT (what
  * `observe` shows in its netstat). Either way a line with each request's curl exit code follows its response.
  */
@@ -64,13 +71,19 @@ export function parseFetched(out: string): string[] {
 }
 
 /** Requests from the client to the VIP; each body ("from <RIP>"), or "curl-failed:<exit>" for a failed request. */
-export async function fetchSequence(a: LabAccess, count: number, { perRequest = false } = {}): Promise<string[]> {
-  const command = fetchCommand(a.lab, count, perRequest);
+export async function fetchSequence(access: LabAccess, count: number, { perRequest = false } = {}): Promise<string[]> {
+  const command = fetchCommand(access.lab, count, perRequest);
   // curl's own exit code is the last request's; each one's is in its line.
-  const bodies = parseFetched(await must(a, a.lab.client.name, `${command} || true`));
+  const bodies = parseFetched(await must(access, access.lab.client.name, `${command} || true`));
   // Fewer results than requests: curl itself failed (not installed, bad option), not the lab.
   if (bodies.length !== count)
-    throw new CommandError(a.lab.client.name, command, 1, `${count} requests gave ${bodies.length} results`, 'probe');
+    throw new CommandError(
+      access.lab.client.name,
+      command,
+      1,
+      `${count} requests gave ${bodies.length} results`,
+      'probe',
+    );
   return bodies;
 }
 
@@ -97,7 +110,7 @@ export function parseFrames(tcpdumpOutput: string): Frame[] {
 
 /**
  * Waits (up to 10 s) until tcpdump's stderr, in `errFile`, says it listens. The file is read with the shell's own
- * `read` and `case`: a grep per poll cost ~0.1 s of emulated CPU beside tcpdump's own start.
+ * `read` and `case`: a grep per poll cost time beside tcpdump's own start.
  */
 function untilListening(errFile: string): string {
   const seen = `{ while IFS= read -r l; do case $l in *'listening on'*) exit 0 ;; esac; done; exit 1; } <${errFile}`;
@@ -108,17 +121,17 @@ function untilListening(errFile: string): string {
  * Captures, on the client's eth0, every TCP frame coming from the service port while `count` requests run:
  * the Ethernet source says which box sent the reply, the IP source which address it claims.
  */
-export async function captureReplies(a: LabAccess, count: number): Promise<{ bodies: string[]; frames: Frame[] }> {
+export async function captureReplies(access: LabAccess, count: number): Promise<{ bodies: string[]; frames: Frame[] }> {
   const script = [
     scratchFiles('replies'),
-    `timeout 60 tcpdump --immediate-mode -i eth0 -e -n -l ${shq(`tcp and src port ${a.lab.service.port}`)} >$d/out 2>$d/err & t=$!`,
+    `timeout 60 tcpdump --immediate-mode -i eth0 -e -n -l ${shq(`tcp and src port ${access.lab.service.port}`)} >$d/out 2>$d/err & t=$!`,
     // Start the requests only once tcpdump is listening, or the first replies go unseen.
     untilListening('$d/err'),
-    `${fetchCommand(a.lab, count)} || true`,
+    `${fetchCommand(access.lab, count)} || true`,
     'sleep 0.3; kill $t 2>/dev/null; wait $t 2>/dev/null',
     'echo "--- frames"; cat $d/out; rm -rf $d',
   ].join('\n');
-  const out = await must(a, a.lab.client.name, script);
+  const out = await must(access, access.lab.client.name, script);
   const [bodies, frames] = out.split('--- frames\n');
   return { bodies: parseFetched(bodies), frames: parseFrames(frames ?? '') };
 }
@@ -155,10 +168,11 @@ export function parseIpvsStats(text: string): IpvsStats | undefined {
 }
 
 /** A director's packet counters for the lab's virtual service (`ipvsadm -Ln --stats --exact`). */
-export async function ipvsStats(a: LabAccess, director = a.lab.director.name): Promise<IpvsStats> {
-  const text = await must(a, director, `ipvsadm -Ln --stats --exact ${virtualService(a.lab)}`);
+export async function ipvsStats(access: LabAccess, director = access.lab.director.name): Promise<IpvsStats> {
+  const text = await must(access, director, `ipvsadm -Ln --stats --exact ${virtualService(access.lab)}`);
   const stats = parseIpvsStats(text);
-  if (!stats) throw new Error(`${director}: no virtual service ${a.lab.vip}:${a.lab.service.port} in:\n${text}`);
+  if (!stats)
+    throw new Error(`${director}: no virtual service ${access.lab.vip}:${access.lab.service.port} in:\n${text}`);
   return stats;
 }
 
@@ -168,8 +182,8 @@ export async function ipvsStats(a: LabAccess, director = a.lab.director.name): P
  * estimator's tick (every 2 s), so waiting for those costs verify a second on average. The director's namespace or
  * machine holds the lab's one virtual service, so its totals are the service's.
  */
-export async function ipvsLiveTotals(a: LabAccess, director = a.lab.director.name): Promise<IpvsCounters> {
-  return parseIpvsPerCpu(await must(a, director, `cat ${IPVS_PER_CPU}`));
+export async function ipvsLiveTotals(access: LabAccess, director = access.lab.director.name): Promise<IpvsCounters> {
+  return parseIpvsPerCpu(await must(access, director, `cat ${IPVS_PER_CPU}`));
 }
 
 export const IPVS_PER_CPU = '/proc/net/ip_vs_stats_percpu';
@@ -204,14 +218,14 @@ export function parseIpvsPerCpu(text: string): IpvsCounters {
  * can lag behind it.
  */
 export async function ipvsStatsAfter(
-  a: LabAccess,
+  access: LabAccess,
   before: IpvsStats,
   newConns: number,
   timeoutMs = 6_000,
-  director = a.lab.director.name,
+  director = access.lab.director.name,
 ): Promise<IpvsStats> {
   return lastReading(
-    () => ipvsStats(a, director),
+    () => ipvsStats(access, director),
     (now) => now.conns - before.conns >= newConns,
     { within: timeoutMs, every: 250 },
   );
@@ -242,18 +256,20 @@ export function parseIpvsTable(text: string): IpvsService | undefined {
 }
 
 /** A director's IPVS table for the lab's service (`ipvsadm -Ln`): scheduler, realservers, forwarding, weights. */
-export async function ipvsTable(a: LabAccess, director = a.lab.director.name): Promise<IpvsService> {
-  const text = await must(a, director, `ipvsadm -Ln ${virtualService(a.lab)}`);
+export async function ipvsTable(access: LabAccess, director = access.lab.director.name): Promise<IpvsService> {
+  const text = await must(access, director, `ipvsadm -Ln ${virtualService(access.lab)}`);
   const svc = parseIpvsTable(text);
-  if (!svc) throw new Error(`${director}: no virtual service ${a.lab.vip}:${a.lab.service.port} in:\n${text}`);
+  if (!svc)
+    throw new Error(`${director}: no virtual service ${access.lab.vip}:${access.lab.service.port} in:\n${text}`);
   return svc;
 }
 
 /** The directors whose eth0 carries the VIP now (the kernel's word, not keepalived's): one, in a healthy pair. */
-export async function vipHolders(a: LabAccess): Promise<string[]> {
+export async function vipHolders(access: LabAccess): Promise<string[]> {
   const held = await Promise.all(
-    directorsOf(a.lab).map(async (d) =>
-      (await a.transport.run(d.name, `ip -4 -o addr show dev eth0 | grep -qF ' inet ${a.lab.vip}/'`)).code === 0
+    directorsOf(access.lab).map(async (d) =>
+      (await access.transport.run(d.name, `ip -4 -o addr show dev eth0 | grep -qF ' inet ${access.lab.vip}/'`)).code ===
+      0
         ? [d.name]
         : [],
     ),
@@ -262,9 +278,9 @@ export async function vipHolders(a: LabAccess): Promise<string[]> {
 }
 
 /** Waits (up to `seconds`) until exactly one director holds the VIP, and returns who holds it then. */
-export async function settledVipHolders(a: LabAccess, seconds: number): Promise<string[]> {
+export async function settledVipHolders(access: LabAccess, seconds: number): Promise<string[]> {
   return lastReading(
-    () => vipHolders(a),
+    () => vipHolders(access),
     (holders) => holders.length === 1,
     { within: seconds * 1000, every: 200 },
   );
@@ -272,12 +288,12 @@ export async function settledVipHolders(a: LabAccess, seconds: number): Promise<
 
 /** The connections a director's IPVS knows from `clientIp` to the VIP (`ipvsadm -Lnc`): state and realserver each. */
 export async function ipvsConnections(
-  a: LabAccess,
+  access: LabAccess,
   director: string,
-  clientIp = a.lab.client.ip,
+  clientIp = access.lab.client.ip,
 ): Promise<Array<{ state: string; client: string; rs: string }>> {
-  const out = await must(a, director, 'ipvsadm -Lnc');
-  const vip = `${a.lab.vip}:${a.lab.service.port}`;
+  const out = await must(access, director, 'ipvsadm -Lnc');
+  const vip = `${access.lab.vip}:${access.lab.service.port}`;
   return out.split('\n').flatMap((line) => {
     const f = line.trim().split(/\s+/);
     // pro expire state source virtual destination
@@ -288,17 +304,17 @@ export async function ipvsConnections(
 }
 
 /** The IPVS sync daemons running on a director (`ipvsadm -L --daemon`), as ipvsadm prints them. */
-export async function syncDaemons(a: LabAccess, director: string): Promise<string[]> {
-  return (await must(a, director, 'ipvsadm -L --daemon'))
+export async function syncDaemons(access: LabAccess, director: string): Promise<string[]> {
+  return (await must(access, director, 'ipvsadm -L --daemon'))
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean);
 }
 
 /** The client address of each request in a realserver's access log, oldest first. */
-export async function accessLogClients(a: LabAccess, realserver: string): Promise<string[]> {
-  const log = httpdFiles(a.httpd, realserver).accessLog;
-  return (await must(a, realserver, `cat ${shq(log)}`))
+export async function accessLogClients(access: LabAccess, realserver: string): Promise<string[]> {
+  const log = httpdFiles(access.httpd, realserver).accessLog;
+  return (await must(access, realserver, `cat ${shq(log)}`))
     .split('\n')
     .filter((line) => line && !line.endsWith(`"${CHECKER_USER_AGENT}"`)) // keepalived's checks, not requests
     .map((line) => line.split(' ')[0]);
@@ -309,33 +325,36 @@ export async function accessLogClients(a: LabAccess, realserver: string): Promis
  * -b keeps broadcasting, so each request can be answered by every host that claims the address, and it waits for
  * more replies than there are hosts, so it listens for the whole time rather than stopping at the first answer.
  */
-export async function arpResponders(a: LabAccess, seconds = 1): Promise<string[]> {
-  const replies = 2 * hostsOf(a.lab).length * seconds;
-  const res = await a.transport.run(a.lab.client.name, `arping -b -c ${replies} -w ${seconds} -I eth0 ${a.lab.vip}`);
+export async function arpResponders(access: LabAccess, seconds = 1): Promise<string[]> {
+  const replies = 2 * hostsOf(access.lab).length * seconds;
+  const res = await access.transport.run(
+    access.lab.client.name,
+    `arping -b -c ${replies} -w ${seconds} -I eth0 ${access.lab.vip}`,
+  );
   const macs = [...res.stdout.matchAll(/reply from \S+ \[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1].toLowerCase());
   if (macs.length === 0 && res.code > 1)
-    throw new CommandError(a.lab.client.name, `arping ${a.lab.vip}`, res.code, res.stderr, 'probe');
+    throw new CommandError(access.lab.client.name, `arping ${access.lab.vip}`, res.code, res.stderr, 'probe');
   return macs;
 }
 
 /** The MAC the client's neighbour table holds for the VIP (where its packets for the VIP really go). */
-export async function clientNeighborMac(a: LabAccess): Promise<string | undefined> {
-  const out = await must(a, a.lab.client.name, `ip neigh show ${a.lab.vip} dev eth0`);
+export async function clientNeighborMac(access: LabAccess): Promise<string | undefined> {
+  const out = await must(access, access.lab.client.name, `ip neigh show ${access.lab.vip} dev eth0`);
   return /lladdr ([0-9a-f:]{17})/.exec(out)?.[1];
 }
 
-export async function flushClientNeighbors(a: LabAccess): Promise<void> {
-  await must(a, a.lab.client.name, 'ip neigh flush dev eth0');
+export async function flushClientNeighbors(access: LabAccess): Promise<void> {
+  await must(access, access.lab.client.name, 'ip neigh flush dev eth0');
 }
 
 /**
  * The pids of a realserver's httpd master processes: apache2 processes of its own (its config, in a shared
  * process table) whose parent is not one of them. One per realserver is the healthy count.
  */
-export async function httpdMasters(a: LabAccess, realserver: string): Promise<string[]> {
-  const files = httpdFiles(a.httpd, realserver);
+export async function httpdMasters(access: LabAccess, realserver: string): Promise<string[]> {
+  const files = httpdFiles(access.httpd, realserver);
   const pattern = files.config ? `apache2 -f ${files.config}` : 'apache2';
-  const ps = await must(a, realserver, 'ps -eo pid=,ppid=,args=');
+  const ps = await must(access, realserver, 'ps -eo pid=,ppid=,args=');
   const procs = ps
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
@@ -375,7 +394,7 @@ export const stopPid = (file: string): string =>
  * comes, not in blocks up to a second late: what `stop` ends has seen every packet of the traffic before it.
  */
 export async function startTcpdump(
-  a: LabAccess,
+  access: LabAccess,
   host: string,
   args: (file: string) => string,
   kind: string,
@@ -383,17 +402,17 @@ export async function startTcpdump(
 ): Promise<{ dir: string; file: string; stop(): Promise<void> }> {
   const { dir, file } = scratchOf(
     await must(
-      a,
+      access,
       host,
       `${scratchFiles(kind)} && (timeout ${seconds} tcpdump --immediate-mode ${args('$f')} </dev/null >$f.out 2>$f.err & echo $! >$f.pid) && echo $d`,
     ),
   );
-  await must(a, host, untilListening(`${file}.err`));
+  await must(access, host, untilListening(`${file}.err`));
   return {
     dir,
     file,
     stop: async () => {
-      await a.transport.run(host, `sleep 0.3; ${stopPid(`${file}.pid`)}`);
+      await access.transport.run(host, `sleep 0.3; ${stopPid(`${file}.pid`)}`);
     },
   };
 }
@@ -403,19 +422,19 @@ export async function startTcpdump(
  * returns tcpdump's lines.
  */
 export async function captureDuring(
-  a: LabAccess,
+  access: LabAccess,
   host: string,
   filter: string,
   during: () => Promise<unknown>,
   dev = 'eth0',
 ): Promise<string[]> {
-  const capture = await startTcpdump(a, host, () => `-i ${dev} -e -n -l ${shq(filter)}`, 'capture');
+  const capture = await startTcpdump(access, host, () => `-i ${dev} -e -n -l ${shq(filter)}`, 'capture');
   try {
     await during();
   } finally {
     await capture.stop();
   }
-  const out = await must(a, host, `cat ${capture.file}.out; rm -rf ${capture.dir}`);
+  const out = await must(access, host, `cat ${capture.file}.out; rm -rf ${capture.dir}`);
   return out.split('\n').filter(Boolean);
 }
 
@@ -439,13 +458,13 @@ export function parseTunnelled(lines: string[]): TunnelledPacket[] {
 
 /** keepalived's main, checker and VRRP processes on a director, by their pid files; absent when not running. */
 export async function keepalivedPids(
-  a: LabAccess,
-  director = a.lab.director.name,
+  access: LabAccess,
+  director = access.lab.director.name,
 ): Promise<{ main?: number; checker?: number; vrrp?: number }> {
-  const files = keepalivedFiles(a.httpd, director);
+  const files = keepalivedFiles(access.httpd, director);
   const alive = (file: string) => `{ ${daemonRunning(file)} && cat ${shq(file)}; } || echo -`;
   const out = (
-    await must(a, director, [files.pidFile, files.checkersPidFile, files.vrrpPidFile].map(alive).join('; '))
+    await must(access, director, [files.pidFile, files.checkersPidFile, files.vrrpPidFile].map(alive).join('; '))
   ).split('\n');
   const pid = (line?: string) => (line && /^\d+$/.test(line) ? Number(line) : undefined);
   return { main: pid(out[0]), checker: pid(out[1]), vrrp: pid(out[2]) };

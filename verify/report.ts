@@ -37,7 +37,7 @@ const rsByIp = (lab: Lab) => new Map(lab.realservers.map((r) => [r.ip, r.name]))
 
 /** What every check reads: the hosts' MACs, and the director the client's traffic goes through (a pair's MASTER). */
 export interface Context {
-  a: LabAccess;
+  access: LabAccess;
   macs: Map<string, string>;
   /** The directors holding the VIP: one in a healthy lab. */
   holders: string[];
@@ -48,20 +48,22 @@ export interface Context {
 }
 
 /** Which director the client's traffic goes through: a pair's is the one VRRP gave the VIP. */
-async function activeDirectors(a: LabAccess): Promise<string[]> {
-  return a.lab.ha ? settledVipHolders(a, takeoverWindowSeconds(a.lab.ha) + 2) : [a.lab.director.name];
+async function activeDirectors(access: LabAccess): Promise<string[]> {
+  return access.lab.ha
+    ? settledVipHolders(access, takeoverWindowSeconds(access.lab.ha) + 2)
+    : [access.lab.director.name];
 }
 
 /** `director`: the one of `holders` the client's traffic goes through. */
-async function context(a: LabAccess, holders: string[], director: string): Promise<Context> {
-  const { lab } = a;
+async function context(access: LabAccess, holders: string[], director: string): Promise<Context> {
+  const { lab } = access;
   const [macs, directorMac] = await Promise.all([
-    macsOf(a),
-    lab.forwarding === 'nat' ? macOf(a, director, 'eth1') : undefined,
+    macsOf(access),
+    lab.forwarding === 'nat' ? macOf(access, director, 'eth1') : undefined,
   ]);
   const macName = new Map([...macs].map(([n, m]) => [m, n]));
   macName.set(directorMac ?? macs.get(director)!, director);
-  return { a, macs, holders, director, directorMac: directorMac ?? macs.get(director)!, macName };
+  return { access, macs, holders, director, directorMac: directorMac ?? macs.get(director)!, macName };
 }
 
 /** The frames that answered the client's requests, and the director's counters around them. */
@@ -88,9 +90,9 @@ const DIRECT: MethodChecks = {
       t.frames.length > 0 &&
       t.frames.every(
         (f) =>
-          f.srcIp === c.a.lab.vip &&
+          f.srcIp === c.access.lab.vip &&
           f.srcMac !== c.directorMac &&
-          c.a.lab.realservers.some((r) => c.macs.get(r.name) === f.srcMac),
+          c.access.lab.realservers.some((r) => c.macs.get(r.name) === f.srcMac),
       ),
     evidence: `${t.frames.length} reply frames captured at the client, IP source and sending MAC: ${sources} (director's MAC ${c.directorMac} sent none)`,
   }),
@@ -107,7 +109,7 @@ export const METHODS: Record<Forwarding, MethodChecks> = {
   nat: {
     replies: (c, t, sources) => ({
       name: 'replies come back through the director (NAT)',
-      ok: t.frames.length > 0 && t.frames.every((f) => f.srcIp === c.a.lab.vip && f.srcMac === c.directorMac),
+      ok: t.frames.length > 0 && t.frames.every((f) => f.srcIp === c.access.lab.vip && f.srcMac === c.directorMac),
       evidence: `${t.frames.length} reply frames captured at the client, IP source and sending MAC: ${sources}`,
     }),
     counters: (t, stats) => ({
@@ -120,33 +122,33 @@ export const METHODS: Record<Forwarding, MethodChecks> = {
 
 /**
  * Runs every check once; a failing check does not stop the others, so the report shows the whole picture. What only
- * reads the lab runs side by side (each probe is a round trip, ~0.3 s under software emulation); what sends traffic
+ * reads the lab runs side by side (each probe is a round trip under software emulation); what sends traffic
  * runs alone, so counters and captures see only its own.
  */
-export async function verifyLab(a: LabAccess, requests = 3 * a.lab.realservers.length): Promise<Check[]> {
-  const { lab } = a;
+export async function verifyLab(access: LabAccess, requests = 3 * access.lab.realservers.length): Promise<Check[]> {
+  const { lab } = access;
   // Who answers ARP takes a second of listening and touches neither the service's TCP (the capture) nor IPVS (the
   // counters): it runs beside everything else.
-  const arpReplies = arpResponders(a);
+  const arpReplies = arpResponders(access);
   arpReplies.catch(() => {}); // awaited below; a failure before then must not go unhandled
-  const holders = await activeDirectors(a);
+  const holders = await activeDirectors(access);
   const director = holders[0] ?? lab.director.name;
   const method = METHODS[lab.forwarding];
   const [c, pair, tables, health, before] = await Promise.all([
-    context(a, holders, director),
-    lab.ha ? pairChecks(a, holders) : [],
-    tableChecks(a),
-    lab.healthCheck ? healthCheckCheck(a, lab.healthCheck).then((h) => [h]) : [],
-    ipvsLiveTotals(a, director),
+    context(access, holders, director),
+    lab.ha ? pairChecks(access, holders) : [],
+    tableChecks(access),
+    lab.healthCheck ? healthCheckCheck(access, lab.healthCheck).then((h) => [h]) : [],
+    ipvsLiveTotals(access, director),
   ]);
   const checks: Check[] = [...pair, ...tables, ...health];
 
-  const { bodies, frames } = await captureReplies(a, requests);
+  const { bodies, frames } = await captureReplies(access, requests);
   const { check: served, counts } = requestsCheck(lab, bodies, requests);
   const [after, clients, sync] = await Promise.all([
-    ipvsLiveTotals(a, director),
+    ipvsLiveTotals(access, director),
     clientAddressCheck(c, counts),
-    lab.ha?.sync ? syncCheck(a, director).then((x) => [x]) : [],
+    lab.ha?.sync ? syncCheck(access, director).then((x) => [x]) : [],
   ]);
   const t: Traffic = {
     frames,
@@ -164,10 +166,12 @@ export async function verifyLab(a: LabAccess, requests = 3 * a.lab.realservers.l
 }
 
 /** The table as modelled on each director (both of a pair). */
-async function tableChecks(a: LabAccess): Promise<Check[]> {
-  const { lab } = a;
+async function tableChecks(access: LabAccess): Promise<Check[]> {
+  const { lab } = access;
   return Promise.all(
-    (lab.ha ? directorsOf(lab) : [lab.director]).map(async (d) => tableCheck(lab, d.name, await ipvsTable(a, d.name))),
+    (lab.ha ? directorsOf(lab) : [lab.director]).map(async (d) =>
+      tableCheck(lab, d.name, await ipvsTable(access, d.name)),
+    ),
   );
 }
 
@@ -184,8 +188,8 @@ export function tableCheck(lab: Lab, director: string, table: IpvsService): Chec
   };
 }
 
-async function healthCheckCheck(a: LabAccess, hc: NonNullable<Lab['healthCheck']>): Promise<Check> {
-  return healthJudgement(hc, await keepalivedPids(a));
+async function healthCheckCheck(access: LabAccess, hc: NonNullable<Lab['healthCheck']>): Promise<Check> {
+  return healthJudgement(hc, await keepalivedPids(access));
 }
 
 /** keepalived and its checker process both running on the director. */
@@ -230,12 +234,12 @@ export function requestsCheck(
 
 /** TUN: requests reach a realserver inside IP-in-IP from the director. */
 async function tunnelCheck(c: Context): Promise<Check> {
-  const { lab } = c.a;
+  const { lab } = c.access;
   const expected = lab.realservers.filter((r) => r.weight > 0);
   const rs = expected[0];
   const directorIp = directorsOf(lab).find((d) => d.name === c.director)!.ip;
   const packets = parseTunnelled(
-    await captureDuring(c.a, rs.name, 'ip proto 4', () => fetchSequence(c.a, expected.length)),
+    await captureDuring(c.access, rs.name, 'ip proto 4', () => fetchSequence(c.access, expected.length)),
   );
   return tunnelJudgement(lab, rs, directorIp, packets);
 }
@@ -256,12 +260,12 @@ export function tunnelJudgement(lab: Lab, rs: Realserver, directorIp: string, pa
 
 /** The realservers' access logs: the requests came from the client's own address, not the director's. */
 async function clientAddressCheck(c: Context, counts: Map<string, number>): Promise<Check> {
-  const { lab } = c.a;
+  const { lab } = c.access;
   const expected = lab.realservers.filter((r) => r.weight > 0);
   const logs = await Promise.all(
     expected.map(
       async (r) =>
-        [r.name, (await accessLogClients(c.a, r.name)).slice(-Math.max(1, counts.get(r.name) ?? 1))] as const,
+        [r.name, (await accessLogClients(c.access, r.name)).slice(-Math.max(1, counts.get(r.name) ?? 1))] as const,
     ),
   );
   return clientsCheck(lab, logs, directorsOf(lab).find((d) => d.name === c.director)!.ip);
@@ -280,7 +284,7 @@ export function clientsCheck(lab: Lab, logs: ReadonlyArray<readonly [string, str
 
 /** Who answers ARP for the VIP: the director alone (a pair's MASTER), never a realserver. */
 export function arpCheck(c: Context, arp: string[]): Check {
-  const { lab } = c.a;
+  const { lab } = c.access;
   return {
     name: lab.ha
       ? `only the MASTER (${c.director}) answers ARP for the VIP`
@@ -291,11 +295,13 @@ export function arpCheck(c: Context, arp: string[]): Check {
 }
 
 /** A director pair: the VIP on exactly one director, keepalived (VRRP and table) and the sync daemons on both. */
-async function pairChecks(a: LabAccess, holders: string[]): Promise<Check[]> {
-  const directors = directorsOf(a.lab);
-  const pids = await Promise.all(directors.map((d) => keepalivedPids(a, d.name)));
-  const daemons = a.lab.ha!.sync ? await Promise.all(directors.map((d) => syncDaemons(a, d.name))) : undefined;
-  return pairJudgement(a.lab, holders, pids, daemons);
+async function pairChecks(access: LabAccess, holders: string[]): Promise<Check[]> {
+  const directors = directorsOf(access.lab);
+  const pids = await Promise.all(directors.map((d) => keepalivedPids(access, d.name)));
+  const daemons = access.lab.ha!.sync
+    ? await Promise.all(directors.map((d) => syncDaemons(access, d.name)))
+    : undefined;
+  return pairJudgement(access.lab, holders, pids, daemons);
 }
 
 /** The pair's checks from what was read: who holds the VIP, keepalived's processes and the sync daemons on each. */
@@ -341,16 +347,16 @@ export function pairJudgement(
 }
 
 /** After the requests: the backup's IPVS knows the client's connections, sent by the MASTER's sync daemon. */
-async function syncCheck(a: LabAccess, active: string): Promise<Check> {
-  const backup = directorsOf(a.lab).find((d) => d.name !== active)!.name;
-  const mine = await ipvsConnections(a, active);
+async function syncCheck(access: LabAccess, active: string): Promise<Check> {
+  const backup = directorsOf(access.lab).find((d) => d.name !== active)!.name;
+  const mine = await ipvsConnections(access, active);
   // The sync daemon sends in batches (at most a second or two later).
   const synced = await lastReading(
-    () => ipvsConnections(a, backup),
+    () => ipvsConnections(access, backup),
     (conns) => conns.length > 0,
     { within: 5_000, every: 250 },
   );
-  return syncJudgement(a.lab, active, backup, mine, synced);
+  return syncJudgement(access.lab, active, backup, mine, synced);
 }
 
 /** The backup's connection table holds connections of the MASTER's: the same client port and realserver. */

@@ -1,6 +1,7 @@
 // A lab's life: its plan, `up` (build or re-apply, then verify), `verify`, `status` and `down`.
 import { applyFault, faultsInForce, faultText, formatFaults, type InForce } from '../../drive/fault.js';
 import { trapInterrupts } from '../../lab/interrupt.js';
+import type { LabSession } from '../../lab/lifecycle.js';
 import { UserError } from '../../model/errors.js';
 import { REFERENCE_LAB, type Lab } from '../../model/topology.js';
 import { formatPlan, planLab } from '../../provision/plan.js';
@@ -30,25 +31,18 @@ async function faultsLine(ctx: Context, name: string): Promise<string> {
  * A re-apply would undo a stopped httpd, a link down or a stopped host (netem it leaves alone): with faults of those
  * kinds in force it is refused, unless `--clear-faults` clears them first.
  */
-async function faultsBeforeReapply(ctx: Context, name: string): Promise<void> {
-  const session = await ctx.labs.connect(name).catch(() => undefined);
-  // Not reachable as a lab (its VM gone, a build cut short): the re-apply says why, or completes it.
-  if (!session) return;
-  try {
-    // Hosts not all there yet (a network build cut short): nothing a fault could have changed.
-    const faults: InForce[] = await faultsInForce(session).catch(() => []);
-    const undone = faults.filter((f) => f.kind !== 'netem');
-    if (undone.length === 0) return;
-    if (!ctx.values.clearFaults)
-      throw new UserError(
-        `lab ${name} has faults in force that re-applying its plan would undo (${undone.map(faultText).join('; ')}): ` +
-          '`fault <host> clear` them, or `up --clear-faults`',
-      );
-    for (const host of new Set(undone.map((f) => f.host)))
-      console.log(await applyFault(session, host, { kind: 'clear' }));
-  } finally {
-    await session.close();
-  }
+async function faultsBeforeReapply(ctx: Context, session: LabSession): Promise<void> {
+  // Hosts not all there yet (a network build cut short): nothing a fault could have changed.
+  const faults: InForce[] = await faultsInForce(session).catch(() => []);
+  const undone = faults.filter((f) => f.kind !== 'netem');
+  if (undone.length === 0) return;
+  if (!ctx.values.clearFaults)
+    throw new UserError(
+      `lab ${session.lab.name} has faults in force that re-applying its plan would undo (${undone.map(faultText).join('; ')}): ` +
+        '`fault <host> clear` them, or `up --clear-faults`',
+    );
+  for (const host of new Set(undone.map((f) => f.host)))
+    console.log(await applyFault(session, host, { kind: 'clear' }));
 }
 
 /** `up` once the lab is built or re-applied: its checks, unless --no-verify; the exit code. */
@@ -56,6 +50,7 @@ async function upAndVerify(ctx: Context, lab: Lab, interrupted: () => boolean, o
   const { session } = await ctx.labs.up(lab, {
     testbed: ctx.values.testbed,
     log: ctx.log,
+    beforeReapply: (session) => faultsBeforeReapply(ctx, session),
     onStep: (o) => {
       if (o.result === 'shown') console.log(o.output.trimEnd().replace(/^/gm, `        ${o.host}| `));
     },
@@ -86,7 +81,6 @@ const up: Command = {
     );
     // Interrupted, a run that built this lab removes it; one that re-applied to a running lab leaves it up.
     const existing = await ctx.labs.state(lab.name);
-    if (existing && !existing.starting) await faultsBeforeReapply(ctx, lab.name);
     const signals = trapInterrupts(log, `${downCommand(lab)} removes what is left`);
     const onInterrupt = async () => {
       if (!existing) {

@@ -43,7 +43,7 @@ export function boxFor(imageDir: string): Box {
 const vagrant = (args: string[]) =>
   $({ quiet: true, env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: '1' } })`vagrant ${args}`;
 
-/** The box for this image, built and added when missing (~15 s); the kernel and initrd copied where qemu reads them. */
+/** The box for this image, built and added when missing; the kernel and initrd copied where qemu reads them. */
 export async function ensureBox(image: VmImage, log: Log): Promise<Box> {
   const box = boxFor(image.dir);
   if (!existsSync(box.kernel) || !existsSync(box.initrd)) {

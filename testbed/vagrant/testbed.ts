@@ -152,7 +152,7 @@ function session(
   settle?: () => Promise<void>,
 ): TestbedSession {
   // Every phase goes through the transport, so one resident shell per machine serves preflight, addressing and the
-  // plan: a session channel costs a guest sshd's fork and root's bash, ~0.3 s of a core each under emulation.
+  // plan: a session channel costs a guest sshd's fork and root's bash, slow under emulation.
   const transport = sshTransport(shells);
   const on = (host: string) => ({
     where: shells.get(host)!.where,

@@ -40,7 +40,7 @@ const xml = (s: string): string =>
  * address): isolated (no <forward>), DHCP only, as vagrant-libvirt would make it, but with a fixed address per
  * machine's management MAC. dnsmasq checks each address it picks from the range by pinging it first, for 3 s, one
  * at a time, answering nothing meanwhile: four machines booting together waited up to 9 s for their leases
- * (measured on the management bridge). It offers a fixed address at once. The range stays for machines added by hand.
+ * . It offers a fixed address at once. The range stays for machines added by hand.
  */
 export function mgmtNetworkXml(lab: Lab, subnet: string): string {
   // The subnet's k-th address; machines at .10, .11, ... in host order.

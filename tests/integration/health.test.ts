@@ -29,9 +29,9 @@ const failed = (bodies: string[]) => bodies.filter((b) => b.startsWith('curl-fai
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Stops the realserver's httpd (its master and workers) and returns once its pid is gone. */
-async function stopHttpd(a: LabAccess, rs: Realserver): Promise<void> {
-  const pidFile = shq(httpdFiles(a.httpd, rs.name).pidFile);
-  const res = await a.transport.run(
+async function stopHttpd(access: LabAccess, rs: Realserver): Promise<void> {
+  const pidFile = shq(httpdFiles(access.httpd, rs.name).pidFile);
+  const res = await access.transport.run(
     rs.name,
     `p=$(cat ${pidFile}) && kill "$p" && while kill -0 "$p" 2>/dev/null; do sleep 0.1; done`,
   );
@@ -39,15 +39,16 @@ async function stopHttpd(a: LabAccess, rs: Realserver): Promise<void> {
 }
 
 /** Applies `lab`'s plan to the side lab; returns "host: program" for each step that ran. */
-async function apply(a: LabAccess, lab = a.lab): Promise<string[]> {
-  const report = await applyPlan(planLab(lab, { httpd: a.httpd }), a.transport);
+async function apply(access: LabAccess, lab = access.lab): Promise<string[]> {
+  const report = await applyPlan(planLab(lab, { httpd: access.httpd }), access.transport);
   return report.outcomes.filter((o) => o.result === 'ran').map((o) => `${o.host}: ${o.command.split(' ')[0]}`);
 }
 
 /** Re-applies the lab's plan: only the stopped httpd's start step has something to do. */
-const reapply = (a: LabAccess) => apply(a);
+const reapply = (access: LabAccess) => apply(access);
 
-const inTable = async (a: LabAccess, rs: Realserver) => (await ipvsTable(a)).dests.some((d) => d.rip === rs.ip);
+const inTable = async (access: LabAccess, rs: Realserver) =>
+  (await ipvsTable(access)).dests.some((d) => d.rip === rs.ip);
 
 /** Seconds until `cond` holds, polled every 100 ms; undefined when it does not within `limit` seconds. */
 async function secondsUntil(cond: () => Promise<boolean>, limit: number): Promise<number | undefined> {

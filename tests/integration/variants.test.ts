@@ -36,19 +36,20 @@ const from = (r: { ip: string }) => `from ${r.ip}`;
  * Opens `n` TCP connections from the client to the VIP and keeps them open without a request, so IPVS counts
  * them as active; returns a function that closes them.
  */
-async function holdConnections(a: LabAccess, n: number): Promise<() => Promise<void>> {
-  const tag = `lvslabhold${a.lab.name}`;
-  const [host, port] = [a.lab.vip, a.lab.service.port];
+async function holdConnections(access: LabAccess, n: number): Promise<() => Promise<void>> {
+  const tag = `lvslabhold${access.lab.name}`;
+  const [host, port] = [access.lab.vip, access.lab.service.port];
   const hold = `exec 3<>/dev/tcp/${host}/${port}; exec -a ${tag} sleep 120`;
-  for (let i = 0; i < n; i++) await a.transport.run(a.lab.client.name, `(bash -c '${hold}' >/dev/null 2>&1 &)`);
+  for (let i = 0; i < n; i++)
+    await access.transport.run(access.lab.client.name, `(bash -c '${hold}' >/dev/null 2>&1 &)`);
   // Each connects in the background: wait until all n are established (the table is read right after).
   const established = `ss -Htn state established dst ${host} dport = :${port} | wc -l`;
-  const res = await a.transport.run(
-    a.lab.client.name,
+  const res = await access.transport.run(
+    access.lab.client.name,
     `i=0; until [ "$(${established})" -ge ${n} ] || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done; ${established}`,
   );
   expect(Number(res.stdout.trim()), 'connections held').toBe(n);
-  return async () => void (await a.transport.run(a.lab.client.name, `pkill -f '^${tag} ' || true`));
+  return async () => void (await access.transport.run(access.lab.client.name, `pkill -f '^${tag} ' || true`));
 }
 
 describe('wrr with weights 3:1', () => {

@@ -32,18 +32,18 @@ export function haSuite(access: () => LabAccess): void {
    * The VRRP window plus what seeing it costs: the change is seen by polling both directors, and one poll takes tens
    * of ms in the VM's namespaces but seconds through the Docker engine VM under load; allow for two of them.
    */
-  async function bound(a: LabAccess): Promise<number> {
+  async function bound(access: LabAccess): Promise<number> {
     const t = Date.now();
-    await vipHolders(a);
+    await vipHolders(access);
     return limit() + (2 * (Date.now() - t)) / 1000;
   }
 
   /** Brings the cut director back and waits until VRRP has given the VIP back to the primary (preemption). */
-  async function failback(a: LabAccess, cut: string): Promise<number | undefined> {
-    const within = await bound(a);
-    await restoreDirector(a, cut);
+  async function failback(access: LabAccess, cut: string): Promise<number | undefined> {
+    const within = await bound(access);
+    await restoreDirector(access, cut);
     // From when the link is known to be up again: the restore's own exec is not part of VRRP's window.
-    return secondsUntilSoleHolder(a, a.lab.director.name, within);
+    return secondsUntilSoleHolder(access, access.lab.director.name, within);
   }
 
   describe('director pair (dr-ha)', () => {

@@ -30,7 +30,7 @@ const MAC = {
 };
 const macs = new Map(Object.entries(MAC));
 const context = (l = lab): Context => ({
-  a: { lab: l } as LabAccess,
+  access: { lab: l } as LabAccess,
   macs,
   holders: ['director'],
   director: 'director',
