@@ -78,6 +78,7 @@ async function imageKey(): Promise<string> {
   const h = createHash('sha256');
   h.update(JSON.stringify({ FORMAT, SUITE, VM_PACKAGES, DOCKER_SUITE, DOCKER_PACKAGES, DISK_SIZE, mirror: mirror() }));
   h.update(JSON.stringify(INITRAMFS_MODULES));
+  // Hashed whole, comments too: editing the init scripts' text rebuilds the image on every machine.
   h.update(await readFile(initScript));
   h.update(await readFile(initramfsInit));
   return h.digest('hex').slice(0, 16);

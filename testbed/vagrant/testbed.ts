@@ -6,13 +6,13 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $, retry, type Duration, type ProcessOutput } from 'zx';
 import { waitFor } from '../../base/wait.js';
-import { UserError } from '../../model/errors.js';
+import { CommandError, UserError } from '../../model/errors.js';
 import { hostsOf, type Lab } from '../../model/topology.js';
 import { runSteps } from '../../provision/apply.js';
 import type { HttpdLayout } from '../../provision/httpd.js';
-import type { ExecOptions } from '../../provision/shell.js';
+import type { ExecOptions, Shell } from '../../provision/shell.js';
 import { newSshKeyPair, SshShell } from '../../provision/ssh.js';
-import { sshTransport } from '../../provision/transport.js';
+import { sshTransport, type HostPower } from '../../provision/transport.js';
 import { addressSteps } from '../netns.js';
 import { labStateDir } from '../../base/paths.js';
 import { preflightMachine } from '../preflight.js';
@@ -105,30 +105,31 @@ async function mgmtAddresses(lab: Lab): Promise<Record<string, string> | undefin
   return Object.values(addresses).every(Boolean) ? (addresses as Record<string, string>) : undefined;
 }
 
+/** An SSH shell on one machine, by its management address (through the kit's libvirt namespace when there is one). */
+async function connectHost(lab: Lab, v: VagrantState, host: string, tries: number, delay: Duration = '1s') {
+  const privateKey = await readFile(vmKeyFile(labStateDir(lab.name)), 'utf8');
+  const address = v.mgmt.addresses[host];
+  const target = {
+    host: address,
+    port: 22,
+    username: 'root',
+    privateKey,
+    hostKey: v.hostKeys?.[host] ?? v.hostKey,
+    proxy: v.netns ? namespaceProxy(v.netns, address, '22') : undefined,
+    keyFile: vmKeyFile(labStateDir(lab.name)),
+  };
+  // A login takes seconds while four emulated machines boot: let a slow handshake finish rather than restart it.
+  return retry(tries, delay, () => SshShell.connect(target, 30_000));
+}
+
 async function connectHosts(
   lab: Lab,
   v: VagrantState,
   tries: number,
   delay: Duration = '1s',
 ): Promise<Map<string, SshShell>> {
-  const privateKey = await readFile(vmKeyFile(labStateDir(lab.name)), 'utf8');
   const shells = await Promise.allSettled(
-    hostsOf(lab).map(async (h) => {
-      const host = v.mgmt.addresses[h.name];
-      const proxy = v.netns ? namespaceProxy(v.netns, host, '22') : undefined;
-      // A login takes seconds while four emulated machines boot: let a slow handshake finish rather than restart it.
-      const target = {
-        host,
-        port: 22,
-        username: 'root',
-        privateKey,
-        hostKey: v.hostKeys?.[h.name] ?? v.hostKey,
-        proxy,
-        keyFile: vmKeyFile(labStateDir(lab.name)),
-      };
-      const shell = await retry(tries, delay, () => SshShell.connect(target, 30_000));
-      return [h.name, shell] as const;
-    }),
+    hostsOf(lab).map(async (h) => [h.name, await connectHost(lab, v, h.name, tries, delay)] as const),
   );
   const failed = shells.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   const open = shells.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
@@ -139,18 +140,59 @@ async function connectHosts(
   return new Map(open);
 }
 
+/** A machine's libvirt domain: the Vagrantfile's prefix and the host's name. */
+const domainOf = (lab: Lab, host: string) => `${domainPrefix(lab)}${host}`;
+
+/** Whole machines stopped and started: their domains suspended and resumed (the guest keeps its state, as a paused
+ * container does). */
+function vagrantPower(lab: Lab): HostPower {
+  const must = async (words: string[]) => {
+    const res = await virsh(words);
+    if (res.code !== 0) throw new CommandError('libvirt', `virsh ${words.join(' ')}`, res.code, res.stderr);
+  };
+  return {
+    stop: (host) => must(['suspend', domainOf(lab, host)]),
+    start: (host) => must(['resume', domainOf(lab, host)]),
+    stopped: async (host) => (await virsh(['domstate', domainOf(lab, host)])).stdout.trim() === 'paused',
+  };
+}
+
+/**
+ * A machine's shell connected on first use, so a lab opens while one of its machines is stopped; a command for a
+ * stopped machine fails at once, saying so, rather than waiting out SSH.
+ */
+function lazyShell(lab: Lab, v: VagrantState, host: string, power: HostPower): Shell {
+  let shell: Promise<SshShell> | undefined;
+  const connected = async () => {
+    if (!shell) {
+      if (await power.stopped(host))
+        throw new UserError(`${host} is stopped: \`npm run lab -- fault ${host} host start\` starts it`);
+      shell = connectHost(lab, v, host, 3).catch((err: unknown) => {
+        shell = undefined;
+        throw err;
+      });
+    }
+    return shell;
+  };
+  return {
+    where: `${host} (${v.mgmt.addresses[host]})`,
+    exec: async (command, options) => (await connected()).exec(command, options),
+    spawn: async (command) => (await connected()).spawn(command),
+    interactive: async (command) => (await connected()).interactive(command),
+    close: async () => {
+      const open = await shell?.catch(() => undefined);
+      await open?.close();
+    },
+  };
+}
+
 /** Gives each machine a host key of its own (the box's is every machine's); returns them by machine. */
 async function ownHostKeys(shells: Map<string, SshShell>): Promise<Record<string, string>> {
   const keys = await Promise.all([...shells].map(async ([name, shell]) => [name, await ownHostKey(shell, 60_000)]));
   return Object.fromEntries(keys) as Record<string, string>;
 }
 
-function session(
-  lab: Lab,
-  v: VagrantState,
-  shells: Map<string, SshShell>,
-  settle?: () => Promise<void>,
-): TestbedSession {
+function session(lab: Lab, v: VagrantState, shells: Map<string, Shell>, settle?: () => Promise<void>): TestbedSession {
   // Every phase goes through the transport, so one resident shell per machine serves preflight, addressing and the
   // plan: a session channel costs a guest sshd's fork and root's bash, slow under emulation.
   const transport = sshTransport(shells);
@@ -160,6 +202,7 @@ function session(
   });
   return {
     settle,
+    power: vagrantPower(lab),
     where: `${shells.size} Vagrant machines (libvirt${v.netns ? ` in namespace ${v.netns}` : ''})`,
     transport,
     httpd: HTTPD,
@@ -363,12 +406,18 @@ export const vagrantTestbed: Testbed<VagrantState> = {
     return startMachines(lab, v, dir, save, log);
   },
 
-  open: async (lab, v) => {
+  // Each machine is connected to on its first command: a stopped one does not keep the others from being reached.
+  open: (lab, v) => {
     if (!v)
-      throw new UserError(
-        `lab ${lab.name}: its Vagrant machines were never created; \`npm run lab -- down --name ${lab.name}\` clears it`,
+      return Promise.reject(
+        new UserError(
+          `lab ${lab.name}: its Vagrant machines were never created; \`npm run lab -- down --name ${lab.name}\` clears it`,
+        ),
       );
-    return session(lab, v, await connectHosts(lab, v, 3));
+    const power = vagrantPower(lab);
+    return Promise.resolve(
+      session(lab, v, new Map(hostsOf(lab).map((h) => [h.name, lazyShell(lab, v, h.name, power)]))),
+    );
   },
 
   destroy: async (lab, v, log) => {

@@ -16,6 +16,8 @@ import {
 import { clientNeighborMac, ipvsConnections, macOf, must, vipHolders } from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
+import { applyFault } from '../../drive/fault.js';
+import { checkLoadOptions, runLoad } from '../../drive/load.js';
 
 /**
  * Margin past VRRP's window for emulated machines, where keepalived's timers run late: the namespaces of one VM
@@ -94,6 +96,35 @@ export function haSuite(access: () => LabAccess): void {
       // The client's entry moves back on the director's gratuitous ARP; give it one request to be sure it is used.
       await must(a, a.lab.client.name, `curl -s --max-time 2 http://${a.lab.vip}:${a.lab.service.port}/ >/dev/null`);
       expect(await clientNeighborMac(a)).toBe(await macOf(a, a.lab.director.name));
+    });
+
+    it('`load` across `fault <director> link down`: the VIP moves, load loses at most what the window holds, `link up` brings it back', async () => {
+      const a = access();
+      const director = a.lab.director.name;
+      const backup = peerOf(a.lab, director);
+      const within = await bound(a);
+      const concurrency = 2;
+      const running = runLoad(
+        a,
+        checkLoadOptions({ duration: Math.ceil(within) + 8, concurrency, clients: 1, path: '/' }),
+      );
+      await sleep(3_000);
+      try {
+        await applyFault(a, director, { kind: 'link', up: false });
+        expect(await secondsUntilSoleHolder(a, backup, within), `${backup} did not take the VIP`).toBeDefined();
+        const r = await running;
+        const e = r.errors;
+        const lost = e.refused + e.reset + e.timeout + e.other + Object.values(e.status).reduce((x, y) => x + y, 0);
+        // Each of wrk's connections waits 2 s for an answer, then tries again: within VRRP's window at most one lost
+        // per connection per 2 s, plus the one in flight when the link went and the one sent before the client took
+        // the backup's gratuitous ARP.
+        expect(lost, JSON.stringify(e)).toBeLessThanOrEqual(concurrency * (Math.ceil(within / 2) + 2));
+        expect(Object.values(r.share).reduce((x, y) => x + y, 0)).toBeGreaterThan(lost);
+      } finally {
+        await running.catch(() => undefined);
+        await applyFault(a, director, { kind: 'link', up: true });
+        expect(await secondsUntilSoleHolder(a, director, await bound(a))).toBeDefined();
+      }
     });
 
     it('connection sync: a connection opened before the failover is known to the backup and carries on after it', async () => {

@@ -9,7 +9,7 @@ import { applyPlan } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
 import { type LabSession } from '../../lab/lifecycle.js';
 import { labs } from '../labs.js';
-import { KIT_SOCKET, libvirtUri } from '../../testbed/vagrant/libvirt.js';
+import { KIT_SOCKET, libvirtUri, virsh } from '../../testbed/vagrant/libvirt.js';
 import { vagrant } from '../../testbed/vagrant/testbed.js';
 import type { VagrantState } from '../../testbed/vagrant/state.js';
 import {
@@ -50,7 +50,12 @@ describe('the reference lab on Vagrant machines', () => {
       expect(keys).not.toContain(v.hostKey);
       // Each machine serves the key the state pinned: a fresh session of another process reaches every one.
       const again = await labs.connect(lab.name);
-      await again.close();
+      try {
+        for (const h of ['client', 'director', 'rs1', 'rs2'])
+          expect((await again.transport.run(h, 'hostname')).stdout.trim()).toBe(h);
+      } finally {
+        await again.close();
+      }
       if (v.netns) {
         expect(libvirtUri()).toBe(`qemu:///system?socket=${KIT_SOCKET}`);
         expect((statSync(KIT_SOCKET).mode & 0o077).toString(8)).toBe('0');
@@ -98,7 +103,7 @@ describe('the reference lab on Vagrant machines', () => {
       expect(res.exitCode).toBe(4);
     });
 
-    it('load and fault work on the machines: 10 connections 5/5, netem listed and cleared; host stop refused', async () => {
+    it('load and fault work on the machines: 10 connections 5/5, netem listed and cleared, a machine suspended and resumed', async () => {
       const loaded = await cli(['load', '--name', lab.name, '--requests', '10', '--concurrency', '1', '--json']);
       expect(loaded.exitCode, loaded.stderr).toBe(0);
       expect((JSON.parse(loaded.stdout) as { share: Record<string, number> }).share).toEqual({ rs1: 5, rs2: 5 });
@@ -107,12 +112,22 @@ describe('the reference lab on Vagrant machines', () => {
         expect((await fault('rs1', 'delay', '100ms')).exitCode).toBe(0);
         expect((await fault('--list')).stdout).toContain('rs1: netem on eth0: delay 100ms');
         const stop = await fault('rs2', 'host', 'stop');
-        expect(stop.stderr).toContain('host stop is not supported on this testbed');
-        expect(stop.exitCode).toBe(2);
+        expect(stop.exitCode, stop.stderr).toBe(0);
+        // The machine itself is suspended (libvirt says so), and a new session still opens the lab beside it.
+        const state = await virsh(['domstate', `lvs-lab-${lab.name}-rs2`]);
+        expect(state.stdout.trim()).toBe('paused');
+        expect((await fault('--list')).stdout).toContain('rs2: host stopped');
+        const refused = await cli(['exec', 'rs2', '--name', lab.name, '--', 'true']);
+        expect(refused.stderr).toContain('rs2 is stopped');
+        const started = await fault('rs2', 'host', 'start');
+        expect(started.exitCode, started.stderr).toBe(0);
       } finally {
         await fault('rs1', 'clear');
+        await fault('rs2', 'clear');
       }
       expect((await fault('--list')).stdout).toContain('no faults in force');
+      const again = await cli(['load', '--name', lab.name, '--requests', '10', '--concurrency', '1', '--json']);
+      expect((JSON.parse(again.stdout) as { share: Record<string, number> }).share).toEqual({ rs1: 5, rs2: 5 });
     });
 
     it('shell opens a terminal on the machine through the namespace, and `exit` leaves it', async () => {
