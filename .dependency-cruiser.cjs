@@ -10,6 +10,7 @@ const FLOORS = [
   ['testbed', 'verify'],
   ['inside'],
   ['drive'],
+  ['checks'],
   ['lab'],
   ['cli', 'bench', 'infra', 'tests'],
 ];

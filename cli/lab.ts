@@ -7,6 +7,7 @@ import { DRIVE_COMMANDS } from './commands/drive.js';
 import { ENGINE_COMMAND } from './commands/engine.js';
 import { INSIDE_COMMANDS } from './commands/inside.js';
 import { LIFECYCLE_COMMANDS } from './commands/lifecycle.js';
+import { VERIFY_COMMAND } from './commands/verify.js';
 import { context, type Command } from './context.js';
 import { parseCli } from './options.js';
 
@@ -26,8 +27,11 @@ const testbedCommands: Command[] = Object.values(TESTBEDS).flatMap((testbed) =>
   })),
 );
 
+const [UP, ...LIFECYCLE_REST] = LIFECYCLE_COMMANDS;
 const COMMANDS: Command[] = [
-  ...LIFECYCLE_COMMANDS,
+  UP,
+  VERIFY_COMMAND,
+  ...LIFECYCLE_REST,
   ...INSIDE_COMMANDS,
   ...DRIVE_COMMANDS,
   ...testbedCommands,

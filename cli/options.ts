@@ -15,6 +15,9 @@ const OPTIONS = {
   'clear-faults': { type: 'boolean', default: false },
   all: { type: 'boolean', default: false },
   list: { type: 'boolean', default: false },
+  only: { type: 'string' },
+  'skip-builtin': { type: 'boolean', default: false },
+  junit: { type: 'string' },
   requests: { type: 'string' },
   duration: { type: 'string' },
   concurrency: { type: 'string' },
@@ -43,6 +46,11 @@ export interface CliOptions {
   clearFaults: boolean;
   all: boolean;
   list: boolean;
+  /** With verify: the declared checks to run, by name (comma-separated). */
+  only?: string;
+  skipBuiltin: boolean;
+  /** With verify: where to write the JUnit XML report. */
+  junit?: string;
   requests?: string;
   duration?: string;
   concurrency?: string;
@@ -95,6 +103,8 @@ export function parseCli(argv: string[], testbeds: readonly string[]): CliOption
   if (v.name !== undefined) checkLabName(v.name, '--name');
   if (v.stack !== undefined) checkStackName(v.stack, '--stack');
   if (v.file === '') throw new UserError('--file: must name a file');
+  if (v.junit !== undefined && !/^[^\p{Cc}]+\.xml$/u.test(v.junit))
+    throw new UserError(`--junit: ${shown(v.junit)} must be a file name ending in .xml`);
   return {
     command: positionals[0],
     args: positionals.slice(1),
@@ -107,6 +117,9 @@ export function parseCli(argv: string[], testbeds: readonly string[]): CliOption
     clearFaults: v['clear-faults'],
     all: v.all,
     list: v.list,
+    only: v.only,
+    skipBuiltin: v['skip-builtin'],
+    junit: v.junit,
     requests: v.requests,
     duration: v.duration,
     concurrency: v.concurrency,

@@ -2,6 +2,7 @@
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { ipToNumber, numberToIp } from './addressing.js';
+import { checkProblems, checkSchema } from './checks.js';
 import { UserError } from './errors.js';
 
 // Every scheduler ipvsadm(8) knows; whether the running kernel has its module is checked at preflight.
@@ -178,6 +179,8 @@ const labSchema = z.strictObject({
   healthCheck: healthCheck.optional(),
   // Present: a second director, VRRP and connection sync (see `ha` above).
   ha: ha.optional(),
+  // What the lab should show, checked by `verify` after the built-in checks (model/checks.ts).
+  checks: z.array(checkSchema).max(50, { message: 'at most 50 checks' }).optional(),
   // The vagrant testbed's machines: memory (MiB) and vCPUs each.
   vagrant: z.strictObject({ memory: between(256, 16384).default(512), cpus: between(1, 16).default(1) }).optional(),
 });
@@ -386,6 +389,14 @@ function semanticProblems(lab: Parsed): Checked {
   const realservers = resolved.realservers;
   addressProblems(lab, inside, placedAddresses(lab, inside, outside, realservers), problems);
   nameProblems(lab, realservers, problems);
+  const directors = [lab.director.name, ...(lab.ha ? [lab.ha.backup.name] : [])];
+  problems.push(
+    ...checkProblems(lab.checks ?? [], {
+      hosts: [...directors, lab.client.name, ...realservers.map((r) => r.name)],
+      realservers: realservers.map((r) => r.name),
+      directors,
+    }),
+  );
   if (lab.realservers.every((r) => r.weight === 0))
     problems.push('realservers: every weight is 0, so IPVS would send no traffic anywhere');
   return { problems, prefixLength: inside.len, outsidePrefixLength: outside?.len, realservers };

@@ -325,15 +325,16 @@ export async function accessLogClients(access: LabAccess, realserver: string): P
  * -b keeps broadcasting, so each request can be answered by every host that claims the address, and it waits for
  * more replies than there are hosts, so it listens for the whole time rather than stopping at the first answer.
  */
-export async function arpResponders(access: LabAccess, seconds = 1): Promise<string[]> {
+export async function arpResponders(
+  access: LabAccess,
+  seconds = 1,
+  { address = access.lab.vip, from = access.lab.client.name } = {},
+): Promise<string[]> {
   const replies = 2 * hostsOf(access.lab).length * seconds;
-  const res = await access.transport.run(
-    access.lab.client.name,
-    `arping -b -c ${replies} -w ${seconds} -I eth0 ${access.lab.vip}`,
-  );
+  const res = await access.transport.run(from, `arping -b -c ${replies} -w ${seconds} -I eth0 ${address}`);
   const macs = [...res.stdout.matchAll(/reply from \S+ \[([0-9A-Fa-f:]{17})\]/g)].map((m) => m[1].toLowerCase());
   if (macs.length === 0 && res.code > 1)
-    throw new CommandError(access.lab.client.name, `arping ${access.lab.vip}`, res.code, res.stderr, 'probe');
+    throw new CommandError(from, `arping ${address}`, res.code, res.stderr, 'probe');
   return macs;
 }
 

@@ -1,5 +1,6 @@
 // Driving a running lab: load on the VIP, and faults on its hosts.
-import { applyFault, FAULT_USAGE, faultsInForce, formatFaults, parseFault } from '../../drive/fault.js';
+import { applyFault, faultsInForce, formatFaults } from '../../drive/fault.js';
+import { FAULT_USAGE, parseFault } from '../../model/fault.js';
 import { checkLoadOptions, formatLoad, runLoad } from '../../drive/load.js';
 import { hostNamed } from '../../inside/hosts.js';
 import { UserError } from '../../model/errors.js';

@@ -1,12 +1,12 @@
 // A lab's life: its plan, `up` (build or re-apply, then verify), `verify`, `status` and `down`.
-import { applyFault, faultsInForce, faultText, formatFaults, type InForce } from '../../drive/fault.js';
+import { applyFault, faultsInForce, faultText, type InForce } from '../../drive/fault.js';
 import { trapInterrupts } from '../../lab/interrupt.js';
 import type { LabSession } from '../../lab/lifecycle.js';
 import { UserError } from '../../model/errors.js';
 import { REFERENCE_LAB, type Lab } from '../../model/topology.js';
 import { formatPlan, planLab } from '../../provision/plan.js';
 import { formatChecks, verifyLab } from '../../verify/report.js';
-import { withLab, type Command, type Context } from '../context.js';
+import type { Command, Context } from '../context.js';
 
 /** The command that removes `lab`, as the learner would type it. */
 const downCommand = (lab: Lab) =>
@@ -101,21 +101,6 @@ const up: Command = {
   },
 };
 
-const verify: Command = {
-  name: 'verify',
-  usage: 'verify   run the DR checks against a running lab',
-  run: (ctx) =>
-    withLab(ctx, async (session) => {
-      // Faults a user made explain the checks they fail: said first.
-      const faults = await faultsInForce(session);
-      if (faults.length > 0) console.log(formatFaults(session.lab, faults));
-      const checks = await verifyLab(session);
-      console.log(formatChecks(checks));
-      ctx.log(`${checks.filter((c) => c.ok).length}/${checks.length} checks passed`);
-      return checks.every((c) => c.ok) ? 0 : 1;
-    }),
-};
-
 const status: Command = {
   name: 'status',
   usage: 'status   list the labs that are up',
@@ -161,4 +146,4 @@ const down: Command = {
   },
 };
 
-export const LIFECYCLE_COMMANDS = [up, verify, status, plan, down];
+export const LIFECYCLE_COMMANDS = [up, status, plan, down];

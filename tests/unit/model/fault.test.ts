@@ -1,7 +1,7 @@
 // `lab fault`'s words: every fault parsed to what tc and ip are given, every bad one refused naming the word and why,
 // before anything reaches a host.
 import { describe, expect, it } from 'vitest';
-import { netemArgs, parseFault } from '../../../drive/fault.js';
+import { netemArgs, parseFault } from '../../../model/fault.js';
 import { UserError } from '../../../model/errors.js';
 
 describe('fault words', () => {
