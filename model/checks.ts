@@ -58,8 +58,8 @@ const expectSchema = z.strictObject({
 });
 
 export const checkSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._:-]{0,63}$/, {
-    message: 'must be 1-64 characters of letters, digits, space and ._:- starting with a letter or digit',
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._:'-]{0,63}$/, {
+    message: "must be 1-64 characters of letters, digits, space and ._:'- starting with a letter or digit",
   }),
   description: text(500).optional(),
   pass: text(500).optional(),

@@ -2,6 +2,9 @@
 // the resources as modelled, outputs that match the containers, a scheduler change re-provisioning only the
 // director, bad config stopped before anything exists, and `pulumi destroy` leaving nothing. Then, on the freed
 // subnet, the NAT and TUN presets as stacks of their own.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { $ } from 'zx';
 import { readStackSettings } from '../../model/stack.js';
@@ -236,6 +239,30 @@ describe('pulumi stack', () => {
     const res = await $({ cwd: ROOT, nothrow: true, quiet: true })`npm run -s lab -- verify --stack ${STACK}`;
     expect(res.stdout).toMatch(/6\/6 checks passed/);
     expect(res.exitCode).toBe(0);
+  });
+
+  it('checks declared in the stack config (the arp and draining exercises) pass through verify --stack; resources unchanged', async () => {
+    const exercise = (f: string) =>
+      (parse(readFileSync(join(ROOT, 'labs', f), 'utf8')) as { checks: unknown[] }).checks;
+    const before = (await pulumi(['config', 'get', '--stack', STACK, 'lvs-lab:lab'])).stdout.trim();
+    const declared = {
+      ...(JSON.parse(before) as object),
+      checks: [...exercise('arp.yaml'), ...exercise('draining.yaml')],
+    };
+    await pulumi(['config', 'set', '--stack', STACK, 'lvs-lab:lab', JSON.stringify(declared)]);
+    try {
+      // What a lab should show is not part of what it is: the stack has nothing to change.
+      await pulumi(['preview', '--expect-no-changes', '--non-interactive', '--stack', STACK]);
+      const res = await cli(['verify', '--stack', STACK, '--skip-builtin']);
+      expect(res.stdout).toMatch(/^\[SUCCESS\] Tests passed: 6$/m);
+      expect(res.stdout).toMatch(
+        /^PASS {2}a drained realserver gets no new connection — rs1 took no new connection while drained$/m,
+      );
+      expect(res.exitCode).toBe(0);
+      expect((await ipvsTable(s)).dests.map((d) => d.weight)).toEqual([1, 1]); // the drain undone
+    } finally {
+      await pulumi(['config', 'set', '--stack', STACK, 'lvs-lab:lab', before]);
+    }
   });
 
   it('a scheduler change re-provisions the director alone, in place: realservers and containers untouched', async () => {

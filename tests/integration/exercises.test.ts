@@ -1,0 +1,79 @@
+// The exercises under labs/: each built as a side lab beside the test lab (namespaces in the same machine) and its
+// declared checks run in order, as `verify` runs them; every one passes. Then `verify` itself on the test lab with
+// checks declared in a file: one that must fail fails with its text and exit 1, and the JUnit file counts the same.
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { XMLParser } from 'fast-xml-parser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatCheckResult, runChecks } from '../../checks/run.js';
+import type { LabSession } from '../../lab/lifecycle.js';
+import { parseLab } from '../../model/load.js';
+import type { Lab } from '../../model/topology.js';
+import { labs } from '../labs.js';
+import { cli, machineOf, ROOT, TEST_LAB } from './lab.js';
+import { sideLab } from './side-lab.js';
+
+let s: LabSession;
+beforeAll(async () => {
+  s = await labs.connect(TEST_LAB.name);
+});
+afterAll(async () => s?.close());
+
+const exercises = readdirSync(join(ROOT, 'labs'))
+  .filter((f) => f.endsWith('.yaml'))
+  .map((f): [string, Lab] => [f, parseLab(readFileSync(join(ROOT, 'labs', f), 'utf8'), `labs/${f}`)]);
+
+describe.each(exercises)('exercise labs/%s', (_file, model) => {
+  const access = sideLab(() => machineOf(s), model);
+
+  it('every declared check passes', async () => {
+    const results = await runChecks(access(), model.checks!);
+    expect(results.map(formatCheckResult).join('\n')).not.toMatch(/^FAIL/m);
+    expect(results).toHaveLength(model.checks!.length);
+  });
+});
+
+describe('verify with checks declared in a file, on the test lab', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvs-lab-checks-'));
+  const file = join(dir, 'lab.yaml');
+  writeFileSync(
+    file,
+    [
+      `name: ${TEST_LAB.name}`,
+      'checks:',
+      '  - name: rr alternates',
+      '    requests: { count: 10 }',
+      '    expect: { split: { rs1: 0.5, rs2: 0.5 }, tolerance: 0 }',
+      '    pass: five each',
+      '  - name: rs1 is gone',
+      '    description: a check that must fail, rs1 is in the table',
+      '    ipvs: {}',
+      '    expect: { absent: rs1 }',
+      '    fail: rs1 is still in the table',
+    ].join('\n'),
+  );
+
+  it('a failing check fails with its text and exit 1; the JUnit file counts the same as the console', async () => {
+    const junit = join(dir, 'out.xml');
+    const res = await cli(['verify', '--file', file, '--skip-builtin', '--junit', junit]);
+    expect(res.exitCode, res.stderr).toBe(1);
+    expect(res.stdout).toMatch(/^PASS {2}rr alternates — five each$/m);
+    expect(res.stdout).toMatch(/^FAIL {2}rs1 is gone — rs1 is still in the table$/m);
+    expect(res.stdout).toMatch(/^ {6}not absent: seen in the table: rs1, rs2; expected not in the table: rs1$/m);
+    expect(res.stdout).toMatch(/^\[FAIL\] 1 of 2 checks failed$/m);
+    const doc = new XMLParser({ ignoreAttributes: false }).parse(readFileSync(junit, 'utf8')) as {
+      testsuites: { '@_tests': string; '@_failures': string };
+    };
+    expect([doc.testsuites['@_tests'], doc.testsuites['@_failures']]).toEqual(['2', '1']);
+  });
+
+  it('--only runs the named checks; an unknown name is refused with exit 2 before anything runs', async () => {
+    const ok = await cli(['verify', '--file', file, '--only', 'rr alternates']);
+    expect(ok.exitCode, ok.stdout).toBe(0);
+    expect(ok.stdout).toMatch(/^\[SUCCESS\] Tests passed: 1$/m);
+    const bad = await cli(['verify', '--file', file, '--only', 'nope']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('--only: no check named "nope" (rr alternates, rs1 is gone)');
+  });
+});
