@@ -36,11 +36,19 @@ function chartData(r: BenchResults) {
         { path: d.path, direction: 'outbound (replies)', packets: per.out },
       ];
     });
-  return { lifecycle, scale, dataPlane, packets };
+  const shares = (r.shares ?? []).flatMap((x) => {
+    const total = Object.values(x.share).reduce((a, b) => a + b, 0) || 1;
+    return Object.entries(x.share).map(([realserver, n]) => ({
+      path: `${x.scheduler} ${x.weights}`,
+      realserver,
+      share: n / total,
+    }));
+  });
+  return { lifecycle, scale, dataPlane, packets, shares };
 }
 
 export function chartSpec(r: BenchResults): TopLevelSpec {
-  const { lifecycle, scale, dataPlane, packets } = chartData(r);
+  const { lifecycle, scale, dataPlane, packets, shares } = chartData(r);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: `lvs-lab benchmark (${r.machine.description})`, subtitle: r.when },
@@ -95,6 +103,13 @@ export function chartSpec(r: BenchResults): TopLevelSpec {
         { field: 'packets', type: 'quantitative', stack: 'zero', title: 'packets per request' },
         { field: 'direction', legend: { orient: 'bottom', direction: 'vertical', title: null, labelLimit: 260 } },
         80,
+      ),
+      pathBars(
+        'share per realserver, rs1 200 ms slower',
+        shares,
+        { field: 'share', type: 'quantitative', stack: 'zero', title: 'share of responses', axis: { format: '%' } },
+        { field: 'realserver', legend: { orient: 'bottom', direction: 'vertical', title: null } },
+        100,
       ),
     ],
   };

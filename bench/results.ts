@@ -64,6 +64,17 @@ export interface VmStartResult {
   boot: Spread;
 }
 
+/** One scheduler's share of `load` with rs1 200 ms slower: responses per realserver, and what it predicts. */
+export interface ShareResult {
+  scheduler: string;
+  /** The realservers' weights, "3:1". */
+  weights: string;
+  clients: number;
+  requests: number;
+  share: Record<string, number>;
+  predicted?: Record<string, number>;
+}
+
 export interface BenchResults {
   when: string;
   /** The commit measured (`git rev-parse HEAD`), and whether the tree had changes beside it. */
@@ -73,6 +84,8 @@ export interface BenchResults {
   lifecycle: LifecycleResult[];
   scale: ScaleResult[];
   dataPlane: DataPlaneResult[];
+  /** Each scheduler's share per realserver with one realserver slowed. */
+  shares?: ShareResult[];
   failover?: FailoverResult;
   vmStart?: VmStartResult;
   /** The Docker engine VM's `engine up` (seconds): a first start (saving its booted state when there is none yet), then
@@ -172,6 +185,7 @@ export function formatTable(r: BenchResults): string {
         `director IPVS pkts in/out ${d.ipvsInPkts}/${d.ipvsOutPkts} (${per.in.toFixed(1)}/${per.out.toFixed(1)} per request)`,
     );
   }
+  out.push(...ceilingLines(r.dataPlane), ...shareLines(r.shares ?? []));
   if (r.failover) {
     const f = r.failover;
     out.push(
@@ -182,4 +196,38 @@ export function formatTable(r: BenchResults): string {
     );
   }
   return out.join('\n');
+}
+
+/** DR through the VIP against wrk's own ceiling (the client straight to one realserver), as ratios. */
+function ceilingLines(d: DataPlaneResult[]): string[] {
+  const rate = (path: string) => d.find((x) => x.path === path)?.requestsPerSecond;
+  const direct = rate('direct to one realserver');
+  if (!direct) return [];
+  const ratio = (path: string) => {
+    const r = rate(path);
+    return r === undefined ? [] : [`  ${path.padEnd(26)} ${((100 * r) / direct).toFixed(0).padStart(4)}% of direct`];
+  };
+  return [
+    '',
+    "DR against the load generator's ceiling (direct to one realserver = 100%; target: one realserver >= 90%)",
+    ...ratio('DR, one realserver'),
+    ...ratio('DR through the VIP'),
+  ];
+}
+
+/** The share table: each scheduler's responses per realserver with rs1 slowed, beside what it predicts. */
+function shareLines(shares: ShareResult[]): string[] {
+  if (shares.length === 0) return [];
+  const pct = (x: number) => `${(100 * x).toFixed(0)}%`.padStart(4);
+  return [
+    '',
+    'share per realserver with rs1 200 ms slower (load, 8 at a time for 5 s; sh from 4 client addresses)',
+    ...shares.map((x) => {
+      const total = Object.values(x.share).reduce((a, b) => a + b, 0) || 1;
+      const names = Object.keys({ ...x.predicted, ...x.share }).sort();
+      const seen = names.map((n) => `${n} ${pct((x.share[n] ?? 0) / total)}`).join('  ');
+      const predicted = x.predicted ? names.map((n) => pct(x.predicted![n] ?? 0)).join(' / ') : 'none';
+      return `  ${`${x.scheduler} ${x.weights}`.padEnd(10)} ${seen}   (predicted ${predicted}; ${x.requests} requests)`;
+    }),
+  ];
 }

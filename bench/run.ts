@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { $ } from 'zx';
 import { withPreset } from '../model/presets.js';
-import { validateLab } from '../model/topology.js';
+import { validateLab, type Lab } from '../model/topology.js';
+import { applyFault } from '../drive/fault.js';
+import { checkLoadOptions, runLoad } from '../drive/load.js';
 import { applyPlan } from '../provision/apply.js';
 import { takeoverWindowSeconds } from '../provision/keepalived.js';
 import { planLab } from '../provision/plan.js';
@@ -41,6 +43,7 @@ import {
   type LifecycleResult,
   type PhaseTiming,
   type ScaleResult,
+  type ShareResult,
   type VmStartResult,
 } from './results.js';
 import { kernelHasIpvs } from '../provision/host-needs.js';
@@ -54,6 +57,7 @@ const { values } = parseArgs({
     'no-docker': { type: 'boolean', default: false },
     'no-vagrant': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/out' },
+    only: { type: 'string' },
   },
 });
 const RUNS = Number(values.runs);
@@ -249,35 +253,66 @@ async function loadRuns(s: OnMachine, access: LabAccess, path: string, url: stri
   return { ...sorted[Math.floor(sorted.length / 2)], runs: runs.map((r) => r.requestsPerSecond) };
 }
 
-async function dataPlane(s: OnMachine): Promise<DataPlaneResult[]> {
-  const nat = withPreset('nat-rr', { name: 'bnat' }, 'bench');
-  const side = new NetnsLab(s.machine, nat);
+/** A lab beside `s`'s on its machine: built, provisioned, handed to `use`, then removed whatever happens. */
+async function withSideLab<T>(s: OnMachine, lab: Lab, use: (access: LabAccess) => Promise<T>): Promise<T> {
+  const side = new NetnsLab(s.machine, lab);
   await side.teardown();
   await side.build();
-  await applyPlan(planLab(nat, { httpd: side.httpd }), side.transport);
-  const natAccess = { lab: nat, transport: side.transport, httpd: side.httpd };
   try {
-    return [
-      await loadRuns(s, s, 'direct to one realserver', `http://${s.lab.realservers[0].ip}/`),
-      await loadRuns(s, s, 'DR through the VIP', `http://${s.lab.vip}/`),
-      await loadRuns(s, natAccess, 'NAT through the VIP', `http://${nat.vip}/`),
-    ];
+    await applyPlan(planLab(lab, { httpd: side.httpd }), side.transport);
+    return await use({ lab, transport: side.transport, httpd: side.httpd });
   } finally {
     await side.teardown();
   }
 }
 
+/** wrk's ceiling (the client straight to one realserver) beside DR through the VIP with one and two realservers, and
+ * NAT: measured side by side in one run, on one machine. */
+async function dataPlane(s: OnMachine): Promise<DataPlaneResult[]> {
+  const one = validateLab({ name: 'bone', realservers: 1 }, 'bench');
+  const nat = withPreset('nat-rr', { name: 'bnat' }, 'bench');
+  return [
+    await loadRuns(s, s, 'direct to one realserver', `http://${s.lab.realservers[0].ip}/`),
+    await withSideLab(s, one, (a) => loadRuns(s, a, 'DR, one realserver', `http://${one.vip}/`)),
+    await loadRuns(s, s, 'DR through the VIP', `http://${s.lab.vip}/`),
+    await withSideLab(s, nat, (a) => loadRuns(s, a, 'NAT through the VIP', `http://${nat.vip}/`)),
+  ];
+}
+
+/** The schedulers the share table compares, as their presets set them (weights 3:1 and 2:1 for wrr and wlc). */
+const SHARE_PRESETS = ['dr-rr', 'dr-wrr', 'dr-lc', 'dr-wlc', 'dr-sh'] as const;
+
+/** Each scheduler's share per realserver with rs1 200 ms slower, under `load` (8 at a time, 5 s; sh from 4 clients). */
+async function shares(s: OnMachine): Promise<ShareResult[]> {
+  return withSideLab(s, withPreset('dr-rr', { name: 'bshare' }, 'bench'), async (a) => {
+    await applyFault(a, 'rs1', { kind: 'netem', netem: { delay: '200ms' } });
+    const out: ShareResult[] = [];
+    for (const preset of SHARE_PRESETS) {
+      const lab = withPreset(preset, { name: 'bshare' }, 'bench');
+      await applyPlan(planLab(lab, { httpd: a.httpd }), a.transport); // in place: scheduler and weights
+      const clients = lab.service.scheduler === 'sh' ? 4 : 1;
+      const r = await runLoad({ ...a, lab }, checkLoadOptions({ duration: 5, concurrency: 8, clients, path: '/' }));
+      const weights = lab.realservers.map((x) => x.weight).join(':');
+      out.push({
+        scheduler: lab.service.scheduler,
+        weights,
+        clients,
+        requests: r.requests,
+        share: r.share,
+        predicted: r.predicted,
+      });
+      log(`shares: ${lab.service.scheduler} ${weights}: ${JSON.stringify(r.share)} of ${r.requests}`);
+    }
+    return out;
+  });
+}
+
 /** The failover drill on a dr-ha lab beside `s`'s: takeover time and failed requests, RUNS times (each with failback). */
 async function failover(s: OnMachine): Promise<FailoverResult> {
   const pair = withPreset('dr-ha', { name: 'bha' }, 'bench');
-  const side = new NetnsLab(s.machine, pair);
-  await side.teardown();
-  await side.build();
-  const access = { lab: pair, transport: side.transport, httpd: side.httpd };
-  await applyPlan(planLab(pair, { httpd: side.httpd }), side.transport);
   const window = takeoverWindowSeconds(pair.ha!);
   const [takeovers, failed] = [[] as number[], [] as number[]];
-  try {
+  await withSideLab(s, pair, async (access) => {
     for (let i = 0; i < Math.max(RUNS, 3); i++) {
       const drill = await failoverDrill(access, window + 10);
       await restoreDirector(access, drill.from);
@@ -291,9 +326,7 @@ async function failover(s: OnMachine): Promise<FailoverResult> {
         `failover: takeover in ${drill.takeoverSeconds.toFixed(1)} s (VRRP window ${window.toFixed(1)} s), ${drill.failed} of ${drill.requests.length} requests failed`,
       );
     }
-  } finally {
-    await side.teardown();
-  }
+  });
   return {
     testbed: LIFECYCLE_LABEL[s.testbed],
     windowSeconds: window,
@@ -370,11 +403,8 @@ async function dockerRows(results: BenchResults, hostIpvs: boolean): Promise<voi
   }
 }
 
-async function main() {
-  trapTeardown();
-  const hostIpvs = await kernelHasIpvs(new LocalShell());
-  const testbeds: string[] = hostIpvs ? ['netns', 'vm'] : ['vm'];
-  const results = await newResults(hostIpvs);
+/** The lifecycle of each testbed here: the VM's start, netns and vm labs, the vm booted cold. */
+async function lifecycleRows(results: BenchResults, testbeds: string[]): Promise<void> {
   results.vmStart = await vmStart();
   for (const t of testbeds) results.lifecycle.push(await labLifecycle(t));
   // Before the saved booted VM: the same lifecycle with the VM booted each time.
@@ -384,23 +414,35 @@ async function main() {
   } finally {
     delete process.env.LVS_LAB_COLD_BOOT;
   }
+}
 
-  // Scale and data plane on the fastest testbed here, in one machine.
-  log(`scale and data plane on the ${testbeds[0]} testbed`);
-  const { session } = await labs.up(BENCH, { testbed: testbeds[0] });
+/** Scale, data plane, shares and failover on the fastest testbed here, in one machine (`--only data`: the middle two). */
+async function machineRows(results: BenchResults, testbed: string, dataOnly: boolean): Promise<void> {
+  log(`${dataOnly ? '' : 'scale, '}data plane and shares on the ${testbed} testbed`);
+  const { session } = await labs.up(BENCH, { testbed });
   try {
     assertOnMachine(session);
-    results.scale = await scale(session);
+    if (!dataOnly) results.scale = await scale(session);
     results.dataPlane = await dataPlane(session);
-    results.failover = await failover(session);
+    results.shares = await shares(session);
+    if (!dataOnly) results.failover = await failover(session);
   } finally {
     await session.close();
     await labs.down(BENCH.name);
   }
+}
 
-  if (!values['no-docker']) await dockerRows(results, hostIpvs);
-
-  if (!values['no-vagrant']) {
+async function main() {
+  trapTeardown();
+  const hostIpvs = await kernelHasIpvs(new LocalShell());
+  const testbeds: string[] = hostIpvs ? ['netns', 'vm'] : ['vm'];
+  const results = await newResults(hostIpvs);
+  const dataOnly = values.only === 'data';
+  if (values.only !== undefined && !dataOnly) throw new Error(`--only: "${values.only}" is not data`);
+  if (!dataOnly) await lifecycleRows(results, testbeds);
+  await machineRows(results, testbeds[0], dataOnly);
+  if (!values['no-docker'] && !dataOnly) await dockerRows(results, hostIpvs);
+  if (!values['no-vagrant'] && !dataOnly) {
     const problem = await vagrantTestbed.checkHost(BENCH).then(
       () => undefined,
       (e: Error) => e.message,
