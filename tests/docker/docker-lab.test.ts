@@ -8,6 +8,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { $ } from 'zx';
 import { readStackSettings } from '../../model/stack.js';
+import { validateLab } from '../../model/topology.js';
 import { LocalShell } from '../../provision/shell.js';
 import { SshShell } from '../../provision/ssh.js';
 import { connectDockerLab, type DockerEngine } from '../../docker/engine.js';
@@ -20,6 +21,18 @@ import { drSuite } from '../suites/dr.js';
 import { cli } from '../integration/lab.js';
 import { haSuite } from '../suites/ha.js';
 import { DOCKER_LAB, pulumi, ROOT, STACK, stackResources } from './stack.js';
+import { formatCheckResult, runChecks } from '../../checks/run.js';
+import type { Check } from '../../model/checks.js';
+
+/** A lab file of labs/, as far as these tests read it. */
+interface ExerciseFile {
+  service?: object;
+  checks: object[];
+}
+
+/** The checks of an exercise, validated as a lab file's for the lab `lab` (its hosts). */
+const exerciseChecks = (file: string, lab: { name: string }): Check[] =>
+  validateLab({ ...(parse(readFileSync(join(ROOT, 'labs', file), 'utf8')) as object), name: lab.name }, file).checks!;
 
 /** The two kinds of `pulumi up --json` engine event the tests read. */
 interface EngineEvent {
@@ -241,29 +254,31 @@ describe('pulumi stack', () => {
     expect(res.exitCode).toBe(0);
   });
 
-  it('checks declared in the stack config (the arp and draining exercises) pass through verify --stack; resources unchanged', async () => {
-    const exercise = (f: string) =>
-      (parse(readFileSync(join(ROOT, 'labs', f), 'utf8')) as { checks: unknown[] }).checks;
-    const before = (await pulumi(['config', 'get', '--stack', STACK, 'lvs-lab:lab'])).stdout.trim();
-    const declared = {
-      ...(JSON.parse(before) as object),
-      checks: [...exercise('arp.yaml'), ...exercise('draining.yaml')],
-    };
-    await pulumi(['config', 'set', '--stack', STACK, 'lvs-lab:lab', JSON.stringify(declared)]);
-    try {
-      // What a lab should show is not part of what it is: the stack has nothing to change.
-      await pulumi(['preview', '--expect-no-changes', '--non-interactive', '--stack', STACK]);
-      const res = await cli(['verify', '--stack', STACK, '--skip-builtin']);
-      expect(res.stdout).toMatch(/^\[SUCCESS\] Tests passed: 6$/m);
-      expect(res.stdout).toMatch(
-        /^PASS {2}a drained realserver gets no new connection — rs1 took no new connection while drained$/m,
-      );
-      expect(res.exitCode).toBe(0);
-      expect((await ipvsTable(s)).dests.map((d) => d.weight)).toEqual([1, 1]); // the drain undone
-    } finally {
-      await pulumi(['config', 'set', '--stack', STACK, 'lvs-lab:lab', before]);
-    }
-  });
+  it.each([['arp.yaml', 'draining.yaml'], ['persistence.yaml'], ['slow-realserver.yaml']])(
+    'the exercise %s: its checks, declared in the stack config, pass through verify --stack',
+    async (...files: string[]) => {
+      const exercises = files.map((f) => parse(readFileSync(join(ROOT, 'labs', f), 'utf8')) as ExerciseFile);
+      const before = (await pulumi(['config', 'get', '--stack', STACK, 'lvs-lab:lab'])).stdout.trim();
+      const service = exercises.find((e) => e.service)?.service;
+      const declared = { ...(JSON.parse(before) as object), service, checks: exercises.flatMap((e) => e.checks) };
+      const up = () => pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK]);
+      await pulumi(['config', 'set', '--stack', STACK, 'lvs-lab:lab', JSON.stringify(declared)]);
+      try {
+        // What a lab should show is not part of what it is: only a changed service re-provisions the director.
+        if (service) await up();
+        else await pulumi(['preview', '--expect-no-changes', '--non-interactive', '--stack', STACK]);
+        const res = await cli(['verify', '--stack', STACK, '--skip-builtin']);
+        expect(res.stdout, res.stderr).toMatch(
+          new RegExp(`^\\[SUCCESS\\] Tests passed: ${declared.checks.length}$`, 'm'),
+        );
+        expect(res.exitCode).toBe(0);
+        expect((await ipvsTable(s)).dests.map((d) => d.weight)).toEqual([1, 1]); // a drain is undone
+      } finally {
+        await pulumi(['config', 'set', '--stack', STACK, 'lvs-lab:lab', before]);
+        if (service) await up();
+      }
+    },
+  );
 
   it('a scheduler change re-provisions the director alone, in place: realservers and containers untouched', async () => {
     const ids = async () =>
@@ -422,6 +437,10 @@ for (const preset of ['nat-rr', 'tun-rr', 'dr-health'] as const) {
           expect(checks.filter((c) => !c.ok)).toEqual([]);
           // TUN adds the IP-in-IP capture, health checks the keepalived check.
           expect(checks.length).toBe(lab.forwarding === 'tun' || lab.healthCheck ? 7 : 6);
+          // The exercise of this variant (labs/): every declared check passes on the containers too.
+          const exercise = { 'nat-rr': 'nat.yaml', 'tun-rr': 'tun.yaml', 'dr-health': 'health.yaml' }[preset];
+          const results = await runChecks(access, exerciseChecks(exercise, lab));
+          expect(results.map(formatCheckResult).join('\n')).not.toMatch(/^FAIL/m);
           expect(await labObjects(lab.name)).not.toEqual(NOTHING); // what the destroy below must remove was there
           await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', preset]);
           expect(await labObjects(lab.name)).toEqual(NOTHING);
@@ -457,6 +476,12 @@ describe('stack dr-ha', () => {
     await pulumi(['stack', 'rm', '--yes', '--force', '--non-interactive', 'dr-ha'], { nothrow: true });
   });
   haSuite(() => pair!);
+
+  it('the director-pair exercise: every declared check passes', async () => {
+    const results = await runChecks(pair!, exerciseChecks('director-pair.yaml', pair!.lab));
+    expect(results.map(formatCheckResult).join('\n')).not.toMatch(/^FAIL/m);
+    expect(results.length).toBe(4);
+  });
 
   it('pulumi destroy removes both directors, the realservers, the client and the network', async () => {
     const { lab: pairLab } = await readStackSettings('dr-ha');
