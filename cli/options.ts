@@ -18,6 +18,7 @@ const OPTIONS = {
   only: { type: 'string' },
   'skip-builtin': { type: 'boolean', default: false },
   junit: { type: 'string' },
+  svg: { type: 'string' },
   requests: { type: 'string' },
   duration: { type: 'string' },
   concurrency: { type: 'string' },
@@ -51,6 +52,8 @@ export interface CliOptions {
   skipBuiltin: boolean;
   /** With verify: where to write the JUnit XML report. */
   junit?: string;
+  /** With explain: where to write the ladder diagram. */
+  svg?: string;
   requests?: string;
   duration?: string;
   concurrency?: string;
@@ -120,6 +123,7 @@ export function parseCli(argv: string[], testbeds: readonly string[]): CliOption
     only: v.only,
     skipBuiltin: v['skip-builtin'],
     junit: v.junit,
+    svg: v.svg,
     requests: v.requests,
     duration: v.duration,
     concurrency: v.concurrency,

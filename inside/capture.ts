@@ -23,6 +23,45 @@ export interface CaptureFile {
   summary: string[];
 }
 
+/** A host's lab interface to capture on. */
+export interface CaptureTarget {
+  host: string;
+  dev: string;
+}
+
+/** Every lab interface of the hosts named; an unknown host, or a lab interface missing, refused before any starts. */
+export async function captureTargets(access: LabAccess, hosts: string[]): Promise<CaptureTarget[]> {
+  const { lab } = access;
+  const targets = hosts.flatMap((name) => labInterfaces(lab, hostNamed(lab, name)).map((dev) => ({ host: name, dev })));
+  for (const t of targets) {
+    const res = await access.transport.run(t.host, `test -e /sys/class/net/${t.dev}`);
+    if (res.code !== 0) throw new UserError(`capture: ${t.host} has no lab interface ${t.dev}`);
+  }
+  return targets;
+}
+
+/**
+ * tcpdump on each target at once (`args`: its options for the files' base `f`) while `during` runs; every capture
+ * that started is stopped whatever failed, and returned with where its files are (the caller removes `dir`).
+ */
+export async function captureWhile<T>(
+  access: LabAccess,
+  targets: CaptureTarget[],
+  args: (t: CaptureTarget, f: string) => string,
+  during: () => Promise<T>,
+): Promise<{ result: T; captures: Array<CaptureTarget & { dir: string; file: string }> }> {
+  const started: Array<CaptureTarget & { dir: string; file: string; stop(): Promise<void> }> = [];
+  try {
+    for (const t of targets)
+      started.push({ ...t, ...(await startTcpdump(access, t.host, (f) => args(t, f), 'capture', MAX_SECONDS)) });
+    const result = await during();
+    return { result, captures: started };
+  } finally {
+    // No tcpdump is left running.
+    await Promise.all(started.map((c) => c.stop()));
+  }
+}
+
 export async function capture(
   access: LabAccess,
   hosts: string[],
@@ -30,34 +69,16 @@ export async function capture(
   outDir: string,
 ): Promise<{ bodies: string[]; files: CaptureFile[] }> {
   const { lab } = access;
-  const targets = hosts.flatMap((name) => labInterfaces(lab, hostNamed(lab, name)).map((dev) => ({ host: name, dev })));
-  // A host whose lab interface is missing (a lab half torn down) is refused before any capture starts.
-  for (const t of targets) {
-    const res = await access.transport.run(t.host, `test -e /sys/class/net/${t.dev}`);
-    if (res.code !== 0) throw new UserError(`capture: ${t.host} has no lab interface ${t.dev}`);
-  }
-  const started: Array<{ host: string; dev: string; dir: string; file: string; stop(): Promise<void> }> = [];
-  let bodies: string[];
-  try {
-    for (const t of targets)
-      started.push({
-        ...t,
-        ...(await startTcpdump(
-          access,
-          t.host,
-          (f) => `-i ${t.dev} -U -c ${MAX_PACKETS} -w ${f}.pcap`,
-          'pcap',
-          MAX_SECONDS,
-        )),
-      });
-    bodies = await fetchSequence(access, requests);
-  } finally {
-    // Every capture that started is stopped, whatever failed: no tcpdump is left running.
-    await Promise.all(started.map((c) => c.stop()));
-  }
+  const targets = await captureTargets(access, hosts);
+  const { result: bodies, captures } = await captureWhile(
+    access,
+    targets,
+    (t, f) => `-i ${t.dev} -U -c ${MAX_PACKETS} -w ${f}.pcap`,
+    () => fetchSequence(access, requests),
+  );
   await mkdir(outDir, { recursive: true });
   const files = await Promise.all(
-    started.map(async ({ host, dev, dir, file: r }): Promise<CaptureFile> => {
+    captures.map(async ({ host, dev, dir, file: r }): Promise<CaptureFile> => {
       const summary = (await must(access, host, `tcpdump -e -n -r ${r}.pcap tcp port ${lab.service.port} 2>/dev/null`))
         .split('\n')
         .filter(Boolean);

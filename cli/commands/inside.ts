@@ -5,6 +5,8 @@ import { writeFile } from 'node:fs/promises';
 import { formatFaults, faultsInForce } from '../../drive/fault.js';
 import { capture, formatCapture } from '../../inside/capture.js';
 import { hostNamed } from '../../inside/hosts.js';
+import { explainRequest, formatWalk } from '../../inside/explain.js';
+import { ladderSvg } from '../../inside/ladder.js';
 import { formatObservation, observe } from '../../inside/observe.js';
 import { UserError } from '../../model/errors.js';
 import { readStackSettings } from '../../model/stack.js';
@@ -131,4 +133,27 @@ const graph: Command = {
   },
 };
 
-export const INSIDE_COMMANDS = [exec, shell, observeCommand, captureCommand, graph];
+const explain: Command = {
+  name: 'explain',
+  usage:
+    'explain         one request walked through the TCP/IP steps on live packets: a port, a next hop, ARP, the\n' +
+    '                  handshake, the data, the close (--path P, --json, --svg FILE: the ladder diagram)',
+  run: (ctx) => {
+    const { path = '/', svg, json } = ctx.values;
+    if (!/^\/[A-Za-z0-9._~/-]*$/.test(path))
+      throw new UserError(`--path: ${JSON.stringify(path.slice(0, 60))} must be a URL path`);
+    if (svg !== undefined && !svg.endsWith('.svg'))
+      throw new UserError(`--svg: "${svg.slice(0, 60)}" must end in .svg`);
+    return withLab(ctx, async (access) => {
+      const walk = await explainRequest(access, path);
+      console.log(json ? JSON.stringify(walk, null, 2) : formatWalk(walk));
+      if (svg) {
+        await writeFile(svg, ladderSvg(walk, { hosts: hostsOf(access.lab), vip: access.lab.vip }));
+        if (!json) console.log(`\nwrote ${svg}: the ladder diagram of these frames`);
+      }
+      return walk.steps.every((st) => st.expected) ? 0 : 1;
+    });
+  },
+};
+
+export const INSIDE_COMMANDS = [exec, shell, observeCommand, captureCommand, graph, explain];

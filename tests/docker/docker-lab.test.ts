@@ -2,13 +2,9 @@
 // the resources as modelled, outputs that match the containers, a scheduler change re-provisioning only the
 // director, bad config stopped before anything exists, and `pulumi destroy` leaving nothing. Then, on the freed
 // subnet, the NAT and TUN presets as stacks of their own.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { $ } from 'zx';
 import { readStackSettings } from '../../model/stack.js';
-import { validateLab } from '../../model/topology.js';
 import { applyPlan } from '../../provision/apply.js';
 import { planLab } from '../../provision/plan.js';
 import { LocalShell } from '../../provision/shell.js';
@@ -23,12 +19,7 @@ import { drSuite } from '../suites/dr.js';
 import { cli } from '../integration/lab.js';
 import { haSuite } from '../suites/ha.js';
 import { DOCKER_LAB, pulumi, ROOT, STACK, stackResources } from './stack.js';
-import { formatCheckResult, runChecks } from '../../checks/run.js';
-import type { Check } from '../../model/checks.js';
-
-/** The checks of an exercise, validated as a lab file's for the lab `lab` (its hosts). */
-const exerciseChecks = (file: string, lab: { name: string }): Check[] =>
-  validateLab({ ...(parse(readFileSync(join(ROOT, 'labs', file), 'utf8')) as object), name: lab.name }, file).checks!;
+import { exerciseLab, expectExercisePasses } from '../exercise.js';
 
 /** The two kinds of `pulumi up --json` engine event the tests read. */
 interface EngineEvent {
@@ -251,7 +242,7 @@ describe('pulumi stack', () => {
   });
 
   it('the arp and draining exercises: their checks, declared in the stack config, pass through verify --stack', async () => {
-    const checks = ['arp.yaml', 'draining.yaml'].flatMap((f) => exerciseChecks(f, lab));
+    const checks = ['arp.yaml', 'draining.yaml'].flatMap((f) => exerciseLab(f, lab.name).checks!);
     const before = (await pulumi(['config', 'get', '--stack', STACK, 'lvs-lab:lab'])).stdout.trim();
     await pulumi(['config', 'set', '--stack', STACK, 'lvs-lab:lab', JSON.stringify({ ...JSON.parse(before), checks })]);
     try {
@@ -269,18 +260,14 @@ describe('pulumi stack', () => {
   it.each(['persistence.yaml', 'slow-realserver.yaml'])(
     'the exercise %s on the containers, its service set in place on the director and set back',
     async (file) => {
-      const exercise = validateLab(
-        { ...(parse(readFileSync(join(ROOT, 'labs', file), 'utf8')) as object), name: lab.name },
-        file,
-      );
+      const exercise = exerciseLab(file, lab.name);
       const director = (l: typeof lab) => {
         const plan = planLab(l, { httpd: s.httpd });
         return applyPlan({ ...plan, hosts: plan.hosts.filter((h) => h.host.role === 'director') }, s.transport);
       };
       await director(exercise);
       try {
-        const results = await runChecks({ ...s, lab: exercise }, exercise.checks!);
-        expect(results.map(formatCheckResult).join('\n')).not.toMatch(/^FAIL/m);
+        await expectExercisePasses({ ...s, lab: exercise }, file);
       } finally {
         await director(lab);
       }
@@ -447,8 +434,7 @@ for (const preset of ['nat-rr', 'tun-rr', 'dr-health'] as const) {
           expect(checks.length).toBe(lab.forwarding === 'tun' || lab.healthCheck ? 7 : 6);
           // The exercise of this variant (labs/): every declared check passes on the containers too.
           const exercise = { 'nat-rr': 'nat.yaml', 'tun-rr': 'tun.yaml', 'dr-health': 'health.yaml' }[preset];
-          const results = await runChecks(access, exerciseChecks(exercise, lab));
-          expect(results.map(formatCheckResult).join('\n')).not.toMatch(/^FAIL/m);
+          await expectExercisePasses(access, exercise);
           expect(await labObjects(lab.name)).not.toEqual(NOTHING); // what the destroy below must remove was there
           await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', preset]);
           expect(await labObjects(lab.name)).toEqual(NOTHING);
@@ -484,12 +470,6 @@ describe('stack dr-ha', () => {
     await pulumi(['stack', 'rm', '--yes', '--force', '--non-interactive', 'dr-ha'], { nothrow: true });
   });
   haSuite(() => pair!);
-
-  it('the director-pair exercise: every declared check passes', async () => {
-    const results = await runChecks(pair!, exerciseChecks('director-pair.yaml', pair!.lab));
-    expect(results.map(formatCheckResult).join('\n')).not.toMatch(/^FAIL/m);
-    expect(results.length).toBe(4);
-  });
 
   it('pulumi destroy removes both directors, the realservers, the client and the network', async () => {
     const { lab: pairLab } = await readStackSettings('dr-ha');

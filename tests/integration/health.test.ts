@@ -18,6 +18,7 @@ import { applyFault } from '../../drive/fault.js';
 import { checkLoadOptions, runLoad } from '../../drive/load.js';
 import { TEST_LAB, machineOf } from './lab.js';
 import { sideLab as sideLabOn } from './side-lab.js';
+import { expectExercisePasses } from '../exercise.js';
 
 let s: LabSession;
 beforeAll(async () => {
@@ -167,5 +168,9 @@ describe('keepalived health checks (dr-health): a realserver whose httpd stopped
     ]);
     const bodies = await fetchSequence({ ...a, lab: wrr }, 8);
     expect(bodies.filter((b) => b === from(wrr.realservers[0]))).toHaveLength(6);
+  });
+
+  it('the health exercise (labs/health.yaml): every declared check passes', async () => {
+    await expectExercisePasses(access(), 'health.yaml');
   });
 });

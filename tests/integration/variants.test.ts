@@ -20,6 +20,8 @@ import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
 import { TEST_LAB, machineOf } from './lab.js';
 import { sideLab as sideLabOn } from './side-lab.js';
+import { expectExercisePasses } from '../exercise.js';
+import { explainRequest } from '../../inside/explain.js';
 
 let s: LabSession;
 beforeAll(async () => {
@@ -112,6 +114,10 @@ describe('persistence (-p 300)', () => {
     const sticky = bodies[0].replace('from ', '');
     expect(after.dests.get(sticky)!.conns - before.dests.get(sticky)!.conns).toBe(10);
   });
+
+  it('the persistence exercise (labs/persistence.yaml): every declared check passes', async () => {
+    await expectExercisePasses(access(), 'persistence.yaml');
+  });
 });
 
 for (const scheduler of ['lc', 'wlc'] as const) {
@@ -137,6 +143,12 @@ for (const scheduler of ['lc', 'wlc'] as const) {
         await release();
       }
     });
+
+    // The exercise is lc's (a slow realserver under wlc's equal weights would show the same).
+    if (scheduler === 'lc')
+      it('the slow-realserver exercise (labs/slow-realserver.yaml): every declared check passes', async () => {
+        await expectExercisePasses(access(), 'slow-realserver.yaml');
+      });
   });
 }
 
@@ -196,6 +208,15 @@ describe('NAT (-m): the client on its own network behind the director', () => {
     expect(checks.filter((c) => !c.ok)).toEqual([]);
     expect(checks.map((c) => c.name)).toContain('replies come back through the director (NAT)');
   });
+
+  it('the NAT exercise passes, and explain walks its request through the director both ways', async () => {
+    await expectExercisePasses(access(), 'nat.yaml');
+    const w = await explainRequest(access());
+    expect(w.steps.filter((st) => !st.expected).map((st) => st.title)).toEqual([]);
+    const handshake = w.steps[3].says.join('\n');
+    expect(handshake).toMatch(/its destination rewritten to 192\.168\.170\.10[23] \(NAT\)/);
+    expect(handshake).toMatch(/SYN-ACK .* through the director/);
+  });
 });
 
 describe('TUN (-i): requests tunnelled to the realservers, replies straight back', () => {
@@ -236,6 +257,15 @@ describe('TUN (-i): requests tunnelled to the realservers, replies straight back
   it('the lab verifier passes every TUN check', async () => {
     const checks = await verifyLab(access());
     expect(checks.filter((c) => !c.ok)).toEqual([]);
+  });
+
+  it('the TUN exercise passes, and explain shows the IP-in-IP header and the reply past the director', async () => {
+    await expectExercisePasses(access(), 'tun.yaml');
+    const w = await explainRequest(access());
+    expect(w.steps.filter((st) => !st.expected).map((st) => st.title)).toEqual([]);
+    const handshake = w.steps[3].says.join('\n');
+    expect(handshake).toMatch(/inside an IP-in-IP header 192\.168\.170\.101 -> 192\.168\.170\.10[23] \(TUN\)/);
+    expect(handshake).toMatch(/straight to the client, past the director/);
   });
 });
 

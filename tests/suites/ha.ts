@@ -18,6 +18,7 @@ import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
 import { applyFault } from '../../drive/fault.js';
 import { checkLoadOptions, runLoad } from '../../drive/load.js';
+import { expectExercisePasses } from '../exercise.js';
 
 /**
  * Margin past VRRP's window for emulated machines, where keepalived's timers run late: the namespaces of one VM
@@ -125,6 +126,10 @@ export function haSuite(access: () => LabAccess): void {
         await applyFault(a, director, { kind: 'link', up: true });
         expect(await secondsUntilSoleHolder(a, director, await bound(a))).toBeDefined();
       }
+    });
+
+    it('the director-pair exercise (labs/director-pair.yaml): every declared check passes', async () => {
+      await expectExercisePasses(access(), 'director-pair.yaml');
     });
 
     it('connection sync: a connection opened before the failover is known to the backup and carries on after it', async () => {
