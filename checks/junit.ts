@@ -1,17 +1,9 @@
 // A verify run as JUnit XML, for CI systems and graders: one testcase per check (built-in and declared), a failure
 // with its text, the evidence in system-out.
+import { escapeXml } from '../base/xml.js';
 import type { Check as BuiltinCheck } from '../verify/report.js';
 import type { CheckResult } from './run.js';
 import { formatCheckResult } from './run.js';
-
-const xml = (s: string) =>
-  s
-    .replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
-    .replace(
-      // eslint-disable-next-line no-control-regex -- control characters are not allowed in XML 1.0
-      /[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g,
-      '',
-    );
 
 interface Case {
   name: string;
@@ -25,10 +17,10 @@ function suite(name: string, cases: Case[]): string {
   const failures = cases.filter((c) => !c.ok).length;
   const time = cases.reduce((t, c) => t + c.seconds, 0).toFixed(3);
   const body = cases.map((c) => {
-    const failure = c.ok ? '' : `\n      <failure message="${xml(c.message)}">${xml(c.out)}</failure>`;
-    return `    <testcase classname="${xml(name)}" name="${xml(c.name)}" time="${c.seconds.toFixed(3)}">${failure}\n      <system-out>${xml(c.out)}</system-out>\n    </testcase>`;
+    const failure = c.ok ? '' : `\n      <failure message="${escapeXml(c.message)}">${escapeXml(c.out)}</failure>`;
+    return `    <testcase classname="${escapeXml(name)}" name="${escapeXml(c.name)}" time="${c.seconds.toFixed(3)}">${failure}\n      <system-out>${escapeXml(c.out)}</system-out>\n    </testcase>`;
   });
-  return `  <testsuite name="${xml(name)}" tests="${cases.length}" failures="${failures}" time="${time}">\n${body.join('\n')}\n  </testsuite>`;
+  return `  <testsuite name="${escapeXml(name)}" tests="${cases.length}" failures="${failures}" time="${time}">\n${body.join('\n')}\n  </testsuite>`;
 }
 
 /** The run of `lab`'s checks as a JUnit XML document. */
@@ -59,7 +51,7 @@ export function junitXml(lab: string, builtin: BuiltinCheck[], declared: CheckRe
   ];
   const all = [...builtin.map((c) => c.ok), ...declared.map((r) => r.ok)];
   return (
-    `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="lvs-lab verify ${xml(lab)}" tests="${all.length}" ` +
+    `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="lvs-lab verify ${escapeXml(lab)}" tests="${all.length}" ` +
     `failures="${all.filter((ok) => !ok).length}">\n${suites.join('\n')}\n</testsuites>\n`
   );
 }

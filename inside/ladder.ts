@@ -1,5 +1,6 @@
 // The walk as a ladder diagram: a column per host, an arrow per frame from the host whose MAC sent it to the host
 // whose MAC it was for, labelled with what it carried and its addresses; the DR re-addressing marked.
+import { escapeXml } from '../base/xml.js';
 import type { Walk } from './explain.js';
 import type { SeenFrame } from './frames.js';
 
@@ -7,8 +8,6 @@ const COL = 190;
 const ROW = 34;
 const TOP = 70;
 const BROADCAST = 'ff:ff:ff:ff:ff:ff';
-
-const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
 /** What a frame carried, in a few words. */
 function label(f: SeenFrame): string {
@@ -41,9 +40,9 @@ export function ladderSvg(w: Walk, lab: { hosts: Array<{ name: string; role: str
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="DejaVu Sans, sans-serif" font-size="11">`,
     '<defs><marker id="a" markerWidth="8" markerHeight="8" refX="7" refY="4" orient="auto"><path d="M0,0 L8,4 L0,8 z"/></marker></defs>',
     '<rect width="100%" height="100%" fill="white"/>',
-    `<text x="10" y="20" font-size="14" font-weight="bold">${esc(`lab ${w.lab} (${w.forwarding.toUpperCase()}): one request, ${w.client.ip}:${w.client.port} to the VIP`)}</text>`,
+    `<text x="10" y="20" font-size="14" font-weight="bold">${escapeXml(`lab ${w.lab} (${w.forwarding.toUpperCase()}): one request, ${w.client.ip}:${w.client.port} to the VIP`)}</text>`,
     ...hosts.flatMap((h) => [
-      `<text x="${x(h)}" y="${TOP - 20}" text-anchor="middle" font-weight="bold">${esc(h)}</text>`,
+      `<text x="${x(h)}" y="${TOP - 20}" text-anchor="middle" font-weight="bold">${escapeXml(h)}</text>`,
       `<line x1="${x(h)}" y1="${TOP - 10}" x2="${x(h)}" y2="${height - 10}" stroke="#999"/>`,
     ]),
   ];
@@ -56,8 +55,8 @@ export function ladderSvg(w: Walk, lab: { hosts: Array<{ name: string; role: str
     const colour = f.arp ? '#8a5a00' : readdressed ? '#b3261e' : '#1f5fbf';
     parts.push(
       `<line x1="${x(from)}" y1="${y}" x2="${x2}" y2="${y}" stroke="${colour}" stroke-width="1.5" marker-end="url(#a)"/>`,
-      `<text x="${(x(from) + x2) / 2}" y="${y - 4}" text-anchor="middle" fill="${colour}">${esc(label(f))}${readdressed ? ' (same IP packet, new MAC)' : ''}</text>`,
-      `<text x="${(x(from) + x2) / 2}" y="${y + 10}" text-anchor="middle" fill="#666" font-size="9">${esc(`${f.srcMac} > ${f.dstMac}`)}</text>`,
+      `<text x="${(x(from) + x2) / 2}" y="${y - 4}" text-anchor="middle" fill="${colour}">${escapeXml(label(f))}${readdressed ? ' (same IP packet, new MAC)' : ''}</text>`,
+      `<text x="${(x(from) + x2) / 2}" y="${y + 10}" text-anchor="middle" fill="#666" font-size="9">${escapeXml(`${f.srcMac} > ${f.dstMac}`)}</text>`,
     );
   });
   parts.push('</svg>');
