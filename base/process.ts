@@ -2,6 +2,7 @@
 // pid is, read from /proc before anything is signalled (never a recycled pid), and how one is ended.
 import { readdirSync, readFileSync } from 'node:fs';
 import { waitFor } from './wait.js';
+import { TimeoutError } from '../model/errors.js';
 
 /** The command line of a live process, argument by argument; undefined when there is no such process. */
 export function processArgs(pid: number): string[] | undefined {
@@ -42,7 +43,11 @@ export async function stopProcess(pid: number, ours: () => boolean, graceMs = 10
     return true;
   };
   const gone = (within: number) =>
-    waitFor(() => (ours() ? undefined : true), { within, every: 100, timedOut: () => new Error('still running') }).then(
+    waitFor(() => (ours() ? undefined : true), {
+      within,
+      every: 100,
+      timedOut: () => new TimeoutError('still running', within),
+    }).then(
       () => true,
       () => false,
     );

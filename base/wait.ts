@@ -15,7 +15,8 @@ export interface PollOptions {
 }
 
 export interface WaitOptions extends PollOptions {
-  /** The error once `within` has passed without a value. */
+  /** The error once `within` has passed without a value: the kit's are TimeoutErrors (what did not happen, and the
+   * limit it had). */
   timedOut: () => Error;
 }
 

@@ -47,6 +47,16 @@ function chartData(r: BenchResults) {
   return { lifecycle, scale, dataPlane, packets, shares };
 }
 
+/** Each scheduler's share per realserver, stacked to 100%. */
+const sharePanel = (shares: object[]) =>
+  pathBars(
+    'share per realserver, rs1 200 ms slower',
+    shares,
+    { field: 'share', type: 'quantitative', stack: 'zero', title: 'share of responses', axis: { format: '%' } },
+    { field: 'realserver', legend: { orient: 'bottom', direction: 'vertical', title: null } },
+    100,
+  );
+
 export function chartSpec(r: BenchResults): TopLevelSpec {
   const { lifecycle, scale, dataPlane, packets, shares } = chartData(r);
   return {
@@ -104,13 +114,7 @@ export function chartSpec(r: BenchResults): TopLevelSpec {
         { field: 'direction', legend: { orient: 'bottom', direction: 'vertical', title: null, labelLimit: 260 } },
         80,
       ),
-      pathBars(
-        'share per realserver, rs1 200 ms slower',
-        shares,
-        { field: 'share', type: 'quantitative', stack: 'zero', title: 'share of responses', axis: { format: '%' } },
-        { field: 'realserver', legend: { orient: 'bottom', direction: 'vertical', title: null } },
-        100,
-      ),
+      sharePanel(shares),
     ],
   };
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { $ } from 'zx';
 import { z } from 'zod';
 import { waitFor } from '../base/wait.js';
-import { CommandError } from '../model/errors.js';
+import { CommandError, TimeoutError } from '../model/errors.js';
 import { LOGIN_SHELL, withResidents } from '../provision/resident.js';
 import { mustExec, type Shell } from '../provision/shell.js';
 import { newSshKeyPair, SshShell, type SshTarget } from '../provision/ssh.js';
@@ -97,7 +97,8 @@ async function waitForSsh(
     {
       within: timeoutMs,
       every: 250,
-      timedOut: () => new Error(`no SSH from the VM within ${timeoutMs / 1000} s (last error: ${lastError})`),
+      timedOut: () =>
+        new TimeoutError(`no SSH from the VM within ${timeoutMs / 1000} s (last error: ${lastError})`, timeoutMs),
     },
   );
 }

@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CommandError } from '../model/errors.js';
+import { CommandError, TimeoutError } from '../model/errors.js';
 import { LocalShell, shq } from '../provision/shell.js';
 import { opensshOptions, OpensshShell, type SshTarget } from '../provision/ssh.js';
 import { pollFor, waitFor } from '../base/wait.js';
@@ -77,7 +77,7 @@ export async function startMaster(target: SshTarget, dir: string, o: MasterOptio
   const lastError = async () => (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').pop() ?? '';
   const failed = (why: string) =>
     new CommandError('localhost', `ssh ${args.join(' ')}`, 255, why, 'connecting to the VM');
-  const late = new Error('late');
+  const late = new TimeoutError('late', o.within);
   await waitFor(
     async () => {
       if (!o.vmAlive()) throw new Error((await o.exited?.()) ?? 'the VM exited');

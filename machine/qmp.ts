@@ -3,6 +3,7 @@
 import type { Socket } from 'node:net';
 import { waitFor } from '../base/wait.js';
 import { connectUnix } from './unix-socket.js';
+import { TimeoutError } from '../model/errors.js';
 
 export class QmpError extends Error {}
 
@@ -60,7 +61,7 @@ export class Qmp {
       {
         within: timeoutMs,
         every: 50,
-        timedOut: () => new QmpError(`no QMP on ${path} within ${timeoutMs} ms: ${last}`),
+        timedOut: () => new TimeoutError(`no QMP on ${path} within ${timeoutMs} ms: ${last}`, timeoutMs),
       },
     );
   }
@@ -92,7 +93,8 @@ export class Qmp {
       {
         within: timeoutMs,
         every: 50,
-        timedOut: () => new QmpError(`migration not completed within ${timeoutMs} ms (status ${status})`),
+        timedOut: () =>
+          new TimeoutError(`migration not completed within ${timeoutMs} ms (status ${status})`, timeoutMs),
       },
     );
   }

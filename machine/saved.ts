@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $ } from 'zx';
-import { CommandError } from '../model/errors.js';
+import { CommandError, TimeoutError } from '../model/errors.js';
 import { newSshKeyPair, type SshShell } from '../provision/ssh.js';
 import { sleep, waitFor } from '../base/wait.js';
 import { kitProcessAlive } from '../base/process.js';
@@ -264,7 +264,7 @@ export async function resumeRestored(
       {
         within: timeoutMs,
         every: 25,
-        timedOut: () => new Error(`qemu still loading the saved state after ${timeoutMs} ms`),
+        timedOut: () => new TimeoutError(`qemu still loading the saved state after ${timeoutMs} ms`, timeoutMs),
       },
     );
     if (status === 'running') return;

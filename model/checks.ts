@@ -129,27 +129,27 @@ export function checkProblems(checks: Check[], lab: { hosts: string[]; realserve
 
 function hostProblems(c: Check, at: string, lab: { hosts: string[]; realservers: string[]; directors: string[] }) {
   const problems: string[] = [];
-  const must = (field: string, name: string | undefined, among: string[], what: string) => {
+  const oneOf = (field: string, name: string | undefined, among: string[], what: string) => {
     if (name !== undefined && !among.includes(name)) problems.push(`${at}.${field}: "${name}" is not ${what}`);
   };
   const rs = 'a realserver of the lab';
   c.given.forEach((g, j) => {
     if ('fault' in g) {
-      must(`given[${j}].fault.host`, g.fault.host, lab.hosts, 'a host of the lab');
+      oneOf(`given[${j}].fault.host`, g.fault.host, lab.hosts, 'a host of the lab');
       try {
         faultOfGiven(g.fault);
       } catch (err) {
         problems.push(`${at}.given[${j}].fault: ${(err as Error).message.replace(/^fault: /, '')}`);
       }
-    } else for (const name of Object.keys(g.weight)) must(`given[${j}].weight`, name, lab.realservers, rs);
+    } else for (const name of Object.keys(g.weight)) oneOf(`given[${j}].weight`, name, lab.realservers, rs);
   });
-  must('exec.host', c.exec?.host, lab.hosts, 'a host of the lab');
-  must('ipvs.director', c.ipvs?.director, lab.directors, 'a director of the lab');
-  must('arp.from', c.arp?.from, lab.hosts, 'a host of the lab');
-  for (const name of Object.keys(c.expect.split ?? {})) must('expect.split', name, lab.realservers, rs);
-  must('expect.holder', c.expect.holder, lab.directors, 'a director of the lab');
-  must('expect.answeredBy', c.expect.answeredBy, lab.hosts, 'a host of the lab');
-  for (const name of [c.expect.absent ?? []].flat()) must('expect.absent', name, lab.realservers, rs);
+  oneOf('exec.host', c.exec?.host, lab.hosts, 'a host of the lab');
+  oneOf('ipvs.director', c.ipvs?.director, lab.directors, 'a director of the lab');
+  oneOf('arp.from', c.arp?.from, lab.hosts, 'a host of the lab');
+  for (const name of Object.keys(c.expect.split ?? {})) oneOf('expect.split', name, lab.realservers, rs);
+  oneOf('expect.holder', c.expect.holder, lab.directors, 'a director of the lab');
+  oneOf('expect.answeredBy', c.expect.answeredBy, lab.hosts, 'a host of the lab');
+  for (const name of [c.expect.absent ?? []].flat()) oneOf('expect.absent', name, lab.realservers, rs);
   if (c.expect.stdout) {
     try {
       new RegExp(c.expect.stdout?.matches ?? '');

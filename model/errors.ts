@@ -18,6 +18,17 @@ export class PreflightError extends UserError {
   }
 }
 
+/** A wait that ran out: what did not happen in words, and the limit it had. */
+export class TimeoutError extends Error {
+  constructor(
+    message: string,
+    readonly limitMs: number,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
 export class CommandError extends Error {
   constructor(
     /** The host or machine it ran on: "director", "localhost", "root@127.0.0.1:40022". */

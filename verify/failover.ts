@@ -5,6 +5,7 @@ import { shq } from '../provision/shell.js';
 import { clientNeighborMac, must, pidFrom, scratchFiles, scratchOf, serviceUrl, vipHolders } from './probes.js';
 import type { LabAccess } from '../provision/transport.js';
 import { pollFor, sleep, waitFor } from '../base/wait.js';
+import { TimeoutError } from '../model/errors.js';
 
 /** The pair's other director. */
 export const peerOf = (lab: Lab, name: string): string => directorsOf(lab).find((d) => d.name !== name)!.name;
@@ -154,7 +155,8 @@ export async function holdConnection(access: LabAccess): Promise<HeldConnection>
     {
       within: 15_000, // each look is a command through the testbed: ~1 s in a container of the emulated engine VM
       every: 100,
-      timedOut: () => new Error(`client: no connection to ${access.lab.vip}:${port} established within 15 s`),
+      timedOut: () =>
+        new TimeoutError(`client: no connection to ${access.lab.vip}:${port} established within 15 s`, 15_000),
     },
   );
   return {

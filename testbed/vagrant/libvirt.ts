@@ -64,16 +64,18 @@ export async function virsh(words: string[], timeoutMs = 60_000) {
   return local.exec(`virsh -c ${shq(libvirtUri())} -q ${words.map(shq).join(' ')}`, { timeoutMs });
 }
 
+/** `virsh` that must succeed: a CommandError saying what it was for otherwise; its stdout. */
+export async function mustVirsh(words: string[], what?: string): Promise<string> {
+  const res = await virsh(words);
+  if (res.code !== 0)
+    throw new CommandError('libvirt', `virsh ${words.map(shq).join(' ')}`, res.code, res.stderr, what);
+  return res.stdout;
+}
+
 /** Defines and starts the network of an XML file (virsh net-define, net-start). */
 export async function startNetwork(name: string, file: string): Promise<void> {
-  for (const words of [
-    ['net-define', file],
-    ['net-start', name],
-  ]) {
-    const res = await virsh(words);
-    if (res.code !== 0)
-      throw new CommandError('libvirt', `virsh ${words.map(shq).join(' ')}`, res.code, res.stderr, `network ${name}`);
-  }
+  await mustVirsh(['net-define', file], `network ${name}`);
+  await mustVirsh(['net-start', name], `network ${name}`);
 }
 
 const answers = async () => (await virsh(['version'], 10_000)).code === 0;

@@ -6,7 +6,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { $, retry, type Duration, type ProcessOutput } from 'zx';
 import { waitFor } from '../../base/wait.js';
-import { CommandError, UserError } from '../../model/errors.js';
+import { UserError, TimeoutError } from '../../model/errors.js';
 import { hostsOf, type Lab } from '../../model/topology.js';
 import { runSteps } from '../../provision/apply.js';
 import type { HttpdLayout } from '../../provision/httpd.js';
@@ -32,6 +32,7 @@ import {
   namespaceProxy,
   startNetwork,
   stopLibvirtdIfUnused,
+  mustVirsh,
   virsh,
 } from './libvirt.js';
 import { VAGRANT_STATE, type VagrantState } from './state.js';
@@ -146,13 +147,9 @@ const domainOf = (lab: Lab, host: string) => `${domainPrefix(lab)}${host}`;
 /** Whole machines stopped and started: their domains suspended and resumed (the guest keeps its state, as a paused
  * container does). */
 function vagrantPower(lab: Lab): HostPower {
-  const must = async (words: string[]) => {
-    const res = await virsh(words);
-    if (res.code !== 0) throw new CommandError('libvirt', `virsh ${words.join(' ')}`, res.code, res.stderr);
-  };
   return {
-    stop: (host) => must(['suspend', domainOf(lab, host)]),
-    start: (host) => must(['resume', domainOf(lab, host)]),
+    stop: async (host) => void (await mustVirsh(['suspend', domainOf(lab, host)], `stopping ${host}`)),
+    start: async (host) => void (await mustVirsh(['resume', domainOf(lab, host)], `starting ${host}`)),
     stopped: async (host) => (await virsh(['domstate', domainOf(lab, host)])).stdout.trim() === 'paused',
   };
 }
@@ -370,7 +367,8 @@ async function reachMachines(
     {
       within: 900_000,
       every: 250,
-      timedOut: () => new Error(`vagrant: not every machine had a DHCP lease on ${v.mgmt.name} within 900 s`),
+      timedOut: () =>
+        new TimeoutError(`vagrant: not every machine had a DHCP lease on ${v.mgmt.name} within 900 s`, 900_000),
     },
   );
   await save(v);
