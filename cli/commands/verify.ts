@@ -1,5 +1,5 @@
 // `verify`: the built-in DR checks, then the checks the lab file declares, each printed as it finishes; a summary
-// line, JUnit XML on request; exit 0 when all passed, 1 when one failed.
+// line ("7/8 checks passed"), JUnit XML on request; exit 0 when all passed, 1 when one failed.
 import { writeFile } from 'node:fs/promises';
 import { junitXml } from '../../checks/junit.js';
 import { formatCheckResult, runChecks, type CheckResult } from '../../checks/run.js';
@@ -27,10 +27,10 @@ const listing = (checks: Check[]) =>
     ? 'the lab declares no checks (a `checks:` list in its file)'
     : checks.map((c) => `${c.name}${c.description ? ` — ${c.description}` : ''}`).join('\n');
 
+/** One line for the whole run, as `up` prints it: how many of the checks passed. */
 function summary(builtin: BuiltinCheck[], declared: CheckResult[]): string {
   const all = [...builtin.map((c) => c.ok), ...declared.map((r) => r.ok)];
-  const failed = all.filter((ok) => !ok).length;
-  return failed === 0 ? `[SUCCESS] Tests passed: ${all.length}` : `[FAIL] ${failed} of ${all.length} checks failed`;
+  return `${all.filter(Boolean).length}/${all.length} checks passed`;
 }
 
 export const VERIFY_COMMAND: Command = {
@@ -68,7 +68,7 @@ export const VERIFY_COMMAND: Command = {
         signals.dispose();
       }
       if (ctx.values.junit) await writeFile(ctx.values.junit, junitXml(access.lab.name, builtin, results));
-      console.log(summary(builtin, results));
+      ctx.log(summary(builtin, results));
       if (signals.interrupted) return 130;
       return [...builtin, ...results].every((c) => c.ok) ? 0 : 1;
     });
