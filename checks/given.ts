@@ -4,16 +4,14 @@
 import { applyFault } from '../drive/fault.js';
 import { faultOfGiven, type CheckGiven } from '../model/checks.js';
 import type { Lab } from '../model/topology.js';
-import { applyPlan } from '../provision/apply.js';
-import { planLab } from '../provision/plan.js';
+import { applyPlanOn } from '../provision/apply.js';
 import type { LabAccess } from '../provision/transport.js';
 
 export type Undo = () => Promise<string>;
 
 /** The lab's plan applied on its directors only: the IPVS table as `lab` has it. */
 async function applyDirectors(access: LabAccess, lab: Lab): Promise<void> {
-  const plan = planLab(lab, { httpd: access.httpd });
-  await applyPlan({ ...plan, hosts: plan.hosts.filter((h) => h.host.role === 'director') }, access.transport);
+  await applyPlanOn(access, lab, (h) => h.role === 'director');
 }
 
 /** Makes one change; returns what it did, in words, and how to undo it. */

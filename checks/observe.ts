@@ -3,7 +3,7 @@
 import { runLoad, checkLoadOptions } from '../drive/load.js';
 import { actionOf, type Check } from '../model/checks.js';
 import type { LabAccess } from '../provision/transport.js';
-import { arpResponders, ipvsTable, macsOf, vipHolders } from '../verify/probes.js';
+import { arpResponders, hostsByMac, ipvsTable, vipHolders } from '../verify/probes.js';
 import type { Observation } from './judge.js';
 
 export async function observeCheck(access: LabAccess, check: Check): Promise<Observation> {
@@ -35,9 +35,9 @@ export async function observeCheck(access: LabAccess, check: Check): Promise<Obs
     case 'arp': {
       const [macs, hosts] = await Promise.all([
         arpResponders(access, 1, { address: check.arp!.address, from: check.arp!.from }),
-        macsOf(access),
+        hostsByMac(access),
       ]);
-      const hostOf = (mac: string) => [...hosts].find(([, m]) => m === mac)?.[0] ?? mac;
+      const hostOf = (mac: string) => hosts[mac] ?? mac;
       return { kind: 'arp', answeredBy: [...new Set(macs.map(hostOf))] };
     }
     case 'vip':

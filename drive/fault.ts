@@ -4,19 +4,17 @@
 // back from the kernel, not from a record that could drift from it.
 import { UserError } from '../model/errors.js';
 import { netemArgs, type Fault } from '../model/fault.js';
-import { hostsOf, type Lab, type LabHost } from '../model/topology.js';
-import { applyPlan } from '../provision/apply.js';
+import { labInterfaces, hostsOf, type Lab, type LabHost } from '../model/topology.js';
+import { applyPlanOn } from '../provision/apply.js';
 import { httpdFiles } from '../provision/httpd.js';
-import { planLab } from '../provision/plan.js';
 import { daemonRunning, shq } from '../provision/shell.js';
 import type { LabAccess } from '../provision/transport.js';
-import { hostNamed, labInterfaces } from '../inside/hosts.js';
+import { hostNamed } from '../inside/hosts.js';
 import { must } from '../verify/probes.js';
 
 /** Re-applies the host's own part of the plan: what a link taken down or httpd stopped removed comes back. */
 async function reapply(access: LabAccess, host: LabHost): Promise<void> {
-  const plan = planLab(access.lab, { httpd: access.httpd });
-  await applyPlan({ ...plan, hosts: plan.hosts.filter((h) => h.host.name === host.name) }, access.transport);
+  await applyPlanOn(access, access.lab, (h) => h.name === host.name);
 }
 
 /** Makes (or undoes) one fault on one host of a running lab; returns what it did, for the user. */

@@ -5,10 +5,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../model/errors.js';
-import type { Lab } from '../model/topology.js';
+import { labInterfaces, type Lab } from '../model/topology.js';
 import { fetchSequence, must, startTcpdump } from '../verify/probes.js';
 import type { LabAccess } from '../provision/transport.js';
-import { hostNamed, labInterfaces } from './hosts.js';
+import { hostNamed } from './hosts.js';
 
 /** At most this many packets per capture, and this many seconds: a capture always stops by itself. */
 export const MAX_PACKETS = 2000;

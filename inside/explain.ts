@@ -5,10 +5,9 @@
 import { directorsOf, hostsOf, type Lab } from '../model/topology.js';
 import { shq } from '../provision/shell.js';
 import type { LabAccess } from '../provision/transport.js';
-import { macOf, must } from '../verify/probes.js';
+import { hostsByMac, must } from '../verify/probes.js';
 import { captureTargets, captureWhile } from './capture.js';
 import { timeline, type SeenFrame } from './frames.js';
-import { labInterfaces } from './hosts.js';
 
 export interface WalkStep {
   title: string;
@@ -94,21 +93,11 @@ export async function explainRequest(access: LabAccess, path = '/'): Promise<Wal
       await Promise.all(directorsOf(lab).map((d) => must(access, d.name, 'ipvsadm -lnc 2>/dev/null || true')))
     ).join('\n'),
   };
-  const macs = await hostsOfMacs(access);
+  const macs = await hostsByMac(access);
   return walk(lab, result, timeline(lines), macs, kernel);
 }
 
 const who = (macs: Record<string, string>, mac: string) => macs[mac] ?? mac;
-
-/** The host of every lab interface's MAC (NAT's director has two). */
-async function hostsOfMacs(access: LabAccess): Promise<Record<string, string>> {
-  const pairs = await Promise.all(
-    hostsOf(access.lab).flatMap((h) =>
-      labInterfaces(access.lab, h).map(async (dev) => [await macOf(access, h.name, dev), h.name] as const),
-    ),
-  );
-  return Object.fromEntries(pairs);
-}
 
 /** The frames of the one connection (the client's port), from the client or to it. */
 const ofConnection = (frames: SeenFrame[], port: number) =>
@@ -123,9 +112,6 @@ export function walk(
   kernel: Kernel,
 ): Walk {
   const conn = ofConnection(frames, r.port);
-  const syn = conn.find(
-    (f) => f.tcp!.flags === 'S' && f.host !== lab.client.name && lab.realservers.some((x) => x.name === f.host),
-  );
   const steps = [
     portStep(lab, r, conn),
     nextHopStep(lab, kernel),
@@ -138,7 +124,7 @@ export function walk(
     lab: lab.name,
     forwarding: lab.forwarding,
     client: { ip: lab.client.ip, port: r.port },
-    realserver: syn?.host,
+    realserver: synAtRealserver(lab, conn)?.host,
     status: r.status,
     body: r.body,
     steps,
@@ -190,11 +176,13 @@ function arpStep(lab: Lab, frames: SeenFrame[], macs: Record<string, string>, ke
   };
 }
 
+/** The SYN as the realserver the director chose received it. */
+const synAtRealserver = (lab: Lab, conn: SeenFrame[]) =>
+  conn.find((f) => f.tcp!.flags === 'S' && lab.realservers.some((r) => r.name === f.host));
+
 function handshakeStep(lab: Lab, conn: SeenFrame[], macs: Record<string, string>): WalkStep {
-  const rsNames = lab.realservers.map((r) => r.name);
-  const syns = conn.filter((f) => f.tcp!.flags === 'S');
-  const atDirector = syns.filter((f) => directorsOf(lab).some((d) => d.name === f.host));
-  const atRs = syns.find((f) => rsNames.includes(f.host));
+  const atDirector = conn.filter((f) => f.tcp!.flags === 'S' && directorsOf(lab).some((d) => d.name === f.host));
+  const atRs = synAtRealserver(lab, conn);
   const synAck = conn.find((f) => f.tcp!.flags === 'S.' && f.host === lab.client.name);
   const synAckAtDirector = conn.some((f) => f.tcp!.flags === 'S.' && directorsOf(lab).some((d) => d.name === f.host));
   const says = [

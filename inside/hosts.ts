@@ -12,7 +12,3 @@ export function hostNamed(lab: Lab, name: string): LabHost {
     );
   return host;
 }
-
-/** The lab interfaces of a host: eth0, and NAT's director also eth1 (the client's network). */
-export const labInterfaces = (lab: Lab, host: LabHost): string[] =>
-  lab.forwarding === 'nat' && host.role === 'director' ? ['eth0', 'eth1'] : ['eth0'];

@@ -84,7 +84,6 @@ export interface Labs {
 
 /** The lab lifecycle on the testbeds it is handed (`lifecycle(TESTBEDS)`; tests hand it a fake). */
 export function lifecycle(testbeds: Testbeds): Labs {
-  const testbedOf = (state: LabState): Testbed => testbeds[state.testbed];
   const labs: Labs = {
     testbeds,
     choose: (choice) => chooseTestbed(testbeds, choice),
@@ -97,7 +96,7 @@ export function lifecycle(testbeds: Testbeds): Labs {
           `lab ${name} has not finished starting: its \`up\` is still running, or was killed (then \`up\` builds it ` +
             'anew, `down` removes what it left)',
         );
-      const session = await testbedOf(state).open(state.lab, state.testbedState);
+      const session = await testbeds[state.testbed].open(state.lab, state.testbedState);
       return { ...session, lab: state.lab, testbed: state.testbed };
     },
     down: (name, options = {}) => withLabLock(name, 'down', () => downLocked(labs, name, options)),

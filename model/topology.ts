@@ -214,6 +214,10 @@ export interface LabHost extends Host {
   role: Role;
 }
 
+/** The lab interfaces of a host: eth0, and NAT's director also eth1 (the client's network). */
+export const labInterfaces = (lab: Lab, host: LabHost): string[] =>
+  lab.forwarding === 'nat' && host.role === 'director' ? ['eth0', 'eth1'] : ['eth0'];
+
 /** Every host of the lab in a fixed order: client, director, then realservers. */
 export function hostsOf(lab: Lab): LabHost[] {
   return [

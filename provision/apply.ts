@@ -1,8 +1,9 @@
 // plan -> apply: runs each host's steps in order through a transport; hosts run side by side.
 import { CommandError } from '../model/errors.js';
 import { shq, withTimeout, type ExecOptions, type ExecResult } from './shell.js';
-import type { Transport } from './transport.js';
-import type { Plan, Step } from './plan.js';
+import type { Lab, LabHost } from '../model/topology.js';
+import type { LabAccess, Transport } from './transport.js';
+import { planLab, type Plan, type Step } from './plan.js';
 
 /** A plan step that failed on a lab host: the command error of provisioning, `host` naming where it ran. */
 export class StepFailed extends CommandError {
@@ -220,4 +221,13 @@ export async function applyPlan(plan: Plan, transport: Transport, options: Apply
     changed: outcomes.filter((o) => o.result === 'ran').length,
     inPlace: outcomes.filter((o) => o.result === 'in-place').length,
   };
+}
+
+/**
+ * `lab`'s plan applied on the running lab's hosts that `on` picks (a host's own part, the directors'), through its
+ * transport and with its httpd layout: how a fault is undone, or a director's table set as another model has it.
+ */
+export function applyPlanOn(access: LabAccess, lab: Lab, on: (host: LabHost) => boolean): Promise<ApplyReport> {
+  const plan = planLab(lab, { httpd: access.httpd });
+  return applyPlan({ ...plan, hosts: plan.hosts.filter((h) => on(h.host)) }, access.transport);
 }

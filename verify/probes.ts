@@ -1,7 +1,7 @@
 // Observations of a running lab, each from where it can be seen: responses and frames at the client, the IPVS
 // table and counters at the director, the access log at a realserver. They return data; judging it is the caller's.
 import { CommandError } from '../model/errors.js';
-import { directorsOf, hostsOf, type Lab } from '../model/topology.js';
+import { directorsOf, hostsOf, labInterfaces, type Lab } from '../model/topology.js';
 import { httpdFiles } from '../provision/httpd.js';
 import { CHECKER_USER_AGENT, keepalivedFiles } from '../provision/keepalived.js';
 import { virtualService } from '../provision/plan.js';
@@ -41,6 +41,16 @@ export async function macsOf(access: LabAccess): Promise<Map<string, string>> {
       hostsOf(access.lab).map(async (h): Promise<[string, string]> => [h.name, await macOf(access, h.name)]),
     ),
   );
+}
+
+/** The host of every lab interface's MAC (NAT's director has two): who sent or was sent a frame. */
+export async function hostsByMac(access: LabAccess): Promise<Record<string, string>> {
+  const pairs = await Promise.all(
+    hostsOf(access.lab).flatMap((h) =>
+      labInterfaces(access.lab, h).map(async (dev) => [await macOf(access, h.name, dev), h.name] as const),
+    ),
+  );
+  return Object.fromEntries(pairs);
 }
 
 // Not starting with @: curl reads a -w format starting with @ from a file.

@@ -5,8 +5,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { $ } from 'zx';
 import { readStackSettings } from '../../model/stack.js';
-import { applyPlan } from '../../provision/apply.js';
-import { planLab } from '../../provision/plan.js';
+import { applyPlanOn } from '../../provision/apply.js';
 import { LocalShell } from '../../provision/shell.js';
 import { SshShell } from '../../provision/ssh.js';
 import { connectDockerLab, type DockerEngine } from '../../docker/engine.js';
@@ -261,10 +260,7 @@ describe('pulumi stack', () => {
     'the exercise %s on the containers, its service set in place on the director and set back',
     async (file) => {
       const exercise = exerciseLab(file, lab.name);
-      const director = (l: typeof lab) => {
-        const plan = planLab(l, { httpd: s.httpd });
-        return applyPlan({ ...plan, hosts: plan.hosts.filter((h) => h.host.role === 'director') }, s.transport);
-      };
+      const director = (l: typeof lab) => applyPlanOn(s, l, (h) => h.role === 'director');
       await director(exercise);
       try {
         await expectExercisePasses({ ...s, lab: exercise }, file);
