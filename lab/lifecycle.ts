@@ -135,7 +135,9 @@ async function reopen(labs: Labs, existing: LabState, lab: Lab, options: UpOptio
   const session = await labs.testbeds[existing.testbed].open(lab, existing.testbedState);
   try {
     await session.preflight({ rebuilding: true });
-    await options.beforeReapply?.({ ...session, lab: existing.lab, testbed: existing.testbed });
+    if (existing.building)
+      options.log?.(`lab ${lab.name}: its first build did not finish (its run was killed); completing it`);
+    else await options.beforeReapply?.({ ...session, lab: existing.lab, testbed: existing.testbed });
     await writeState({ ...existing, lab });
   } catch (err) {
     await session.close();
@@ -167,13 +169,13 @@ async function create(labs: Labs, lab: Lab, options: UpOptions, recorded: (s: La
     await session.preflight({ rebuilding: false });
     // A lab from here on: the next `up` takes it over. Recorded before it is said, so a run killed once the line is
     // out always leaves a lab to take over (the kill -9 tests stop a run on this line).
-    await save({ starting: undefined });
+    await save({ starting: undefined, building: true });
     log(`preflight: the hosts can run the lab (${seconds(tp)} s)`);
   } catch (err) {
     await session.close();
     throw err;
   }
-  return { session, kind: testbed.kind };
+  return { session, kind: testbed.kind, state: () => state };
 }
 
 /** The network built and the plan applied on an open session; the session is the caller's to close on failure. */
@@ -205,6 +207,7 @@ async function upLocked(labs: Labs, lab: Lab, options: UpOptions) {
     const session = await reopen(labs, existing, lab, options);
     try {
       const report = await provision(lab, session, options, true);
+      if (existing.building) await writeState({ ...existing, lab, building: undefined });
       return { session: { ...session, lab, testbed: existing.testbed }, report };
     } catch (err) {
       await session.close(); // a failed re-apply leaves the running lab alone
@@ -217,6 +220,7 @@ async function upLocked(labs: Labs, lab: Lab, options: UpOptions) {
     const created = await create(labs, lab, options, () => void (recorded = true));
     session = created.session;
     const report = await provision(lab, session, options, false);
+    await writeState({ ...created.state(), building: undefined });
     return { session: { ...session, lab, testbed: created.kind }, report };
   } catch (err) {
     await session?.close();

@@ -24,6 +24,11 @@ export interface LabState {
    * given the lab's key would refuse it).
    */
   starting?: true;
+  /**
+   * Set from the end of `starting` until the plan was first applied in full. Left set, that run was killed while
+   * building the network: links down and httpd not running are its unfinished work, not faults a user injected.
+   */
+  building?: true;
   /** What the testbed recorded of its own (its VM, its Vagrant project): opaque here, checked by the testbed. */
   testbedState?: unknown;
 }
@@ -34,6 +39,7 @@ const stateSchema = z.strictObject({
   testbed: z.string().regex(/^[a-z]{1,16}$/),
   createdAt: z.iso.datetime(),
   starting: z.literal(true).optional(),
+  building: z.literal(true).optional(),
   testbedState: z.unknown().optional(),
 });
 

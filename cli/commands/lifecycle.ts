@@ -32,8 +32,7 @@ async function faultsLine(ctx: Context, name: string): Promise<string> {
  * kinds in force it is refused, unless `--clear-faults` clears them first.
  */
 async function faultsBeforeReapply(ctx: Context, session: LabSession): Promise<void> {
-  // Hosts not all there yet (a network build cut short): nothing a fault could have changed.
-  const faults: InForce[] = await faultsInForce(session).catch(() => []);
+  const faults: InForce[] = await faultsInForce(session);
   const undone = faults.filter((f) => f.kind !== 'netem');
   if (undone.length === 0) return;
   if (!ctx.values.clearFaults)

@@ -106,6 +106,7 @@ describe.sequential('kill -9 of `lab up`', () => {
     const up = await cli(['up', '--name', NAME, '--testbed', 'vm']);
     expect(up.exitCode, up.stdout + up.stderr).toBe(0);
     expect(up.stdout).toContain(`lab ${NAME} is already up (vm); re-applying the plan`);
+    expect(up.stdout).toContain(`lab ${NAME}: its first build did not finish (its run was killed); completing it`);
     expect(up.stdout).toMatch(/\d+\/\d+ checks passed/);
     expect((await cli(['down', '--name', NAME])).exitCode).toBe(0);
     expect(await footprint({ of: [NAME] })).toEqual(before);

@@ -181,6 +181,48 @@ describe('a start that was killed', () => {
   });
 });
 
+describe('a build that was killed', () => {
+  it('is marked building until its plan is applied; the next `up` completes it without asking about faults', async () => {
+    const fake = fakeTestbed('none');
+    let duringNetwork: boolean | undefined;
+    labs = lifecycle({
+      vm: {
+        ...fake.testbed,
+        create: async (l, ctx) => {
+          const session = await fake.testbed.create(l, ctx);
+          return {
+            ...session,
+            buildNetwork: async () => {
+              duringNetwork = (await labs.state(l.name))?.building;
+              return session.buildNetwork();
+            },
+          };
+        },
+      },
+    });
+    const asked: string[] = [];
+    const lines: string[] = [];
+    const up = () =>
+      labs.up(lab, {
+        testbed: 'vm',
+        log: (l) => lines.push(l),
+        beforeReapply: () => Promise.resolve(void asked.push('faults')),
+      });
+    await (await up()).session.close();
+    expect(duringNetwork).toBe(true);
+    expect((await labs.state(lab.name))?.building).toBeUndefined();
+    // What a run killed during the network build leaves: its machine, and its state marked building.
+    await writeState({ ...(await labs.state(lab.name))!, building: true });
+    await (await up()).session.close();
+    expect(lines).toContain('lab fake: its first build did not finish (its run was killed); completing it');
+    expect(asked).toEqual([]);
+    expect((await labs.state(lab.name))?.building).toBeUndefined();
+    await (await up()).session.close(); // built now: a re-apply asks
+    expect(asked).toEqual(['faults']);
+    expect(await labs.down(lab.name)).toBe(true);
+  });
+});
+
 describe('one lifecycle command per lab at a time', () => {
   it('a second `up` while one runs is refused, naming who holds the lab; `down` too; the lock goes with the command', async () => {
     const fake = fakeTestbed('none');
