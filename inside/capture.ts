@@ -8,6 +8,8 @@ import { UserError } from '../model/errors.js';
 import { labInterfaces, type Lab } from '../model/topology.js';
 import { fetchSequence, must, startTcpdump } from '../verify/probes.js';
 import type { LabAccess } from '../provision/transport.js';
+import { shq } from '../provision/shell.js';
+import { timeline, type SeenFrame } from './frames.js';
 import { hostNamed } from './hosts.js';
 
 /** At most this many packets per capture, and this many seconds: a capture always stops by itself. */
@@ -60,6 +62,28 @@ export async function captureWhile<T>(
     // No tcpdump is left running.
     await Promise.all(started.map((c) => c.stop()));
   }
+}
+
+/** The frames (`filter`, at most 200 per interface) seen on `targets` while `during` runs, in one timeline. */
+export async function framesWhile<T>(
+  access: LabAccess,
+  targets: CaptureTarget[],
+  filter: string,
+  during: () => Promise<T>,
+): Promise<{ result: T; frames: SeenFrame[] }> {
+  const { result, captures } = await captureWhile(
+    access,
+    targets,
+    (t) => `-i ${t.dev} -tt -e -n -l -c 200 ${shq(filter)}`,
+    during,
+  );
+  const lines = await Promise.all(
+    captures.map(async (c) => ({
+      ...c,
+      lines: (await must(access, c.host, `cat ${c.file}.out; rm -rf ${c.dir}`)).split('\n').filter(Boolean),
+    })),
+  );
+  return { result, frames: timeline(lines) };
 }
 
 export async function capture(

@@ -6,8 +6,8 @@ import { directorsOf, hostsOf, type Lab } from '../model/topology.js';
 import { shq } from '../provision/shell.js';
 import type { LabAccess } from '../provision/transport.js';
 import { hostsByMac, must } from '../verify/probes.js';
-import { captureTargets, captureWhile } from './capture.js';
-import { timeline, type SeenFrame } from './frames.js';
+import { captureTargets, framesWhile } from './capture.js';
+import type { SeenFrame } from './frames.js';
 
 export interface WalkStep {
   title: string;
@@ -69,22 +69,15 @@ export async function explainRequest(access: LabAccess, path = '/'): Promise<Wal
     access,
     hostsOf(lab).map((h) => h.name),
   );
-  const filter = `arp or tcp port ${lab.service.port} or ip proto 4`;
-  const { result, captures } = await captureWhile(
+  const { result, frames } = await framesWhile(
     access,
     targets,
-    (t) => `-i ${t.dev} -tt -e -n -l -c 200 ${shq(filter)}`,
+    `arp or tcp port ${lab.service.port} or ip proto 4`,
     async () => {
       const r = await request(access, path);
       await new Promise((res) => setTimeout(res, 500)); // the close's last ACKs
       return r;
     },
-  );
-  const lines = await Promise.all(
-    captures.map(async (c) => ({
-      ...c,
-      lines: (await must(access, c.host, `cat ${c.file}.out; rm -rf ${c.dir}`)).split('\n').filter(Boolean),
-    })),
   );
   const kernel: Kernel = {
     route: route.trim(),
@@ -94,7 +87,7 @@ export async function explainRequest(access: LabAccess, path = '/'): Promise<Wal
     ).join('\n'),
   };
   const macs = await hostsByMac(access);
-  return walk(lab, result, timeline(lines), macs, kernel);
+  return walk(lab, result, frames, macs, kernel);
 }
 
 const who = (macs: Record<string, string>, mac: string) => macs[mac] ?? mac;

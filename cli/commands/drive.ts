@@ -4,6 +4,9 @@ import { FAULT_USAGE, parseFault } from '../../model/fault.js';
 import { checkLoadOptions, formatLoad, runLoad } from '../../drive/load.js';
 import { hostNamed } from '../../inside/hosts.js';
 import { UserError } from '../../model/errors.js';
+import { mistakeNamed, MISTAKE_NAMES, victimOf } from '../../drive/mistakes.js';
+import { formatWhatif, whatif as runWhatif } from '../../drive/whatif.js';
+import { trapInterrupts } from '../../lab/interrupt.js';
 import { withLab, type Command } from '../context.js';
 
 /** A whole number given for `--flag`, or undefined when not given. */
@@ -58,4 +61,33 @@ const fault: Command = {
   },
 };
 
-export const DRIVE_COMMANDS = [load, fault];
+const whatif: Command = {
+  name: 'whatif',
+  usage: `whatif M [H]     make one classic mistake on the running lab, show what follows, restore the lab and verify it:
+                  ${MISTAKE_NAMES.join(', ')} (H: the realserver, for the one-realserver mistakes; --json)`,
+  run: (ctx) => {
+    const [name, host, ...more] = ctx.values.args;
+    const mistake = mistakeNamed(name); // refused before the lab is reached
+    if (more.length > 0)
+      throw new UserError(`whatif: one mistake and at most one host; "${more[0].slice(0, 40)}" is extra`);
+    return withLab(ctx, async (access) => {
+      const victim = victimOf(access.lab, mistake, host);
+      // With --json, stdout holds the JSON alone: the progress goes to stderr.
+      const say = ctx.values.json ? (l: string) => console.error(l) : ctx.log;
+      const interrupts = trapInterrupts(say, 'the mistake may be left: `npm run lab -- up` re-applies the plan');
+      try {
+        const w = await runWhatif(access, mistake, victim, {
+          interrupted: () => interrupts.interrupted,
+          log: say,
+        });
+        console.log(ctx.values.json ? JSON.stringify(w, null, 2) : formatWhatif(access.lab, w));
+        if (interrupts.interrupted) return 130;
+        return w.verify.passed === w.verify.total ? 0 : 1;
+      } finally {
+        interrupts.dispose();
+      }
+    });
+  },
+};
+
+export const DRIVE_COMMANDS = [load, fault, whatif];

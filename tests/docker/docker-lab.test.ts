@@ -19,6 +19,9 @@ import { cli } from '../integration/lab.js';
 import { haSuite } from '../suites/ha.js';
 import { DOCKER_LAB, pulumi, ROOT, STACK, stackResources } from './stack.js';
 import { exerciseLab, expectExercisePasses } from '../exercise.js';
+import { explainRequest } from '../../inside/explain.js';
+import { MISTAKES } from '../../drive/mistakes.js';
+import { whatif } from '../../drive/whatif.js';
 
 /** The two kinds of `pulumi up --json` engine event the tests read. */
 interface EngineEvent {
@@ -431,6 +434,16 @@ for (const preset of ['nat-rr', 'tun-rr', 'dr-health'] as const) {
           // The exercise of this variant (labs/): every declared check passes on the containers too.
           const exercise = { 'nat-rr': 'nat.yaml', 'tun-rr': 'tun.yaml', 'dr-health': 'health.yaml' }[preset];
           await expectExercisePasses(access, exercise);
+          if (lab.forwarding !== 'dr') {
+            // Its own walk, and its own classic mistake shown and undone, on containers as on namespaces.
+            const walk = await explainRequest(access);
+            expect(walk.steps.filter((st) => !st.expected).map((st) => st.title)).toEqual([]);
+            const mistake = MISTAKES[lab.forwarding === 'nat' ? 'nat-gateway' : 'rp-filter'];
+            const w = await whatif(access, mistake, lab.realservers[0]);
+            expect(w.seen!.shown, w.seen!.evidence.join('\n')).toBe(true);
+            expect(w.seen!.facts.synAcks).toBe(0);
+            expect(w.verify.failed).toEqual([]);
+          }
           expect(await labObjects(lab.name)).not.toEqual(NOTHING); // what the destroy below must remove was there
           await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', preset]);
           expect(await labObjects(lab.name)).toEqual(NOTHING);

@@ -22,6 +22,8 @@ import { TEST_LAB, machineOf } from './lab.js';
 import { sideLab as sideLabOn } from './side-lab.js';
 import { expectExercisePasses } from '../exercise.js';
 import { explainRequest } from '../../inside/explain.js';
+import { MISTAKES } from '../../drive/mistakes.js';
+import { whatif } from '../../drive/whatif.js';
 
 let s: LabSession;
 beforeAll(async () => {
@@ -217,6 +219,22 @@ describe('NAT (-m): the client on its own network behind the director', () => {
     expect(handshake).toMatch(/its destination rewritten to 192\.168\.170\.10[23] \(NAT\)/);
     expect(handshake).toMatch(/SYN-ACK .* through the director/);
   });
+
+  it('whatif nat-gateway: rs1 without its route back drops its replies (IpOutNoRoutes); ip_forward off breaks NAT', async () => {
+    const a = access();
+    const [rs1] = a.lab.realservers;
+    const w = await whatif(a, MISTAKES['nat-gateway'], rs1);
+    expect(w.seen!.facts).toMatchObject({ synAcks: 0 });
+    expect(w.seen!.facts.unanswered).toBeGreaterThan(0);
+    expect(w.seen!.facts.IpOutNoRoutes).toBeGreaterThan(0);
+    expect(w.seen!.shown).toBe(true);
+    expect(w.restored).toEqual({ rs1: 1 });
+    expect(w.verify.failed).toEqual([]);
+    const f = await whatif(a, MISTAKES.forwarding, rs1);
+    expect(f.seen!.consequence).toMatch(/^NAT needs it/);
+    expect(f.seen!.facts.unanswered).toBeGreaterThan(0);
+    expect(f.verify.failed).toEqual([]);
+  });
 });
 
 describe('TUN (-i): requests tunnelled to the realservers, replies straight back', () => {
@@ -266,6 +284,21 @@ describe('TUN (-i): requests tunnelled to the realservers, replies straight back
     const handshake = w.steps[3].says.join('\n');
     expect(handshake).toMatch(/inside an IP-in-IP header 192\.168\.170\.101 -> 192\.168\.170\.10[23] \(TUN\)/);
     expect(handshake).toMatch(/straight to the client, past the director/);
+  });
+
+  it('whatif rp-filter: rs1 with strict reverse-path filtering drops the decapsulated requests, then restored', async () => {
+    const a = access();
+    const [rs1] = a.lab.realservers;
+    const w = await whatif(a, MISTAKES['rp-filter'], rs1);
+    expect(w.seen!.facts).toMatchObject({ synAcks: 0 });
+    expect(w.seen!.facts.unanswered).toBeGreaterThan(0);
+    expect(w.seen!.facts.syns).toBeGreaterThan(0);
+    expect(w.seen!.facts.TcpExtIPReversePathFilter).toBeGreaterThan(0);
+    expect(w.seen!.evidence.join('\n')).toMatch(
+      /rs1 received \d+ SYNs of \d+ connections from the director \(inside IP-in-IP\)/,
+    );
+    expect(w.restored).toEqual({ rs1: 2 });
+    expect(w.verify.failed).toEqual([]);
   });
 });
 

@@ -20,6 +20,9 @@ import {
 } from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
 import { rejection } from '../rejection.js';
+import { explainRequest } from '../../inside/explain.js';
+import { MISTAKES } from '../../drive/mistakes.js';
+import { whatif } from '../../drive/whatif.js';
 
 export type SuiteAccess = LabAccess & { close(): Promise<void> };
 
@@ -97,6 +100,44 @@ export function drSuite(lab: Lab, connect: () => Promise<SuiteAccess>): void {
       await flushClientNeighbors(s);
       await fetchSequence(s, 1);
       expect(await clientNeighborMac(s)).toBe(macs.get(lab.director.name));
+    });
+  });
+
+  describe('one request walked through (explain)', () => {
+    it("every step as DR does it: the SYN re-addressed to a realserver's MAC, unchanged, the reply from the VIP", async () => {
+      const w = await explainRequest(s);
+      expect(w.steps.filter((st) => !st.expected).map((st) => st.title)).toEqual([]);
+      const rs = lab.realservers.find((r) => r.name === w.realserver)!;
+      const syn = w.frames.find((f) => f.host === rs.name && f.tcp?.flags === 'S' && f.tcp.sport === w.client.port)!;
+      expect(syn.tcp).toMatchObject({ src: lab.client.ip, dst: lab.vip });
+      expect([syn.srcMac, syn.dstMac]).toEqual([macs.get(lab.director.name), macs.get(rs.name)]);
+      expect(w.body).toBe(`from ${rs.ip}`);
+    });
+  });
+
+  describe('the classic mistakes, made and undone (whatif)', () => {
+    it("arp: the realservers answer for the VIP, the client keeps one's MAC and bypasses the director", async () => {
+      const w = await whatif(s, MISTAKES.arp, rs1);
+      expect(w.seen!.facts.answeredBy).toEqual(expect.arrayContaining([lab.director.name, rs1.name, rs2.name]));
+      expect([rs1.name, rs2.name]).toContain(w.seen!.facts.kept);
+      expect(w.seen!.facts).toMatchObject({ answered: 4, directorPackets: 0 });
+      expect(w.restored).toEqual({ [rs1.name]: 4, [rs2.name]: 4 });
+      expect(w.verify.failed).toEqual([]);
+      expect(new Set(await arpResponders(s, 1))).toEqual(new Set([macs.get(lab.director.name)]));
+    });
+
+    it('no-vip-on-lo: the director forwards to rs1, which drops (IpInAddrErrors); the client retransmits', async () => {
+      const w = await whatif(s, MISTAKES['no-vip-on-lo'], rs1);
+      const f = w.seen!.facts;
+      expect(f.unanswered).toBeGreaterThan(0);
+      expect(f.answered).toBeGreaterThan(0); // rs2 still answers its share
+      expect(f.syns).toBeGreaterThan(0);
+      expect(f.synAcks).toBe(0);
+      expect(f.IpInAddrErrors).toBeGreaterThanOrEqual(f.syns as number);
+      expect(f.retransmitted).toBeGreaterThan(0);
+      expect(f.synRecv).toBe(f.unanswered);
+      expect(w.restored).toEqual({ [rs1.name]: 1 });
+      expect(w.verify.failed).toEqual([]);
     });
   });
 
