@@ -73,16 +73,21 @@ function gatewayFor(lab: Lab, subnet = lab.subnet): string {
   }
 }
 
-/** What Docker can set at create time; NAT's realservers need none of the VIP-hiding keys. */
+/**
+ * What Docker can set at create time; NAT's realservers need none of the VIP-hiding keys. Every host but a director
+ * gets ip_forward 0, as a host has it: a container's namespace would inherit the engine's 1 (Docker's own), and a
+ * realserver handed a packet that is not for it would route it back out instead of dropping it.
+ */
 function sysctlsFor(role: Role, lab: Lab): Record<string, string> {
   if (role === 'director') return { 'net.ipv4.ip_forward': '1' };
   if (role === 'realserver' && lab.forwarding !== 'nat')
     return {
+      'net.ipv4.ip_forward': '0',
       'net.ipv4.conf.all.arp_ignore': '1',
       'net.ipv4.conf.all.arp_announce': '2',
       'net.ipv4.conf.all.rp_filter': '0',
     };
-  return {};
+  return { 'net.ipv4.ip_forward': '0' };
 }
 
 /** `context`: where docker/ is, relative to the directory the image is built from (the Pulumi program's). */

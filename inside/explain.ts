@@ -5,7 +5,7 @@
 import { directorsOf, hostsOf, type Lab } from '../model/topology.js';
 import { shq } from '../provision/shell.js';
 import type { LabAccess } from '../provision/transport.js';
-import { hostsByMac, must } from '../verify/probes.js';
+import { hostsByMac, must, vipHolders } from '../verify/probes.js';
 import { captureTargets, framesWhile } from './capture.js';
 import type { SeenFrame } from './frames.js';
 
@@ -24,6 +24,8 @@ export interface Walk {
   forwarding: Lab['forwarding'];
   client: { ip: string; port: number };
   realserver?: string;
+  /** A director pair's: who holds the VIP. */
+  holders?: string[];
   status: string;
   body: string;
   steps: WalkStep[];
@@ -37,6 +39,8 @@ interface Kernel {
   route: string;
   neighbour: string;
   connections: string;
+  /** A director pair's: the directors whose eth0 holds the VIP. */
+  holders?: string[];
 }
 
 const END = '#lvs-lab-explain';
@@ -85,6 +89,7 @@ export async function explainRequest(access: LabAccess, path = '/'): Promise<Wal
     connections: (
       await Promise.all(directorsOf(lab).map((d) => must(access, d.name, 'ipvsadm -lnc 2>/dev/null || true')))
     ).join('\n'),
+    holders: lab.ha ? await vipHolders(access) : undefined,
   };
   const macs = await hostsByMac(access);
   return walk(lab, result, frames, macs, kernel);
@@ -118,6 +123,7 @@ export function walk(
     forwarding: lab.forwarding,
     client: { ip: lab.client.ip, port: r.port },
     realserver: synAtRealserver(lab, conn)?.host,
+    holders: kernel.holders,
     status: r.status,
     body: r.body,
     steps,
@@ -243,6 +249,9 @@ function closeStep(lab: Lab, conn: SeenFrame[], kernel: Kernel, port: number): W
 export function formatWalk(w: Walk): string {
   const out = [
     `lab ${w.lab} (${w.forwarding.toUpperCase()}): one request from ${w.client.ip}:${w.client.port}, answered by ${w.realserver ?? '?'}: HTTP ${w.status} "${w.body}"`,
+    ...(w.holders
+      ? [`the director pair: the VIP is held by ${w.holders.join(' and ') || 'neither'} (ip addr on eth0)`]
+      : []),
   ];
   for (const s of w.steps) {
     out.push('', `${s.title}${s.expected ? '' : `   [not what ${w.forwarding.toUpperCase()} does]`}`);

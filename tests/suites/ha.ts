@@ -19,6 +19,7 @@ import { verifyLab } from '../../verify/report.js';
 import { applyFault } from '../../drive/fault.js';
 import { checkLoadOptions, runLoad } from '../../drive/load.js';
 import { expectExercisePasses } from '../exercise.js';
+import { explainRequest } from '../../inside/explain.js';
 
 /**
  * Margin past VRRP's window for emulated machines, where keepalived's timers run late: the namespaces of one VM
@@ -89,6 +90,13 @@ export function haSuite(access: () => LabAccess): void {
         const back = await failback(a, drill.from);
         expect(back, `${a.lab.director.name} did not take the VIP back in time`).toBeDefined();
       }
+    });
+
+    it('explain names the director holding the VIP, and walks the request through it as DR does', async () => {
+      const w = await explainRequest(access());
+      expect(w.holders).toEqual([access().lab.director.name]);
+      expect(w.steps.filter((st) => !st.expected).map((st) => st.title)).toEqual([]);
+      expect(w.steps[2].says[0]).toMatch(new RegExp(`answered by ${access().lab.director.name} alone`));
     });
 
     it('failback: the returning director takes the VIP back (preemption) and the client follows', async () => {

@@ -188,7 +188,9 @@ describe('Docker lab resource graph', () => {
       expect(Object.keys(inputs.sysctls ?? {}).filter((k) => k.includes('.eth0.'))).toEqual([]);
     }
     expect(of(CONTAINER)[1].inputs.sysctls).toEqual({ 'net.ipv4.ip_forward': '1' });
+    expect(of(CONTAINER)[0].inputs.sysctls).toEqual({ 'net.ipv4.ip_forward': '0' });
     expect(of(CONTAINER)[2].inputs.sysctls).toEqual({
+      'net.ipv4.ip_forward': '0',
       'net.ipv4.conf.all.arp_ignore': '1',
       'net.ipv4.conf.all.arp_announce': '2',
       'net.ipv4.conf.all.rp_filter': '0',
