@@ -10,7 +10,7 @@ const FLOORS = [
   ['testbed', 'verify'],
   ['inside'],
   ['drive'],
-  ['checks'],
+  ['checks', 'view'],
   ['lab'],
   ['cli', 'bench', 'infra', 'tests'],
 ];

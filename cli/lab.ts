@@ -4,6 +4,7 @@ import { UserError } from '../model/errors.js';
 import { PRESET_NAMES } from '../model/presets.js';
 import { TESTBEDS } from '../testbed/all.js';
 import { DRIVE_COMMANDS } from './commands/drive.js';
+import { VIEW_COMMANDS } from './commands/view.js';
 import { ENGINE_COMMAND } from './commands/engine.js';
 import { INSIDE_COMMANDS } from './commands/inside.js';
 import { LIFECYCLE_COMMANDS } from './commands/lifecycle.js';
@@ -34,6 +35,7 @@ const COMMANDS: Command[] = [
   ...LIFECYCLE_REST,
   ...INSIDE_COMMANDS,
   ...DRIVE_COMMANDS,
+  ...VIEW_COMMANDS,
   ...testbedCommands,
   ENGINE_COMMAND,
 ];

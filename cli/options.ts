@@ -29,6 +29,8 @@ const OPTIONS = {
   hosts: { type: 'string' },
   out: { type: 'string' },
   guards: { type: 'boolean', default: false },
+  port: { type: 'string' },
+  bind: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
   debug: { type: 'boolean', default: false },
 } as const;
@@ -64,6 +66,9 @@ export interface CliOptions {
   hosts?: string;
   out?: string;
   guards: boolean;
+  /** With view: the port (0, or unset: a free one) and the loopback address to serve on. */
+  port?: string;
+  bind?: string;
   help: boolean;
   debug: boolean;
 }
@@ -134,6 +139,8 @@ export function parseCli(argv: string[], testbeds: readonly string[]): CliOption
     hosts: v.hosts,
     out: v.out,
     guards: v.guards,
+    port: v.port,
+    bind: v.bind,
     help: v.help,
     debug: v.debug,
   };

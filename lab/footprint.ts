@@ -37,6 +37,7 @@ export async function footprint({ machine = new LocalShell(), of }: FootprintOpt
     'ls /run/lvs-lab 2>/dev/null | sed "s/^/run dir /"',
     `ls ${stateDir()}/labs 2>/dev/null | sed "s/^/lab state /"`,
     `ls ${stateDir()}/locks 2>/dev/null | sed "s/^/lab lock /"`,
+    `ls ${stateDir()}/view 2>/dev/null | sed "s/^/lab view /"`,
     `uri=qemu:///system; [ -S ${KIT_SOCKET} ] && uri=${shq(`qemu:///system?socket=${KIT_SOCKET}`)}`,
     `if ${virsh} version >/dev/null 2>&1; then`,
     `  ${virsh} list --all --name | sed "/^$/d; s/^/domain /"`,
@@ -66,7 +67,7 @@ export function ownerOf(line: string): string | undefined {
   if (line.includes(ENGINE_VM) || line === `process ssh ControlPath=${engineDir()}/ssh.ctl`) return ENGINE_OWNER;
   if (line.includes(LIBVIRT_NETNS) || /^process (libvirtd|virtlogd|\/usr\/sbin\/dnsmasq)\b/.test(line))
     return LIBVIRT_OWNER;
-  const state = /^lab (?:state|lock) ([a-z0-9]+)/.exec(line) ?? /^run dir ([a-z0-9]+)$/.exec(line);
+  const state = /^lab (?:state|lock|view) ([a-z0-9]+)/.exec(line) ?? /^run dir ([a-z0-9]+)$/.exec(line);
   if (state) return state[1];
   return /(?:lvs-lab-|\/run\/lvs-lab\/|\/labs\/)([a-z][a-z0-9]*)/.exec(line)?.[1];
 }

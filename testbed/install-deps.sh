@@ -3,7 +3,7 @@
 #   testbed/install-deps.sh [auto|netns|vm|vagrant]
 #     auto (default): netns when this kernel has IPVS, otherwise vm (and the vm packages too when no local Docker
 #     engine could run the Docker lab suite: it then uses the engine VM); plus the vagrant testbed's, which `npm test`
-#     runs on every machine.
+#     runs on every machine, and Chromium for the live view's tests.
 set -euo pipefail
 
 choice=${1:-auto}
@@ -16,6 +16,8 @@ vm_pkgs=(kmod qemu-system-x86 qemu-utils debootstrap debian-archive-keyring e2fs
 # libvirt's daemon (started by the kit itself where none runs), dnsmasq for the management network's DHCP, socat for
 # SSH into the kit's network namespace. The box is built from the vm testbed's image, so its packages come too.
 vagrant_pkgs=("${vm_pkgs[@]}" vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients dnsmasq-base socat)
+# The live view's tests open its page in Debian's Chromium (playwright-core drives it; it downloads no browser).
+test_pkgs=(chromium)
 
 pkgs=()
 if [ "$choice" = auto ]; then
@@ -25,7 +27,7 @@ if [ "$choice" = auto ]; then
   else
     choice=vm
   fi
-  pkgs+=("${vagrant_pkgs[@]}")
+  pkgs+=("${vagrant_pkgs[@]}" "${test_pkgs[@]}")
 fi
 case "$choice" in
   netns) pkgs+=("${netns_pkgs[@]}") ;;

@@ -7,6 +7,7 @@ import { UserError } from '../../model/errors.js';
 import { mistakeNamed, MISTAKE_NAMES, victimOf } from '../../drive/mistakes.js';
 import { formatWhatif, whatif as runWhatif } from '../../drive/whatif.js';
 import { trapInterrupts } from '../../lab/interrupt.js';
+import { post } from '../../view/board.js';
 import { withLab, type Command } from '../context.js';
 
 /** A whole number given for `--flag`, or undefined when not given. */
@@ -32,10 +33,14 @@ const load: Command = {
       path: v.path ?? '/',
     });
     return withLab(ctx, async (access) => {
+      const { name } = access.lab;
       const result = await runLoad(access, options, (n) => {
         if (!v.json) ctx.log(`load: ${n} responses so far`);
+        void post(name, 'load', `load running: ${n} responses so far`); // a running view shows it
       });
-      console.log(v.json ? JSON.stringify(result, null, 2) : formatLoad(access.lab, result, options.clients));
+      const text = formatLoad(access.lab, result, options.clients);
+      await post(name, 'load', text);
+      console.log(v.json ? JSON.stringify(result, null, 2) : text);
       return 0;
     });
   },

@@ -14,6 +14,7 @@ import { hostsOf } from '../../model/topology.js';
 import { shq } from '../../provision/shell.js';
 import type { ExecOptions, ExecResult } from '../../provision/shell.js';
 import { macsOf } from '../../verify/probes.js';
+import { post } from '../../view/board.js';
 import { withLab, type Command } from '../context.js';
 
 /** Each line of `text` behind its host's name, as `exec --all` prints several hosts' output. */
@@ -147,8 +148,10 @@ const explain: Command = {
     return withLab(ctx, async (access) => {
       const walk = await explainRequest(access, path);
       console.log(json ? JSON.stringify(walk, null, 2) : formatWalk(walk));
+      const ladder = ladderSvg(walk, { hosts: hostsOf(access.lab), vip: access.lab.vip });
+      await post(access.lab.name, 'ladder', ladder); // a running view shows it
       if (svg) {
-        await writeFile(svg, ladderSvg(walk, { hosts: hostsOf(access.lab), vip: access.lab.vip }));
+        await writeFile(svg, ladder);
         if (!json) console.log(`\nwrote ${svg}: the ladder diagram of these frames`);
       }
       return walk.steps.every((st) => st.expected) ? 0 : 1;

@@ -19,6 +19,8 @@ import { checkLoadOptions, runLoad } from '../../drive/load.js';
 import { TEST_LAB, machineOf } from './lab.js';
 import { sideLab as sideLabOn } from './side-lab.js';
 import { expectExercisePasses } from '../exercise.js';
+import { untilText } from '../browser.js';
+import { withViewPage } from '../view-page.js';
 
 let s: LabSession;
 beforeAll(async () => {
@@ -124,26 +126,33 @@ describe('keepalived health checks (dr-health): a realserver whose httpd stopped
     expect(after.filter((b) => b === from(rs2))).toHaveLength(2);
   });
 
-  it('`fault rs1 httpd stop` under the checker: rs1 leaves within the window, `load` then has no error and none on rs1; `httpd start` brings it back', async () => {
+  it('`fault rs1 httpd stop` under the checker: rs1 leaves within the window (the live view shows it), `load` then has no error and none on rs1; `httpd start` brings it back', async () => {
     const a = access();
     const [rs1] = a.lab.realservers;
     const load = () => runLoad(a, checkLoadOptions({ requests: 20, concurrency: 2, clients: 1, path: '/' }));
-    await applyFault(a, rs1.name, { kind: 'httpd', up: false });
-    try {
-      const out = await secondsUntil(async () => !(await inTable(a, rs1)), window + SLACK_SECONDS);
-      expect(out, `rs1 still in the table ${window + SLACK_SECONDS} s after its httpd stopped`).toBeDefined();
-      const r = await load();
-      expect(r.errors).toEqual({ refused: 0, reset: 0, timeout: 0, status: {}, other: 0 });
-      expect(r.share.rs1 ?? 0).toBe(0);
-      expect(r.requests).toBe(20);
-    } finally {
-      await applyFault(a, rs1.name, { kind: 'httpd', up: true });
-    }
-    const back = await secondsUntil(
-      () => inTable(a, rs1),
-      checked.healthCheck!.interval + checked.healthCheck!.timeout + SLACK_SECONDS,
-    );
-    expect(back, 'rs1 did not rejoin the table after `httpd start`').toBeDefined();
+    const state = `tr[data-rs="${rs1.name}"] .state`;
+    await withViewPage(a, async (page) => {
+      expect(await untilText(page, state, (t) => t !== '')).toBe('in the table');
+      await applyFault(a, rs1.name, { kind: 'httpd', up: false });
+      try {
+        const out = await secondsUntil(async () => !(await inTable(a, rs1)), window + SLACK_SECONDS);
+        expect(out, `rs1 still in the table ${window + SLACK_SECONDS} s after its httpd stopped`).toBeDefined();
+        await untilText(page, state, (t) => t === 'out of the table', 5);
+        await untilText(page, '#faults', (t) => t.includes(`${rs1.name}: httpd stopped`), 5);
+        const r = await load();
+        expect(r.errors).toEqual({ refused: 0, reset: 0, timeout: 0, status: {}, other: 0 });
+        expect(r.share.rs1 ?? 0).toBe(0);
+        expect(r.requests).toBe(20);
+      } finally {
+        await applyFault(a, rs1.name, { kind: 'httpd', up: true });
+      }
+      const back = await secondsUntil(
+        () => inTable(a, rs1),
+        checked.healthCheck!.interval + checked.healthCheck!.timeout + SLACK_SECONDS,
+      );
+      expect(back, 'rs1 did not rejoin the table after `httpd start`').toBeDefined();
+      await untilText(page, state, (t) => t === 'in the table', 5);
+    });
     const after = await load();
     expect(after.share.rs1).toBeGreaterThan(0);
   });

@@ -20,6 +20,8 @@ import { applyFault } from '../../drive/fault.js';
 import { checkLoadOptions, runLoad } from '../../drive/load.js';
 import { expectExercisePasses } from '../exercise.js';
 import { explainRequest } from '../../inside/explain.js';
+import { untilText } from '../browser.js';
+import { withViewPage } from '../view-page.js';
 
 /**
  * Margin past VRRP's window for emulated machines, where keepalived's timers run late: the namespaces of one VM
@@ -90,6 +92,22 @@ export function haSuite(access: () => LabAccess): void {
         const back = await failback(a, drill.from);
         expect(back, `${a.lab.director.name} did not take the VIP back in time`).toBeDefined();
       }
+    });
+
+    it('the live view shows the VIP move to the backup when the director is cut off, and come back', async () => {
+      const a = access();
+      const [primary, backup] = directorsOf(a.lab).map((d) => d.name);
+      await withViewPage(a, async (page) => {
+        expect(await untilText(page, '#holder b', (t) => t !== '…')).toBe(primary);
+        const within = await bound(a);
+        await cutDirector(a, primary);
+        try {
+          await untilText(page, '#holder b', (t) => t === backup, within + 3);
+        } finally {
+          expect(await failback(a, primary)).toBeDefined();
+        }
+        await untilText(page, '#holder b', (t) => t === primary, 5);
+      });
     });
 
     it('explain names the director holding the VIP, and walks the request through it as DR does', async () => {

@@ -1,0 +1,54 @@
+// Where other commands leave what a running view shows: the last `explain` ladder and the running `load`'s output.
+// The view owns the board: it creates it when it starts (one view per lab) and removes it when it stops, so other
+// commands write to it only while a view runs, and nothing is left after.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stateDir } from '../base/paths.js';
+import { UserError } from '../model/errors.js';
+import { checkLabName } from '../model/topology.js';
+
+export const BOARD_FILES = { ladder: 'explain.svg', load: 'load.txt' } as const;
+export type BoardFile = keyof typeof BOARD_FILES;
+
+export const boardDir = (lab: string): string => join(stateDir(), 'view', checkLabName(lab, 'lab name'));
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Claims the lab's board for this process; another live view of the lab is refused, a dead one's board taken. */
+export async function claimBoard(lab: string): Promise<{ dir: string; release(): Promise<void> }> {
+  const dir = boardDir(lab);
+  const pidFile = join(dir, 'pid');
+  const other = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (other && other !== process.pid && alive(other))
+    throw new UserError(`view: lab ${lab} is already shown by another view (pid ${other}); one view per lab`);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await writeFile(pidFile, `${process.pid}\n`);
+  return { dir, release: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Writes `text` to the lab's board when a view runs; otherwise nothing (no view, nothing to show it to). */
+export async function post(lab: string, file: BoardFile, text: string): Promise<void> {
+  const dir = boardDir(lab);
+  if (!existsSync(join(dir, 'pid'))) return;
+  await writeFile(join(dir, BOARD_FILES[file]), text).catch(() => {}); // the view stopped meanwhile
+}
+
+/** What the board holds now: its text, and when it was written (the page fetches a ladder again when it changes). */
+export async function read(dir: string, file: BoardFile): Promise<{ text: string; at: number } | undefined> {
+  const path = join(dir, BOARD_FILES[file]);
+  try {
+    const [text, st] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+    return { text, at: st.mtimeMs };
+  } catch {
+    return undefined;
+  }
+}
