@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stateDir } from '../base/paths.js';
+import { kitProcessAlive } from '../base/process.js';
 import { UserError } from '../model/errors.js';
 import { checkLabName } from '../model/topology.js';
 
@@ -13,21 +14,13 @@ export type BoardFile = keyof typeof BOARD_FILES;
 
 export const boardDir = (lab: string): string => join(stateDir(), 'view', checkLabName(lab, 'lab name'));
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-/** Claims the lab's board for this process; another live view of the lab is refused, a dead one's board taken. */
+/** Claims the lab's board for this process; another live view of the lab is refused, a dead one's board taken
+ * (its pid checked as the lock's is: a recycled pid of another program is no view). */
 export async function claimBoard(lab: string): Promise<{ dir: string; release(): Promise<void> }> {
   const dir = boardDir(lab);
   const pidFile = join(dir, 'pid');
   const other = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-  if (other && other !== process.pid && alive(other))
+  if (other && other !== process.pid && kitProcessAlive(other))
     throw new UserError(`view: lab ${lab} is already shown by another view (pid ${other}); one view per lab`);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });

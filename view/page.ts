@@ -20,7 +20,8 @@ tr.out td { color: #b00; }
 .bar { display: inline-block; height: .8em; background: #1e8a3c; vertical-align: middle; margin-right: .4em; }
 #faults li { color: #b00; }
 #faults li.empty { color: #777; }
-td.state { white-space: nowrap; }
+td.state, td.share { white-space: nowrap; }
+td.share { text-align: left; min-width: 14em; }
 pre { background: #f6f6f6; padding: .6em; max-width: 1000px; overflow: auto; }
 #status { color: #777; font-size: .9em; }
 #status.error { color: #b00; }
