@@ -203,7 +203,7 @@ describe('Docker spec for NAT', () => {
     const by = (host: string) => spec.containers.find((c) => c.host === host)!;
     expect(by('client')).toMatchObject({ network: 'outside', ip: '192.168.171.10' });
     expect(by('director')).toMatchObject({ network: 'lab', ip: '192.168.170.101', outsideIp: '192.168.171.1' });
-    expect(by('rs1').sysctls).toEqual({});
+    expect(by('rs1').sysctls).toEqual({ 'net.ipv4.ip_forward': '0' }); // no ARP keys, and no forwarding: a plain host
     expect(dockerLabSpec(referenceLab()).outside).toBeUndefined();
   });
 });
