@@ -127,6 +127,18 @@ export interface HeldConnection {
  */
 export async function holdConnection(access: LabAccess): Promise<HeldConnection> {
   const port = access.lab.service.port;
+  const established = async () =>
+    (
+      await must(
+        access,
+        access.lab.client.name,
+        `ss -Htn state established dst ${access.lab.vip}:${port} | awk '{print $3}'`,
+      )
+    )
+      .split('\n')
+      .filter(Boolean);
+  // Connections already open (another test's, a load's last) are not this one: its port is the new one.
+  const before = new Set(await established());
   // The script waits for the go file; its directory is made first so that the script can name it.
   const { dir, file } = scratchOf(await must(access, access.lab.client.name, `${scratchFiles('held')} && echo $d`));
   const script = [
@@ -143,22 +155,12 @@ export async function holdConnection(access: LabAccess): Promise<HeldConnection>
     `(bash -c ${shq(script)} </dev/null >${file}.out 2>${file}.err & echo $! >${file}.pid)`,
   );
   // Its local port, once connected (the kernel's socket table names it).
-  const client = await waitFor(
-    async () => {
-      const ss = await must(
-        access,
-        access.lab.client.name,
-        `ss -Htn state established dst ${access.lab.vip}:${port} | awk '{print $3}'`,
-      );
-      return ss.split('\n').find(Boolean);
-    },
-    {
-      within: 15_000, // each look is a command through the testbed: ~1 s in a container of the emulated engine VM
-      every: 100,
-      timedOut: () =>
-        new TimeoutError(`client: no connection to ${access.lab.vip}:${port} established within 15 s`, 15_000),
-    },
-  );
+  const client = await waitFor(async () => (await established()).find((c) => !before.has(c)), {
+    within: 15_000, // each look is a command through the testbed: ~1 s in a container of the emulated engine VM
+    every: 100,
+    timedOut: () =>
+      new TimeoutError(`client: no connection to ${access.lab.vip}:${port} established within 15 s`, 15_000),
+  });
   return {
     client,
     finish: async () => {
