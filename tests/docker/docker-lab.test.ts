@@ -15,7 +15,9 @@ import { fetchSequence, httpdMasters, ipvsTable, macOf, must } from '../../verif
 import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
 import { drSuite } from '../suites/dr.js';
-import { cli } from '../integration/lab.js';
+import { cli, startCli } from '../integration/lab.js';
+import { waitFor } from '../../base/wait.js';
+import type { Snapshot } from '../../view/snapshot.js';
 import { haSuite } from '../suites/ha.js';
 import { DOCKER_LAB, pulumi, ROOT, STACK, stackResources } from './stack.js';
 import { exerciseLab, expectExercisePasses } from '../exercise.js';
@@ -239,6 +241,26 @@ describe('pulumi stack', () => {
       for (const h of ['rs1', 'rs2']) await cli(['fault', h, 'clear', '--stack', STACK]);
     }
     expect((await cli(['fault', '--list', '--stack', STACK])).stdout).toContain('no faults in force');
+  });
+
+  it('view --stack serves the Docker lab live on loopback, and Ctrl-C stops it', async () => {
+    const run = startCli(['view', '--stack', STACK]);
+    try {
+      await run.until((out) => /view of lab \w+: http:\/\/127\.0\.0\.1:\d+\//.test(out));
+      const url = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(run.output())![1];
+      const snapshot = await waitFor(
+        async () => ((await (await fetch(`${url}snapshot.json`)).json()) as Snapshot | null) ?? undefined,
+        { within: 30_000, every: 500, timedOut: () => new Error(`no snapshot within 30 s:\n${run.output()}`) },
+      );
+      expect(snapshot.holders).toEqual([lab.director.name]);
+      expect(snapshot.realservers.map((r) => [r.name, r.inTable])).toEqual([
+        ['rs1', true],
+        ['rs2', true],
+      ]);
+    } finally {
+      run.signal('SIGINT');
+    }
+    expect((await run.exited).code, run.output()).toBe(0);
   });
 
   it("the stack's verify command passes", async () => {

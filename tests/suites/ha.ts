@@ -13,7 +13,7 @@ import {
   secondsUntilSoleHolder,
   cutDirector,
 } from '../../verify/failover.js';
-import { clientNeighborMac, ipvsConnections, macOf, must, vipHolders } from '../../verify/probes.js';
+import { clientNeighborMac, ipvsConnections, macOf, must, syncDaemons, vipHolders } from '../../verify/probes.js';
 import type { LabAccess } from '../../provision/transport.js';
 import { verifyLab } from '../../verify/report.js';
 import { applyFault } from '../../drive/fault.js';
@@ -184,11 +184,23 @@ export function haSuite(access: () => LabAccess): void {
     it('without sync the same connection is reset by the new MASTER; re-applying the plan starts the sync daemons again', async () => {
       const a = access();
       const backup = peerOf(a.lab, a.lab.director.name);
-      for (const d of directorsOf(a.lab))
+      for (const d of directorsOf(a.lab)) {
         await must(a, d.name, 'ipvsadm --stop-daemon master; ipvsadm --stop-daemon backup');
+        expect(await syncDaemons(a, d.name), d.name).toEqual([]);
+      }
       const held = await holdConnection(a);
       await sleep(2_000); // what sync would have needed to send it
-      expect((await ipvsConnections(a, backup)).some((c) => c.client === held.client)).toBe(false);
+      const known = (await ipvsConnections(a, backup)).filter((c) => c.client === held.client);
+      // If the backup knows it after all, how: its daemons, who holds the VIP, where the client sends.
+      const how = async () =>
+        JSON.stringify({
+          known,
+          daemons: await Promise.all(directorsOf(a.lab).map((d) => syncDaemons(a, d.name))),
+          holders: await vipHolders(a),
+          clientMac: await clientNeighborMac(a),
+          macs: await Promise.all(directorsOf(a.lab).map((d) => macOf(a, d.name))),
+        });
+      if (known.length > 0) expect(known, await how()).toEqual([]);
       const within = await bound(a);
       await cutDirector(a, a.lab.director.name);
       try {
