@@ -195,6 +195,7 @@ export function haSuite(access: () => LabAccess): void {
       const how = async () =>
         JSON.stringify({
           known,
+          primaryKnows: (await ipvsConnections(a, a.lab.director.name)).some((c) => c.client === held.client),
           daemons: await Promise.all(directorsOf(a.lab).map((d) => syncDaemons(a, d.name))),
           holders: await vipHolders(a),
           clientMac: await clientNeighborMac(a),
