@@ -124,7 +124,10 @@ export async function victimObservation(
 ): Promise<Seen> {
   const { lab } = access;
   const client = lab.client.name;
-  const [before, retransBefore] = [await nstat(access, victim.name, [counter.name]), await retrans(access, client)];
+  const [before, retransBefore] = await Promise.all([
+    nstat(access, victim.name, [counter.name]),
+    retrans(access, client),
+  ]);
   const { result: bodies, frames } = await framesWhile(
     access,
     [{ host: victim.name, dev: 'eth0' }],

@@ -5,7 +5,8 @@
 import { UserError } from '../model/errors.js';
 import { ipToNumber, numberToIp } from '../model/addressing.js';
 import ipaddr from 'ipaddr.js';
-import { directorsOf, type Lab } from '../model/topology.js';
+import { URL_PATH, URL_PATH_RULE } from '../model/checks.js';
+import { directorsOf, shown, type Lab } from '../model/topology.js';
 import { shq } from '../provision/shell.js';
 import type { LabAccess } from '../provision/transport.js';
 import { must, scratchFiles, scratchOf } from '../verify/probes.js';
@@ -53,8 +54,7 @@ export function checkLoadOptions(o: LoadOptions): LoadOptions {
   whole('clients', o.clients, 1, 64);
   if (o.requests !== undefined && o.duration !== undefined)
     throw new UserError('--requests and --duration: give one (a count, or seconds)');
-  if (!/^\/[A-Za-z0-9._~/-]*$/.test(o.path) || o.path.length > 200)
-    throw new UserError(`--path: ${JSON.stringify(o.path.slice(0, 60))} must be a URL path like / or /index.html`);
+  if (!URL_PATH.test(o.path)) throw new UserError(`--path: ${shown(o.path)} ${URL_PATH_RULE}`);
   return o.requests === undefined && o.duration === undefined ? { ...o, requests: 100 } : o;
 }
 

@@ -1,8 +1,9 @@
 // The classic LVS mistakes `whatif` makes on a running lab. Each undoes one step of the seed (or of the plan's NAT
 // or TUN variant) on the hosts that step is for; the plan, re-applied on those hosts, puts it back.
 import { UserError } from '../model/errors.js';
-import { directorsOf, type Forwarding, type Lab, type Realserver } from '../model/topology.js';
+import { directorsOf, shown, type Forwarding, type Lab, type Realserver } from '../model/topology.js';
 import { arpObservation, forwardingObservation, victimObservation, type Seen } from './consequences.js';
+import { proc as procStep } from '../provision/steps.js';
 import type { LabAccess } from '../provision/transport.js';
 
 export const MISTAKE_NAMES = ['arp', 'no-vip-on-lo', 'rp-filter', 'nat-gateway', 'forwarding'] as const;
@@ -27,7 +28,8 @@ export interface Mistake {
   observe(access: LabAccess, victim: Realserver): Promise<Seen>;
 }
 
-const proc = (key: string, value: number) => `echo ${value} > /proc/sys/net/ipv4/${key}`;
+/** The plan's own step for a /proc key (provision/steps.ts), with the value the mistake gives it. */
+const proc = (key: string, value: number) => procStep(key, value).command;
 
 const onRealservers = (lab: Lab, command: string): Change[] => lab.realservers.map((r) => ({ host: r.name, command }));
 
@@ -107,7 +109,7 @@ export function mistakeNamed(name: string | undefined): Mistake {
   const names = MISTAKE_NAMES.join(', ');
   if (!name) throw new UserError(`whatif: name a mistake: one of ${names}`);
   if (!(MISTAKE_NAMES as readonly string[]).includes(name))
-    throw new UserError(`whatif: "${name.slice(0, 40)}" is not a mistake whatif knows; one of ${names}`);
+    throw new UserError(`whatif: ${shown(name)} is not a mistake whatif knows; one of ${names}`);
   return MISTAKES[name as MistakeName];
 }
 
@@ -125,7 +127,7 @@ export function victimOf(lab: Lab, mistake: Mistake, host?: string): Realserver 
   const victim = host === undefined ? lab.realservers[0] : lab.realservers.find((r) => r.name === host);
   if (!victim)
     throw new UserError(
-      `whatif ${name}: "${host?.slice(0, 40)}" is not a realserver of lab ${lab.name} (${lab.realservers.map((r) => r.name).join(', ')})`,
+      `whatif ${name}: ${shown(host)} is not a realserver of lab ${lab.name} (${lab.realservers.map((r) => r.name).join(', ')})`,
     );
   return victim;
 }

@@ -34,14 +34,15 @@ const given = z.union([
   z.strictObject({ weight: z.record(hostRef, count(0, 65535)) }),
 ]);
 
+/** A request's URL path, as `load`, `explain` and a check's `requests` take it: plain characters, at most 200. */
+export const URL_PATH = /^\/[A-Za-z0-9._~/-]{0,199}$/;
+export const URL_PATH_RULE = 'must be a URL path like / or /index.html';
+
 const requests = z.strictObject({
   count: count(1, 1000).default(10),
   concurrency: count(1, 64).default(1),
   clients: count(1, 64).default(1),
-  path: z
-    .string()
-    .regex(/^\/[A-Za-z0-9._~/-]*$/, { message: 'must be a URL path like / or /index.html' })
-    .default('/'),
+  path: z.string().regex(URL_PATH, { message: URL_PATH_RULE }).default('/'),
 });
 
 const expectSchema = z.strictObject({

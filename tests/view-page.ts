@@ -17,7 +17,6 @@ export async function withViewPage(access: LabAccess, use: (page: Page) => Promi
       port: 0,
       graphSvg: svg,
       board: board.dir,
-      log: () => {},
     });
     try {
       const browser = await openPage(view.url);

@@ -274,12 +274,14 @@ export async function ipvsTable(access: LabAccess, director = access.lab.directo
   return svc;
 }
 
-/** The directors whose eth0 carries the VIP now (the kernel's word, not keepalived's): one, in a healthy pair. */
+/**
+ * The directors that carry the VIP now, on any interface (eth0, or NAT's eth1), by the kernel's word, not
+ * keepalived's: one, in a healthy pair.
+ */
 export async function vipHolders(access: LabAccess): Promise<string[]> {
   const held = await Promise.all(
     directorsOf(access.lab).map(async (d) =>
-      (await access.transport.run(d.name, `ip -4 -o addr show dev eth0 | grep -qF ' inet ${access.lab.vip}/'`)).code ===
-      0
+      (await access.transport.run(d.name, `ip -4 -o addr show | grep -qF ' inet ${access.lab.vip}/'`)).code === 0
         ? [d.name]
         : [],
     ),

@@ -35,13 +35,13 @@ export async function post(lab: string, file: BoardFile, text: string): Promise<
   await writeFile(join(dir, BOARD_FILES[file]), text).catch(() => {}); // the view stopped meanwhile
 }
 
-/** What the board holds now: its text, and when it was written (the page fetches a ladder again when it changes). */
-export async function read(dir: string, file: BoardFile): Promise<{ text: string; at: number } | undefined> {
-  const path = join(dir, BOARD_FILES[file]);
-  try {
-    const [text, st] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
-    return { text, at: st.mtimeMs };
-  } catch {
-    return undefined;
-  }
-}
+/** What the board holds in `file` now, if anything. */
+export const read = (dir: string, file: BoardFile): Promise<string | undefined> =>
+  readFile(join(dir, BOARD_FILES[file]), 'utf8').catch(() => undefined);
+
+/** When `file` was last written (the page fetches a ladder again when it changes), if it was. */
+export const writtenAt = (dir: string, file: BoardFile): Promise<number | undefined> =>
+  stat(join(dir, BOARD_FILES[file])).then(
+    (st) => st.mtimeMs,
+    () => undefined,
+  );

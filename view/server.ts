@@ -3,24 +3,20 @@
 // its caller stops it (Ctrl-C). Read-only: nothing here changes the lab.
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Log } from '../base/log.js';
 import type { LabAccess } from '../provision/transport.js';
-import { BOARD_FILES } from './board.js';
+import { read } from './board.js';
 import { pageHtml } from './page.js';
 import { watcher, type Snapshot } from './snapshot.js';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 
 export interface ViewOptions {
   /** A loopback address, checked by the caller. */
   host: string;
   /** 0: a free one. */
   port: number;
-  /** The lab's picture (the graph command's SVG). */
+  /** The lab's picture (the graph command's SVG), inline in the page. */
   graphSvg: string;
   /** The board this view claimed (board.ts). */
   board: string;
-  log: Log;
   /** Whether the lab was taken down meanwhile. */
   gone?: () => Promise<boolean>;
   everyMs?: number;
@@ -41,7 +37,7 @@ const sse = (res: ServerResponse, event: string, data: unknown) =>
 
 export async function startView(access: LabAccess, o: ViewOptions): Promise<View> {
   const clients = new Set<ServerResponse>();
-  const read = watcher(access, o.board);
+  const snapshot = watcher(access, o.board);
   let last: Snapshot | undefined;
   const server = createServer((req, res) => {
     const { port } = server.address() as AddressInfo;
@@ -57,11 +53,10 @@ export async function startView(access: LabAccess, o: ViewOptions): Promise<View
     const path = url.split('?')[0];
     if (path === '/')
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(pageHtml(access.lab, o.graphSvg));
-    else if (path === '/graph.svg') res.writeHead(200, { 'content-type': 'image/svg+xml' }).end(o.graphSvg);
     else if (path === '/snapshot.json')
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(last ?? null));
     else if (path === '/explain.svg') {
-      const svg = await readFile(join(o.board, BOARD_FILES.ladder), 'utf8').catch(() => undefined);
+      const svg = await read(o.board, 'ladder');
       if (svg) res.writeHead(200, { 'content-type': 'image/svg+xml' }).end(svg);
       else res.writeHead(404).end('no explain yet\n');
     } else if (path === '/events') {
@@ -89,7 +84,11 @@ export async function startView(access: LabAccess, o: ViewOptions): Promise<View
     await new Promise<void>((resolve) => server.close(() => resolve()));
     finish(why);
   };
-  void tick(read, { clients, running: () => running, stop, gone: o.gone, every: o.everyMs ?? 1000 }, (s) => (last = s));
+  void tick(
+    snapshot,
+    { clients, running: () => running, stop, gone: o.gone, every: o.everyMs ?? 1000 },
+    (s) => (last = s),
+  );
   const { port } = server.address() as AddressInfo;
   const shownHost = o.host.includes(':') ? `[${o.host}]` : o.host;
   return { url: `http://${shownHost}:${port}/`, stopped, stop };
@@ -97,7 +96,7 @@ export async function startView(access: LabAccess, o: ViewOptions): Promise<View
 
 /** Reads a snapshot, sends it to every page, and again `every` ms after, until stopped or the lab is gone. */
 async function tick(
-  read: () => Promise<Snapshot>,
+  next: () => Promise<Snapshot>,
   v: {
     clients: Set<ServerResponse>;
     running(): boolean;
@@ -111,7 +110,7 @@ async function tick(
   while (v.running()) {
     if (await v.gone?.()) return v.stop('the lab was taken down');
     try {
-      const s = await read();
+      const s = await next();
       keep(s);
       failed = 0;
       for (const c of v.clients) sse(c, 'snapshot', s);

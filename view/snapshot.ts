@@ -4,8 +4,8 @@
 import { faultsInForce, faultText } from '../drive/fault.js';
 import { directorsOf, type Lab } from '../model/topology.js';
 import type { LabAccess } from '../provision/transport.js';
-import { ipvsStats, ipvsTable } from '../verify/probes.js';
-import { read } from './board.js';
+import { ipvsStats, ipvsTable, vipHolders } from '../verify/probes.js';
+import { read, writtenAt } from './board.js';
 
 export interface RealserverRow {
   name: string;
@@ -33,32 +33,19 @@ export interface Snapshot {
   ladderAt?: number;
 }
 
-/** The directors that hold the VIP on any interface now (a pair's MASTER; NAT's on eth1). */
-async function holdersOf(access: LabAccess): Promise<string[]> {
-  const { lab } = access;
-  const held = await Promise.all(
-    directorsOf(lab).map(
-      async (d) => (await access.transport.run(d.name, `ip -4 -o addr show | grep -qF ' inet ${lab.vip}/'`)).code === 0,
-    ),
-  );
-  return directorsOf(lab)
-    .filter((_, i) => held[i])
-    .map((d) => d.name);
-}
-
 /** Reads snapshots of one lab; the connection counts start from the first read. */
 export function watcher(access: LabAccess, board: string) {
   const { lab } = access;
   const baseline = new Map<string, number>();
   return async (): Promise<Snapshot> => {
-    const holders = await holdersOf(access);
+    const holders = await vipHolders(access);
     const director = holders[0] ?? lab.director.name;
     const [table, stats, faults, load, ladder] = await Promise.all([
       ipvsTable(access, director),
       Promise.all(directorsOf(lab).map(async (d) => [d.name, await ipvsStats(access, d.name)] as const)),
       faultsInForce(access),
       read(board, 'load'),
-      read(board, 'ladder'),
+      writtenAt(board, 'ladder'),
     ]);
     const realservers = lab.realservers.map((r): RealserverRow => {
       const dest = table.dests.find((d) => d.rip === r.ip);
@@ -90,8 +77,8 @@ export function watcher(access: LabAccess, board: string) {
       scheduler: table.scheduler,
       realservers,
       faults: faults.map(faultText),
-      load: load?.text,
-      ladderAt: ladder?.at,
+      load,
+      ladderAt: ladder,
     };
   };
 }

@@ -4,6 +4,7 @@ import { FAULT_USAGE, parseFault } from '../../model/fault.js';
 import { checkLoadOptions, formatLoad, runLoad } from '../../drive/load.js';
 import { hostNamed } from '../../inside/hosts.js';
 import { UserError } from '../../model/errors.js';
+import { shown } from '../../model/topology.js';
 import { mistakeNamed, MISTAKE_NAMES, victimOf } from '../../drive/mistakes.js';
 import { formatWhatif, whatif as runWhatif } from '../../drive/whatif.js';
 import { trapInterrupts } from '../../lab/interrupt.js';
@@ -73,8 +74,7 @@ const whatif: Command = {
   run: (ctx) => {
     const [name, host, ...more] = ctx.values.args;
     const mistake = mistakeNamed(name); // refused before the lab is reached
-    if (more.length > 0)
-      throw new UserError(`whatif: one mistake and at most one host; "${more[0].slice(0, 40)}" is extra`);
+    if (more.length > 0) throw new UserError(`whatif: one mistake and at most one host; ${shown(more[0])} is extra`);
     return withLab(ctx, async (access) => {
       const victim = victimOf(access.lab, mistake, host);
       // With --json, stdout holds the JSON alone: the progress goes to stderr.

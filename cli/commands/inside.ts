@@ -10,7 +10,8 @@ import { ladderSvg } from '../../inside/ladder.js';
 import { formatObservation, observe } from '../../inside/observe.js';
 import { UserError } from '../../model/errors.js';
 import { readStackSettings } from '../../model/stack.js';
-import { hostsOf } from '../../model/topology.js';
+import { URL_PATH, URL_PATH_RULE } from '../../model/checks.js';
+import { hostsOf, shown } from '../../model/topology.js';
 import { shq } from '../../provision/shell.js';
 import type { ExecOptions, ExecResult } from '../../provision/shell.js';
 import { macsOf } from '../../verify/probes.js';
@@ -141,10 +142,8 @@ const explain: Command = {
     '                  handshake, the data, the close (--path P, --json, --svg FILE: the ladder diagram)',
   run: (ctx) => {
     const { path = '/', svg, json } = ctx.values;
-    if (!/^\/[A-Za-z0-9._~/-]*$/.test(path))
-      throw new UserError(`--path: ${JSON.stringify(path.slice(0, 60))} must be a URL path`);
-    if (svg !== undefined && !svg.endsWith('.svg'))
-      throw new UserError(`--svg: "${svg.slice(0, 60)}" must end in .svg`);
+    if (!URL_PATH.test(path)) throw new UserError(`--path: ${shown(path)} ${URL_PATH_RULE}`);
+    if (svg !== undefined && !svg.endsWith('.svg')) throw new UserError(`--svg: ${shown(svg)} must end in .svg`);
     return withLab(ctx, async (access) => {
       const walk = await explainRequest(access, path);
       console.log(json ? JSON.stringify(walk, null, 2) : formatWalk(walk));

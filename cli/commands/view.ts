@@ -49,7 +49,7 @@ const view: Command = {
         const { renderGraph } = await import('../../inside/graph.js');
         const { svg } = await renderGraph(access.lab, await macsOf(access));
         const gone = ctx.values.stack ? undefined : async () => (await ctx.labs.state(name)) === undefined;
-        running = await startView(access, { host, port, graphSvg: svg, board: board.dir, log: ctx.log, gone }).catch(
+        running = await startView(access, { host, port, graphSvg: svg, board: board.dir, gone }).catch(
           (err: NodeJS.ErrnoException) => {
             if (err.code === 'EADDRINUSE') throw new UserError(`--port: ${port} is in use on ${host}`);
             throw err;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateLab } from '../../../model/topology.js';
-import { boardDir, claimBoard, post, read } from '../../../view/board.js';
+import { boardDir, claimBoard, post, read, writtenAt } from '../../../view/board.js';
 import { pageHtml } from '../../../view/page.js';
 
 let dir: string;
@@ -24,7 +24,9 @@ describe('the board', () => {
     expect(existsSync(boardDir('bd'))).toBe(false);
     const board = await claimBoard('bd');
     await post('bd', 'load', 'load running: 5 responses so far');
-    expect((await read(board.dir, 'load'))?.text).toBe('load running: 5 responses so far');
+    expect(await read(board.dir, 'load')).toBe('load running: 5 responses so far');
+    expect(await writtenAt(board.dir, 'load')).toBeGreaterThan(0);
+    expect(await writtenAt(board.dir, 'ladder')).toBeUndefined();
     expect(readFileSync(join(board.dir, 'pid'), 'utf8').trim()).toBe(String(process.pid));
     // Another live process's board is refused (this test's parent stands in for a second view).
     const other = await claimBoard('bd2');
