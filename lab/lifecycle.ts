@@ -175,7 +175,7 @@ async function create(labs: Labs, lab: Lab, options: UpOptions, recorded: (s: La
     await session.close();
     throw err;
   }
-  return { session, kind: testbed.kind, state: () => state };
+  return { session, kind: testbed.kind, state };
 }
 
 /** The network built and the plan applied on an open session; the session is the caller's to close on failure. */
@@ -220,7 +220,7 @@ async function upLocked(labs: Labs, lab: Lab, options: UpOptions) {
     const created = await create(labs, lab, options, () => void (recorded = true));
     session = created.session;
     const report = await provision(lab, session, options, false);
-    await writeState({ ...created.state(), building: undefined });
+    await writeState({ ...created.state, building: undefined });
     return { session: { ...session, lab, testbed: created.kind }, report };
   } catch (err) {
     await session?.close();
