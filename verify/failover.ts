@@ -156,7 +156,7 @@ export async function holdConnection(access: LabAccess): Promise<HeldConnection>
   );
   // Its local port, once connected (the kernel's socket table names it).
   const client = await waitFor(async () => (await established()).find((c) => !before.has(c)), {
-    within: 15_000, // each look is a command through the testbed: ~1 s in a container of the emulated engine VM
+    within: 15_000, // each look is a command through the testbed, slow in a container of the emulated engine VM
     every: 100,
     timedOut: () =>
       new TimeoutError(`client: no connection to ${access.lab.vip}:${port} established within 15 s`, 15_000),

@@ -98,7 +98,7 @@ describe.sequential('kill -9 of `lab up`', () => {
     expect(await footprint({ of: [NAME] })).toEqual(before);
   });
 
-  it('during the network build: the next `lab up` takes the lab over (stale lock, running VM) and completes it', async () => {
+  it('during the network build: the next `lab up` takes the lab over (stale lock, running VM) and completes it; faults and a killed `fault` then go with `down`', async () => {
     const before = await footprint({ of: [NAME] });
     await killUpWhen(PHASES[2].ready);
     // The preflight line is printed once the state no longer says `starting`: the killed run left a lab.
@@ -108,6 +108,14 @@ describe.sequential('kill -9 of `lab up`', () => {
     expect(up.stdout).toContain(`lab ${NAME} is already up (vm); re-applying the plan`);
     expect(up.stdout).toContain(`lab ${NAME}: its first build did not finish (its run was killed); completing it`);
     expect(up.stdout).toMatch(/\d+\/\d+ checks passed/);
+    // Faults in force, and a `fault` killed while it ran: `down` still leaves the machine as before.
+    for (const words of [['rs1', 'delay', '200ms'], ['rs2', 'host', 'stop']])
+      expect((await cli(['fault', ...words, '--name', NAME])).exitCode).toBe(0);
+    const started = Date.now();
+    const fault = startCli(['fault', 'director', 'link', 'down', '--name', NAME]);
+    await fault.until(() => Date.now() - started > 1500);
+    fault.signal('SIGKILL');
+    await fault.exited;
     expect((await cli(['down', '--name', NAME])).exitCode).toBe(0);
     expect(await footprint({ of: [NAME] })).toEqual(before);
   });

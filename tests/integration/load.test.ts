@@ -1,5 +1,5 @@
 // `lab load` on the running test lab, through the CLI: the share per realserver is what the scheduler does to fresh
-// connections (rr exactly, for requests made one at a time), source hashing pins each client address, and a slowed
+// connections (rr and wrr exactly, for requests made one at a time), source hashing pins each client address, and a slowed
 // realserver gets fewer connections under lc than under rr. The lab is put back to rr and cleared after each.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { LoadResult } from '../../drive/load.js';
@@ -46,6 +46,14 @@ describe('lab load', () => {
     const text = await cli(['load', '--name', lab.name, '--requests', '10', '--concurrency', '2']);
     expect(text.stdout).toMatch(/^share per realserver \(measured \| predicted; rr: an equal share each\):$/m);
     expect(text.stdout).toMatch(/^errors: none$/m);
+  });
+
+  it('wrr 3:1: 40 fresh connections one at a time give 30 and 10, as the weights predict', async () => {
+    await scheduler('dr-wrr');
+    const r = await load('--requests', '40', '--concurrency', '1');
+    expect(r.share).toEqual({ rs1: 30, rs2: 10 });
+    expect(r.predicted).toEqual({ rs1: 0.75, rs2: 0.25 });
+    await scheduler();
   });
 
   it('sh with four client addresses: each address always reaches one realserver', async () => {
