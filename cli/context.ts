@@ -59,7 +59,8 @@ export function context(values: CliOptions, labs: Labs, log: Log): Context {
     open: async () => {
       if (!values.stack) return labs.connect(await runningLabName(ctx));
       const settings = await readStackSettings(values.stack);
-      return connectDockerLab(settings.lab, settings.engine);
+      const span = settings.engines && { engines: settings.engines, placement: settings.placement! };
+      return connectDockerLab(settings.lab, settings.engine, span);
     },
     requests: (fallback) => {
       const n = values.requests === undefined ? fallback : Number(values.requests);

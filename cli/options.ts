@@ -2,7 +2,7 @@
 // that names the flag, and nothing a user typed reaches a shell, a path or a config file unchecked.
 import { parseArgs } from 'node:util';
 import { UserError } from '../model/errors.js';
-import { checkStackName } from '../model/stack.js';
+import { checkEngineName, checkStackName } from '../model/stack.js';
 import { checkLabName, shown } from '../model/topology.js';
 
 const OPTIONS = {
@@ -31,6 +31,7 @@ const OPTIONS = {
   guards: { type: 'boolean', default: false },
   port: { type: 'string' },
   bind: { type: 'string' },
+  engine: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
   debug: { type: 'boolean', default: false },
 } as const;
@@ -45,6 +46,8 @@ export interface CliOptions {
   /** auto, or a testbed's kind. */
   testbed: string;
   stack?: string;
+  /** With engine: which engine VM beside the first. */
+  engine?: string;
   noVerify: boolean;
   clearFaults: boolean;
   all: boolean;
@@ -110,6 +113,7 @@ export function parseCli(argv: string[], testbeds: readonly string[]): CliOption
     throw new UserError(`--testbed: ${shown(v.testbed)} is not one of auto, ${testbeds.join(', ')}`);
   if (v.name !== undefined) checkLabName(v.name, '--name');
   if (v.stack !== undefined) checkStackName(v.stack, '--stack');
+  if (v.engine !== undefined) checkEngineName(v.engine, '--engine');
   if (v.file === '') throw new UserError('--file: must name a file');
   if (v.junit !== undefined && !/^[^\p{Cc}]+\.xml$/u.test(v.junit))
     throw new UserError(`--junit: ${shown(v.junit)} must be a file name ending in .xml`);
@@ -121,6 +125,7 @@ export function parseCli(argv: string[], testbeds: readonly string[]): CliOption
     name: v.name,
     testbed,
     stack: v.stack,
+    engine: v.engine,
     noVerify: v['no-verify'],
     clearFaults: v['clear-faults'],
     all: v.all,

@@ -1,6 +1,6 @@
 // The engine VM: an lvs-lab VM (Debian's kernel, with IPVS) running dockerd, for Docker labs on hosts whose kernel
 // has no IPVS. Its lifecycle only (`npm run lab -- engine up|down|status`); choosing and opening an engine is engine.ts.
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mustExec, type Shell } from '../provision/shell.js';
 import { stateDir } from '../base/paths.js';
@@ -19,23 +19,59 @@ import {
 import { BASE_IMAGE_LOCAL, DOCKERFILE } from './spec.js';
 import { seconds } from '../base/log.js';
 import { readJson, writeJson } from '../base/json-file.js';
+import { leaveUnderlayIfEmpty, UNDERLAY_BITS, UNDERLAY_PREFIX, underlayMac } from '../machine/underlay.js';
+import { UserError } from '../model/errors.js';
+import { ENGINE_NAME } from '../model/stack.js';
 
 interface EngineState {
   version: 1;
   createdAt: string;
   vm?: VmState;
+  /** Its address on the engine VMs' underlay (eth1), which a lab spanning engines tunnels over. */
+  underlay?: string;
 }
 
 // A dash after "lvs-lab-": no lab's VM (lvs-lab-<name>, names of a-z and 0-9) can have this name, so a lab named
 // "engine" never takes the engine VM for one of its own.
 export const ENGINE_VM = 'lvs-lab-docker-engine';
-export const engineDir = (): string => join(stateDir(), 'engine');
-const stateFile = () => join(engineDir(), 'state.json');
 
-export const readEngineState = () => readJson<EngineState>(stateFile());
+/** The first engine VM is unnamed (`vm` in a stack); others are `vm:NAME`. */
+export const engineVmName = (name?: string): string => (name ? `${ENGINE_VM}-${name}` : ENGINE_VM);
+export const engineDir = (name?: string): string =>
+  name ? join(stateDir(), 'engines', name) : join(stateDir(), 'engine');
+const stateFile = (name?: string) => join(engineDir(name), 'state.json');
+/** qemu's tap for the engine's underlay NIC (at most 15 characters). */
+const underlayTap = (name?: string) => (name ? `lvs-ul-${name}` : 'lvs-ul0');
+
+export const readEngineState = (name?: string) => readJson<EngineState>(stateFile(name));
 /** The engine VM's Docker socket on this host: ssh binds it for root alone (mode 0600). */
-export const dockerSocket = (): string => join(engineDir(), 'docker.sock');
-const writeEngineState = (state: EngineState) => writeJson(stateFile(), state);
+export const dockerSocket = (name?: string): string => join(engineDir(name), 'docker.sock');
+const writeEngineState = (state: EngineState, name?: string) => writeJson(stateFile(name), state);
+
+/** The named engine VMs that have a state (running or not). */
+export async function namedEngines(): Promise<string[]> {
+  const names = await readdir(join(stateDir(), 'engines')).catch(() => [] as string[]);
+  return names.filter((n) => ENGINE_NAME.test(n)).sort();
+}
+
+/** The lowest underlay address no other engine VM holds. */
+async function freeUnderlayAddress(name?: string): Promise<string> {
+  const others = [undefined, ...(await namedEngines())].filter((n) => n !== name);
+  const taken = new Set((await Promise.all(others.map((n) => readEngineState(n)))).map((st) => st?.underlay));
+  for (let n = 1; n < 255; n++) if (!taken.has(`${UNDERLAY_PREFIX}${n}`)) return `${UNDERLAY_PREFIX}${n}`;
+  throw new UserError("engine: every address of the engine VMs' underlay is taken");
+}
+
+/** The guest's side of the underlay: its eth1 with its own MAC and address (idempotent). */
+const underlayUp = (ip: string) =>
+  [
+    `ip -4 addr show dev eth1 | grep -q ' ${ip}/' && exit 0`,
+    'ip link set eth1 down',
+    `ip link set eth1 address ${underlayMac(ip)}`,
+    'ip addr flush dev eth1',
+    `ip addr add ${ip}/${UNDERLAY_BITS} dev eth1`,
+    'ip link set eth1 up',
+  ].join('\n');
 
 /** dockerd's socket inside the VM: asked there directly, and forwarded to dockerSocket() on this host. */
 const VM_DOCKER_SOCKET = '/var/run/docker.sock';
@@ -82,61 +118,79 @@ const BUILD_LAYERS = [
 
 /** The engine VM is saved booted with dockerd running, the base image imported and the lab image's layers built: a
  * restored one is ready at once. */
-const ENGINE_FLAVOUR: VmFlavour = { name: 'engine', prepare: [START_DOCKERD, IMPORT_BASE, BUILD_LAYERS] };
+const ENGINE_FLAVOUR: VmFlavour = {
+  name: 'engine',
+  prepare: [START_DOCKERD, IMPORT_BASE, BUILD_LAYERS],
+  underlay: true,
+};
 
 /** Waits for dockerd in the engine VM (starting it if needed) and imports the base image if it is missing: one
  * command, each script in a subshell of its own (a session channel is slow to open under emulation). */
-async function engineReady(shell: Shell, log: Log): Promise<void> {
+async function engineReady(shell: Shell, log: Log, underlay: string): Promise<void> {
   const t = Date.now();
   await mustExec(
     shell,
-    `(\n${START_DOCKERD}\n) && (\n${IMPORT_BASE}\n)`,
+    `(\n${START_DOCKERD}\n) && (\n${IMPORT_BASE}\n) && (\n${underlayUp(underlay)}\n)`,
     `starting dockerd, then the docker import of ${BASE_IMAGE_LOCAL}`,
     720_000,
   );
   log(`dockerd answers in the engine VM, base image ${BASE_IMAGE_LOCAL} in place (${seconds(t)} s)`);
 }
 
-/** Boots the engine VM (or finds it running), starts its dockerd and imports the base image. Idempotent. */
-export async function engineUp(log: Log = () => {}): Promise<void> {
-  const forwarded = () => log(`its Docker socket forwarded to ${dockerSocket()}`);
-  const existing = await readEngineState();
-  if (vmRunning(existing?.vm)) {
-    log(`engine VM already running (qemu pid ${existing.vm.pid})`);
+/** Boots the engine VM `name` (the first when none; or finds it running), starts its dockerd, imports the base image
+ * and puts it on the engine VMs' underlay. Idempotent. */
+export async function engineUp(log: Log = () => {}, name?: string): Promise<void> {
+  const which = name ? `engine VM ${name}` : 'engine VM';
+  const forwarded = () => log(`its Docker socket forwarded to ${dockerSocket(name)}`);
+  const existing = await readEngineState(name);
+  if (vmRunning(existing?.vm) && existing.underlay) {
+    log(`${which} already running (qemu pid ${existing.vm.pid})`);
     // The checks run over the VM's master connection (started first if it went away): a running engine costs no SSH
     // handshake.
-    const shell = await engineMachine();
+    const shell = await engineMachine(name);
     forwarded();
     try {
-      await engineReady(shell, log);
+      await engineReady(shell, log, existing.underlay);
     } finally {
       await shell.close();
     }
     return;
   }
-  if (existing) await rm(engineDir(), { recursive: true, force: true });
-  await checkVmHostTools(engineDir());
-  const state: EngineState = { version: 1, createdAt: new Date().toISOString() };
-  await writeEngineState(state);
+  if (existing) await engineDown(() => {}, name);
+  await checkVmHostTools(engineDir(name));
+  const state: EngineState = {
+    version: 1,
+    createdAt: new Date().toISOString(),
+    underlay: await freeUnderlayAddress(name),
+  };
+  await writeEngineState(state, name);
   let shell: Shell;
   try {
-    shell = await bootMachine(ENGINE_VM, engineDir(), log, (vm) => writeEngineState({ ...state, vm }), ENGINE_FLAVOUR);
+    shell = await bootMachine(
+      engineVmName(name),
+      engineDir(name),
+      log,
+      (vm) => writeEngineState({ ...state, vm }, name),
+      ENGINE_FLAVOUR,
+      { underlay: { tap: underlayTap(name) } },
+    );
   } catch (err) {
-    await engineDown(log);
+    await engineDown(log, name);
     throw err;
   }
   try {
     // The socket's forward beside the checks, both on the connection the VM came up with.
-    await Promise.all([engineReady(shell, log), forwardDockerSocket().then(forwarded)]);
+    await Promise.all([engineReady(shell, log, state.underlay!), forwardDockerSocket(name).then(forwarded)]);
+    log(`${which} on the engine VMs' underlay as ${state.underlay}`);
   } finally {
     await shell.close();
   }
 }
 
 /** The engine's Docker socket forwarded to dockerSocket() over the VM's master connection, unless it is already. */
-async function forwardDockerSocket(): Promise<void> {
-  if (await socketAnswers(dockerSocket())) return;
-  await forwardOnMaster(engineDir(), dockerSocket(), VM_DOCKER_SOCKET);
+async function forwardDockerSocket(name?: string): Promise<void> {
+  if (await socketAnswers(dockerSocket(name))) return;
+  await forwardOnMaster(engineDir(name), dockerSocket(name), VM_DOCKER_SOCKET);
 }
 
 /**
@@ -145,27 +199,28 @@ async function forwardDockerSocket(): Promise<void> {
  * API calls and this host's `docker` CLI then share it, where with ssh:// each connection started `ssh` here and
  * `docker system dial-stdio` in the VM. Either is made again if it went away.
  */
-export async function engineMachine(): Promise<Shell> {
-  const state = await readEngineState();
-  if (!vmRunning(state?.vm)) throw new Error('the engine VM is not running');
-  const shell = await openMachine(state.vm, engineDir());
-  await forwardDockerSocket();
+export async function engineMachine(name?: string): Promise<Shell> {
+  const state = await readEngineState(name);
+  if (!vmRunning(state?.vm)) throw new Error(`the ${name ? `engine VM ${name}` : 'engine VM'} is not running`);
+  const shell = await openMachine(state.vm, engineDir(name));
+  await forwardDockerSocket(name);
   return shell;
 }
 
-/** Stops the engine VM: every container, network and image in it goes with its overlay. */
-export async function engineDown(log: Log = () => {}): Promise<boolean> {
-  const state = await readEngineState();
+/** Stops the engine VM: every container, network and image in it goes with its overlay, its underlay tap with qemu. */
+export async function engineDown(log: Log = () => {}, name?: string): Promise<boolean> {
+  const state = await readEngineState(name);
   if (!state) return false;
   if (state.vm) {
-    await stopMachine(state.vm, engineDir());
-    log(`removed the engine VM (qemu pid ${state.vm.pid}) and everything in it`);
+    await stopMachine(state.vm, engineDir(name));
+    log(`removed the ${name ? `engine VM ${name}` : 'engine VM'} (qemu pid ${state.vm.pid}) and everything in it`);
   }
-  await stopMasters(engineDir()); // one left by a VM that was never recorded
-  await rm(engineDir(), { recursive: true, force: true });
+  await stopMasters(engineDir(name)); // one left by a VM that was never recorded
+  await rm(engineDir(name), { recursive: true, force: true });
+  await leaveUnderlayIfEmpty();
   return true;
 }
 
-export async function engineVmRunning(): Promise<boolean> {
-  return vmRunning((await readEngineState())?.vm);
+export async function engineVmRunning(name?: string): Promise<boolean> {
+  return vmRunning((await readEngineState(name))?.vm);
 }

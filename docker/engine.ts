@@ -3,18 +3,22 @@
 // engine, on Debian's kernel, is the one that can run a director.
 import { which } from 'zx';
 import { UserError } from '../model/errors.js';
-import { LocalShell, mustExec, shq, type Shell } from '../provision/shell.js';
-import { dockerSocket, engineMachine, engineVmRunning } from './engine-vm.js';
+import { LocalShell, mustExec, RemoteShell, shq, type Shell } from '../provision/shell.js';
+import { dockerSocket, engineMachine, engineVmName, engineVmRunning, readEngineState } from './engine-vm.js';
 import type { EngineChoice } from '../model/stack.js';
 import type { Lab } from '../model/topology.js';
 import { dockerTransport } from '../provision/transport.js';
-import type { HostPower, LabAccess } from '../provision/transport.js';
+import type { HostPower, LabAccess, Transport } from '../provision/transport.js';
 import { BASE_IMAGE_LOCAL, containerName, DOCKER_HTTPD } from './spec.js';
 import { kernelHasIpvs } from '../provision/host-needs.js';
 import { PreflightError } from '../model/errors.js';
 
-export type EngineKind = 'local' | 'vm';
-// The choice of engine (auto, local, vm) is the stack's setting: model/stack.ts.
+export type EngineKind = 'local' | 'vm' | 'ssh';
+/**
+ * Which engine, as a stack names it (model/stack.ts): auto, local, vm (the engine VM), vm:NAME (another engine VM of
+ * the kit) or ssh://user@host[:port] (a Docker host of yours). Stored in the lab's Pulumi state as it was written.
+ */
+export type EngineAddress = EngineChoice | `vm:${string}` | `ssh://${string}`;
 
 /** How a Docker client (the Pulumi Docker provider) reaches an engine: its DOCKER_HOST (ssh options for an ssh:// one). */
 export interface DockerClientAddress {
@@ -24,6 +28,10 @@ export interface DockerClientAddress {
 
 export interface DockerEngine {
   kind: EngineKind;
+  /** How the stack named it: local, vm, vm:NAME, ssh://... (never auto). */
+  address: EngineAddress;
+  /** Its address on the network between engines, where it has one (an engine VM's underlay). */
+  underlay?: string;
   /**
    * Runs `docker` against this engine. For the VM's engine that is this host's CLI through the forwarded socket when
    * this host has one: the VM's own CLI is slow to start under emulation, for every command.
@@ -43,39 +51,66 @@ const HOW_TO_USE_VM =
   'start the VM engine with `npm run lab -- engine up` and set `pulumi config set lvs-lab:engine vm`';
 
 /** auto: the engine VM when it runs, else this host's engine. */
-export async function resolveEngine(choice: EngineChoice): Promise<EngineKind> {
+export async function resolveEngine(choice: EngineChoice): Promise<'local' | 'vm'> {
   if (choice !== 'auto') return choice;
   return (await engineVmRunning()) ? 'vm' : 'local';
 }
 
-/** Opens the engine; `undefined` when it is the VM engine and that VM is not running (nothing of a lab survives then). */
-export async function openEngine(choice: EngineChoice): Promise<DockerEngine | undefined> {
-  const kind = await resolveEngine(choice);
-  if (kind === 'local') {
+/** Opens the engine; `undefined` when it is an engine VM that is not running (nothing of a lab survives then). */
+export async function openEngine(choice: EngineAddress): Promise<DockerEngine | undefined> {
+  if (choice === 'auto') return openEngine(await resolveEngine(choice));
+  if (choice === 'local') {
     const shell = new LocalShell();
     return {
-      kind,
+      kind: 'local',
+      address: 'local',
       docker: shell,
       machine: () => Promise.resolve(shell),
       client: { host: process.env.DOCKER_HOST },
       close: () => shell.close(),
     };
   }
-  if (!(await engineVmRunning())) return undefined;
+  if (choice.startsWith('ssh://')) return sshEngine(choice as `ssh://${string}`);
+  const name = choice.startsWith('vm:') ? choice.slice(3) : undefined;
+  if (!(await engineVmRunning(name))) return undefined;
   // The Docker client reaches the VM's engine through its socket, forwarded on the VM's SSH master connection (its
-  // key, its host key pinned), made again here if it went away; the VM's own commands are sessions on it too.
-  const machine = await engineMachine();
-  const host = `unix://${dockerSocket()}`;
+  // key, its host key pinned), made again if it went away; the VM's own commands are sessions on it too.
+  const machine = await engineMachine(name);
+  const host = `unix://${dockerSocket(name)}`;
   const docker = (await which('docker', { nothrow: true }))
-    ? new LocalShell({ DOCKER_HOST: host }, `the engine VM (its Docker socket, ${dockerSocket()})`)
+    ? new LocalShell({ DOCKER_HOST: host }, `${engineVmName(name)} (its Docker socket, ${dockerSocket(name)})`)
     : machine;
   return {
-    kind,
+    kind: 'vm',
+    address: choice,
+    underlay: (await readEngineState(name))?.underlay,
     docker,
     machine: () => Promise.resolve(machine),
     defaultBase: BASE_IMAGE_LOCAL,
     client: { host },
     // The host CLI's resident `docker exec` shells end with it.
+    close: async () => {
+      await docker.close();
+      await machine.close();
+    },
+  };
+}
+
+/**
+ * A Docker host of the user's over SSH, as Docker's own ssh:// client reaches it (this machine's `ssh`, its config
+ * and agent): `docker` with DOCKER_HOST set, and the host's own commands (its kernel, links, iptables) through `ssh`.
+ */
+function sshEngine(address: `ssh://${string}`): DockerEngine {
+  const url = new URL(address);
+  const ssh = ['ssh', '-o', 'BatchMode=yes', ...(url.port ? ['-p', url.port] : []), `${url.username}@${url.hostname}`];
+  const docker = new LocalShell({ DOCKER_HOST: address }, address);
+  const machine = new RemoteShell(ssh, address);
+  return {
+    kind: 'ssh',
+    address,
+    docker,
+    machine: () => Promise.resolve(machine),
+    client: { host: address, sshOpts: ['-o', 'BatchMode=yes'] },
     close: async () => {
       await docker.close();
       await machine.close();
@@ -95,7 +130,7 @@ export async function engineProblems(engine: DockerEngine): Promise<string[]> {
     return [`docker: no Docker engine answers on ${engine.docker.where} (${why}); start dockerd, or ${HOW_TO_USE_VM}`];
   };
   const hasIpvs = async () => {
-    if (engine.kind !== 'vm' && process.env.DOCKER_HOST) return [];
+    if (engine.kind === 'local' && process.env.DOCKER_HOST) return [];
     const machine = await engine.machine();
     if (await kernelHasIpvs(machine)) return [];
     const kernel = (await machine.exec('uname -r')).stdout.trim();
@@ -109,7 +144,7 @@ export async function engineProblems(engine: DockerEngine): Promise<string[]> {
 }
 
 /** Opens the engine and checks it before anything is created; throws PreflightError with every problem. */
-export async function preflightEngine(choice: EngineChoice): Promise<DockerEngine> {
+export async function preflightEngine(choice: EngineAddress): Promise<DockerEngine> {
   const engine = await openEngine(choice);
   if (!engine)
     throw new PreflightError('the VM engine', [
@@ -123,26 +158,58 @@ export async function preflightEngine(choice: EngineChoice): Promise<DockerEngin
   return engine;
 }
 
-/** Access to a running Docker lab's hosts for the verifier and the tests: the docker transport on its engine. */
-export async function connectDockerLab(
-  lab: Lab,
-  choice: EngineChoice,
-): Promise<LabAccess & { engine: DockerEngine; close(): Promise<void> }> {
-  const engine = await openEngine(choice);
-  if (!engine) throw new UserError(`lab ${lab.name}: the lvs-lab engine VM is not running, so neither is the lab`);
-  const transport = dockerTransport(engine.docker, (host) => containerName(lab.name, host));
-  const power = dockerPower(engine.docker, (host) => containerName(lab.name, host));
-  return { lab, transport, httpd: DOCKER_HTTPD, engine, power, close: () => engine.close() };
+export type DockerLabAccess = LabAccess & {
+  /** The first engine; with `engines` and `engineOf` for a lab over several. */
+  engine: DockerEngine;
+  engines: ReadonlyMap<string, DockerEngine>;
+  engineOf(host: string): DockerEngine;
+  close(): Promise<void>;
+};
+
+/** A lab over several engines: each engine by name, and every host's engine by name. */
+export interface EngineSpan {
+  engines: Array<{ name: string; address: string }>;
+  placement: Record<string, string>;
+}
+
+/**
+ * Access to a running Docker lab's hosts for the verifier and the tests: the docker transport on its engine, or on
+ * each host's engine for a lab over several.
+ */
+export async function connectDockerLab(lab: Lab, choice: EngineAddress, span?: EngineSpan): Promise<DockerLabAccess> {
+  const specs = span?.engines ?? [{ name: 'engine', address: choice }];
+  const opened = await Promise.all(
+    specs.map(async (s) => [s.name, await openEngine(s.address as EngineAddress)] as const),
+  );
+  const missing = opened.filter(([, e]) => !e).map(([name]) => name);
+  const engines = new Map(opened.flatMap(([name, e]) => (e ? [[name, e] as const] : [])));
+  const close = async () => void (await Promise.all([...engines.values()].map((e) => e.close())));
+  if (missing.length > 0) {
+    await close();
+    const which = span ? `engine VM(s) ${missing.join(', ')}` : 'the lvs-lab engine VM';
+    throw new UserError(`lab ${lab.name}: ${which} not running, so neither is the lab`);
+  }
+  const engineOf = (host: string) => engines.get(span?.placement[host] ?? specs[0].name)!;
+  const containerOf = (host: string) => containerName(lab.name, host);
+  const transports = new Map([...engines].map(([name, e]) => [name, dockerTransport(e.docker, containerOf)] as const));
+  const transportOf = (host: string) => transports.get(span?.placement[host] ?? specs[0].name)!;
+  const transport: Transport = {
+    kind: 'docker',
+    run: (host, command, options) => transportOf(host).run(host, command, options),
+    interactive: (host, command) => transportOf(host).interactive(host, command),
+  };
+  const power = dockerPower((host) => engineOf(host).docker, containerOf);
+  return { lab, transport, httpd: DOCKER_HTTPD, engine: engines.get(specs[0].name)!, engines, engineOf, power, close };
 }
 
 const must = (shell: Shell, command: string) => mustExec(shell, command, 'a host stop or start', 60_000);
 
 /** A Docker lab's hosts stopped and started: their containers paused and unpaused (`docker`: the engine's CLI). */
-function dockerPower(docker: Shell, containerOf: (host: string) => string): HostPower {
+function dockerPower(dockerOf: (host: string) => Shell, containerOf: (host: string) => string): HostPower {
+  const docker = (host: string, verb: string) => must(dockerOf(host), `docker ${verb} ${shq(containerOf(host))}`);
   return {
-    stop: async (host) => void (await must(docker, `docker pause ${shq(containerOf(host))}`)),
-    start: async (host) => void (await must(docker, `docker unpause ${shq(containerOf(host))}`)),
-    stopped: async (host) =>
-      (await must(docker, `docker inspect -f '{{.State.Paused}}' ${shq(containerOf(host))}`)).trim() === 'true',
+    stop: async (host) => void (await docker(host, 'pause')),
+    start: async (host) => void (await docker(host, 'unpause')),
+    stopped: async (host) => (await docker(host, "inspect -f '{{.State.Paused}}'")).trim() === 'true',
   };
 }

@@ -23,6 +23,8 @@ export interface NetworkSpec {
   /** Docker's IPAM needs one address for the bridge itself: the highest the lab does not use. */
   gateway: string;
   labels: Record<string, string>;
+  /** The links' MTU, lowered when the segment is carried by VXLAN between engines. */
+  mtu?: number;
 }
 
 export interface ImageSpec {
@@ -64,14 +66,65 @@ export interface DockerLabSpec {
 
 export const containerName = (lab: string, host: string): string => `lvs-lab-${lab}-${host}`;
 
-function gatewayFor(lab: Lab, subnet = lab.subnet): string {
+/** The highest address the lab does not use (`skip` more down: each engine's bridge of one segment its own). */
+function gatewayFor(lab: Lab, subnet = lab.subnet, skip = 0): string {
   const used = new Set([lab.vip, ...hostsOf(lab).map((h) => h.ip), ...(lab.outside ? [lab.outside.directorIp] : [])]);
   const n = ipToNumber(ipaddr.IPv4.broadcastAddressFromCIDR(subnet).toString());
-  for (let candidate = n - 1; ; candidate--) {
+  for (let candidate = n - 1, free = 0; ; candidate--) {
     const ip = numberToIp(candidate);
-    if (!used.has(ip)) return ip; // the model keeps at least one free (hosts are far fewer than addresses)
+    if (!used.has(ip) && free++ === skip) return ip; // the model keeps enough free (hosts are far fewer than addresses)
   }
 }
+
+/** VXLAN's 50 bytes (outer IPv4, UDP, VXLAN header, inner Ethernet) inside an underlay's 1500. */
+export const SPANNED_MTU = 1450;
+
+/** The lab's network on the `index`th engine of several: a gateway of its own (one segment, several bridges) and an
+ * MTU the tunnel carries. */
+export const spannedNetwork = (n: NetworkSpec, lab: Lab, index: number): NetworkSpec => ({
+  ...n,
+  gateway: gatewayFor(lab, n.subnet, index),
+  mtu: SPANNED_MTU,
+});
+
+/** One engine's end of the tunnels that make the lab's bridges on several engines one segment. */
+export interface StitchSpec {
+  bridge: string;
+  /** The VXLAN link on the engine's machine: one per lab. */
+  device: string;
+  /** One per lab, from its name: two labs' tunnels never carry each other's frames. */
+  vni: number;
+  /** This engine's underlay address, and the others' (head-end replication: a copy of each flood to each). */
+  local: string;
+  remotes: string[];
+  mtu: number;
+}
+
+export const VXLAN_PORT = 4789;
+
+export function stitchOf(lab: Lab, local: string, remotes: string[], bridge: string): StitchSpec {
+  const vni = (createHash('sha256').update(lab.name).digest().readUInt32BE(0) % 0xfffffe) + 1;
+  return { bridge, device: `lvsvx-${lab.name}`, vni, local, remotes: [...remotes].sort(), mtu: SPANNED_MTU };
+}
+
+/** Makes the engine's end anew (a learning VXLAN port of the lab's bridge, an all-zero FDB entry per other engine). */
+export const stitchUp = (s: StitchSpec): string =>
+  [
+    `{ ip link del ${s.device} 2>/dev/null || true; }`,
+    `ip link add ${s.device} type vxlan id ${s.vni} local ${s.local} dstport ${VXLAN_PORT} learning`,
+    ...s.remotes.map((r) => `bridge fdb append 00:00:00:00:00:00 dev ${s.device} dst ${r}`),
+    `ip link set ${s.device} mtu ${s.mtu} master ${s.bridge} up`,
+  ].join(' && ');
+
+export const stitchDown = (s: Pick<StitchSpec, 'device'>): string => `ip link del ${s.device} 2>/dev/null; true`;
+
+/** Exit 0 when the engine's end is there as specified: the link with its VNI, on the bridge, and each remote. */
+export const stitchThere = (s: StitchSpec): string =>
+  [
+    `ip -d link show ${s.device} | grep -q 'vxlan id ${s.vni} '`,
+    `[ "$(basename "$(readlink /sys/class/net/${s.device}/master)")" = ${s.bridge} ]`,
+    ...s.remotes.map((r) => `bridge fdb show dev ${s.device} | grep -q '^00:00:00:00:00:00 dst ${r} '`),
+  ].join(' && ');
 
 /**
  * What Docker can set at create time; NAT's realservers need none of the VIP-hiding keys. Every host but a director

@@ -2,15 +2,16 @@
 // provisioning (one host's steps of the plan, through the docker transport; nothing in @pulumi/docker runs commands
 // in a container), and NAT's bridge rule on the engine's machine. Network, image and containers are @pulumi/docker's.
 import type * as pulumi from '@pulumi/pulumi';
-import { CommandError, UserError } from '../model/errors.js';
+import { UserError } from '../model/errors.js';
+import { mustExec, type ExecResult } from '../provision/shell.js';
 import { runSteps } from '../provision/apply.js';
 import type { Step } from '../provision/plan.js';
 import { dockerTransport } from '../provision/transport.js';
-import { openEngine, type DockerEngine, type EngineKind } from '../docker/engine.js';
-import { bridgeRuleAdd, bridgeRuleRemove } from '../docker/spec.js';
+import { openEngine, type DockerEngine, type EngineAddress } from '../docker/engine.js';
+import { bridgeRuleAdd, bridgeRuleRemove, stitchDown, stitchThere, stitchUp, type StitchSpec } from '../docker/spec.js';
 
 export interface ProvisioningInputs {
-  engine: EngineKind;
+  engine: EngineAddress;
   host: string;
   container: string;
   /** The container's id: a new container (a replacement) is provisioned from scratch. */
@@ -27,13 +28,19 @@ export interface ProvisioningOutputs extends ProvisioningInputs {
 }
 
 export interface BridgeRuleInputs {
-  engine: EngineKind;
+  engine: EngineAddress;
   bridge: string;
   /** The network's id: a new network gets the rule anew. */
   networkId: string;
 }
 
-async function withEngine<T>(kind: EngineKind, fn: (engine: DockerEngine) => Promise<T>): Promise<T> {
+export interface StitchInputs extends StitchSpec {
+  engine: EngineAddress;
+  /** The network's id: a new network (its bridge made again) gets the tunnel anew. */
+  networkId: string;
+}
+
+async function withEngine<T>(kind: EngineAddress, fn: (engine: DockerEngine) => Promise<T>): Promise<T> {
   const engine = await openEngine(kind);
   if (!engine) throw new UserError('the lvs-lab engine VM is not running: `npm run lab -- engine up` starts it');
   try {
@@ -80,37 +87,49 @@ export const provisioning: pulumi.dynamic.ResourceProvider<ProvisioningInputs, P
   delete: async () => {},
 };
 
-export const bridgeRule: pulumi.dynamic.ResourceProvider<BridgeRuleInputs, BridgeRuleInputs> = {
-  create: async (inputs) => {
-    await withEngine(inputs.engine, async (e) => {
-      const machine = await e.machine();
-      const res = await machine.exec(bridgeRuleAdd(inputs.bridge));
-      if (res.code !== 0)
-        throw new CommandError(
-          machine.where,
-          bridgeRuleAdd(inputs.bridge),
-          res.code,
-          res.stderr,
-          `adding the bridge rule for ${inputs.bridge}`,
-        );
-    });
-    return { id: `${inputs.bridge}-within`, outs: inputs };
-  },
-  diff: (_id, olds, news) => {
-    const changed = changedKeys(olds, news);
-    return Promise.resolve({ changes: changed.length > 0, replaces: changed, deleteBeforeReplace: true });
-  },
-  // An engine VM that is gone took the rule with it.
-  delete: async (_id, props) => {
-    const engine = await openEngine(props.engine);
-    if (!engine) return;
-    try {
-      await (await engine.machine()).exec(bridgeRuleRemove(props.bridge));
-    } finally {
-      await engine.close();
-    }
-  },
+/** Runs `command` on the engine's machine; a failure is a CommandError saying what it was for. */
+const onMachine = (engine: EngineAddress, command: string, what: string) =>
+  withEngine(engine, async (e) => mustExec(await e.machine(), command, what, 60_000));
+
+/** Runs `command` on the engine's machine when the engine is there (an engine VM that is gone took everything with
+ * it); undefined when it is not. */
+async function onMachineIfUp(engine: EngineAddress, command: string): Promise<ExecResult | undefined> {
+  const e = await openEngine(engine);
+  if (!e) return undefined;
+  try {
+    return await (await e.machine()).exec(command, { timeoutMs: 60_000 });
+  } finally {
+    await e.close();
+  }
+}
+
+/** Any changed input makes the thing anew, the old one removed first (both use the same names). */
+const replaceOnChange = <I extends object>(_id: string, olds: I, news: I) => {
+  const changed = changedKeys(olds, news);
+  return Promise.resolve({ changes: changed.length > 0, replaces: changed, deleteBeforeReplace: true });
 };
 
-export const operations = { provisioning, bridgeRule };
+export const bridgeRule: pulumi.dynamic.ResourceProvider<BridgeRuleInputs, BridgeRuleInputs> = {
+  create: async (inputs) => {
+    await onMachine(inputs.engine, bridgeRuleAdd(inputs.bridge), `adding the bridge rule for ${inputs.bridge}`);
+    return { id: `${inputs.bridge}-within`, outs: inputs };
+  },
+  diff: replaceOnChange,
+  delete: async (_id, props) => void (await onMachineIfUp(props.engine, bridgeRuleRemove(props.bridge))),
+};
+
+export const stitch: pulumi.dynamic.ResourceProvider<StitchInputs, StitchInputs> = {
+  create: async (inputs) => {
+    const what = `stitching ${inputs.bridge} to the other engines (${inputs.device}, VNI ${inputs.vni})`;
+    await onMachine(inputs.engine, stitchUp(inputs), what);
+    return { id: `${inputs.device}@${inputs.local}`, outs: inputs };
+  },
+  diff: replaceOnChange,
+  // Seen gone (removed by hand, or its engine's bridge made anew without it): refresh drops it, the next up makes it.
+  read: async (id, props) =>
+    props && (await onMachineIfUp(props.engine, stitchThere(props)))?.code === 0 ? { id, props } : {},
+  delete: async (_id, props) => void (await onMachineIfUp(props.engine, stitchDown(props))),
+};
+
+export const operations = { provisioning, bridgeRule, stitch };
 export type OperationKind = keyof typeof operations;

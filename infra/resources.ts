@@ -4,12 +4,19 @@
 // from the provider process's working directory, in the project: the state records no path of this checkout, so a
 // `pulumi destroy` from another clone runs that clone's code.
 import * as pulumi from '@pulumi/pulumi';
-import type { BridgeRuleInputs, OperationKind, ProvisioningInputs, ProvisioningOutputs } from './operations.js';
+import type {
+  BridgeRuleInputs,
+  OperationKind,
+  ProvisioningInputs,
+  ProvisioningOutputs,
+  StitchInputs,
+} from './operations.js';
 
 /** import() of a module the caller names the type of (types are erased: nothing here reaches the serializer). */
 type DynamicImport = <M>(specifier: string) => Promise<M>;
 /** The four functions of one of infra/operations.ts's operations, typed with this resource's inputs and outputs. */
-type Operation<I, O> = Required<Pick<pulumi.dynamic.ResourceProvider<I, O>, 'create' | 'diff' | 'update' | 'delete'>>;
+type Operation<I, O> = Required<Pick<pulumi.dynamic.ResourceProvider<I, O>, 'create' | 'diff' | 'update' | 'delete'>> &
+  Pick<pulumi.dynamic.ResourceProvider<I, O>, 'read'>;
 
 export function providerFor<I, O>(kind: OperationKind): pulumi.dynamic.ResourceProvider<I, O> {
   // Loaded once per provider process: every host's create runs in the same one, side by side, and each load compiles
@@ -42,6 +49,11 @@ export function providerFor<I, O>(kind: OperationKind): pulumi.dynamic.ResourceP
     diff: async (id, olds, news) => (await load()).diff(id, olds, news),
     update: async (id, olds, news) => (await load()).update(id, olds, news),
     delete: async (id, props) => (await load()).delete(id, props),
+    // Refresh asks what is there; an operation without `read` keeps what the state says.
+    read: async (id, props) => {
+      const op = await load();
+      return op.read ? op.read(id, props) : { id, props };
+    },
   };
 }
 
@@ -85,5 +97,16 @@ export class Provisioning extends pulumi.dynamic.Resource {
 export class BridgeRule extends pulumi.dynamic.Resource {
   constructor(name: string, args: Inputs<BridgeRuleInputs>, opts?: pulumi.CustomResourceOptions) {
     super(providerFor<BridgeRuleInputs, BridgeRuleInputs>('bridgeRule'), name, args, opts, 'lvs-lab', 'BridgeRule');
+  }
+}
+
+/**
+ * A lab over several engines: one engine's end of the VXLAN that makes the lab's bridges on all of them one segment
+ * (a port of its bridge, a copy of every flood to each other engine), on the engine's machine. `refresh` looks for it
+ * there, so a tunnel removed by hand is seen gone and `up --refresh` makes it again; `destroy` removes it.
+ */
+export class Stitch extends pulumi.dynamic.Resource {
+  constructor(name: string, args: Inputs<StitchInputs>, opts?: pulumi.CustomResourceOptions) {
+    super(providerFor<StitchInputs, StitchInputs>('stitch'), name, args, opts, 'lvs-lab', 'Stitch');
   }
 }

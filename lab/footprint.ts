@@ -5,11 +5,13 @@
 import { LocalShell, shq, type Shell } from '../provision/shell.js';
 import { ENGINE_VM, engineDir } from '../docker/engine-vm.js';
 import { stateDir } from '../base/paths.js';
+import { dirname } from 'node:path';
+import { UNDERLAY_NETNS } from '../machine/underlay.js';
 import { KIT_SOCKET, LIBVIRT_NETNS } from '../testbed/vagrant/libvirt.js';
 
 /** Who owns what the kit's libvirtd runs: the Vagrant labs, together (no lab may take this name: model/topology.ts). */
 export const LIBVIRT_OWNER = 'libvirt';
-/** The Docker engine VM (docker/engine-vm.ts); with its "-", no lab's name. */
+/** The Docker engine VMs (docker/engine-vm.ts) and their underlay; with its "-", no lab's name. */
 export const ENGINE_OWNER = 'docker-engine';
 
 export interface FootprintOptions {
@@ -64,7 +66,13 @@ export function ownedBy(lines: string[], owners: readonly string[]): string[] {
  * `/run/lvs-lab/<lab>` and `<state>/labs/<lab>`; lab names have no "-", so the name ends at the next other character.
  */
 export function ownerOf(line: string): string | undefined {
-  if (line.includes(ENGINE_VM) || line === `process ssh ControlPath=${engineDir()}/ssh.ctl`) return ENGINE_OWNER;
+  if (
+    line.includes(ENGINE_VM) ||
+    line.includes(UNDERLAY_NETNS) ||
+    line === `process ssh ControlPath=${engineDir()}/ssh.ctl` ||
+    line.startsWith(`process ssh ControlPath=${dirname(engineDir('x'))}/`)
+  )
+    return ENGINE_OWNER;
   if (line.includes(LIBVIRT_NETNS) || /^process (libvirtd|virtlogd|\/usr\/sbin\/dnsmasq)\b/.test(line))
     return LIBVIRT_OWNER;
   const state = /^lab (?:state|lock|view) ([a-z0-9]+)/.exec(line) ?? /^run dir ([a-z0-9]+)$/.exec(line);

@@ -15,7 +15,7 @@ import { seconds, type Log } from '../base/log.js';
 import { PreflightError } from '../model/errors.js';
 import { ensureImage, imageDir, type VmImage } from './image.js';
 import { controlPathProblem, openMasterShell, startMaster, stopMasters, type MasterOptions } from './master.js';
-import { bootVm, freeLoopbackPort, isOurVm, stopVm, VCPUS, vmFiles } from './qemu.js';
+import { bootVm, freeLoopbackPort, isOurVm, stopVm, VCPUS, vmFiles, type BootOptions } from './qemu.js';
 import {
   discardSaved,
   findSaved,
@@ -175,7 +175,10 @@ export async function bootMachine(
   log: Log,
   booted: (vm: VmState) => Promise<void>,
   flavour: VmFlavour = LAB_VM,
-  { coldBoot = process.env.LVS_LAB_COLD_BOOT === '1' }: { coldBoot?: boolean } = {},
+  {
+    coldBoot = process.env.LVS_LAB_COLD_BOOT === '1',
+    underlay,
+  }: { coldBoot?: boolean; underlay?: BootOptions['underlay'] } = {},
 ): Promise<Shell> {
   const image = await ensureImage(log);
   const keys = newSshKeyPair();
@@ -185,7 +188,7 @@ export async function bootMachine(
     let saved: SavedVm | undefined;
     try {
       saved = await ensureSavedVm(image, flavour, log);
-      return await restoreMachine(name, dir, image, saved, publicKey, log, booted);
+      return await restoreMachine({ name, underlay }, dir, image, saved, publicKey, log, booted);
     } catch (err) {
       const what = saved ? 'restoring the saved VM' : 'saving a booted VM';
       log(
@@ -198,7 +201,7 @@ export async function bootMachine(
   }
   const sshPort = await freeLoopbackPort();
   const t0 = Date.now();
-  const { pid, accel } = await bootVm({ name, image, dir, sshPort, publicKey });
+  const { pid, accel } = await bootVm({ name, image, dir, sshPort, publicKey, underlay });
   const vm: VmState = { name, pid, sshPort, hostKey: image.hostKey, accel: accel.name };
   await booted(vm);
   log(`VM booting (qemu pid ${pid}, ${accel.name}, kernel ${image.kernelVersion}, ssh on 127.0.0.1:${sshPort})`);
@@ -214,7 +217,7 @@ export async function bootMachine(
  * instead) when qemu refuses the state or the guest does not answer.
  */
 async function restoreMachine(
-  name: string,
+  { name, underlay }: Pick<BootOptions, 'name' | 'underlay'>,
   dir: string,
   image: VmImage,
   saved: SavedVm,
@@ -224,7 +227,15 @@ async function restoreMachine(
 ): Promise<Shell> {
   const sshPort = await freeLoopbackPort();
   const t0 = Date.now();
-  const { pid, accel } = await bootVm({ name, image, dir, sshPort, publicKey: saved.publicKey, restore: saved });
+  const { pid, accel } = await bootVm({
+    name,
+    image,
+    dir,
+    sshPort,
+    publicKey: saved.publicKey,
+    restore: saved,
+    underlay,
+  });
   const vm: VmState = { name, pid, sshPort, hostKey: image.hostKey, accel: accel.name, restored: true };
   await booted(vm);
   try {

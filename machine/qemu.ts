@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { $ } from 'zx';
 import { processArgs, stopProcess } from '../base/process.js';
 import type { VmImage } from './image.js';
+import { joinUnderlay, UNDERLAY_NIC_MAC } from './underlay.js';
 
 export interface Accel {
   name: 'kvm' | 'tcg';
@@ -95,7 +96,20 @@ export interface BootOptions {
   /** Start from a saved booted VM (saved.ts) instead of booting: its disk becomes the overlay's backing file, its RAM
    * file is mapped copy-on-write. */
   restore?: { disk: string; ram: string };
+  /** A second NIC, for an underlay between VMs (underlay.ts): on the tap named (made by qemu), or, while a VM is saved,
+   * on a hub port that leads nowhere; the device is the same either way, as a restore needs. */
+  underlay?: { tap?: string };
 }
+
+const underlayNic = (u: BootOptions['underlay']): string[] =>
+  u
+    ? [
+        '-netdev',
+        u.tap ? `tap,id=u0,ifname=${u.tap},script=no,downscript=no` : 'hubport,id=u0,hubid=0',
+        '-device',
+        `virtio-net-pci,netdev=u0,mac=${UNDERLAY_NIC_MAC}`,
+      ]
+    : [];
 
 /**
  * The guest's RAM as a file, for saved VMs: while a VM is saved it is `share=on` (the guest writes into the file), and
@@ -139,6 +153,7 @@ export function qemuArgs(o: BootOptions, accel: Accel): string[] {
     `user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:${o.sshPort}-:22`,
     '-device',
     'virtio-net-pci,netdev=n0',
+    ...underlayNic(o.underlay),
     // Seeds the guest's RNG at once: sshd would otherwise wait seconds for entropy under emulation.
     '-device',
     'virtio-rng-pci',
@@ -174,7 +189,14 @@ export async function bootVm(o: BootOptions): Promise<{ pid: number; accel: Acce
   const res = await runQemu(args, o.dir);
   if (res.code !== 0)
     throw new CommandError('localhost', `qemu-system-x86_64 ${args.join(' ')}`, res.code, res.stderr, 'starting qemu');
-  return { pid: Number((await readFile(f.pidFile, 'utf8')).trim()), accel };
+  const pid = Number((await readFile(f.pidFile, 'utf8')).trim());
+  // Before the guest runs (a restored one waits for its state; a booting one is seconds from its first frame).
+  if (o.underlay?.tap)
+    await joinUnderlay(o.underlay.tap).catch(async (err: unknown) => {
+      await stopVm(pid, o.name);
+      throw err;
+    });
+  return { pid, accel };
 }
 
 /** Runs qemu with `dir` open as its fd 3 (DIR_FD) until it exits: with `-daemonize`, once the VM has started. */

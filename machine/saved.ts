@@ -27,6 +27,8 @@ export interface VmFlavour {
   prepare?: string[];
   /** Commands whose programs and libraries stay in the saved page cache (read back in after it is dropped). */
   cached?: string[];
+  /** A second NIC for an underlay between VMs (underlay.ts): part of the saved device set. */
+  underlay?: boolean;
 }
 
 /**
@@ -88,7 +90,15 @@ const qemuVersion = async (): Promise<string> =>
 /** Where the saved state for this flavour, image and qemu lives; a changed input is a new place. */
 export async function savedDir(flavour: VmFlavour, image: VmImage): Promise<string> {
   const template = qemuArgs(
-    { name: 'NAME', image, dir: 'DIR', sshPort: 0, publicKey: 'KEY', saveRamTo: 'DIR/ram' },
+    {
+      name: 'NAME',
+      image,
+      dir: 'DIR',
+      sshPort: 0,
+      publicKey: 'KEY',
+      saveRamTo: 'DIR/ram',
+      underlay: flavour.underlay ? {} : undefined,
+    },
     chooseAccel(),
   );
   const key = createHash('sha256')
@@ -213,7 +223,8 @@ export async function saveVm(
     await writeFile(files.keyFile, keys.private, { mode: 0o600 });
     const publicKey = keys.public.split(' ')[1];
     const sshPort = await freeLoopbackPort();
-    ({ pid } = await bootVm({ name, image, dir: work, sshPort, publicKey, saveRamTo: files.ram }));
+    const underlay = flavour.underlay ? {} : undefined;
+    ({ pid } = await bootVm({ name, image, dir: work, sshPort, publicKey, saveRamTo: files.ram, underlay }));
     log(`saving a booted ${flavour.name} VM for fast starts (once per image; qemu pid ${pid})`);
     await prepareAndStop(flavour, await connect(pid, name, sshPort, work, keys.private), work, files.state);
     await stopVm(pid, name);

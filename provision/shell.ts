@@ -145,6 +145,29 @@ export class LocalShell implements Shell {
   }
 }
 
+/** Another machine through a program that runs one command line there (`ssh user@host`): its stdin, output and exit
+ * status come back as the command's. */
+export class RemoteShell implements Shell {
+  private readonly local = new LocalShell();
+
+  constructor(
+    private readonly via: readonly string[],
+    readonly where: string,
+  ) {}
+
+  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    return this.local.exec(`${this.via.map(shq).join(' ')} ${shq(command)}`, options);
+  }
+
+  interactive(command: string): Promise<string[]> {
+    return Promise.resolve([this.via[0], '-t', ...this.via.slice(1), command]);
+  }
+
+  close(): Promise<void> {
+    return this.local.close();
+  }
+}
+
 /** Runs `command` on `shell` and returns its stdout; a non-zero exit is a CommandError saying what it was for. */
 export async function mustExec(shell: Shell, command: string, what?: string, timeoutMs?: number): Promise<string> {
   const res = await shell.exec(command, { timeoutMs });

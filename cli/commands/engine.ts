@@ -5,16 +5,20 @@ import type { Command } from '../context.js';
 
 export const ENGINE_COMMAND: Command = {
   name: 'engine',
-  usage: `engine up|down|status  the Docker engine VM for Docker labs (\`npm run pulumi -- up\`) on hosts whose kernel has no IPVS`,
+  usage:
+    'engine up|down|status  the Docker engine VM for Docker labs (`npm run pulumi -- up`) on hosts whose kernel has no IPVS\n' +
+    '                  (--engine NAME: another engine VM beside it, `vm:NAME` in a stack that spans engines)',
   run: async ({ values, log }) => {
     const action = values.args[0];
+    const name = values.engine;
+    const which = name ? `engine VM ${name}` : 'engine VM';
     if (action === 'up') {
-      await engineUp(log);
-      log('Docker engine VM ready: `npm run pulumi -- up --stack <stack>` builds a Docker lab on it');
+      await engineUp(log, name);
+      log(`Docker ${which} ready: \`npm run pulumi -- up --stack <stack>\` builds a Docker lab on it`);
     } else if (action === 'down') {
-      if (!(await engineDown(log))) log('no engine VM is up; nothing to remove');
+      if (!(await engineDown(log, name))) log(`no ${which} is up; nothing to remove`);
     } else if (action === 'status') {
-      console.log((await engineVmRunning()) ? 'engine VM: running' : 'engine VM: not running');
+      console.log(`${which}: ${(await engineVmRunning(name)) ? 'running' : 'not running'}`);
     } else throw new UserError(`engine: "${action ?? ''}" is not one of up, down, status`);
     return 0;
   },

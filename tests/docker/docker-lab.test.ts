@@ -403,7 +403,11 @@ describe('pulumi stack', () => {
   });
 
   it('pulumi destroy, run from a fresh clone in another directory, removes every container, network and image of the lab, faults in force included', async () => {
-    for (const words of [['rs1', 'delay', '300ms'], ['rs2', 'host', 'stop'], ['director', 'link', 'down']])
+    for (const words of [
+      ['rs1', 'delay', '300ms'],
+      ['rs2', 'host', 'stop'],
+      ['director', 'link', 'down'],
+    ])
       expect((await cli(['fault', ...words, '--stack', STACK])).exitCode).toBe(0);
     expect(await ours('ps -a')).toHaveLength(4);
     expect(await ours('network ls')).toHaveLength(1);

@@ -2,10 +2,9 @@
 // whose kernel has IPVS and a Docker engine, the host's engine runs it; elsewhere the lvs-lab engine VM does.
 import type { TestProject } from 'vitest/node';
 import { LocalShell } from '../../provision/shell.js';
-import type { EngineKind } from '../../docker/engine.js';
 import { engineDown, engineUp, engineVmRunning } from '../../docker/engine-vm.js';
 import { teardownOnSignal } from '../../lab/interrupt.js';
-import { DOCKER_LAB, ensurePulumiEngine, pulumi, STACK, stackOutputs } from './stack.js';
+import { DOCKER_LAB, ensurePulumiEngine, pulumi, STACK, stackOutputs, type EngineKind } from './stack.js';
 import { kernelHasIpvs } from '../../provision/host-needs.js';
 import { seconds } from '../../base/log.js';
 

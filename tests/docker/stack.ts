@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { $ } from 'zx';
 import { validateLab } from '../../model/topology.js';
-import type { EngineKind } from '../../docker/engine.js';
+export type EngineKind = 'local' | 'vm';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const STACK = 'dockertest';

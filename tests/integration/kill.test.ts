@@ -109,7 +109,10 @@ describe.sequential('kill -9 of `lab up`', () => {
     expect(up.stdout).toContain(`lab ${NAME}: its first build did not finish (its run was killed); completing it`);
     expect(up.stdout).toMatch(/\d+\/\d+ checks passed/);
     // Faults in force, and a `fault` killed while it ran: `down` still leaves the machine as before.
-    for (const words of [['rs1', 'delay', '200ms'], ['rs2', 'host', 'stop']])
+    for (const words of [
+      ['rs1', 'delay', '200ms'],
+      ['rs2', 'host', 'stop'],
+    ])
       expect((await cli(['fault', ...words, '--name', NAME])).exitCode).toBe(0);
     const started = Date.now();
     const fault = startCli(['fault', 'director', 'link', 'down', '--name', NAME]);

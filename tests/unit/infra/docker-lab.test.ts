@@ -73,7 +73,10 @@ const CLIENT = { host: 'unix:///state/engine/docker.sock' };
 /** Builds the component under mocks and waits until every resource it declared was registered. */
 async function build(lab: Lab, engine: 'local' | 'vm' = 'vm') {
   created = [];
-  const component = new DockerLab(lab.name, { lab, engine, client: CLIENT, baseImage: 'lvs-lab/base:bookworm' });
+  const component = new DockerLab(lab.name, {
+    lab,
+    engines: [{ name: 'engine', address: engine, client: CLIENT, baseImage: 'lvs-lab/base:bookworm' }],
+  });
   await Promise.all([...component.provisioning.values()].map((p) => value(p.urn)));
   await Promise.all(component.hosts.map((h) => value(h.mac)));
   const of = (type: string) => created.filter((c) => c.type === type);
@@ -355,6 +358,7 @@ describe('engine preflight', () => {
   });
   const engineOf = (kind: 'local' | 'vm', docker: Shell, machine = docker): DockerEngine => ({
     kind,
+    address: kind,
     docker,
     machine: () => Promise.resolve(machine),
     client: {},
