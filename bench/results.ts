@@ -92,6 +92,32 @@ export interface BenchResults {
    * a second one, restored, and a third on the running VM (what a user's repeated `engine up` and each docker suite
    * on a running engine pay). */
   engineStart?: { first: number; second: number; running?: number };
+  /** The reference lab on one engine VM and split over two (`--only span`). */
+  span?: SpanResult[];
+}
+
+/** One layout of a Docker lab over engine VMs: `pulumi up`, DR through the VIP (wrk from the client), `destroy`. */
+export interface SpanResult {
+  layout: string;
+  up: Spread;
+  requestsPerSecond: Spread;
+  destroy: Spread;
+}
+
+/** The one-engine and two-engine layouts side by side. */
+export function spanLines(span: SpanResult[]): string[] {
+  if (span.length === 0) return [];
+  const s = (x: Spread, digits = 1) =>
+    `${x.median.toFixed(digits)} [${x.min.toFixed(digits)}-${x.max.toFixed(digits)}]`;
+  const width = Math.max(...span.map((x) => x.layout.length));
+  return [
+    '',
+    'a Docker lab over engine VMs (median [min-max] of runs)',
+    ...span.map(
+      (x) =>
+        `  ${x.layout.padEnd(width)}  pulumi up ${s(x.up)} s   DR ${s(x.requestsPerSecond, 0)} req/s   destroy ${s(x.destroy)} s`,
+    ),
+  ];
 }
 
 export function spread(runs: number[]): Spread {
@@ -185,7 +211,7 @@ export function formatTable(r: BenchResults): string {
         `director IPVS pkts in/out ${d.ipvsInPkts}/${d.ipvsOutPkts} (${per.in.toFixed(1)}/${per.out.toFixed(1)} per request)`,
     );
   }
-  out.push(...ceilingLines(r.dataPlane), ...shareLines(r.shares ?? []));
+  out.push(...ceilingLines(r.dataPlane), ...shareLines(r.shares ?? []), ...spanLines(r.span ?? []));
   if (r.failover) {
     const f = r.failover;
     out.push(

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { $ } from 'zx';
 import { withPreset } from '../model/presets.js';
-import { validateLab, type Lab } from '../model/topology.js';
+import { hostsOf, validateLab, type Lab } from '../model/topology.js';
 import { applyFault } from '../drive/fault.js';
 import { checkLoadOptions, runLoad } from '../drive/load.js';
 import { applyPlan } from '../provision/apply.js';
@@ -44,6 +44,7 @@ import {
   type PhaseTiming,
   type ScaleResult,
   type ShareResult,
+  type SpanResult,
   type VmStartResult,
 } from './results.js';
 import { kernelHasIpvs } from '../provision/host-needs.js';
@@ -66,7 +67,13 @@ const started = Date.now();
 const log = (msg: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)}s] ${msg}`);
 
 // What this run created and has not removed yet, for Ctrl-C: the VM-start VM, the docker stack, our engine VM.
-const created: { vm?: { state: VmState; dir: string }; dockerStack?: string; engine?: boolean } = {};
+const created: {
+  vm?: { state: VmState; dir: string };
+  dockerStack?: string;
+  engine?: boolean;
+  /** Engine VMs the spanning rows started (undefined: the first). */
+  engines?: Array<string | undefined>;
+} = {};
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();
@@ -189,6 +196,81 @@ async function dockerLifecycle(engine: 'local' | 'vm'): Promise<LifecycleResult>
     created.dockerStack = undefined;
   }
   return { testbed: `Docker (${engine} engine)`, phases: phases(samples) };
+}
+
+interface SpanLayout {
+  label: string;
+  engines?: Record<string, string>;
+  placement?: Record<string, string>;
+}
+
+const SPAN_LAYOUTS: SpanLayout[] = [
+  { label: 'one engine VM' },
+  { label: 'two engine VMs (realservers on b)', engines: { a: 'vm', b: 'vm:b' }, placement: { rs1: 'b', rs2: 'b' } },
+];
+
+/** One layout of the reference lab on engine VMs, RUNS times: `pulumi up`, DR through the VIP with wrk, `destroy`. */
+async function spanRun(layout: SpanLayout): Promise<SpanResult> {
+  const stack = 'bench';
+  const set = (key: string, value: string) => pulumi(['config', 'set', '--stack', stack, `lvs-lab:${key}`, value]);
+  await pulumi(['stack', 'select', '--create', stack, '--non-interactive']);
+  created.dockerStack = stack;
+  await set('lab', JSON.stringify({ name: BENCH.name }));
+  for (const key of ['engine', 'engines', 'placement'])
+    await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh config rm --stack ${stack} ${`lvs-lab:${key}`}`;
+  if (layout.engines) {
+    await set('engines', JSON.stringify(layout.engines));
+    await set('placement', JSON.stringify(layout.placement));
+  } else await set('engine', 'vm');
+  const span = layout.engines && {
+    engines: Object.entries(layout.engines).map(([name, address]) => ({ name, address })),
+    placement: Object.fromEntries(hostsOf(BENCH).map((h) => [h.name, layout.placement?.[h.name] ?? 'a'])),
+  };
+  const samples = { up: [] as number[], rps: [] as number[], destroy: [] as number[] };
+  for (let i = 0; i < RUNS; i++) {
+    const [, up] = await timed(() => pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', stack]));
+    const access = await connectDockerLab(BENCH, 'vm', span);
+    try {
+      const url = `http://${BENCH.vip}/`;
+      const res = await access.transport.run(BENCH.client.name, `wrk -t2 -c16 -d10s ${url}`, { timeoutMs: 60_000 });
+      if (res.code !== 0) throw new CommandError(BENCH.client.name, `wrk ${url}`, res.code, res.stderr, 'load');
+      samples.rps.push(parseWrk(res.stdout).requestsPerSecond);
+    } finally {
+      await access.close();
+    }
+    const [, destroy] = await timed(() =>
+      pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', stack]),
+    );
+    samples.up.push(up);
+    samples.destroy.push(destroy);
+    log(
+      `${layout.label}, run ${i + 1}/${RUNS}: up ${up.toFixed(1)} s, ${samples.rps.at(-1)!.toFixed(0)} req/s, destroy ${destroy.toFixed(1)} s`,
+    );
+  }
+  await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh stack rm --yes --force --non-interactive ${stack}`;
+  created.dockerStack = undefined;
+  return {
+    layout: layout.label,
+    up: spread(samples.up),
+    requestsPerSecond: spread(samples.rps),
+    destroy: spread(samples.destroy),
+  };
+}
+
+/** The reference lab on one engine VM and split over two, in one run (`--only span`); engine VMs it started stop. */
+async function spanRows(results: BenchResults): Promise<void> {
+  const ours: Array<string | undefined> = (created.engines = []);
+  try {
+    for (const name of [undefined, 'b']) {
+      if (!(await engineVmRunning(name))) ours.push(name);
+      await engineUp(log, name);
+    }
+    results.span = [];
+    for (const layout of SPAN_LAYOUTS) results.span.push(await spanRun(layout));
+  } finally {
+    for (const name of ours) await engineDown(log, name);
+    created.engines = undefined;
+  }
 }
 
 /** A session whose hosts share one machine (netns, vm): the side labs below are built on it. */
@@ -353,6 +435,7 @@ function trapTeardown(): void {
         })`bash infra/pulumi.sh stack rm --yes --force --non-interactive ${created.dockerStack}`;
       }
       if (created.engine) await engineDown(log);
+      for (const name of created.engines ?? []) await engineDown(log, name);
     },
     log,
   );
@@ -438,7 +521,20 @@ async function main() {
   const testbeds: string[] = hostIpvs ? ['netns', 'vm'] : ['vm'];
   const results = await newResults(hostIpvs);
   const dataOnly = values.only === 'data';
-  if (values.only !== undefined && !dataOnly) throw new Error(`--only: "${values.only}" is not data`);
+  if (values.only !== undefined && !dataOnly && values.only !== 'span')
+    throw new Error(`--only: "${values.only}" is not data or span`);
+  if (values.only === 'span') await spanRows(results);
+  else await everyRow(results, testbeds, hostIpvs, dataOnly);
+  await mkdir(values.out, { recursive: true });
+  await writeFile(join(values.out, 'results.json'), JSON.stringify(results, null, 2));
+  await writeFile(join(values.out, 'chart.png'), await renderPng(results));
+  console.log(
+    `\n${formatTable(results)}\n\nwrote ${join(values.out, 'results.json')} and ${join(values.out, 'chart.png')}`,
+  );
+}
+
+/** Every row but the spanning one: lifecycles, the machine's own, Docker and Vagrant (`--only data`: the data plane). */
+async function everyRow(results: BenchResults, testbeds: string[], hostIpvs: boolean, dataOnly: boolean) {
   if (!dataOnly) await lifecycleRows(results, testbeds);
   await machineRows(results, testbeds[0], dataOnly);
   if (!values['no-docker'] && !dataOnly) await dockerRows(results, hostIpvs);
@@ -450,13 +546,6 @@ async function main() {
     if (problem) log(`no Vagrant row: ${problem}`);
     else results.lifecycle.push(await labLifecycle('vagrant'));
   }
-
-  await mkdir(values.out, { recursive: true });
-  await writeFile(join(values.out, 'results.json'), JSON.stringify(results, null, 2));
-  await writeFile(join(values.out, 'chart.png'), await renderPng(results));
-  console.log(
-    `\n${formatTable(results)}\n\nwrote ${join(values.out, 'results.json')} and ${join(values.out, 'chart.png')}`,
-  );
 }
 
 main().catch(async (err) => {

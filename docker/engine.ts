@@ -5,8 +5,8 @@ import { which } from 'zx';
 import { UserError } from '../model/errors.js';
 import { LocalShell, mustExec, RemoteShell, shq, type Shell } from '../provision/shell.js';
 import { dockerSocket, engineMachine, engineVmName, engineVmRunning, readEngineState } from './engine-vm.js';
-import type { EngineChoice } from '../model/stack.js';
 import type { Lab } from '../model/topology.js';
+import { segmentsOf, type EngineChoice, type EngineSpec } from '../model/stack.js';
 import { dockerTransport } from '../provision/transport.js';
 import type { HostPower, LabAccess, Transport } from '../provision/transport.js';
 import { BASE_IMAGE_LOCAL, containerName, DOCKER_HTTPD } from './spec.js';
@@ -168,7 +168,7 @@ export type DockerLabAccess = LabAccess & {
 
 /** A lab over several engines: each engine by name, and every host's engine by name. */
 export interface EngineSpan {
-  engines: Array<{ name: string; address: string }>;
+  engines: EngineSpec[];
   placement: Record<string, string>;
 }
 
@@ -199,7 +199,9 @@ export async function connectDockerLab(lab: Lab, choice: EngineAddress, span?: E
     interactive: (host, command) => transportOf(host).interactive(host, command),
   };
   const power = dockerPower((host) => engineOf(host).docker, containerOf);
-  return { lab, transport, httpd: DOCKER_HTTPD, engine: engines.get(specs[0].name)!, engines, engineOf, power, close };
+  const segments = span && segmentsOf({ lab, ...span });
+  const engine = engines.get(specs[0].name)!;
+  return { lab, transport, httpd: DOCKER_HTTPD, engine, engines, engineOf, power, segments, close };
 }
 
 const must = (shell: Shell, command: string) => mustExec(shell, command, 'a host stop or start', 60_000);

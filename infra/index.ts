@@ -33,6 +33,7 @@ async function main() {
     const settings = settingsFromConfig(
       {
         lab: config.getObject('lab'),
+        preset: config.get('preset'),
         engine: config.get('engine'),
         baseImage: config.get('baseImage'),
         engines: config.getObject('engines'),

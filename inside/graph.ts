@@ -6,6 +6,10 @@ import { Resvg } from '@resvg/resvg-js';
 import * as vega from 'vega';
 import { macFor } from '../model/addressing.js';
 import { hostsOf, type Lab, type LabHost } from '../model/topology.js';
+import type { LabAccess } from '../provision/transport.js';
+
+/** Where the lab's hosts run when its segment spans machines (LabAccess's segments): each box names its machine. */
+type Segments = NonNullable<LabAccess['segments']>;
 
 const REQUEST = '#1f5fbf';
 const REPLY = '#1e8a3c';
@@ -41,7 +45,7 @@ interface Line {
 }
 
 /** The hosts' boxes: client and director on top, the realservers in a row under the switch. */
-function boxesOf(lab: Lab, macs: ReadonlyMap<string, string>): Box[] {
+function boxesOf(lab: Lab, macs: ReadonlyMap<string, string>, where: ReadonlyMap<string, string>): Box[] {
   const slot = (W - 80) / lab.realservers.length;
   const rsW = Math.min(260, slot - 16);
   const box = (host: LabHost, x: number, y: number, w: number): Box => ({
@@ -50,7 +54,8 @@ function boxesOf(lab: Lab, macs: ReadonlyMap<string, string>): Box[] {
     y,
     w,
     lines: [
-      host.name === host.role ? host.name : `${host.name} (${host.role})`,
+      (host.name === host.role ? host.name : `${host.name} (${host.role})`) +
+        (where.has(host.name) ? ` · ${where.get(host.name)}` : ''),
       host.ip,
       macs.get(host.name) ?? macFor(host.ip),
       vipNote(lab, host),
@@ -102,7 +107,7 @@ function arrowsOf(lab: Lab, boxes: Box[]) {
 }
 
 /** The title, the switch's and the outside network's labels, and the legend of the two paths. */
-function labelsOf(lab: Lab, boxes: Box[], live: boolean) {
+function labelsOf(lab: Lab, boxes: Box[], live: boolean, segments: Segments) {
   const nat = lab.forwarding === 'nat';
   const [cb, db] = boxes;
   const via =
@@ -127,7 +132,14 @@ function labelsOf(lab: Lab, boxes: Box[], live: boolean) {
   });
   return [
     label(title, 0, 14, { size: 15, bold: true, color: '#111' }),
-    label(`L2 switch: ${lab.subnet}`, W - 30, SWITCH_Y - 6, { align: 'right' }),
+    label(
+      segments.length > 1
+        ? `one L2 segment ${lab.subnet}: a bridge on each of ${segments.map((s) => s.where).join(', ')}, joined by VXLAN`
+        : `L2 switch: ${lab.subnet}`,
+      W - 30,
+      SWITCH_Y - 6,
+      { align: 'right' },
+    ),
     ...(nat
       ? [label(`outside ${lab.outside!.subnet}`, (cb.x + cb.w + db.x) / 2, OUTSIDE_Y + 34, { align: 'center' })]
       : []),
@@ -209,8 +221,14 @@ const MARKS: vega.Mark[] = [
 ];
 
 /** The lab's picture as a Vega spec: a pure layout (boxes, links, paths, labels) drawn by constant marks. */
-export function graphSpec(lab: Lab, macs: ReadonlyMap<string, string>, live: boolean): vega.Spec {
-  const boxes = boxesOf(lab, macs);
+export function graphSpec(
+  lab: Lab,
+  macs: ReadonlyMap<string, string>,
+  live: boolean,
+  segments: Segments = [],
+): vega.Spec {
+  const where = new Map(segments.flatMap((s) => (segments.length > 1 ? s.hosts.map((h) => [h, s.where]) : [])));
+  const boxes = boxesOf(lab, macs, where);
   const text = boxes.flatMap((b) => b.lines.map((t, i) => ({ t, x: b.x + 10, y: b.y + 22 + i * 19, bold: i === 0 })));
   return {
     $schema: 'https://vega.github.io/schema/vega/v5.json',
@@ -224,7 +242,7 @@ export function graphSpec(lab: Lab, macs: ReadonlyMap<string, string>, live: boo
       { name: 'text', values: text },
       { name: 'links', values: linksOf(lab, boxes) },
       { name: 'arrows', values: arrowsOf(lab, boxes) },
-      { name: 'labels', values: labelsOf(lab, boxes, live) },
+      { name: 'labels', values: labelsOf(lab, boxes, live, segments) },
     ],
     marks: MARKS,
   };
@@ -234,8 +252,9 @@ export function graphSpec(lab: Lab, macs: ReadonlyMap<string, string>, live: boo
 export async function renderGraph(
   lab: Lab,
   macs: ReadonlyMap<string, string> = new Map(),
+  segments: Segments = [],
 ): Promise<{ svg: string; png: Buffer }> {
-  const view = new vega.View(vega.parse(graphSpec(lab, macs, macs.size > 0)), { renderer: 'none' });
+  const view = new vega.View(vega.parse(graphSpec(lab, macs, macs.size > 0, segments)), { renderer: 'none' });
   const svg = await view.toSVG();
   const png = new Resvg(svg, {
     fitTo: { mode: 'zoom', value: 1.5 },

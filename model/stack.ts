@@ -177,6 +177,20 @@ export function settingsFromConfig(raw: Record<string, unknown>, stack: string):
   return { lab, engine, baseImage, ...spread };
 }
 
+/** The machines a lab over several engines spans, each with its hosts (none for a lab on one engine). */
+export function segmentsOf(
+  settings: Pick<StackSettings, 'lab' | 'engines' | 'placement'> | undefined,
+): Array<{ where: string; hosts: string[] }> {
+  if (!settings?.engines || !settings.placement) return [];
+  const { lab, engines, placement } = settings;
+  return engines.map((e) => ({
+    where: `engine ${e.name}`,
+    hosts: hostsOf(lab)
+      .map((h) => h.name)
+      .filter((h) => placement[h] === e.name),
+  }));
+}
+
 /** Pulumi hands an object config value to the program as JSON text. */
 const parsed = (v: unknown): unknown => {
   if (typeof v !== 'string') return v;

@@ -67,6 +67,8 @@ export interface LabAccess {
   httpd: HttpdLayout;
   /** Whole hosts stopped and started (`fault <host> host stop`), where the testbed can. */
   power?: HostPower;
+  /** A lab whose segment spans machines (a Docker lab over several engines): each machine and the hosts on it. */
+  segments?: ReadonlyArray<{ where: string; hosts: string[] }>;
 }
 
 /** Stops and starts a whole host, where its testbed can: the namespace's processes, the container, the machine. */

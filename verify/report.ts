@@ -133,6 +133,8 @@ export async function verifyLab(access: LabAccess, requests = 3 * access.lab.rea
   arpReplies.catch(() => {}); // awaited below; a failure before then must not go unhandled
   const holders = await activeDirectors(access);
   const director = holders[0] ?? lab.director.name;
+  const spanned = (access.segments?.length ?? 0) > 1 ? segmentReplies(access, holders) : undefined;
+  spanned?.catch(() => {}); // awaited below, as arpReplies
   const method = METHODS[lab.forwarding];
   const [c, pair, tables, health, before] = await Promise.all([
     context(access, holders, director),
@@ -162,7 +164,32 @@ export async function verifyLab(access: LabAccess, requests = 3 * access.lab.rea
   // TUN's extra proof sends requests of its own: after the counters are read.
   checks.push(served, method.replies(c, t, sources), method.counters(t, stats), ...((await method.extra?.(c)) ?? []));
   checks.push(clients, ...sync, arpCheck(c, await arpReplies));
+  if (spanned) checks.push(segmentCheck(c, await spanned));
   return checks;
+}
+
+/** ARP for the VIP asked from a host on each machine the segment spans: who answers there. */
+async function segmentReplies(access: LabAccess, holders: string[]): Promise<SegmentReplies> {
+  return Promise.all(
+    access.segments!.map(async ({ where, hosts }) => {
+      const from = hosts.find((h) => !holders.includes(h));
+      return { where, from, macs: from ? await arpResponders(access, 1, { from }) : [] };
+    }),
+  );
+}
+
+export type SegmentReplies = Array<{ where: string; from?: string; macs: string[] }>;
+
+/** One segment over several machines: ARP for the VIP from each is answered by the director that holds it alone. */
+export function segmentCheck(c: Context, replies: SegmentReplies): Check {
+  const named = (macs: string[]) => [...new Set(macs)].map((m) => c.macName.get(m) ?? m).join(', ') || 'none';
+  return {
+    name: `one segment across ${replies.length} engines: ARP for the VIP from each is answered by ${c.director} alone`,
+    ok: replies.every((r) => r.from !== undefined && r.macs.length > 0 && r.macs.every((m) => m === c.directorMac)),
+    evidence: replies
+      .map((r) => (r.from ? `${r.where} (from ${r.from}): ${named(r.macs)}` : `${r.where}: no host to ask from`))
+      .join('; '),
+  };
 }
 
 /** The table as modelled on each director (both of a pair). */

@@ -9,7 +9,7 @@ import { explainRequest, formatWalk } from '../../inside/explain.js';
 import { ladderSvg } from '../../inside/ladder.js';
 import { formatObservation, observe } from '../../inside/observe.js';
 import { UserError } from '../../model/errors.js';
-import { readStackSettings } from '../../model/stack.js';
+import { readStackSettings, segmentsOf } from '../../model/stack.js';
 import { URL_PATH, URL_PATH_RULE } from '../../model/checks.js';
 import { hostsOf, shown } from '../../model/topology.js';
 import { shq } from '../../provision/shell.js';
@@ -113,7 +113,8 @@ const graph: Command = {
     const out = ctx.values.out ?? 'lab.svg';
     if (!out.endsWith('.svg')) throw new UserError(`--out: "${out}" must end in .svg (the PNG is written beside it)`);
     // Live MACs when the lab runs; the model's planned ones otherwise.
-    const model = ctx.values.stack ? (await readStackSettings(ctx.values.stack)).lab : await ctx.model();
+    const settings = ctx.values.stack ? await readStackSettings(ctx.values.stack) : undefined;
+    const model = settings?.lab ?? (await ctx.model());
     const access = await ctx.open().catch((err: unknown) => {
       if (err instanceof UserError) return undefined;
       throw err;
@@ -126,7 +127,7 @@ const graph: Command = {
     }
     // Loaded here alone: vega and resvg take over a second to import, which every other command would pay.
     const { renderGraph } = await import('../../inside/graph.js');
-    const { svg, png } = await renderGraph(access?.lab ?? model, macs);
+    const { svg, png } = await renderGraph(access?.lab ?? model, macs, access?.segments ?? segmentsOf(settings));
     await writeFile(out, svg);
     await writeFile(out.replace(/\.svg$/, '.png'), png);
     const whose = access ? 'live MACs from the running lab' : 'the lab is not up: MACs as planned';

@@ -13,6 +13,7 @@ import {
   METHODS,
   pairJudgement,
   requestsCheck,
+  segmentCheck,
   syncJudgement,
   tableCheck,
   tunnelJudgement,
@@ -192,6 +193,25 @@ describe('ARP check', () => {
     expect(c.ok).toBe(false);
     expect(c.evidence).toContain(`${MAC.rs1} (rs1)`);
     expect(arpCheck(context(), []).ok).toBe(false);
+  });
+});
+
+describe('one segment across engines', () => {
+  const from = (a: string[], b: string[]) => [
+    { where: 'engine a', from: 'client', macs: a },
+    { where: 'engine b', from: 'rs1', macs: b },
+  ];
+  it('passes when the director alone answers ARP for the VIP on every engine', () => {
+    const c = segmentCheck(context(), from([MAC.director], [MAC.director, MAC.director]));
+    expect(c.ok).toBe(true);
+    expect(c.evidence).toBe('engine a (from client): director; engine b (from rs1): director');
+  });
+  it('fails when an engine hears nobody (the tunnel is down), someone else, or has no host to ask from', () => {
+    expect(segmentCheck(context(), from([MAC.director], [])).ok).toBe(false);
+    expect(segmentCheck(context(), from([MAC.director], [MAC.rs2])).ok).toBe(false);
+    const none = segmentCheck(context(), [{ where: 'engine b', macs: [] }]);
+    expect(none.ok).toBe(false);
+    expect(none.evidence).toBe('engine b: no host to ask from');
   });
 });
 

@@ -1,0 +1,220 @@
+// One lab over two Docker engines: the engine VM (engine a) and a second engine VM (engine b, `vm:b`), each its own
+// Docker host reached over its SSH connection, joined by an underlay in a namespace of the kit. The lab's segment is
+// the two engines' bridges stitched by VXLAN: every DR check passes across it, Pulumi keeps the tunnel as a resource
+// (preview, refresh, a tunnel removed by hand made again, destroy), and a director pair fails over across it. On a
+// subnet of their own: the suite's own stack stays up on engine a beside them.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile, rm } from 'node:fs/promises';
+import { engineDown, engineMachine, engineUp, engineVmRunning } from '../../docker/engine-vm.js';
+import { connectDockerLab, type DockerLabAccess } from '../../docker/engine.js';
+import { LABEL } from '../../docker/spec.js';
+import { readStackSettings } from '../../model/stack.js';
+import { cutDirector, holdConnection, peerOf, restoreDirector, secondsUntilSoleHolder } from '../../verify/failover.js';
+import { fetchSequence, ipvsConnections } from '../../verify/probes.js';
+import { takeoverWindowSeconds } from '../../provision/keepalived.js';
+import { cli } from '../integration/lab.js';
+import { pulumi } from './stack.js';
+
+const SUBNET = '10.90.0.0/24';
+const ENGINES = JSON.stringify({ a: 'vm', b: 'vm:b' });
+const log = (msg: string) => console.log(`[docker span] ${msg}`);
+/** The engine VMs this file started (the suite's own engine may be the first already), stopped after it. */
+const started: Array<string | undefined> = [];
+
+beforeAll(async () => {
+  for (const name of [undefined, 'b']) {
+    if (!(await engineVmRunning(name))) started.push(name);
+    await engineUp(log, name);
+  }
+}, 900_000);
+afterAll(async () => {
+  for (const name of started) await engineDown(log, name);
+});
+
+/** Each engine's machine: what Docker and the kernel there hold of a lab. */
+async function onEngines(command: string): Promise<string[]> {
+  return Promise.all(
+    [undefined, 'b'].map(async (name) => {
+      const machine = await engineMachine(name);
+      try {
+        return (await machine.exec(command)).stdout.trim();
+      } finally {
+        await machine.close();
+      }
+    }),
+  );
+}
+
+/** A stack of the suite's over both engines: its config written by the Pulumi CLI, then `pulumi up`. */
+function spanStack(stack: string, lab: object, placement: Record<string, string>, preset?: string) {
+  let access: DockerLabAccess | undefined;
+  const up = async () => {
+    await pulumi(['stack', 'select', '--create', stack, '--non-interactive']);
+    const set = (key: string, value: string) => pulumi(['config', 'set', '--stack', stack, `lvs-lab:${key}`, value]);
+    await set('lab', JSON.stringify({ subnet: SUBNET, ...lab }));
+    await set('engines', ENGINES);
+    await set('placement', JSON.stringify(placement));
+    if (preset) await set('preset', preset);
+    const res = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', stack], {
+      nothrow: true,
+    });
+    expect(res.exitCode, res.stdout.slice(-3000)).toBe(0);
+    const settings = await readStackSettings(stack);
+    access = await connectDockerLab(settings.lab, 'vm', {
+      engines: settings.engines!,
+      placement: settings.placement!,
+    });
+  };
+  const down = async () => {
+    await access?.close();
+    await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', stack], { nothrow: true });
+    await pulumi(['stack', 'rm', '--yes', '--force', '--non-interactive', stack], { nothrow: true });
+  };
+  return { up, down, access: () => access! };
+}
+
+const verifyStack = async (stack: string) => {
+  const res = await cli(['verify', '--stack', stack]);
+  expect(res.exitCode, res.stdout + res.stderr).toBe(0);
+  return res.stdout;
+};
+
+describe('a DR lab over two engines (director and client on a, realservers on b)', () => {
+  const STACK = 'dockertest-span';
+  const span = spanStack(STACK, { name: 'dspan' }, { rs1: 'b', rs2: 'b' });
+  beforeAll(span.up, 600_000);
+  afterAll(span.down, 600_000);
+
+  it('every DR check passes, and ARP for the VIP asked on each engine is answered by the director alone', async () => {
+    const out = await verifyStack(STACK);
+    expect(out).toMatch(/^PASS {2}replies go straight from the realservers to the client$/m);
+    expect(out).toMatch(/^PASS {2}the director sees only the inbound half$/m);
+    expect(out).toMatch(/^PASS {2}one segment across 2 engines: ARP for the VIP from each is answered by director/m);
+    expect(out).toMatch(/engine a \(from client\): director; engine b \(from rs1\): director/);
+  });
+
+  it("replies cross the tunnel from engine b straight to the client: VXLAN on engine a's underlay carries them", async () => {
+    const a = span.access();
+    const machine = await engineMachine();
+    try {
+      const file = '/tmp/lvs-lab-span.txt';
+      const dump = machine.exec(`timeout 8 tcpdump -lni eth1 -c 200 udp port 4789 >${file} 2>/dev/null; cat ${file}`);
+      await new Promise((r) => setTimeout(r, 1500)); // tcpdump listening
+      expect(new Set(await fetchSequence(a, 4)).size).toBe(2);
+      const seen = (await dump).stdout;
+      const vip = a.lab.vip.replace(/\./g, '\\.');
+      const client = a.lab.client.ip.replace(/\./g, '\\.');
+      // An outer packet from engine b to engine a, whose inner one is a reply from the VIP to the client.
+      expect(seen).toMatch(new RegExp(`198\\.18\\.0\\.\\d+\\.\\d+ > 198\\.18\\.0\\.\\d+\\.4789: VXLAN`));
+      expect(seen).toMatch(new RegExp(`${vip}\\.80 > ${client}\\.\\d+: Flags \\[[SFP.]*\\.?\\]`));
+    } finally {
+      await machine.close();
+    }
+  });
+
+  it('preview right after `up` and a refresh both find nothing to change', async () => {
+    const preview = await pulumi(['preview', '--expect-no-changes', '--non-interactive', '--stack', STACK], {
+      nothrow: true,
+    });
+    expect(preview.exitCode, preview.stdout.slice(-2000)).toBe(0);
+    const refresh = await pulumi(
+      ['refresh', '--expect-no-changes', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK],
+      { nothrow: true },
+    );
+    expect(refresh.exitCode, refresh.stdout.slice(-2000)).toBe(0);
+  });
+
+  it('a tunnel removed by hand is seen gone by a refreshing preview and made again by `up --refresh`', async () => {
+    const machine = await engineMachine('b');
+    try {
+      expect((await machine.exec('ip link del lvsvx-dspan')).code).toBe(0);
+    } finally {
+      await machine.close();
+    }
+    const stale = await pulumi(['preview', '--refresh', '--expect-no-changes', '--non-interactive', '--stack', STACK], {
+      nothrow: true,
+    });
+    expect(stale.exitCode).not.toBe(0);
+    expect(stale.stdout).toContain('dspan-stitch-b');
+    const up = await pulumi(['up', '--refresh', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK], {
+      nothrow: true,
+    });
+    expect(up.exitCode, up.stdout.slice(-2000)).toBe(0);
+    expect(up.stdout).toMatch(/\+ 1 created/);
+    await verifyStack(STACK);
+  });
+
+  it('exec, fault, capture and graph reach the hosts on either engine', async () => {
+    const exec = await cli(['exec', 'rs1', '--stack', STACK, '--', 'hostname']);
+    expect(exec.stdout.trim()).toBe('rs1');
+    expect((await cli(['fault', 'rs2', 'delay', '100ms', '--stack', STACK])).exitCode).toBe(0);
+    expect((await cli(['fault', '--list', '--stack', STACK])).stdout).toContain('rs2: netem on eth0: delay 100ms');
+    expect((await cli(['fault', 'rs2', 'clear', '--stack', STACK])).exitCode).toBe(0);
+    const capture = await cli([
+      'capture',
+      '--stack',
+      STACK,
+      '--hosts',
+      'client,rs1',
+      '--requests',
+      '2',
+      '--out',
+      '/tmp/lvs-lab-span-captures',
+    ]);
+    expect(capture.exitCode, capture.stderr).toBe(0);
+    expect(capture.stdout).toMatch(/rs1/);
+    const graph = await cli(['graph', '--stack', STACK, '--out', '/tmp/lvs-lab-span.svg']);
+    expect(graph.exitCode, graph.stderr).toBe(0);
+    const svg = await readFile('/tmp/lvs-lab-span.svg', 'utf8');
+    expect(svg).toContain('rs1 (realserver) · engine b');
+    expect(svg).toContain('joined by VXLAN');
+    await rm('/tmp/lvs-lab-span-captures', { recursive: true, force: true });
+  });
+
+  it('destroy leaves nothing on either engine: no container, network, lab image or tunnel', async () => {
+    const objects = `docker ps -aq --filter label=${LABEL.lab}=dspan; docker network ls -q --filter label=${LABEL.lab}=dspan; docker images -q --filter label=${LABEL.lab}=dspan; ip -o link show lvsvx-dspan 2>/dev/null`;
+    expect((await onEngines(objects)).every((o) => o !== '')).toBe(true); // what destroy must remove was there
+    await pulumi(['destroy', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK]);
+    expect(await onEngines(objects)).toEqual(['', '']);
+  });
+});
+
+describe('a director pair over two engines (director2 and rs2 on b)', () => {
+  const STACK = 'dockertest-spanha';
+  const span = spanStack(
+    STACK,
+    // The preset's pair, its backup's address in this subnet.
+    { name: 'dspanha', ha: { backup: { name: 'director2', ip: '10.90.0.104' }, advertInterval: 1, sync: true } },
+    { director2: 'b', rs2: 'b' },
+    'dr-ha',
+  );
+  beforeAll(span.up, 600_000);
+  afterAll(span.down, 600_000);
+
+  it('verify passes: the VIP on the director alone, sync on both, one segment from each engine', async () => {
+    const out = await verifyStack(STACK);
+    expect(out).toMatch(/^PASS {2}the backup \(director2\) knows the client's connections \(IPVS sync\)$/m);
+    expect(out).toMatch(/^PASS {2}one segment across 2 engines/m);
+  });
+
+  it('failover moves the VIP to director2 on engine b, and a connection opened before it carries on (sync)', async () => {
+    const a = span.access();
+    const backup = peerOf(a.lab, a.lab.director.name);
+    const held = await holdConnection(a);
+    const synced = async () =>
+      (await ipvsConnections(a, backup)).some((c) => c.client === held.client && c.state === 'ESTABLISHED');
+    for (let i = 0; i < 50 && !(await synced()); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await synced(), `${backup} never learned ${held.client}`).toBe(true);
+    const within = takeoverWindowSeconds(a.lab.ha!) + 10; // polled through two emulated engines
+    await cutDirector(a, a.lab.director.name);
+    try {
+      expect(await secondsUntilSoleHolder(a, backup, within)).toBeDefined();
+      const { response, reset } = await held.finish();
+      expect(reset).toBe(false);
+      expect(response).toMatch(/^HTTP\/1\.1 200 OK/);
+    } finally {
+      await restoreDirector(a, a.lab.director.name);
+      expect(await secondsUntilSoleHolder(a, a.lab.director.name, within)).toBeDefined();
+    }
+  });
+});
