@@ -57,49 +57,58 @@ const sharePanel = (shares: object[]) =>
     100,
   );
 
+/** The lifecycle's phases per testbed: median bars, min-max rules. */
+const lifecyclePanel = (lifecycle: object[]) => {
+  const phase = { field: 'phase', type: 'nominal' as const, sort: ['up', 'verify', 'redeploy', 'down'] };
+  return {
+    title: 'lifecycle, median s (rule: min-max)',
+    data: { values: lifecycle },
+    layer: [
+      {
+        mark: 'bar' as const,
+        encoding: {
+          x: phase,
+          xOffset: { field: 'testbed' },
+          y: { field: 'seconds', type: 'quantitative' as const },
+          color: {
+            field: 'testbed',
+            legend: { orient: 'bottom' as const, direction: 'vertical' as const, title: null },
+          },
+        },
+      },
+      {
+        mark: 'rule' as const,
+        encoding: {
+          x: phase,
+          xOffset: { field: 'testbed' },
+          y: { field: 'min', type: 'quantitative' as const },
+          y2: { field: 'max' },
+        },
+      },
+    ],
+    width: 260,
+    height: 220,
+  };
+};
+
+/** Every panel that has figures in this run (`--only data` and `--only span` measure a part). */
 export function chartSpec(r: BenchResults): TopLevelSpec {
   const { lifecycle, scale, dataPlane, packets, shares } = chartData(r);
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: `lvs-lab benchmark (${r.machine.description})`, subtitle: r.when },
-    config: { font: 'DejaVu Sans' },
-    // Each panel its own colours and legend (testbeds, paths, directions).
-    resolve: { scale: { color: 'independent' }, legend: { color: 'independent' } },
-    hconcat: [
-      {
-        title: 'lifecycle, median s (rule: min-max)',
-        data: { values: lifecycle },
-        layer: [
-          {
-            mark: 'bar',
-            encoding: {
-              x: { field: 'phase', type: 'nominal', sort: ['up', 'verify', 'redeploy', 'down'] },
-              xOffset: { field: 'testbed' },
-              y: { field: 'seconds', type: 'quantitative' },
-              color: { field: 'testbed', legend: { orient: 'bottom', direction: 'vertical', title: null } },
-            },
-          },
-          {
-            mark: 'rule',
-            encoding: {
-              x: { field: 'phase', type: 'nominal', sort: ['up', 'verify', 'redeploy', 'down'] },
-              xOffset: { field: 'testbed' },
-              y: { field: 'min', type: 'quantitative' },
-              y2: { field: 'max' },
-            },
-          },
-        ],
-        width: 260,
-        height: 220,
+  const span = (r.span ?? []).map((x) => ({ path: x.layout, rps: x.requestsPerSecond.median }));
+  const panels = [
+    lifecycle.length > 0 && lifecyclePanel(lifecycle),
+    scale.length > 0 && {
+      title: 'scale: netns lab build + provisioning, s',
+      data: { values: scale },
+      mark: { type: 'line' as const, point: true },
+      encoding: {
+        x: { field: 'realservers', type: 'quantitative' as const },
+        y: { field: 'seconds', type: 'quantitative' as const },
       },
-      {
-        title: 'scale: netns lab build + provisioning, s',
-        data: { values: scale },
-        mark: { type: 'line', point: true },
-        encoding: { x: { field: 'realservers', type: 'quantitative' }, y: { field: 'seconds', type: 'quantitative' } },
-        width: 220,
-        height: 220,
-      },
+      width: 220,
+      height: 220,
+    },
+    dataPlane.length > 0 &&
       pathBars(
         'data plane: requests/s through each path',
         dataPlane,
@@ -107,6 +116,7 @@ export function chartSpec(r: BenchResults): TopLevelSpec {
         { field: 'path', legend: null },
         120,
       ),
+    packets.length > 0 &&
       pathBars(
         "director's IPVS packets per request",
         packets,
@@ -114,8 +124,23 @@ export function chartSpec(r: BenchResults): TopLevelSpec {
         { field: 'direction', legend: { orient: 'bottom', direction: 'vertical', title: null, labelLimit: 260 } },
         80,
       ),
-      sharePanel(shares),
-    ],
+    shares.length > 0 && sharePanel(shares),
+    span.length > 0 &&
+      pathBars(
+        'DR through the VIP, one engine VM or two',
+        span,
+        { field: 'rps', type: 'quantitative', title: 'requests/s (wrk, 16 connections)' },
+        { field: 'path', legend: null },
+        60,
+      ),
+  ].filter((p) => p !== false);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: `lvs-lab benchmark (${r.machine.description})`, subtitle: r.when },
+    config: { font: 'DejaVu Sans' },
+    // Each panel its own colours and legend (testbeds, paths, directions).
+    resolve: { scale: { color: 'independent' }, legend: { color: 'independent' } },
+    hconcat: panels,
   };
 }
 

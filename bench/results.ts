@@ -189,18 +189,19 @@ export function formatTable(r: BenchResults): string {
       `Docker engine VM: engine up ${s(r.engineStart.first)} s the first time, ${s(r.engineStart.second)} s restored` +
         (r.engineStart.running === undefined ? '' : `, ${s(r.engineStart.running)} s on the running VM`),
     );
-  out.push('', 'lifecycle (seconds: median [min-max] of runs)');
+  if (r.lifecycle.length > 0) out.push('', 'lifecycle (seconds: median [min-max] of runs)');
   const testbedWidth = Math.max(...r.lifecycle.map((t) => t.testbed.length));
   for (const t of r.lifecycle)
     out.push(
       `  ${t.testbed.padEnd(testbedWidth)}  ${t.phases.map((p) => `${p.phase} ${s(p.median)} [${s(p.min)}-${s(p.max)}]`).join('   ')}`,
     );
-  out.push('', 'scale (netns lab in one machine: network + provisioning, seconds)');
+  if (r.scale.length > 0) out.push('', 'scale (netns lab in one machine: network + provisioning, seconds)');
   for (const x of r.scale)
     out.push(
       `  ${String(x.realservers).padStart(3)} realservers: ${s(x.median)} [${s(x.min)}-${s(x.max)}]   ${x.perAddedHost.toFixed(3)} s per added host`,
     );
-  out.push('', "data plane (wrk through each path, from the client; kernel CPU is the whole lab machine's)");
+  if (r.dataPlane.length > 0)
+    out.push('', "data plane (wrk through each path, from the client; kernel CPU is the whole lab machine's)");
   for (const d of r.dataPlane) {
     const per = directorPacketsPerRequest(d);
     const runs = d.runs && d.runs.length > 1 ? ` [${d.runs.map((x) => x.toFixed(0)).join(', ')}]` : '';

@@ -188,12 +188,7 @@ async function dockerLifecycle(engine: 'local' | 'vm'): Promise<LifecycleResult>
       );
     }
   } finally {
-    await $({
-      quiet: true,
-      nothrow: true,
-    })`bash infra/pulumi.sh destroy --yes --skip-preview --non-interactive --stack ${stack}`;
-    await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh stack rm --yes --force --non-interactive ${stack}`;
-    created.dockerStack = undefined;
+    await removeStack(stack);
   }
   return { testbed: `Docker (${engine} engine)`, phases: phases(samples) };
 }
@@ -206,7 +201,7 @@ interface SpanLayout {
 
 const SPAN_LAYOUTS: SpanLayout[] = [
   { label: 'one engine VM' },
-  { label: 'two engine VMs (realservers on b)', engines: { a: 'vm', b: 'vm:b' }, placement: { rs1: 'b', rs2: 'b' } },
+  { label: 'two engine VMs (rs on b)', engines: { a: 'vm', b: 'vm:b' }, placement: { rs1: 'b', rs2: 'b' } },
 ];
 
 /** One layout of the reference lab on engine VMs, RUNS times: `pulumi up`, DR through the VIP with wrk, `destroy`. */
@@ -232,7 +227,9 @@ async function spanRun(layout: SpanLayout): Promise<SpanResult> {
     const access = await connectDockerLab(BENCH, 'vm', span);
     try {
       const url = `http://${BENCH.vip}/`;
-      const res = await access.transport.run(BENCH.client.name, `wrk -t2 -c16 -d10s ${url}`, { timeoutMs: 60_000 });
+      const res = await access.transport.run(BENCH.client.name, `wrk -t2 -c16 -d10s --latency ${url}`, {
+        timeoutMs: 60_000,
+      });
       if (res.code !== 0) throw new CommandError(BENCH.client.name, `wrk ${url}`, res.code, res.stderr, 'load');
       samples.rps.push(parseWrk(res.stdout).requestsPerSecond);
     } finally {
@@ -247,8 +244,7 @@ async function spanRun(layout: SpanLayout): Promise<SpanResult> {
       `${layout.label}, run ${i + 1}/${RUNS}: up ${up.toFixed(1)} s, ${samples.rps.at(-1)!.toFixed(0)} req/s, destroy ${destroy.toFixed(1)} s`,
     );
   }
-  await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh stack rm --yes --force --non-interactive ${stack}`;
-  created.dockerStack = undefined;
+  await removeStack(stack);
   return {
     layout: layout.label,
     up: spread(samples.up),
@@ -268,6 +264,7 @@ async function spanRows(results: BenchResults): Promise<void> {
     results.span = [];
     for (const layout of SPAN_LAYOUTS) results.span.push(await spanRun(layout));
   } finally {
+    if (created.dockerStack) await removeStack(created.dockerStack);
     for (const name of ours) await engineDown(log, name);
     created.engines = undefined;
   }
@@ -417,6 +414,16 @@ async function failover(s: OnMachine): Promise<FailoverResult> {
   };
 }
 
+/** A stack of the benchmark's, destroyed and removed whatever state it is in. */
+async function removeStack(stack: string): Promise<void> {
+  await $({
+    quiet: true,
+    nothrow: true,
+  })`bash infra/pulumi.sh destroy --yes --skip-preview --non-interactive --stack ${stack}`;
+  await $({ quiet: true, nothrow: true })`bash infra/pulumi.sh stack rm --yes --force --non-interactive ${stack}`;
+  created.dockerStack = undefined;
+}
+
 /** On Ctrl-C, what the benchmark created is removed before it exits. */
 function trapTeardown(): void {
   teardownOnSignal(
@@ -424,16 +431,7 @@ function trapTeardown(): void {
     async () => {
       if (created.vm) await stopMachine(created.vm.state, created.vm.dir);
       await labs.down(BENCH.name, { log });
-      if (created.dockerStack) {
-        await $({
-          quiet: true,
-          nothrow: true,
-        })`bash infra/pulumi.sh destroy --yes --skip-preview --non-interactive --stack ${created.dockerStack}`;
-        await $({
-          quiet: true,
-          nothrow: true,
-        })`bash infra/pulumi.sh stack rm --yes --force --non-interactive ${created.dockerStack}`;
-      }
+      if (created.dockerStack) await removeStack(created.dockerStack);
       if (created.engine) await engineDown(log);
       for (const name of created.engines ?? []) await engineDown(log, name);
     },

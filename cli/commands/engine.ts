@@ -1,5 +1,5 @@
 // The Docker engine VM, for Docker labs (`npm run pulumi -- up`) on hosts whose kernel has no IPVS.
-import { engineDown, engineUp, engineVmRunning } from '../../docker/engine-vm.js';
+import { engineDown, engineUp, engineVmRunning, namedEngines, readEngineState } from '../../docker/engine-vm.js';
 import { UserError } from '../../model/errors.js';
 import type { Command } from '../context.js';
 
@@ -18,7 +18,15 @@ export const ENGINE_COMMAND: Command = {
     } else if (action === 'down') {
       if (!(await engineDown(log, name))) log(`no ${which} is up; nothing to remove`);
     } else if (action === 'status') {
-      console.log(`${which}: ${(await engineVmRunning(name)) ? 'running' : 'not running'}`);
+      // Without --engine: every engine VM there is, each with its underlay address.
+      for (const n of name ? [name] : [undefined, ...(await namedEngines())]) {
+        const underlay = (await readEngineState(n))?.underlay;
+        const running = await engineVmRunning(n);
+        console.log(
+          `${n ? `engine VM ${n}` : 'engine VM'}: ${running ? 'running' : 'not running'}` +
+            (running && underlay ? ` (underlay ${underlay}; in a stack: ${n ? `vm:${n}` : 'vm'})` : ''),
+        );
+      }
     } else throw new UserError(`engine: "${action ?? ''}" is not one of up, down, status`);
     return 0;
   },

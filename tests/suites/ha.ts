@@ -30,6 +30,36 @@ import { withViewPage } from '../view-page.js';
 const SLACK_SECONDS = { netns: 1, ssh: 1, docker: 3 } as const;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Connection sync through a failover: a connection held open from the client is learned by the backup, the director
+ * is cut off, the backup holds the VIP within `within` s, and the connection is answered; `failback` then gives the
+ * VIP back (its result defined when it did).
+ */
+export async function expectHeldConnectionSurvives(
+  a: LabAccess,
+  within: number,
+  failback: () => Promise<number | undefined>,
+): Promise<void> {
+  const backup = peerOf(a.lab, a.lab.director.name);
+  const held = await holdConnection(a);
+  let synced = false;
+  for (let i = 0; i < 50 && !synced; i++) {
+    synced = (await ipvsConnections(a, backup)).some((c) => c.client === held.client && c.state === 'ESTABLISHED');
+    if (!synced) await sleep(100);
+  }
+  expect(synced, `${backup} never learned ${held.client} from the sync daemon`).toBe(true);
+  await cutDirector(a, a.lab.director.name);
+  try {
+    expect(await secondsUntilSoleHolder(a, backup, within)).toBeDefined();
+    const { response, reset } = await held.finish();
+    expect(reset).toBe(false);
+    expect(response).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(response).toMatch(/from \d+\.\d+\.\d+\.\d+\s*$/);
+  } finally {
+    expect(await failback()).toBeDefined();
+  }
+}
+
 export function haSuite(access: () => LabAccess): void {
   const window = () => takeoverWindowSeconds(access().lab.ha!);
   const limit = () => window() + SLACK_SECONDS[access().transport.kind];
@@ -160,25 +190,7 @@ export function haSuite(access: () => LabAccess): void {
 
     it('connection sync: a connection opened before the failover is known to the backup and carries on after it', async () => {
       const a = access();
-      const backup = peerOf(a.lab, a.lab.director.name);
-      const held = await holdConnection(a);
-      let synced = false;
-      for (let i = 0; i < 50 && !synced; i++) {
-        synced = (await ipvsConnections(a, backup)).some((c) => c.client === held.client && c.state === 'ESTABLISHED');
-        if (!synced) await sleep(100);
-      }
-      expect(synced, `${backup} never learned ${held.client} from the sync daemon`).toBe(true);
-      const within = await bound(a);
-      await cutDirector(a, a.lab.director.name);
-      try {
-        expect(await secondsUntilSoleHolder(a, backup, within)).toBeDefined();
-        const { response, reset } = await held.finish();
-        expect(reset).toBe(false);
-        expect(response).toMatch(/^HTTP\/1\.1 200 OK/);
-        expect(response).toMatch(/from 192\.168\.\d+\.\d+\s*$/);
-      } finally {
-        expect(await failback(a, a.lab.director.name)).toBeDefined();
-      }
+      await expectHeldConnectionSurvives(a, await bound(a), () => failback(a, a.lab.director.name));
     });
 
     it('without sync the same connection is reset by the new MASTER; re-applying the plan starts the sync daemons again', async () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCli } from '../../../cli/options.js';
 import { UserError } from '../../../model/errors.js';
 import { LAB_NAME_PATTERN, validateLab } from '../../../model/topology.js';
-import { STACK_PATTERN } from '../../../model/stack.js';
+import { ENGINE_NAME, STACK_PATTERN } from '../../../model/stack.js';
 import { keepalivedConfig } from '../../../provision/keepalived.js';
 import { formatPlan, planLab } from '../../../provision/plan.js';
 import { instanceLayout } from '../../../testbed/netns.js';
@@ -75,12 +75,13 @@ function rendered(input: Record<string, unknown>): string[] | 'refused' {
 }
 
 describe('the root boundary holds for any input', () => {
-  it('--name and --stack: refused (UserError) or matching their rule', () => {
+  it('--name, --stack and --engine: refused (UserError) or matching their rule', () => {
     fc.assert(
       fc.property(typed, (s) => {
         for (const [flag, rule] of [
           ['--name', LAB_NAME_PATTERN],
           ['--stack', STACK_PATTERN],
+          ['--engine', ENGINE_NAME],
         ] as const) {
           let accepted = true;
           try {
@@ -90,7 +91,7 @@ describe('the root boundary holds for any input', () => {
             expect(err.message.startsWith(`${flag}: `)).toBe(true);
             accepted = false;
           }
-          expect(accepted).toBe(rule.test(s) && s !== 'libvirt');
+          expect(accepted).toBe(rule.test(s) && (flag !== '--name' || s !== 'libvirt'));
         }
       }),
       { numRuns: 400 },

@@ -5,12 +5,23 @@ import * as pulumi from '@pulumi/pulumi';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readStackSettings, settingsFromConfig } from '../../../model/stack.js';
 import { DockerLab } from '../../../infra/docker-lab.js';
-import { LabModelError, referenceLab, type Lab } from '../../../model/topology.js';
+import type { StitchInputs } from '../../../infra/operations.js';
+import { hostsOf, LabModelError, referenceLab, validateLab, type Lab } from '../../../model/topology.js';
 import { planLab } from '../../../provision/plan.js';
 import type { ExecResult, Shell } from '../../../provision/shell.js';
 import { macFor } from '../../../model/addressing.js';
 import { engineProblems, type DockerEngine } from '../../../docker/engine.js';
-import { bridgeRuleAdd, bridgeRuleRemove, DOCKER_HTTPD, dockerLabSpec, LABEL } from '../../../docker/spec.js';
+import {
+  bridgeRuleAdd,
+  bridgeRuleRemove,
+  DOCKER_HTTPD,
+  dockerLabSpec,
+  LABEL,
+  stitchDown,
+  stitchOf,
+  stitchThere,
+  stitchUp,
+} from '../../../docker/spec.js';
 import { SEED_DIRECTOR } from '../seed.js';
 
 /**
@@ -81,6 +92,26 @@ async function build(lab: Lab, engine: 'local' | 'vm' = 'vm') {
   await Promise.all(component.hosts.map((h) => value(h.mac)));
   const of = (type: string) => created.filter((c) => c.type === type);
   return { component, of };
+}
+
+/** The lab over two engine VMs, `placement` naming the hosts on engine b. */
+async function buildSpan(lab: Lab, placement: Record<string, string>) {
+  created = [];
+  const engine = (name: string, address: 'vm' | 'vm:b', underlay: string) => ({
+    name,
+    address,
+    underlay,
+    client: { host: `unix:///state/${name}/docker.sock` },
+    baseImage: 'lvs-lab/base:bookworm',
+  });
+  const component = new DockerLab(lab.name, {
+    lab,
+    engines: [engine('a', 'vm', '198.18.0.1'), engine('b', 'vm:b', '198.18.0.2')],
+    placement: Object.fromEntries(hostsOf(lab).map((h) => [h.name, placement[h.name] ?? 'a'])),
+  });
+  await Promise.all([...component.provisioning.values()].map((p) => value(p.urn)));
+  await Promise.all(component.hosts.map((h) => value(h.mac)));
+  return { component, of: (type: string) => created.filter((c) => c.type === type) };
 }
 
 const NETWORK = 'docker:index/network:Network';
@@ -299,6 +330,85 @@ describe('Docker lab resource graph', () => {
     const ref = await readStackSettings('ref');
     expect(ref.lab).toEqual({ ...referenceLab(), name: 'ref' });
     expect(ref.engine).toBe('auto');
+  });
+});
+
+describe('a Docker lab over two engines', () => {
+  const STITCH = 'pulumi-nodejs:dynamic/lvs-lab:Stitch';
+  it("has a provider, network and image per engine, each container and provisioning on its host's engine", async () => {
+    const { component, of } = await buildSpan(referenceLab(), { rs1: 'b', rs2: 'b' });
+    expect(of(PROVIDER).map((p) => [p.name, p.inputs.host])).toEqual([
+      ['lvs-engine-a', 'unix:///state/a/docker.sock'],
+      ['lvs-engine-b', 'unix:///state/b/docker.sock'],
+    ]);
+    const ref = async (e: string) => {
+      const p = component.sides.get(e)!.provider;
+      return `${await value(p.urn)}::${await value(p.id)}`;
+    };
+    expect(of(CONTAINER).map((c) => [c.name, c.provider])).toEqual([
+      ['lvs-client', await ref('a')],
+      ['lvs-director', await ref('a')],
+      ['lvs-rs1', await ref('b')],
+      ['lvs-rs2', await ref('b')],
+    ]);
+    expect(of(IMAGE).map((i) => i.provider)).toEqual([await ref('a'), await ref('b')]);
+    expect(of(PROVISIONING).map((p) => `${p.inputs.host} ${p.inputs.engine}`)).toEqual([
+      'client vm',
+      'director vm',
+      'rs1 vm:b',
+      'rs2 vm:b',
+    ]);
+    expect(component.hosts.map((h) => `${h.name}@${h.engine}`)).toEqual(['client@a', 'director@a', 'rs1@b', 'rs2@b']);
+  });
+
+  it('one subnet and bridge on each engine, each bridge its own gateway address, the links at MTU 1450', async () => {
+    const { of } = await buildSpan(referenceLab(), { rs1: 'b' });
+    expect(
+      of(NETWORK).map((n) => [
+        n.name,
+        (n.inputs.ipamConfigs as Array<{ subnet: string; gateway: string }>)[0],
+        n.inputs.options,
+      ]),
+    ).toEqual([
+      [
+        'lvs-network-a',
+        { subnet: '192.168.170.0/24', gateway: '192.168.170.254' },
+        { 'com.docker.network.bridge.name': 'lvs-lvs', 'com.docker.network.driver.mtu': '1450' },
+      ],
+      [
+        'lvs-network-b',
+        { subnet: '192.168.170.0/24', gateway: '192.168.170.253' },
+        { 'com.docker.network.bridge.name': 'lvs-lvs', 'com.docker.network.driver.mtu': '1450' },
+      ],
+    ]);
+  });
+
+  it("stitches each engine's bridge to the other's: one VNI, its own underlay address, the other's as remote", async () => {
+    const { of } = await buildSpan(referenceLab(), { rs1: 'b', rs2: 'b' });
+    const stitches = of(STITCH).map(({ name, inputs }) => ({ ...(inputs as unknown as StitchInputs), name }));
+    expect(stitches.map((x) => [x.name, x.engine, x.local, x.remotes, x.bridge, x.device, x.mtu])).toEqual([
+      ['lvs-stitch-a', 'vm', '198.18.0.1', ['198.18.0.2'], 'lvs-lvs', 'lvsvx-lvs', 1450],
+      ['lvs-stitch-b', 'vm:b', '198.18.0.2', ['198.18.0.1'], 'lvs-lvs', 'lvsvx-lvs', 1450],
+    ]);
+    expect(stitches[0].vni).toBe(stitches[1].vni);
+    expect(stitches[0].vni).toBeGreaterThan(0);
+    expect(stitches[0].vni).toBeLessThan(2 ** 24);
+  });
+
+  it('the tunnel commands: made anew, found only when whole, removed', () => {
+    const spec = stitchOf(referenceLab(), '198.18.0.1', ['198.18.0.3', '198.18.0.2'], 'lvs-lvs');
+    expect(stitchUp(spec)).toBe(
+      '{ ip link del lvsvx-lvs 2>/dev/null || true; } && ' +
+        `ip link add lvsvx-lvs type vxlan id ${spec.vni} local 198.18.0.1 dstport 4789 learning && ` +
+        'bridge fdb append 00:00:00:00:00:00 dev lvsvx-lvs dst 198.18.0.2 && ' +
+        'bridge fdb append 00:00:00:00:00:00 dev lvsvx-lvs dst 198.18.0.3 && ' +
+        'ip link set lvsvx-lvs mtu 1450 master lvs-lvs up',
+    );
+    expect(stitchThere(spec)).toContain(`ip -d link show lvsvx-lvs | grep -q 'vxlan id ${spec.vni} '`);
+    expect(stitchThere(spec)).toContain("grep -q '^00:00:00:00:00:00 dst 198.18.0.3 '");
+    expect(stitchDown(spec)).toBe('ip link del lvsvx-lvs 2>/dev/null; true');
+    // Another lab, another VNI.
+    expect(stitchOf(validateLab({ name: 'other' }, 't'), '198.18.0.1', [], 'lvs-other').vni).not.toBe(spec.vni);
   });
 });
 
