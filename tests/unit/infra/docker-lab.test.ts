@@ -352,7 +352,7 @@ describe('a Docker lab over two engines', () => {
       ['lvs-rs2', await ref('b')],
     ]);
     expect(of(IMAGE).map((i) => i.provider)).toEqual([await ref('a'), await ref('b')]);
-    expect(of(PROVISIONING).map((p) => `${p.inputs.host} ${p.inputs.engine}`)).toEqual([
+    expect(of(PROVISIONING).map((p) => `${p.inputs.host} ${String(p.inputs.engine)}`)).toEqual([
       'client vm',
       'director vm',
       'rs1 vm:b',
