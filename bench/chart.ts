@@ -47,6 +47,9 @@ function chartData(r: BenchResults) {
   return { lifecycle, scale, dataPlane, packets, shares };
 }
 
+/** The requests/s axis of the data-plane panels. */
+const RPS = { field: 'rps', type: 'quantitative', title: 'requests/s (wrk, 16 connections)' };
+
 /** Each scheduler's share per realserver, stacked to 100%. */
 const sharePanel = (shares: object[]) =>
   pathBars(
@@ -109,13 +112,7 @@ export function chartSpec(r: BenchResults): TopLevelSpec {
       height: 220,
     },
     dataPlane.length > 0 &&
-      pathBars(
-        'data plane: requests/s through each path',
-        dataPlane,
-        { field: 'rps', type: 'quantitative', title: 'requests/s (wrk, 16 connections)' },
-        { field: 'path', legend: null },
-        120,
-      ),
+      pathBars('data plane: requests/s through each path', dataPlane, RPS, { field: 'path', legend: null }, 120),
     packets.length > 0 &&
       pathBars(
         "director's IPVS packets per request",
@@ -126,13 +123,7 @@ export function chartSpec(r: BenchResults): TopLevelSpec {
       ),
     shares.length > 0 && sharePanel(shares),
     span.length > 0 &&
-      pathBars(
-        'DR through the VIP, one engine VM or two',
-        span,
-        { field: 'rps', type: 'quantitative', title: 'requests/s (wrk, 16 connections)' },
-        { field: 'path', legend: null },
-        60,
-      ),
+      pathBars('DR through the VIP, one engine VM or two', span, RPS, { field: 'path', legend: null }, 60),
   ].filter((p) => p !== false);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',

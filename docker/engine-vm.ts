@@ -1,7 +1,7 @@
 // The engine VM: an lvs-lab VM (Debian's kernel, with IPVS) running dockerd, for Docker labs on hosts whose kernel
 // has no IPVS. Its lifecycle only (`npm run lab -- engine up|down|status`); choosing and opening an engine is engine.ts.
-import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, rm, rmdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { mustExec, type Shell } from '../provision/shell.js';
 import { stateDir } from '../base/paths.js';
 import { forwardOnMaster, stopMasters } from '../machine/master.js';
@@ -217,6 +217,7 @@ export async function engineDown(log: Log = () => {}, name?: string): Promise<bo
   }
   await stopMasters(engineDir(name)); // one left by a VM that was never recorded
   await rm(engineDir(name), { recursive: true, force: true });
+  if (name) await rmdir(dirname(engineDir(name))).catch(() => {}); // the last named one's parent, once empty
   await leaveUnderlayIfEmpty();
   return true;
 }

@@ -40,7 +40,8 @@ export const PRESETS = {
       'DR, round robin, two directors: keepalived VRRP moves the VIP, IPVS connection sync keeps connections through a takeover',
     lab: {
       name: 'drha',
-      ha: { backup: { name: 'director2', ip: '192.168.170.104' }, advertInterval: 1, preempt: true, sync: true },
+      // The backup's address left to the model: .104 in the lab's subnet, whichever subnet a file gives.
+      ha: { backup: { name: 'director2' }, advertInterval: 1, preempt: true, sync: true },
     },
   },
   'nat-rr': {

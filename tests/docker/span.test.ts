@@ -201,13 +201,7 @@ describe('a lab over three engines (a realserver each on b and c)', () => {
 
 describe('a director pair over two engines (director2 and rs2 on b)', () => {
   const STACK = 'dockertest-spanha';
-  const span = spanStack(
-    STACK,
-    // The preset's pair, its backup's address in this subnet.
-    { name: 'dspanha', ha: { backup: { name: 'director2', ip: '10.90.0.104' }, advertInterval: 1, sync: true } },
-    { director2: 'b', rs2: 'b' },
-    'dr-ha',
-  );
+  const span = spanStack(STACK, { name: 'dspanha' }, { director2: 'b', rs2: 'b' }, 'dr-ha');
   beforeAll(span.up, 600_000);
   afterAll(span.down, 600_000);
 

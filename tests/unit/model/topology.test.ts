@@ -216,6 +216,12 @@ describe('presets', () => {
     expect(withPreset('dr-persist', {}, 't').service).toMatchObject({ scheduler: 'rr', persistence: 300 });
   });
 
+  it("dr-ha's backup director follows a subnet a file gives (.104 there), as the other hosts do", () => {
+    expect(withPreset('dr-ha', {}, 't').ha!.backup).toEqual({ name: 'director2', ip: '192.168.170.104' });
+    const moved = withPreset('dr-ha', { name: 'pair', subnet: '10.90.0.0/24' }, 't');
+    expect([moved.director.ip, moved.ha!.backup.ip, moved.vip]).toEqual(['10.90.0.101', '10.90.0.104', '10.90.0.100']);
+  });
+
   it('every preset is a valid lab; an unknown one is a model error naming the choices', () => {
     for (const name of PRESET_NAMES) expect(() => withPreset(name, {}, 't')).not.toThrow();
     expect(() => withPreset('dr-fastest', {}, 'cli')).toThrow(
