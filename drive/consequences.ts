@@ -65,28 +65,48 @@ async function directorPackets(access: LabAccess): Promise<number> {
 
 const hostOfBody = (lab: Lab, body: string | undefined) => lab.realservers.find((r) => body === `from ${r.ip}`)?.name;
 
+const LOCKTIME = '/proc/sys/net/ipv4/neigh/eth0/locktime';
+
+/** Runs `fn` with a way to turn the client's neighbour locktime off and on; the client's own value comes back after. */
+async function withClientLocktime<T>(access: LabAccess, fn: (setOff: (off: boolean) => Promise<void>) => Promise<T>) {
+  const client = access.lab.client.name;
+  const own = (await must(access, client, `cat ${LOCKTIME}`)).trim();
+  if (!/^\d+$/.test(own)) throw new Error(`${client}: ${LOCKTIME} reads ${JSON.stringify(own)}`);
+  try {
+    return await fn(async (off) => void (await must(access, client, `echo ${off ? 0 : own} > ${LOCKTIME}`)));
+  } finally {
+    await must(access, client, `echo ${own} > ${LOCKTIME}`);
+  }
+}
+
 /** The realservers answer ARP for the VIP: who answers, which MAC the client keeps, where requests then go. */
 export async function arpObservation(access: LabAccess): Promise<Seen> {
   const { lab } = access;
   const macs = await hostsByMac(access);
   const answered = [...new Set((await arpResponders(access, 1)).map((m) => macs[m] ?? m))];
   const realservers = new Set(lab.realservers.map((r) => r.name));
-  // Which reply the client keeps is a race (the first wins); and a realserver that must ask for the client's MAC
-  // asks from the VIP (arp_announce=0), which overrides the client's entry. Both are tried from fresh tables.
-  let kept: string | undefined;
-  let tries = 0;
   const announced = new Set<string>();
-  while (tries < 5 && !realservers.has(kept ?? '')) {
-    tries += 1;
-    const { frames } = await framesWhile(access, [{ host: lab.client.name, dev: 'eth0' }], 'arp', async () => {
-      for (const h of [lab.client, ...lab.realservers]) await must(access, h.name, 'ip neigh flush dev eth0');
-      await requestsAtOnce(access, 1);
-    });
-    for (const f of frames)
-      if (f.arp?.op === 'request' && f.arp.sender === lab.vip) announced.add(macs[f.srcMac] ?? f.srcMac);
-    const mac = await clientNeighborMac(access);
-    kept = mac && (macs[mac] ?? mac);
-  }
+  const { kept, tries } = await withClientLocktime(access, async (setLocktime) => {
+    // Which reply the client keeps is a race: within the neighbour entry's locktime the first reply wins, and the
+    // same host can win it many times in a row (the director, in containers of one engine). A realserver that must
+    // ask for the client's MAC asks from the VIP (arp_announce=0), which overrides the entry once the lock is off.
+    // So every other try has the client's locktime 0 (the last word wins); each is the kernel's own race.
+    let found: string | undefined;
+    let n = 0;
+    while (n < 6 && !realservers.has(found ?? '')) {
+      await setLocktime(n % 2 === 1);
+      n += 1;
+      const { frames } = await framesWhile(access, [{ host: lab.client.name, dev: 'eth0' }], 'arp', async () => {
+        for (const h of [lab.client, ...lab.realservers]) await must(access, h.name, 'ip neigh flush dev eth0');
+        await requestsAtOnce(access, 1);
+      });
+      for (const f of frames)
+        if (f.arp?.op === 'request' && f.arp.sender === lab.vip) announced.add(macs[f.srcMac] ?? f.srcMac);
+      const mac = await clientNeighborMac(access);
+      found = mac && (macs[mac] ?? mac);
+    }
+    return { kept: found, tries: n };
+  });
   const logsBefore = await Promise.all(lab.realservers.map((r) => accessLogClients(access, r.name)));
   const before = await directorPackets(access);
   const bodies = await requestsAtOnce(access);
