@@ -10,14 +10,15 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { $ } from 'zx';
 import { withPreset } from '../model/presets.js';
-import { hostsOf, validateLab, type Lab } from '../model/topology.js';
+import { validateLab, type Lab } from '../model/topology.js';
 import { applyFault } from '../drive/fault.js';
 import { checkLoadOptions, runLoad } from '../drive/load.js';
 import { applyPlan } from '../provision/apply.js';
 import { takeoverWindowSeconds } from '../provision/keepalived.js';
 import { planLab } from '../provision/plan.js';
 import { LocalShell, type Shell } from '../provision/shell.js';
-import { connectDockerLab } from '../docker/engine.js';
+import { connectDockerLab, connectStack } from '../docker/engine.js';
+import { readStackSettings } from '../model/stack.js';
 import { engineDown, engineUp, engineVmRunning } from '../docker/engine-vm.js';
 import { lifecycle, type LabSession } from '../lab/lifecycle.js';
 import { TESTBEDS } from '../testbed/all.js';
@@ -217,14 +218,12 @@ async function spanRun(layout: SpanLayout): Promise<SpanResult> {
     await set('engines', JSON.stringify(layout.engines));
     await set('placement', JSON.stringify(layout.placement));
   } else await set('engine', 'vm');
-  const span = layout.engines && {
-    engines: Object.entries(layout.engines).map(([name, address]) => ({ name, address })),
-    placement: Object.fromEntries(hostsOf(BENCH).map((h) => [h.name, layout.placement?.[h.name] ?? 'a'])),
-  };
+  // The stack as the CLI reads it: its engines and every host's place, validated by the model.
+  const settings = await readStackSettings(stack);
   const samples = { up: [] as number[], rps: [] as number[], destroy: [] as number[] };
   for (let i = 0; i < RUNS; i++) {
     const [, up] = await timed(() => pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', stack]));
-    const access = await connectDockerLab(BENCH, 'vm', span);
+    const access = await connectStack(settings);
     try {
       const url = `http://${BENCH.vip}/`;
       const res = await access.transport.run(BENCH.client.name, `wrk -t2 -c16 -d10s --latency ${url}`, {

@@ -1,7 +1,7 @@
 // What every command is handed: the checked options, the lab lifecycle on the kit's testbeds, the progress log, and
 // the ways to the lab it acts on (its model, or the running lab: by name, or a Docker lab by its stack).
 import type { Log } from '../base/log.js';
-import { connectDockerLab } from '../docker/engine.js';
+import { connectStack } from '../docker/engine.js';
 import type { Labs } from '../lab/lifecycle.js';
 import { UserError } from '../model/errors.js';
 import { loadLab } from '../model/load.js';
@@ -58,9 +58,7 @@ export function context(values: CliOptions, labs: Labs, log: Log): Context {
     model: () => loadLab(values.file, values.preset, values.name),
     open: async () => {
       if (!values.stack) return labs.connect(await runningLabName(ctx));
-      const settings = await readStackSettings(values.stack);
-      const span = settings.engines && { engines: settings.engines, placement: settings.placement! };
-      return connectDockerLab(settings.lab, settings.engine, span);
+      return connectStack(await readStackSettings(values.stack));
     },
     requests: (fallback) => {
       const n = values.requests === undefined ? fallback : Number(values.requests);

@@ -19,7 +19,8 @@ import {
 import { BASE_IMAGE_LOCAL, DOCKERFILE } from './spec.js';
 import { seconds } from '../base/log.js';
 import { readJson, writeJson } from '../base/json-file.js';
-import { leaveUnderlayIfEmpty, UNDERLAY_BITS, UNDERLAY_PREFIX, underlayMac } from '../machine/underlay.js';
+import { leaveUnderlayIfEmpty, UNDERLAY_BITS, UNDERLAY_PREFIX } from '../machine/underlay.js';
+import { macFor } from '../model/addressing.js';
 import { UserError } from '../model/errors.js';
 import { ENGINE_NAME } from '../model/stack.js';
 
@@ -37,6 +38,9 @@ export const ENGINE_VM = 'lvs-lab-docker-engine';
 
 /** The first engine VM is unnamed (`vm` in a stack); others are `vm:NAME`. */
 export const engineVmName = (name?: string): string => (name ? `${ENGINE_VM}-${name}` : ENGINE_VM);
+/** How messages name it, and how a stack's `engines` does. */
+export const engineVmLabel = (name?: string): string => (name ? `engine VM ${name}` : 'engine VM');
+export const engineVmAddress = (name?: string): string => (name ? `vm:${name}` : 'vm');
 export const engineDir = (name?: string): string =>
   name ? join(stateDir(), 'engines', name) : join(stateDir(), 'engine');
 const stateFile = (name?: string) => join(engineDir(name), 'state.json');
@@ -67,7 +71,7 @@ const underlayUp = (ip: string) =>
   [
     `ip -4 addr show dev eth1 | grep -q ' ${ip}/' && exit 0`,
     'ip link set eth1 down',
-    `ip link set eth1 address ${underlayMac(ip)}`,
+    `ip link set eth1 address ${macFor(ip)}`,
     'ip addr flush dev eth1',
     `ip addr add ${ip}/${UNDERLAY_BITS} dev eth1`,
     'ip link set eth1 up',
@@ -140,7 +144,7 @@ async function engineReady(shell: Shell, log: Log, underlay: string): Promise<vo
 /** Boots the engine VM `name` (the first when none; or finds it running), starts its dockerd, imports the base image
  * and puts it on the engine VMs' underlay. Idempotent. */
 export async function engineUp(log: Log = () => {}, name?: string): Promise<void> {
-  const which = name ? `engine VM ${name}` : 'engine VM';
+  const which = engineVmLabel(name);
   const forwarded = () => log(`its Docker socket forwarded to ${dockerSocket(name)}`);
   const existing = await readEngineState(name);
   if (vmRunning(existing?.vm) && existing.underlay) {
@@ -201,7 +205,7 @@ async function forwardDockerSocket(name?: string): Promise<void> {
  */
 export async function engineMachine(name?: string): Promise<Shell> {
   const state = await readEngineState(name);
-  if (!vmRunning(state?.vm)) throw new Error(`the ${name ? `engine VM ${name}` : 'engine VM'} is not running`);
+  if (!vmRunning(state?.vm)) throw new Error(`the ${engineVmLabel(name)} is not running`);
   const shell = await openMachine(state.vm, engineDir(name));
   await forwardDockerSocket(name);
   return shell;
@@ -213,7 +217,7 @@ export async function engineDown(log: Log = () => {}, name?: string): Promise<bo
   if (!state) return false;
   if (state.vm) {
     await stopMachine(state.vm, engineDir(name));
-    log(`removed the ${name ? `engine VM ${name}` : 'engine VM'} (qemu pid ${state.vm.pid}) and everything in it`);
+    log(`removed the ${engineVmLabel(name)} (qemu pid ${state.vm.pid}) and everything in it`);
   }
   await stopMasters(engineDir(name)); // one left by a VM that was never recorded
   await rm(engineDir(name), { recursive: true, force: true });

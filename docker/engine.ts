@@ -6,7 +6,7 @@ import { UserError } from '../model/errors.js';
 import { LocalShell, mustExec, RemoteShell, shq, type Shell } from '../provision/shell.js';
 import { dockerSocket, engineMachine, engineVmName, engineVmRunning, readEngineState } from './engine-vm.js';
 import type { Lab } from '../model/topology.js';
-import { segmentsOf, type EngineChoice, type EngineSpec } from '../model/stack.js';
+import { segmentsOf, type EngineChoice, type EngineSpec, type StackSettings } from '../model/stack.js';
 import { dockerTransport } from '../provision/transport.js';
 import type { HostPower, LabAccess, Transport } from '../provision/transport.js';
 import { BASE_IMAGE_LOCAL, containerName, DOCKER_HTTPD } from './spec.js';
@@ -189,10 +189,11 @@ export async function connectDockerLab(lab: Lab, choice: EngineAddress, span?: E
     const which = span ? `engine VM(s) ${missing.join(', ')}` : 'the lvs-lab engine VM';
     throw new UserError(`lab ${lab.name}: ${which} not running, so neither is the lab`);
   }
-  const engineOf = (host: string) => engines.get(span?.placement[host] ?? specs[0].name)!;
+  const engineNameOf = (host: string) => span?.placement[host] ?? specs[0].name;
+  const engineOf = (host: string) => engines.get(engineNameOf(host))!;
   const containerOf = (host: string) => containerName(lab.name, host);
   const transports = new Map([...engines].map(([name, e]) => [name, dockerTransport(e.docker, containerOf)] as const));
-  const transportOf = (host: string) => transports.get(span?.placement[host] ?? specs[0].name)!;
+  const transportOf = (host: string) => transports.get(engineNameOf(host))!;
   const transport: Transport = {
     kind: 'docker',
     run: (host, command, options) => transportOf(host).run(host, command, options),
@@ -203,6 +204,10 @@ export async function connectDockerLab(lab: Lab, choice: EngineAddress, span?: E
   const engine = engines.get(specs[0].name)!;
   return { lab, transport, httpd: DOCKER_HTTPD, engine, engines, engineOf, power, segments, close };
 }
+
+/** A stack's lab on its engine, or on each host's engine when the stack spans several. */
+export const connectStack = (s: Pick<StackSettings, 'lab' | 'engine' | 'engines' | 'placement'>) =>
+  connectDockerLab(s.lab, s.engine, s.engines && s.placement && { engines: s.engines, placement: s.placement });
 
 const must = (shell: Shell, command: string) => mustExec(shell, command, 'a host stop or start', 60_000);
 

@@ -14,6 +14,7 @@ import {
   ipvsLiveTotals,
   must,
   serviceUrl,
+  withClientLocktime,
 } from '../verify/probes.js';
 
 /** What a mistake led to: the consequence it is known for, whether this run showed it, and what was seen. */
@@ -64,20 +65,6 @@ async function directorPackets(access: LabAccess): Promise<number> {
 }
 
 const hostOfBody = (lab: Lab, body: string | undefined) => lab.realservers.find((r) => body === `from ${r.ip}`)?.name;
-
-const LOCKTIME = '/proc/sys/net/ipv4/neigh/eth0/locktime';
-
-/** Runs `fn` with a way to turn the client's neighbour locktime off and on; the client's own value comes back after. */
-async function withClientLocktime<T>(access: LabAccess, fn: (setOff: (off: boolean) => Promise<void>) => Promise<T>) {
-  const client = access.lab.client.name;
-  const own = (await must(access, client, `cat ${LOCKTIME}`)).trim();
-  if (!/^\d+$/.test(own)) throw new Error(`${client}: ${LOCKTIME} reads ${JSON.stringify(own)}`);
-  try {
-    return await fn(async (off) => void (await must(access, client, `echo ${off ? 0 : own} > ${LOCKTIME}`)));
-  } finally {
-    await must(access, client, `echo ${own} > ${LOCKTIME}`);
-  }
-}
 
 /** The realservers answer ARP for the VIP: who answers, which MAC the client keeps, where requests then go. */
 export async function arpObservation(access: LabAccess): Promise<Seen> {

@@ -53,8 +53,8 @@ export interface EngineSide {
   network: docker.Network;
   outside?: docker.Network;
   image: docker.RemoteImage;
+  /** What its containers wait for: the bridge's rule, the tunnel's end. */
   rules: pulumi.Resource[];
-  stitch?: Stitch;
 }
 
 const labelList = (labels: Record<string, string>) =>
@@ -143,12 +143,17 @@ export class DockerLab extends pulumi.ComponentResource {
       );
     if (!spanned) return;
     const others = [...this.sides.values()].filter((o) => o !== side).map((o) => o.args.underlay!);
-    side.stitch = new Stitch(
-      `${this.labName}-stitch${at}`,
-      { engine: side.args.address, networkId: side.network.id, ...stitchOf(lab, side.args.underlay!, others, bridge) },
-      this.dynamic,
+    side.rules.push(
+      new Stitch(
+        `${this.labName}-stitch${at}`,
+        {
+          engine: side.args.address,
+          networkId: side.network.id,
+          ...stitchOf(lab, side.args.underlay!, others, bridge),
+        },
+        this.dynamic,
+      ),
     );
-    side.rules.push(side.stitch);
   }
 
   private provisionings(lab: Lab): Map<string, Provisioning> {

@@ -10,14 +10,8 @@ const BRIDGE = 'ul';
 export const UNDERLAY_PREFIX = '198.18.0.';
 export const UNDERLAY_BITS = 24;
 /** The MAC qemu gives every VM's second NIC (a restored VM's device must match its saved one); each guest then sets
- * one of its own, from its address. */
+ * one of its own, from its address (the model's macFor). */
 export const UNDERLAY_NIC_MAC = '52:54:00:12:34:99';
-
-export const underlayMac = (ip: string): string =>
-  `02:00:${ip
-    .split('.')
-    .map((n) => Number(n).toString(16).padStart(2, '0'))
-    .join(':')}`;
 
 const host = () => new LocalShell();
 const inNs = (command: string) => `ip -n ${UNDERLAY_NETNS} ${command}`;

@@ -13,6 +13,7 @@
 //     lvs-lab:placement:      # host -> engine; hosts not named go on the first engine
 //       rs1: b
 //       rs2: b
+import ipaddr from 'ipaddr.js';
 import { UserError } from './errors.js';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -45,9 +46,10 @@ export type EngineChoice = (typeof ENGINES)[number];
 
 /** More engine VMs beside the first, each its own Docker host: `engine up --engine NAME`, `vm:NAME` in a stack. */
 export const ENGINE_NAME = /^[a-z][a-z0-9]{0,7}$/;
+const ENGINE_NAME_RULE = '1-8 of a-z and 0-9, a letter first';
 export function checkEngineName(name: string, field: string): string {
   if (!ENGINE_NAME.test(name))
-    throw new UserError(`${field}: ${shown(name)} is not an engine VM's name (1-8 of a-z and 0-9, a letter first)`);
+    throw new UserError(`${field}: ${shown(name)} is not an engine VM's name (${ENGINE_NAME_RULE})`);
   return name;
 }
 
@@ -70,14 +72,14 @@ export interface StackSettings {
 }
 
 const SSH_ENGINE = /^ssh:\/\/[a-z_][a-z0-9_.-]{0,31}@([A-Za-z0-9][A-Za-z0-9.-]{0,252})(:[0-9]{1,5})?$/;
-const IPV4 = /^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$/;
+const isIpv4 = (v: unknown): v is string => typeof v === 'string' && ipaddr.IPv4.isValidFourPartDecimal(v);
 export const MAX_ENGINES = 8;
 
 /** One `engines` entry: its address checked, and an ssh:// engine's underlay given or read from an IP host. */
 function engineSpec(name: string, value: unknown): { spec?: EngineSpec; problems: string[] } {
   const at = `engines.${name}`;
   if (!ENGINE_NAME.test(name))
-    return { problems: [`${at}: ${shown(name)} is not an engine name (1-8 of a-z and 0-9, a letter first)`] };
+    return { problems: [`${at}: ${shown(name)} is not an engine name (${ENGINE_NAME_RULE})`] };
   const obj = typeof value === 'string' ? { host: value } : value;
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
     return { problems: [`${at}: must be an address (vm, vm:NAME, ssh://user@host, local) or { host, underlay }`] };
@@ -86,16 +88,15 @@ function engineSpec(name: string, value: unknown): { spec?: EngineSpec; problems
   if (typeof host !== 'string' || !(['local', 'vm'].includes(host) || /^vm:/.test(host) || SSH_ENGINE.test(host)))
     return { problems: [...problems, `${at}: ${shown(host)} is not vm, vm:NAME, ssh://user@host[:port] or local`] };
   if (host.startsWith('vm:') && !ENGINE_NAME.test(host.slice(3)))
-    problems.push(`${at}: ${shown(host)} does not name an engine VM (vm:NAME, NAME 1-8 of a-z and 0-9)`);
+    problems.push(`${at}: ${shown(host)} does not name an engine VM (vm:NAME, NAME ${ENGINE_NAME_RULE})`);
   const ipHost = SSH_ENGINE.exec(host)?.[1];
-  const under = underlay ?? (ipHost && IPV4.test(ipHost) ? ipHost : undefined);
-  if (under !== undefined && (typeof under !== 'string' || !IPV4.test(under)))
-    problems.push(`${at}.underlay: ${shown(under)} is not an IPv4 address`);
+  const under = underlay ?? (isIpv4(ipHost) ? ipHost : undefined);
+  if (under !== undefined && !isIpv4(under)) problems.push(`${at}.underlay: ${shown(under)} is not an IPv4 address`);
   if (host.startsWith('ssh://') && under === undefined)
     problems.push(`${at}.underlay: required when the host is a name (the address the other engines tunnel to)`);
   if (host === 'local' && under === undefined)
     problems.push(`${at}.underlay: required for the local engine (this machine's address the others tunnel to)`);
-  return { spec: { name, address: host, ...(under ? { underlay: under as string } : {}) }, problems };
+  return { spec: { name, address: host, ...(isIpv4(under) ? { underlay: under } : {}) }, problems };
 }
 
 /** `engines` and `placement`: every engine used by a host, each address once, every placed host in the lab. */

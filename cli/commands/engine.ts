@@ -1,5 +1,13 @@
 // The Docker engine VM, for Docker labs (`npm run pulumi -- up`) on hosts whose kernel has no IPVS.
-import { engineDown, engineUp, engineVmRunning, namedEngines, readEngineState } from '../../docker/engine-vm.js';
+import {
+  engineDown,
+  engineUp,
+  engineVmAddress,
+  engineVmLabel,
+  engineVmRunning,
+  namedEngines,
+  readEngineState,
+} from '../../docker/engine-vm.js';
 import { UserError } from '../../model/errors.js';
 import type { Command } from '../context.js';
 
@@ -11,7 +19,7 @@ export const ENGINE_COMMAND: Command = {
   run: async ({ values, log }) => {
     const action = values.args[0];
     const name = values.engine;
-    const which = name ? `engine VM ${name}` : 'engine VM';
+    const which = engineVmLabel(name);
     if (action === 'up') {
       await engineUp(log, name);
       log(`Docker ${which} ready: \`npm run pulumi -- up --stack <stack>\` builds a Docker lab on it`);
@@ -23,8 +31,8 @@ export const ENGINE_COMMAND: Command = {
         const underlay = (await readEngineState(n))?.underlay;
         const running = await engineVmRunning(n);
         console.log(
-          `${n ? `engine VM ${n}` : 'engine VM'}: ${running ? 'running' : 'not running'}` +
-            (running && underlay ? ` (underlay ${underlay}; in a stack: ${n ? `vm:${n}` : 'vm'})` : ''),
+          `${engineVmLabel(n)}: ${running ? 'running' : 'not running'}` +
+            (running && underlay ? ` (underlay ${underlay}; in a stack: ${engineVmAddress(n)})` : ''),
         );
       }
     } else throw new UserError(`engine: "${action ?? ''}" is not one of up, down, status`);

@@ -20,6 +20,7 @@ import { waitFor } from '../../base/wait.js';
 import type { Snapshot } from '../../view/snapshot.js';
 import { haSuite } from '../suites/ha.js';
 import { DOCKER_LAB, pulumi, ROOT, STACK, stackResources } from './stack.js';
+import { expectNoChanges } from './no-changes.js';
 import { exerciseLab, expectExercisePasses } from '../exercise.js';
 import { explainRequest } from '../../inside/explain.js';
 import { MISTAKES } from '../../drive/mistakes.js';
@@ -75,15 +76,7 @@ afterAll(async () => s?.close());
 
 describe('pulumi stack', () => {
   it('is in sync with the engine: a preview right after `up` and a refresh both find nothing to change', async () => {
-    const preview = await pulumi(['preview', '--expect-no-changes', '--non-interactive', '--stack', STACK], {
-      nothrow: true,
-    });
-    expect(preview.exitCode, preview.stdout.slice(-3000)).toBe(0);
-    const refresh = await pulumi(
-      ['refresh', '--expect-no-changes', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK],
-      { nothrow: true },
-    );
-    expect(refresh.exitCode, refresh.stdout.slice(-3000)).toBe(0);
+    await expectNoChanges(STACK);
   });
 
   it("holds the Docker provider's own resources, run by the plugin built from the vendored source, never a download", async () => {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, rm } from 'node:fs/promises';
 import { engineDown, engineMachine, engineUp, engineVmRunning } from '../../docker/engine-vm.js';
-import { connectDockerLab, type DockerLabAccess } from '../../docker/engine.js';
+import { connectStack, type DockerLabAccess } from '../../docker/engine.js';
 import { LABEL } from '../../docker/spec.js';
 import { readStackSettings } from '../../model/stack.js';
 import { restoreDirector, secondsUntilSoleHolder } from '../../verify/failover.js';
@@ -15,6 +15,7 @@ import { expectHeldConnectionSurvives } from '../suites/ha.js';
 import { takeoverWindowSeconds } from '../../provision/keepalived.js';
 import { cli } from '../integration/lab.js';
 import { pulumi } from './stack.js';
+import { expectNoChanges } from './no-changes.js';
 
 const SUBNET = '10.90.0.0/24';
 const log = (msg: string) => console.log(`[docker span] ${msg}`);
@@ -65,11 +66,7 @@ function spanStack(stack: string, lab: object, placement: Record<string, string>
       nothrow: true,
     });
     expect(res.exitCode, res.stdout.slice(-3000)).toBe(0);
-    const settings = await readStackSettings(stack);
-    access = await connectDockerLab(settings.lab, 'vm', {
-      engines: settings.engines!,
-      placement: settings.placement!,
-    });
+    access = await connectStack(await readStackSettings(stack));
   };
   const down = async () => {
     await access?.close();
@@ -119,15 +116,7 @@ describe('a DR lab over two engines (director and client on a, realservers on b)
   });
 
   it('preview right after `up` and a refresh both find nothing to change', async () => {
-    const preview = await pulumi(['preview', '--expect-no-changes', '--non-interactive', '--stack', STACK], {
-      nothrow: true,
-    });
-    expect(preview.exitCode, preview.stdout.slice(-2000)).toBe(0);
-    const refresh = await pulumi(
-      ['refresh', '--expect-no-changes', '--yes', '--skip-preview', '--non-interactive', '--stack', STACK],
-      { nothrow: true },
-    );
-    expect(refresh.exitCode, refresh.stdout.slice(-2000)).toBe(0);
+    await expectNoChanges(STACK);
   });
 
   it('a tunnel removed by hand is seen gone by a refreshing preview and made again by `up --refresh`', async () => {

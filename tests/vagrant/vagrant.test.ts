@@ -20,6 +20,7 @@ import {
   ipvsStats,
   ipvsStatsAfter,
   macsOf,
+  withClientLocktime,
 } from '../../verify/probes.js';
 import { verifyLab } from '../../verify/report.js';
 import { drSuite } from '../suites/dr.js';
@@ -172,24 +173,20 @@ describe('the reference lab on Vagrant machines', () => {
       // between four emulated machines the same one can win it many times in a row (a CI run saw the director win
       // ten). So the attempts alternate the client's locktime: the default (first reply wins) and 0 (each reply
       // overrides, the last one wins). Every attempt is still the kernel's own race between real replies.
-      const client = lab.client.name;
-      const locktime = `/proc/sys/net/ipv4/neigh/eth0/locktime`;
-      const defaultLocktime = (await s.transport.run(client, `cat ${locktime}`)).stdout.trim();
       let bypassed: string | undefined;
       const winners: string[] = [];
-      try {
+      await withClientLocktime(s, async (setOff) => {
         for (let i = 0; i < 12 && !bypassed; i++) {
-          const lock = i % 2 ? '0' : defaultLocktime;
-          await s.transport.run(client, `echo ${lock} > ${locktime}`);
+          await setOff(i % 2 === 1);
           await flushClientNeighbors(s);
           await fetchSequence(s, 1);
           const cached = await clientNeighborMac(s);
           bypassed = lab.realservers.find((r) => macs.get(r.name) === cached)?.name;
-          winners.push(`${[...macs].find(([, m]) => m === cached)?.[0] ?? cached} (locktime ${lock})`);
+          winners.push(
+            `${[...macs].find(([, m]) => m === cached)?.[0] ?? cached} (locktime ${i % 2 ? '0' : 'its own'})`,
+          );
         }
-      } finally {
-        await s.transport.run(client, `echo ${defaultLocktime} > ${locktime}`);
-      }
+      });
       expect(bypassed, `a realserver won the ARP race; the winners: ${winners.join(', ')}`).toBeDefined();
       // A request of the race that went through the director is counted on the estimator's next tick: wait for it,
       // so the baseline holds every connection made before the six below.
