@@ -9,12 +9,12 @@ import {
   accessLogClients,
   arpResponders,
   clientNeighborMac,
+  flushNeighbors,
   hostsByMac,
   ipvsConnections,
   ipvsLiveTotals,
   must,
   serviceUrl,
-  withClientLocktime,
 } from '../verify/probes.js';
 
 /** What a mistake led to: the consequence it is known for, whether this run showed it, and what was seen. */
@@ -73,27 +73,25 @@ export async function arpObservation(access: LabAccess): Promise<Seen> {
   const answered = [...new Set((await arpResponders(access, 1)).map((m) => macs[m] ?? m))];
   const realservers = new Set(lab.realservers.map((r) => r.name));
   const announced = new Set<string>();
-  const { kept, tries } = await withClientLocktime(access, async (setLocktime) => {
-    // Which reply the client keeps is a race: within the neighbour entry's locktime the first reply wins, and the
-    // same host can win it many times in a row (the director, in containers of one engine). A realserver that must
-    // ask for the client's MAC asks from the VIP (arp_announce=0), which overrides the entry once the lock is off.
-    // So every other try has the client's locktime 0 (the last word wins); each is the kernel's own race.
-    let found: string | undefined;
-    let n = 0;
-    while (n < 6 && !realservers.has(found ?? '')) {
-      await setLocktime(n % 2 === 1);
-      n += 1;
-      const { frames } = await framesWhile(access, [{ host: lab.client.name, dev: 'eth0' }], 'arp', async () => {
-        for (const h of [lab.client, ...lab.realservers]) await must(access, h.name, 'ip neigh flush dev eth0');
-        await requestsAtOnce(access, 1);
-      });
-      for (const f of frames)
-        if (f.arp?.op === 'request' && f.arp.sender === lab.vip) announced.add(macs[f.srcMac] ?? f.srcMac);
-      const mac = await clientNeighborMac(access);
-      found = mac && (macs[mac] ?? mac);
-    }
-    return { kept: found, tries: n };
-  });
+  // Which reply the client keeps is a race (within the entry's locktime the first wins), and the same host can win
+  // it many times in a row. So every other try flushes the realservers' tables alone: the one the director forwards
+  // to must then ask for the client's MAC, from the VIP (arp_announce=0), and a request always overrides the
+  // client's entry for its sender. Both are the kernel's own ways to the same mistake.
+  let kept: string | undefined;
+  let tries = 0;
+  while (tries < 6 && !realservers.has(kept ?? '')) {
+    const race = tries % 2 === 0;
+    tries += 1;
+    const { frames } = await framesWhile(access, [{ host: lab.client.name, dev: 'eth0' }], 'arp', async () => {
+      const rs = lab.realservers.map((r) => r.name);
+      await flushNeighbors(access, race ? [lab.client.name, ...rs] : rs);
+      await requestsAtOnce(access, 1);
+    });
+    for (const f of frames)
+      if (f.arp?.op === 'request' && f.arp.sender === lab.vip) announced.add(macs[f.srcMac] ?? f.srcMac);
+    const mac = await clientNeighborMac(access);
+    kept = mac && (macs[mac] ?? mac);
+  }
   const logsBefore = await Promise.all(lab.realservers.map((r) => accessLogClients(access, r.name)));
   const before = await directorPackets(access);
   const bodies = await requestsAtOnce(access);
@@ -145,9 +143,11 @@ export async function victimObservation(
   const retransmitted = (await retrans(access, client)) - retransBefore;
   const syns = frames.filter((f) => f.tcp?.flags === 'S' && f.tcp.src === lab.client.ip);
   const synAcks = frames.filter((f) => f.tcp?.flags === 'S.' && f.tcp.dst === lab.client.ip);
+  // Only this run's connections: one an earlier run left half-seen stays SYN_RECV for a minute.
+  const ports = new Set(syns.map((f) => `${lab.client.ip}:${f.tcp!.sport}`));
   const entries = (await Promise.all(directorsOf(lab).map((d) => ipvsConnections(access, d.name))))
     .flat()
-    .filter((e) => e.rs === victim.ip && e.state === 'SYN_RECV');
+    .filter((e) => e.rs === victim.ip && e.state === 'SYN_RECV' && ports.has(e.client));
   const how = syns[0]?.outer ? 'inside IP-in-IP' : `to ${syns[0]?.tcp?.dst ?? lab.vip}`;
   return {
     consequence: `the director still sends ${victim.name} its share, and ${victim.name} drops it: those requests go unanswered`,

@@ -350,32 +350,18 @@ export async function arpResponders(
   return macs;
 }
 
-const LOCKTIME = '/proc/sys/net/ipv4/neigh/eth0/locktime';
-
-/** Runs `fn` with a way to turn the client's neighbour locktime off and on; the client's own value comes back after. */
-export async function withClientLocktime<T>(
-  access: LabAccess,
-  fn: (setOff: (off: boolean) => Promise<void>) => Promise<T>,
-) {
-  const client = access.lab.client.name;
-  const own = (await must(access, client, `cat ${LOCKTIME}`)).trim();
-  if (!/^\d+$/.test(own)) throw new Error(`${client}: ${LOCKTIME} reads ${JSON.stringify(own)}`);
-  try {
-    return await fn(async (off) => void (await must(access, client, `echo ${off ? 0 : own} > ${LOCKTIME}`)));
-  } finally {
-    await must(access, client, `echo ${own} > ${LOCKTIME}`);
-  }
-}
-
 /** The MAC the client's neighbour table holds for the VIP (where its packets for the VIP really go). */
 export async function clientNeighborMac(access: LabAccess): Promise<string | undefined> {
   const out = await must(access, access.lab.client.name, `ip neigh show ${access.lab.vip} dev eth0`);
   return /lladdr ([0-9a-f:]{17})/.exec(out)?.[1];
 }
 
-export async function flushClientNeighbors(access: LabAccess): Promise<void> {
-  await must(access, access.lab.client.name, 'ip neigh flush dev eth0');
+/** Empties the hosts' neighbour tables on the lab NIC (the client's alone unless told). */
+export async function flushNeighbors(access: LabAccess, hosts = [access.lab.client.name]): Promise<void> {
+  for (const h of hosts) await must(access, h, 'ip neigh flush dev eth0');
 }
+
+export const flushClientNeighbors = (access: LabAccess): Promise<void> => flushNeighbors(access);
 
 /**
  * The pids of a realserver's httpd master processes: apache2 processes of its own (its config, in a shared
