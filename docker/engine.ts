@@ -3,7 +3,7 @@
 // engine, on Debian's kernel, is the one that can run a director.
 import { which } from 'zx';
 import { UserError } from '../model/errors.js';
-import { LocalShell, mustExec, RemoteShell, shq, type Shell } from '../provision/shell.js';
+import { LocalShell, mustExec, RemoteShell, shq, type ExecResult, type Shell } from '../provision/shell.js';
 import { dockerSocket, engineMachine, engineVmName, engineVmRunning, readEngineState } from './engine-vm.js';
 import type { Lab } from '../model/topology.js';
 import { segmentsOf, type EngineChoice, type EngineSpec, type StackSettings } from '../model/stack.js';
@@ -123,20 +123,26 @@ function sshEngine(address: `ssh://${string}`): DockerEngine {
  * Read-only. A local engine's kernel is this host's; a remote DOCKER_HOST is trusted to have IPVS.
  */
 export async function engineProblems(engine: DockerEngine): Promise<string[]> {
+  const remedy =
+    engine.kind === 'ssh'
+      ? `check that \`ssh ${engine.address} docker version\` works from here without a prompt ` +
+        '(a key or an agent: Docker and the kit run ssh in BatchMode) and that Docker runs there'
+      : `start dockerd, or ${HOW_TO_USE_VM}`;
+  const lastLine = (res: ExecResult) => (res.stderr.trim().split('\n').pop() ?? '').slice(0, 200) || `exit ${res.code}`;
   const answers = async () => {
     const version = await engine.docker.exec("docker version --format '{{.Server.Version}}'", { timeoutMs: 20_000 });
     if (version.code === 0) return [];
-    const why = (version.stderr.trim().split('\n').pop() ?? '').slice(0, 200) || `exit ${version.code}`;
-    return [`docker: no Docker engine answers on ${engine.docker.where} (${why}); start dockerd, or ${HOW_TO_USE_VM}`];
+    return [`docker: no Docker engine answers on ${engine.docker.where} (${lastLine(version)}); ${remedy}`];
   };
   const hasIpvs = async () => {
     if (engine.kind === 'local' && process.env.DOCKER_HOST) return [];
     const machine = await engine.machine();
+    const uname = await machine.exec('uname -r', { timeoutMs: 20_000 });
+    if (uname.code !== 0) return [`ssh: cannot run a command on ${machine.where} (${lastLine(uname)}); ${remedy}`];
     if (await kernelHasIpvs(machine)) return [];
-    const kernel = (await machine.exec('uname -r')).stdout.trim();
     return [
-      `kernel: the Docker engine's kernel (${kernel} on ${machine.where}) has no IPVS, and containers share it, so the ` +
-        `director could not balance; ${HOW_TO_USE_VM} (it runs Debian's kernel, which has IPVS)`,
+      `kernel: the Docker engine's kernel (${uname.stdout.trim()} on ${machine.where}) has no IPVS, and containers ` +
+        `share it, so the director could not balance; ${HOW_TO_USE_VM} (it runs Debian's kernel, which has IPVS)`,
     ];
   };
   // Side by side: on the VM one is a Docker API call, the other an SSH connection.

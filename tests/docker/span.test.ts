@@ -1,11 +1,22 @@
-// One lab over several Docker engines: the engine VM (engine a) and more engine VMs (engine b, `vm:b`; c), each its
-// own Docker host reached over its SSH connection, joined by an underlay in a namespace of the kit. The lab's segment is
+// One lab over several Docker engines: the engine VM (engine a) and more engine VMs (engine b, `vm:b`; engine c, as a
+// user's own host: `ssh://` through an ssh_config entry), joined by an underlay in a namespace of the kit. The lab's segment is
 // the two engines' bridges stitched by VXLAN: every DR check passes across it, Pulumi keeps the tunnel as a resource
 // (preview, refresh, a tunnel removed by hand made again, destroy), and a director pair fails over across it. On a
 // subnet of their own: the suite's own stack stays up on engine a beside them.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFile, rm } from 'node:fs/promises';
-import { engineDown, engineMachine, engineUp, engineVmRunning } from '../../docker/engine-vm.js';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { $ } from 'zx';
+import { join } from 'node:path';
+import {
+  engineDir,
+  engineDown,
+  engineMachine,
+  engineUp,
+  engineVmRunning,
+  readEngineState,
+} from '../../docker/engine-vm.js';
+import { vmKeyFile } from '../../machine/machine.js';
 import { connectStack, type DockerLabAccess } from '../../docker/engine.js';
 import { LABEL } from '../../docker/spec.js';
 import { readStackSettings } from '../../model/stack.js';
@@ -50,16 +61,58 @@ async function onEngines(command: string): Promise<string[]> {
   );
 }
 
-/** A stack of the suite's over both engines: its config written by the Pulumi CLI, then `pulumi up`. */
-function spanStack(stack: string, lab: object, placement: Record<string, string>, preset?: string) {
+/**
+ * An engine VM as a user's own Docker host: `ssh://root@lvs-lab-engine-NAME`, the name an ssh_config entry (its
+ * port, key and pinned host key) as a user writes one in ~/.ssh/config. This run's `ssh` reads it: a wrapper first on
+ * PATH for this process and its children (the CLI, Pulumi, the Docker provider, `docker`). Undone by `close`.
+ */
+async function asSshHost(name: string) {
+  const state = await readEngineState(name);
+  if (!state?.vm || !state.underlay) throw new Error(`engine VM ${name}: no state`);
+  const dir = await mkdtemp(join(tmpdir(), 'lvs-lab-ssh-'));
+  const key = vmKeyFile(engineDir(name));
+  const config = [
+    `Host lvs-lab-engine-${name}`,
+    ...['HostName 127.0.0.1', `Port ${state.vm.sshPort}`, 'User root', `IdentityFile ${key}`, 'IdentitiesOnly yes'],
+    ...[`UserKnownHostsFile ${dir}/known_hosts`, 'StrictHostKeyChecking yes', 'KexAlgorithms curve25519-sha256'],
+    // One connection shared by every ssh the run starts, as docs/docker.md suggests: a handshake is slow to a VM.
+    ...[`ControlPath ${dir}/%C`, 'ControlMaster auto', 'ControlPersist 30'],
+  ];
+  await writeFile(join(dir, 'known_hosts'), `[127.0.0.1]:${state.vm.sshPort} ssh-ed25519 ${state.vm.hostKey}\n`);
+  await writeFile(join(dir, 'ssh_config'), config.join('\n  ') + '\n');
+  await mkdir(join(dir, 'bin'));
+  await writeFile(join(dir, 'bin', 'ssh'), `#!/bin/sh\nexec /usr/bin/ssh -F ${dir}/ssh_config "$@"\n`);
+  await chmod(join(dir, 'bin', 'ssh'), 0o755);
+  const path = process.env.PATH;
+  process.env.PATH = `${dir}/bin:${path}`;
+  return {
+    engine: { host: `ssh://root@lvs-lab-engine-${name}`, underlay: state.underlay },
+    close: async () => {
+      await $({ nothrow: true, quiet: true })`${dir}/bin/ssh -O exit lvs-lab-engine-${name}`; // the shared connection
+      process.env.PATH = path;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A stack of the suite's over several engines: its config written by the Pulumi CLI, then `pulumi up`. Engine a is
+ * the engine VM; every other engine a host is placed on is the engine VM of that name, `vm:NAME` unless `engines`
+ * says how else to reach it.
+ */
+function spanStack(
+  stack: string,
+  lab: object,
+  placement: Record<string, string>,
+  { preset, engines }: { preset?: string; engines?: () => Record<string, object> } = {},
+) {
   let access: DockerLabAccess | undefined;
   const up = async () => {
     await pulumi(['stack', 'select', '--create', stack, '--non-interactive']);
     const set = (key: string, value: string) => pulumi(['config', 'set', '--stack', stack, `lvs-lab:${key}`, value]);
     await set('lab', JSON.stringify({ subnet: SUBNET, ...lab }));
-    // Engine a is the engine VM; every other engine a host is placed on is the engine VM of that name.
     const others = [...new Set(Object.values(placement))].map((e) => [e, `vm:${e}`]);
-    await set('engines', JSON.stringify({ a: 'vm', ...Object.fromEntries(others) }));
+    await set('engines', JSON.stringify({ a: 'vm', ...Object.fromEntries(others), ...engines?.() }));
     await set('placement', JSON.stringify(placement));
     if (preset) await set('preset', preset);
     const res = await pulumi(['up', '--yes', '--skip-preview', '--non-interactive', '--stack', stack], {
@@ -177,12 +230,17 @@ describe('a DR lab over two engines (director and client on a, realservers on b)
   });
 });
 
-describe('a lab over three engines (a realserver each on b and c)', () => {
+describe('a lab over three engines (a realserver each on b and c; c a Docker host over ssh://)', () => {
   const STACK = 'dockertest-span3';
   withEngines(['c']); // a third emulated VM for this block alone: idle, it would still take CPU from the others
-  const span = spanStack(STACK, { name: 'dspan3' }, { rs1: 'b', rs2: 'c' });
+  let c: Awaited<ReturnType<typeof asSshHost>> | undefined;
+  beforeAll(async () => void (c = await asSshHost('c')));
+  const span = spanStack(STACK, { name: 'dspan3' }, { rs1: 'b', rs2: 'c' }, { engines: () => ({ c: c!.engine }) });
   beforeAll(span.up, 600_000);
-  afterAll(span.down, 600_000);
+  afterAll(async () => {
+    await span.down();
+    await c?.close();
+  }, 600_000);
 
   it('every check passes: each tunnel end floods to both other engines, and ARP for the VIP crosses to each', async () => {
     const out = await verifyStack(STACK);
@@ -191,11 +249,20 @@ describe('a lab over three engines (a realserver each on b and c)', () => {
     );
     expect(out).toMatch(/^PASS {2}6 requests to http:\/\/10\.90\.0\.100\/ from the client$/m);
   });
+
+  it("engine c is a user's Docker host: the stack names it by ssh://, and exec and fault reach rs2 through it", async () => {
+    const settings = await readStackSettings(STACK);
+    expect(settings.engines?.find((e) => e.name === 'c')?.address).toBe('ssh://root@lvs-lab-engine-c');
+    expect((await cli(['exec', 'rs2', '--stack', STACK, '--', 'hostname'])).stdout.trim()).toBe('rs2');
+    expect((await cli(['fault', 'rs2', 'loss', '1%', '--stack', STACK])).exitCode).toBe(0);
+    expect((await cli(['fault', '--list', '--stack', STACK])).stdout).toContain('rs2: netem on eth0: loss 1%');
+    expect((await cli(['fault', 'rs2', 'clear', '--stack', STACK])).exitCode).toBe(0);
+  });
 });
 
 describe('a director pair over two engines (director2 and rs2 on b)', () => {
   const STACK = 'dockertest-spanha';
-  const span = spanStack(STACK, { name: 'dspanha' }, { director2: 'b', rs2: 'b' }, 'dr-ha');
+  const span = spanStack(STACK, { name: 'dspanha' }, { director2: 'b', rs2: 'b' }, { preset: 'dr-ha' });
   beforeAll(span.up, 600_000);
   afterAll(span.down, 600_000);
 

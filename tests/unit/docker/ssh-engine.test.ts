@@ -1,7 +1,7 @@
 // An ssh:// engine (a Docker host of the user's): how the kit reaches it, without a remote host. Docker itself through
 // DOCKER_HOST=ssh://..., the host's own commands through this machine's `ssh` (RemoteShell), as one command line.
 import { describe, expect, it } from 'vitest';
-import { openEngine } from '../../../docker/engine.js';
+import { engineProblems, openEngine } from '../../../docker/engine.js';
 import { RemoteShell } from '../../../provision/shell.js';
 
 describe('an ssh:// engine', () => {
@@ -34,5 +34,20 @@ describe('an ssh:// engine', () => {
     const res = await remote.exec(`printf '%s|' "a  b" '$HOME' "it's"; cat; exit 3`, { stdin: 'in' });
     expect(res).toEqual({ stdout: "a  b|$HOME|it's|in", stderr: '', code: 3 });
     await remote.close();
+  });
+
+  it('one it cannot reach is refused for that, with what to try, not taken for a kernel without IPVS', async () => {
+    const engine = (await openEngine('ssh://root@127.0.0.1:1'))!; // nothing listens on loopback's port 1
+    try {
+      const problems = await engineProblems(engine);
+      expect(problems).toHaveLength(2);
+      expect(problems[0]).toMatch(
+        /^docker: no Docker engine answers on ssh:\/\/root@127\.0\.0\.1:1 \(.+\); check that/,
+      );
+      expect(problems[1]).toMatch(/^ssh: cannot run a command on ssh:\/\/root@127\.0\.0\.1:1 \(.*refused.*\)/);
+      expect(problems.join('\n')).not.toMatch(/IPVS/);
+    } finally {
+      await engine.close();
+    }
   });
 });
