@@ -98,13 +98,16 @@ export async function openEngine(choice: EngineAddress): Promise<DockerEngine | 
 
 /**
  * A Docker host of the user's over SSH, as Docker's own ssh:// client reaches it (this machine's `ssh`, its config
- * and agent): `docker` with DOCKER_HOST set, and the host's own commands (its kernel, links, iptables) through `ssh`.
+ * and agent): `docker` with DOCKER_HOST set (the host's own `docker` where this machine has none), and the host's own
+ * commands (its kernel, links, iptables) through `ssh`.
  */
-function sshEngine(address: `ssh://${string}`): DockerEngine {
+async function sshEngine(address: `ssh://${string}`): Promise<DockerEngine> {
   const url = new URL(address);
   const ssh = ['ssh', '-o', 'BatchMode=yes', ...(url.port ? ['-p', url.port] : []), `${url.username}@${url.hostname}`];
-  const docker = new LocalShell({ DOCKER_HOST: address }, address);
   const machine = new RemoteShell(ssh, address);
+  const docker = (await which('docker', { nothrow: true }))
+    ? new LocalShell({ DOCKER_HOST: address }, address)
+    : machine;
   return {
     kind: 'ssh',
     address,

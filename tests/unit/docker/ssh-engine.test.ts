@@ -1,6 +1,9 @@
 // An ssh:// engine (a Docker host of the user's): how the kit reaches it, without a remote host. Docker itself through
 // DOCKER_HOST=ssh://..., the host's own commands through this machine's `ssh` (RemoteShell), as one command line.
 import { describe, expect, it } from 'vitest';
+import { mkdtemp, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { engineProblems, openEngine } from '../../../docker/engine.js';
 import { RemoteShell } from '../../../provision/shell.js';
 
@@ -34,6 +37,28 @@ describe('an ssh:// engine', () => {
     const res = await remote.exec(`printf '%s|' "a  b" '$HOME' "it's"; cat; exit 3`, { stdin: 'in' });
     expect(res).toEqual({ stdout: "a  b|$HOME|it's|in", stderr: '', code: 3 });
     await remote.close();
+  });
+
+  it('runs `docker` on the host itself where this machine has no Docker CLI (the provider needs none)', async () => {
+    const path = process.env.PATH;
+    const empty = await mkdtemp(join(tmpdir(), 'lvs-lab-path-'));
+    process.env.PATH = empty; // no docker CLI on it
+    try {
+      const engine = (await openEngine('ssh://lab@10.0.0.2'))!;
+      expect(engine.docker).toBe(await engine.machine());
+      expect(await engine.docker.interactive('docker ps')).toEqual([
+        'ssh',
+        '-t',
+        '-o',
+        'BatchMode=yes',
+        'lab@10.0.0.2',
+        'docker ps',
+      ]);
+      await engine.close();
+    } finally {
+      process.env.PATH = path;
+      await rmdir(empty);
+    }
   });
 
   it('one it cannot reach is refused for that, with what to try, not taken for a kernel without IPVS', async () => {
