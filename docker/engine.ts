@@ -140,9 +140,10 @@ export async function engineProblems(engine: DockerEngine): Promise<string[]> {
   const hasIpvs = async () => {
     if (engine.kind === 'local' && process.env.DOCKER_HOST) return [];
     const machine = await engine.machine();
+    if (await kernelHasIpvs(machine)) return [];
+    // Only now the kernel's name: a command that fails here says the host was not reached at all.
     const uname = await machine.exec('uname -r', { timeoutMs: 20_000 });
     if (uname.code !== 0) return [`ssh: cannot run a command on ${machine.where} (${lastLine(uname)}); ${remedy}`];
-    if (await kernelHasIpvs(machine)) return [];
     return [
       `kernel: the Docker engine's kernel (${uname.stdout.trim()} on ${machine.where}) has no IPVS, and containers ` +
         `share it, so the director could not balance; ${HOW_TO_USE_VM} (it runs Debian's kernel, which has IPVS)`,

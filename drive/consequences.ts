@@ -9,11 +9,11 @@ import {
   accessLogClients,
   arpResponders,
   clientNeighborMac,
-  flushNeighbors,
   hostsByMac,
   ipvsConnections,
   ipvsLiveTotals,
   must,
+  readyArpTry,
   serviceUrl,
 } from '../verify/probes.js';
 
@@ -73,18 +73,13 @@ export async function arpObservation(access: LabAccess): Promise<Seen> {
   const answered = [...new Set((await arpResponders(access, 1)).map((m) => macs[m] ?? m))];
   const realservers = new Set(lab.realservers.map((r) => r.name));
   const announced = new Set<string>();
-  // Which reply the client keeps is a race (within the entry's locktime the first wins), and the same host can win
-  // it many times in a row. So every other try flushes the realservers' tables alone: the one the director forwards
-  // to must then ask for the client's MAC, from the VIP (arp_announce=0), and a request always overrides the
-  // client's entry for its sender. Both are the kernel's own ways to the same mistake.
   let kept: string | undefined;
   let tries = 0;
   while (tries < 6 && !realservers.has(kept ?? '')) {
-    const race = tries % 2 === 0;
+    const n = tries;
     tries += 1;
     const { frames } = await framesWhile(access, [{ host: lab.client.name, dev: 'eth0' }], 'arp', async () => {
-      const rs = lab.realservers.map((r) => r.name);
-      await flushNeighbors(access, race ? [lab.client.name, ...rs] : rs);
+      await readyArpTry(access, n);
       await requestsAtOnce(access, 1);
     });
     for (const f of frames)

@@ -364,6 +364,20 @@ export async function flushNeighbors(access: LabAccess, hosts = [access.lab.clie
 export const flushClientNeighbors = (access: LabAccess): Promise<void> => flushNeighbors(access);
 
 /**
+ * Readies try `n` of finding which MAC the client keeps for the VIP when the realservers answer ARP for it. Which
+ * reply the client keeps is a race (within the entry's locktime the first wins) that one host can win many times in
+ * a row, so every other try empties the realservers' tables alone: the one the director forwards to must then ask
+ * for the client's MAC from the VIP (arp_announce=0), and a request always overrides the client's entry for its
+ * sender. Both are the kernel's own ways to the same mistake.
+ */
+export async function readyArpTry(access: LabAccess, n: number): Promise<'race' | 'announce'> {
+  const realservers = access.lab.realservers.map((r) => r.name);
+  const race = n % 2 === 0;
+  await flushNeighbors(access, race ? [access.lab.client.name, ...realservers] : realservers);
+  return race ? 'race' : 'announce';
+}
+
+/**
  * The pids of a realserver's httpd master processes: apache2 processes of its own (its config, in a shared
  * process table) whose parent is not one of them. One per realserver is the healthy count.
  */
