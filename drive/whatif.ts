@@ -19,7 +19,8 @@ export interface Whatif {
   seen?: Seen;
   /** Plan steps the restore changed, per host. */
   restored: Record<string, number>;
-  verify: { passed: number; total: number; failed: string[] };
+  /** Each failing check with what it saw, so a restore that did not take says why. */
+  verify: { passed: number; total: number; failed: Array<Pick<Check, 'name' | 'evidence'>> };
 }
 
 /** The plan re-applied on the hosts changed, and the client's neighbour table flushed (it may hold a wrong MAC). */
@@ -69,7 +70,7 @@ export async function whatif(
     verify: {
       passed: checks.filter((c) => c.ok).length,
       total: checks.length,
-      failed: checks.filter((c) => !c.ok).map((c) => c.name),
+      failed: checks.filter((c) => !c.ok).map(({ name, evidence }) => ({ name, evidence })),
     },
   };
 }
@@ -86,9 +87,7 @@ export function formatWhatif(lab: Lab, w: Whatif): string {
   } else out.push('  interrupted before it looked');
   const steps = Object.entries(w.restored).map(([h, n]) => `${h} ${n} step${n === 1 ? '' : 's'}`);
   out.push(`  restored:  the plan re-applied (${steps.join(', ')} changed back); the client's neighbours flushed`);
-  out.push(
-    `  restored: verify ${w.verify.passed}/${w.verify.total}` +
-      (w.verify.failed.length ? ` (failing: ${w.verify.failed.join('; ')})` : ''),
-  );
+  out.push(`  restored: verify ${w.verify.passed}/${w.verify.total}`);
+  for (const f of w.verify.failed) out.push(`      [FAIL] ${f.name}: ${f.evidence}`);
   return out.join('\n');
 }

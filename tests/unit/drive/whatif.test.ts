@@ -97,7 +97,7 @@ describe('what whatif prints', () => {
       changed: [{ host: 'director', command: 'echo 0 > /proc/sys/net/ipv4/ip_forward' }],
       seen: { consequence: 'DR does not need it', shown: true, evidence: ['director: ip_forward = 0'], facts: {} },
       restored: { director: 1 },
-      verify: { passed: 5, total: 6, failed: ['ARP'] },
+      verify: { passed: 5, total: 6, failed: [{ name: 'ARP for the VIP', evidence: 'answered by rs1' }] },
     };
     expect(formatWhatif(dr, w).split('\n')).toEqual([
       'whatif forwarding: the director with ip_forward off (lab w, DR)',
@@ -106,7 +106,8 @@ describe('what whatif prints', () => {
       '  [SEEN] DR does not need it',
       '      director: ip_forward = 0',
       "  restored:  the plan re-applied (director 1 step changed back); the client's neighbours flushed",
-      '  restored: verify 5/6 (failing: ARP)',
+      '  restored: verify 5/6',
+      '      [FAIL] ARP for the VIP: answered by rs1',
     ]);
   });
 });
