@@ -136,17 +136,19 @@ export async function verifyLab(access: LabAccess, requests = 3 * access.lab.rea
   const spanned = (access.segments?.length ?? 0) > 1 ? segmentReplies(access, holders) : undefined;
   spanned?.catch(() => {}); // awaited below, as arpReplies
   const method = METHODS[lab.forwarding];
-  const [c, pair, tables, health, before] = await Promise.all([
+  const [c, pair, tables, health, before, held] = await Promise.all([
     context(access, holders, director),
     lab.ha ? pairChecks(access, holders) : [],
     tableChecks(access),
     lab.healthCheck ? healthCheckCheck(access, lab.healthCheck).then((h) => [h]) : [],
     ipvsLiveTotals(access, director),
+    ipvsConnections(access, director),
   ]);
   const checks: Check[] = [...pair, ...tables, ...health];
 
   const { bodies, frames } = await captureReplies(access, requests);
-  const { check: served, counts } = requestsCheck(lab, bodies, requests);
+  const old = oldEntriesOf(lab, frames, held, requests);
+  const { check: served, counts } = requestsCheck(lab, bodies, requests, old);
   const [after, clients, sync] = await Promise.all([
     ipvsLiveTotals(access, director),
     clientAddressCheck(c, counts),
@@ -233,28 +235,69 @@ export function healthJudgement(
   };
 }
 
-/** Every request answered by a realserver of the lab; with plain round robin, an equal share each. */
+/** An IPVS entry the director held before a request, for the client port the request then used. */
+export interface OldEntry {
+  client: string;
+  state: string;
+  rs: string;
+}
+
+/**
+ * For each request, the entry the director already held for its client port, if any, in a state a new SYN does not
+ * end: after many connections the client's ports come round again while IPVS still keeps old entries (ESTABLISHED
+ * for 15 minutes when it never saw the end, SYN_RECV for one), and a SYN that finds one goes where it points, not
+ * where the scheduler would send it. IPVS schedules anew over TIME_WAIT and CLOSE, and over FIN_WAIT by the plan's
+ * conn_reuse_mode where it sees one direction only. The requests run one after another, so each one's port is the
+ * next new one its replies were sent to.
+ */
+export function oldEntriesOf(
+  lab: Lab,
+  frames: Frame[],
+  held: OldEntry[],
+  requests: number,
+): Array<OldEntry | undefined> {
+  const ports: number[] = [];
+  for (const f of frames) if (f.dstIp === lab.client.ip && !ports.includes(f.dstPort)) ports.push(f.dstPort);
+  if (ports.length !== requests) return []; // a frame missed: no way to tell which port was whose
+  const ended = ['TIME_WAIT', 'CLOSE', ...(lab.forwarding === 'nat' ? [] : ['FIN_WAIT'])];
+  const byClient = new Map(held.filter((e) => !ended.includes(e.state)).map((e) => [e.client, e]));
+  return ports.map((p) => byClient.get(`${lab.client.ip}:${p}`));
+}
+
+/**
+ * Every request answered by a realserver of the lab; with plain round robin, an equal share each of those the
+ * scheduler placed (a request an old IPVS entry sent on is left out of the share, and named).
+ */
 export function requestsCheck(
   lab: Lab,
   bodies: string[],
   requests: number,
+  old: Array<OldEntry | undefined> = [],
 ): { check: Check; counts: Map<string, number> } {
   const names = rsByIp(lab);
   const expected = lab.realservers.filter((r) => r.weight > 0);
   const served = bodies.map((b) => names.get(b.replace(/^from /, '')) ?? b);
   const counts = new Map<string, number>();
   for (const s of served) counts.set(s, (counts.get(s) ?? 0) + 1);
+  const scheduled = new Map<string, number>();
+  served.forEach((s, i) => old[i] || scheduled.set(s, (scheduled.get(s) ?? 0) + 1));
+  const placed = served.length - old.filter(Boolean).length;
   const allServed = bodies.every((b) => names.has(b.replace(/^from /, '')));
   const even =
     lab.service.scheduler !== 'rr' ||
     lab.service.persistence !== undefined ||
-    expected.every((r) => counts.get(r.name) === requests / expected.length);
+    expected.every((r) => Math.abs((scheduled.get(r.name) ?? 0) - placed / expected.length) < 1);
+  const byOld = old.flatMap((e, i) =>
+    e ? [`request ${i + 1} went to ${names.get(e.rs) ?? e.rs} by IPVS's old entry for ${e.client} (${e.state})`] : [],
+  );
   return {
     counts,
     check: {
       name: `${requests} requests to ${serviceUrl(lab)} from the client`,
       ok: allServed && even,
-      evidence: `${served.join(', ')}${lab.service.scheduler === 'rr' && !lab.service.persistence ? ' (round robin: an equal share each)' : ''}`,
+      evidence:
+        `${served.join(', ')}${lab.service.scheduler === 'rr' && !lab.service.persistence ? ' (round robin: an equal share each)' : ''}` +
+        (byOld.length ? `; ${byOld.join('; ')}, not by the scheduler` : ''),
     },
   };
 }

@@ -11,6 +11,7 @@ import {
   formatChecks,
   healthJudgement,
   METHODS,
+  oldEntriesOf,
   pairJudgement,
   requestsCheck,
   segmentCheck,
@@ -101,6 +102,40 @@ describe('requests check', () => {
     ],
   ])('fails with %s', (_what, bodies) => {
     expect(requestsCheck(lab, bodies, 4).check.ok).toBe(false);
+  });
+
+  // Four requests on client ports 40000..40003, their replies' frames in order (a SYN-ACK and a response each).
+  const replies = [0, 0, 1, 1, 2, 2, 3, 3].map((i) => ({ ...frame(MAC.rs1), dstPort: 40000 + i }));
+  const entry = (port: number, state: string) => ({ client: `${lab.client.ip}:${port}`, state, rs: '192.168.170.102' });
+
+  it('an old IPVS entry a new SYN does not end stands for the request that reused its client port', () => {
+    const held = [
+      entry(40001, 'ESTABLISHED'),
+      entry(40002, 'FIN_WAIT'),
+      entry(40003, 'TIME_WAIT'),
+      entry(50000, 'SYN_RECV'),
+    ];
+    expect(oldEntriesOf(lab, replies, held, 4)).toEqual([undefined, entry(40001, 'ESTABLISHED'), undefined, undefined]);
+    // NAT sees both directions: FIN_WAIT there is a connection still closing, which keeps its SYNs.
+    const nat = withPreset('nat-rr', {}, 'test');
+    const natEntry = { ...entry(40002, 'FIN_WAIT'), client: `${nat.client.ip}:40002` };
+    const natReplies = replies.map((f) => ({ ...f, dstIp: nat.client.ip }));
+    expect(oldEntriesOf(nat, natReplies, [natEntry], 4)).toEqual([undefined, undefined, natEntry, undefined]);
+    // A frame missed: which port was whose is unknown, so no request is set aside.
+    expect(oldEntriesOf(lab, replies.slice(0, 6), held, 4)).toEqual([]);
+  });
+
+  it('the share counts only the requests the scheduler placed, and names the one an old entry sent', () => {
+    const rs = (n: 1 | 2) => `from 192.168.170.10${n + 1}`;
+    const old = [undefined, undefined, entry(40002, 'ESTABLISHED'), undefined];
+    expect(requestsCheck(lab, [rs(2), rs(1), rs(1), rs(1)], 4).check.ok).toBe(false);
+    const { check } = requestsCheck(lab, [rs(2), rs(1), rs(1), rs(1)], 4, old);
+    expect(check.ok).toBe(true); // placed: rs2, rs1, rs1, within one of an equal share of three
+    expect(check.evidence).toContain(
+      `request 3 went to rs1 by IPVS's old entry for ${lab.client.ip}:40002 (ESTABLISHED), not by the scheduler`,
+    );
+    expect(requestsCheck(lab, [rs(1), rs(1), rs(1), rs(1)], 4, old).check.ok).toBe(false); // placed: rs1 alone
+    expect(requestsCheck(lab, [rs(2), rs(1), 'curl-failed:28', rs(1)], 4, old).check.ok).toBe(false);
   });
 });
 
