@@ -277,27 +277,31 @@ export function requestsCheck(
   const names = rsByIp(lab);
   const expected = lab.realservers.filter((r) => r.weight > 0);
   const served = bodies.map((b) => names.get(b.replace(/^from /, '')) ?? b);
-  const counts = new Map<string, number>();
-  for (const s of served) counts.set(s, (counts.get(s) ?? 0) + 1);
-  const scheduled = new Map<string, number>();
-  served.forEach((s, i) => old[i] || scheduled.set(s, (scheduled.get(s) ?? 0) + 1));
-  const placed = served.length - old.filter(Boolean).length;
+  const tally = (of: string[]) => {
+    const n = new Map<string, number>();
+    for (const s of of) n.set(s, (n.get(s) ?? 0) + 1);
+    return n;
+  };
+  // An old entry accounts for a request only if the request went where the entry points.
+  const byOld = served.map((s, i) => (old[i] && names.get(old[i].rs) === s ? old[i] : undefined));
+  const scheduled = tally(served.filter((_, i) => !byOld[i]));
+  const placed = requests - byOld.filter(Boolean).length;
   const allServed = bodies.every((b) => names.has(b.replace(/^from /, '')));
   const even =
     lab.service.scheduler !== 'rr' ||
     lab.service.persistence !== undefined ||
     expected.every((r) => Math.abs((scheduled.get(r.name) ?? 0) - placed / expected.length) < 1);
-  const byOld = old.flatMap((e, i) =>
-    e ? [`request ${i + 1} went to ${names.get(e.rs) ?? e.rs} by IPVS's old entry for ${e.client} (${e.state})`] : [],
+  const sentByOld = byOld.flatMap((e, i) =>
+    e ? [`request ${i + 1} went to ${served[i]} by IPVS's old entry for ${e.client} (${e.state})`] : [],
   );
   return {
-    counts,
+    counts: tally(served),
     check: {
       name: `${requests} requests to ${serviceUrl(lab)} from the client`,
       ok: allServed && even,
       evidence:
         `${served.join(', ')}${lab.service.scheduler === 'rr' && !lab.service.persistence ? ' (round robin: an equal share each)' : ''}` +
-        (byOld.length ? `; ${byOld.join('; ')}, not by the scheduler` : ''),
+        (sentByOld.length ? `; ${sentByOld.join('; ')}, not by the scheduler` : ''),
     },
   };
 }

@@ -135,6 +135,11 @@ describe('requests check', () => {
       `request 3 went to rs1 by IPVS's old entry for ${lab.client.ip}:40002 (ESTABLISHED), not by the scheduler`,
     );
     expect(requestsCheck(lab, [rs(1), rs(1), rs(1), rs(1)], 4, old).check.ok).toBe(false); // placed: rs1 alone
+    // An entry that points elsewhere than the request went accounts for nothing: the request counts as placed.
+    const elsewhere = [undefined, undefined, { ...entry(40002, 'ESTABLISHED'), rs: '192.168.170.103' }, undefined];
+    expect(requestsCheck(lab, [rs(2), rs(1), rs(1), rs(1)], 4, elsewhere).check.ok).toBe(false);
+    // Fewer answers than requests: the share falls short, whatever each answer was.
+    expect(requestsCheck(lab, [rs(2), rs(1)], 4).check.ok).toBe(false);
     expect(requestsCheck(lab, [rs(2), rs(1), 'curl-failed:28', rs(1)], 4, old).check.ok).toBe(false);
   });
 });
